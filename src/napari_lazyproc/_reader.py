@@ -1,0 +1,33 @@
+"""npe2 reader: claims zarr / OME-Zarr, HDF5, TIFF and TIFF folders, and returns lazy layers."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from ._layer_data import LayerData, image_layer_data
+from .io import find_format, open_image
+
+
+def napari_get_reader(path: str | list[str]) -> Callable[[str], list[LayerData]] | None:
+    """Return a reader for ``path`` if one of our formats claims it, else None.
+
+    Decides from the extension, a few bytes or the zarr metadata; never raises and never
+    reads pixel data.
+    """
+    try:
+        paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
+        if not paths or not all(find_format(p) is not None for p in paths):
+            return None
+    except Exception:  # noqa: BLE001 - a reader that does not claim says None
+        return None
+    return read_layers
+
+
+def read_layers(path: str | list[str]) -> list[LayerData]:
+    """Open each path lazily. Raises ``ImageReadError`` naming the path for a broken file."""
+    paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
+    layers: list[LayerData] = []
+    for p in paths:
+        layers.extend(image_layer_data(open_image(p)))
+    return layers

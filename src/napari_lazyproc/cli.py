@@ -1,0 +1,175 @@
+"""The ``napari-lazyproc`` command line: ``demo`` and ``info``.
+
+Bad input exits with code 2 and a one-line reason; napari is imported only by ``demo``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .io import ImageReadError, LazyImage, open_image
+
+EXIT_BAD_INPUT = 2
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
+        if abs(n) < 1000 or unit == "PB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1000
+    return f"{n:.1f} PB"  # pragma: no cover
+
+
+def _disk_size(image: LazyImage) -> int | None:
+    files = image.metadata.get("files")
+    if files:
+        return sum(os.path.getsize(f) for f in files)
+    path = image.source.get("path")
+    if not path or not os.path.exists(path):
+        return None
+    if os.path.isfile(path):
+        return os.path.getsize(path)
+    total = 0
+    for root, _, names in os.walk(path):
+        total += sum(os.path.getsize(os.path.join(root, n)) for n in names)
+    return total
+
+
+def describe(image: LazyImage) -> str:
+    """What the reader sees, as the ``info`` command prints it."""
+    lines = [
+        f"name:      {image.name}",
+        f"format:    {image.source.get('format')}",
+        f"source:    {image.source.get('path')}"
+        + "".join(
+            f"  [{k}={v}]" for k, v in image.source.items()
+            if k in ("dataset", "series", "files", "version", "arrays")
+        ),
+        f"kind:      {image.kind}",
+        f"axes:      {image.axes}",
+        f"shape:     {image.shape}",
+        f"dtype:     {image.dtype}",
+        f"chunks:    {tuple(c[0] for c in image.levels[0].chunks)}",
+        "levels:    " + ", ".join(str(tuple(lvl.shape)) for lvl in image.levels),
+        "scale:     " + ", ".join(
+            f"{a}={s:g}{' ' + u if u else ''}" for a, s, u in zip(image.axes, image.scale, image.units)
+        ),
+        f"translate: {image.translate}",
+    ]
+    if image.channel_names:
+        lines.append(f"channels:  {', '.join(image.channel_names)}")
+    for lab in image.labels:
+        lines.append(f"labels:    {lab.name} {lab.shape} {lab.dtype}")
+    others = image.metadata.get("other_datasets") or image.metadata.get("other_arrays")
+    if others:
+        lines.append(f"also:      {', '.join(others)}")
+    disk = _disk_size(image)
+    lines.append(
+        f"size:      {_human(image.nbytes)} in memory, "
+        + (f"{_human(disk)} on disk" if disk is not None else "not on disk")
+    )
+    return "\n".join(lines)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    options = {}
+    if args.dataset:
+        options["dataset"] = args.dataset
+    with open_image(args.path, **options) as image:
+        print(describe(image))
+    return 0
+
+
+def _ensure_display() -> subprocess.Popen | None:
+    """Start Xvfb when there is no screen, so ``demo --screenshot`` renders headless."""
+    if sys.platform != "linux" or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    xvfb = shutil.which("Xvfb")
+    if xvfb is None:
+        return None
+    for n in range(99, 140):
+        if os.path.exists(f"/tmp/.X11-unix/X{n}") or os.path.exists(f"/tmp/.X{n}-lock"):
+            continue
+        proc = subprocess.Popen(
+            [xvfb, f":{n}", "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        for _ in range(50):
+            if os.path.exists(f"/tmp/.X11-unix/X{n}"):
+                break
+            time.sleep(0.1)
+        os.environ["DISPLAY"] = f":{n}"
+        return proc
+    return None
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    xvfb = _ensure_display() if args.screenshot else None
+    try:
+        import napari
+
+        from ._layer_data import image_layer_data
+        from .synthetic import LARGE, SMALL, lightsheet
+
+        viewer = napari.Viewer(show=not args.screenshot, title="napari-lazyproc demo")
+        image = lightsheet(SMALL if args.small else LARGE, levels=1 if args.small else 4)
+        for data, kwargs, _ in image_layer_data(image):
+            viewer.add_image(data, **kwargs)
+        viewer.dims.set_current_step(0, image.shape[0] // 2)
+        viewer.dims.set_current_step(1, image.shape[1] // 2)
+        if args.screenshot:
+            viewer.window._qt_window.resize(1400, 900)
+            viewer.reset_view()
+            out = Path(args.screenshot)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            viewer.screenshot(str(out), canvas_only=False, flash=False)
+            viewer.close()
+            print(f"saved {out}")
+            return 0
+        napari.run()
+        return 0
+    finally:
+        if xvfb is not None:
+            xvfb.terminate()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="napari-lazyproc",
+        description="Lazy, parallel processing of large bio-images.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="open napari on a synthetic light-sheet time series")
+    demo.add_argument("--screenshot", metavar="PNG", help="render headless, save, and exit")
+    demo.add_argument("--small", action="store_true", help="use the small sample")
+    demo.set_defaults(func=cmd_demo)
+
+    info = sub.add_parser("info", help="print what the reader sees in a file")
+    info.add_argument("path")
+    info.add_argument("--dataset", help="HDF5 dataset to open")
+    info.set_defaults(func=cmd_info)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except ImageReadError as exc:
+        print(f"napari-lazyproc: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("napari-lazyproc: cancelled", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

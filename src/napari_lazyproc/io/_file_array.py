@@ -1,0 +1,130 @@
+"""Array-likes over one array in a file: opened on first read, picklable by path.
+
+Dask reads chunks through these. They are picklable (the open handle is dropped and
+reopened by path), so the same graph runs on dask.distributed workers.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import dask.array as da
+import numpy as np
+from dask.base import tokenize
+
+
+class FileArray:
+    """Base class: ``shape``, ``dtype``, ``chunks`` and ``__getitem__`` over a file.
+
+    Subclasses implement ``_open()`` (returning a handle) and ``_read(handle, key)``.
+    ``serialize=True`` puts every read of one handle behind a lock, for libraries that
+    are not safe across threads on one handle (h5py).
+    """
+
+    serialize = False
+
+    def __init__(self, path: str, shape, dtype, chunks, handle: Any = None) -> None:
+        self.path = str(path)
+        self.shape = tuple(int(s) for s in shape)
+        self.dtype = np.dtype(dtype)
+        self.chunks = tuple(int(c) for c in chunks)
+        self._handle = handle
+        self._lock = threading.Lock()
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def _open(self) -> Any:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def _read(self, handle: Any, key: tuple) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def _get_handle(self) -> Any:
+        if self._handle is None:
+            with self._lock:
+                if self._handle is None:
+                    self._handle = self._open()
+        return self._handle
+
+    def __getitem__(self, key) -> np.ndarray:
+        key = normalize_key(key, self.shape)
+        handle = self._get_handle()
+        if self.serialize:
+            with self._lock:
+                return np.asarray(self._read(handle, key))
+        return np.asarray(self._read(handle, key))
+
+    def close(self) -> None:
+        with self._lock:
+            handle, self._handle = self._handle, None
+        if handle is not None and hasattr(handle, "close"):
+            handle.close()
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_handle"] = None
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def token(self) -> str:
+        """A stable name for dask, from the path, its modification time and the subclass key."""
+        import os
+
+        try:
+            mtime = os.stat(self.path).st_mtime_ns
+        except OSError:
+            mtime = 0
+        return tokenize(type(self).__name__, self.path, mtime, self._identity())
+
+    def _identity(self) -> tuple:
+        return (self.shape, str(self.dtype), self.chunks)
+
+    def to_dask(self) -> da.Array:
+        return as_dask(self, self.chunks, f"lp-{type(self).__name__.lower()}-{self.token()}")
+
+
+def as_dask(source, chunks, name: str) -> da.Array:
+    """A dask array over an array-like, with no read at creation and one task per chunk."""
+    return da.from_array(
+        source,
+        chunks=chunks,
+        name=name,
+        lock=False,
+        asarray=True,
+        fancy=False,
+        inline_array=True,
+        meta=np.empty((0,) * len(source.shape), dtype=source.dtype),
+    )
+
+
+def normalize_key(key, shape: tuple[int, ...]) -> tuple[slice | int, ...]:
+    """Expand ``key`` to one entry per axis: ints and step-1 slices with explicit bounds."""
+    if not isinstance(key, tuple):
+        key = (key,)
+    if any(k is Ellipsis for k in key):
+        i = next(i for i, k in enumerate(key) if k is Ellipsis)
+        fill = (slice(None),) * (len(shape) - len(key) + 1)
+        key = key[:i] + fill + key[i + 1 :]
+    key = key + (slice(None),) * (len(shape) - len(key))
+    if len(key) > len(shape):
+        raise IndexError(f"too many indices ({len(key)}) for a {len(shape)}-D array")
+    out: list[slice | int] = []
+    for k, n in zip(key, shape):
+        if isinstance(k, slice):
+            start, stop, step = k.indices(n)
+            if step != 1:
+                raise IndexError("only step-1 slices are supported")
+            out.append(slice(start, max(start, stop)))
+        else:
+            i = int(k)
+            if not -n <= i < n:
+                raise IndexError(f"index {i} out of range for an axis of size {n}")
+            out.append(i % n)
+    return tuple(out)

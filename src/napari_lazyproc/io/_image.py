@@ -1,0 +1,132 @@
+"""The result of opening a file: lazy levels plus the metadata a viewer needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import dask.array as da
+
+SPATIAL_AXES = "zyx"
+
+
+@dataclass
+class LazyImage:
+    """A lazily opened image: one dask array per resolution level, and its metadata.
+
+    Attributes
+    ----------
+    levels
+        Dask arrays, level 0 at full resolution, coarser levels after. Nothing has been
+        read from them yet.
+    axes
+        One lowercase letter per dimension of level 0, such as ``"tczyx"``.
+    scale, translate
+        Physical size of a level-0 voxel and the position of voxel 0, one value per axis.
+    units
+        Unit of each axis (``"micrometer"``, ``"second"``) or ``None`` where unknown.
+    channel_names, channel_colors
+        One name (and colour, as ``"#rrggbb"``) per channel when there is a ``c`` axis.
+    contrast_limits
+        Per-channel ``(low, high)`` windows when the file records them, else ``None``.
+    name
+        A short display name.
+    kind
+        ``"image"`` or ``"labels"``.
+    source
+        Where it came from: ``{"path": ..., "format": ..., plus what inside was opened}``.
+    labels
+        Label images stored alongside (OME-Zarr ``labels/``), as ``LazyImage`` of kind labels.
+    metadata
+        Anything else worth showing (other datasets in the file, raw OME fields).
+    resources
+        Open file handles behind the levels; ``close()`` closes them.
+    """
+
+    levels: list[da.Array]
+    axes: str
+    scale: tuple[float, ...]
+    translate: tuple[float, ...]
+    units: tuple[str | None, ...]
+    name: str
+    source: dict[str, Any]
+    kind: str = "image"
+    channel_names: list[str] | None = None
+    channel_colors: list[str] | None = None
+    contrast_limits: list[tuple[float, float]] | None = None
+    labels: list[LazyImage] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    resources: list[Any] = field(default_factory=list, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        ndim = self.levels[0].ndim
+        for attr in ("axes", "scale", "translate", "units"):
+            if len(getattr(self, attr)) != ndim:
+                raise ValueError(
+                    f"{attr} has {len(getattr(self, attr))} entries for a {ndim}-D image "
+                    f"({self.source.get('path')})"
+                )
+        if len(set(self.axes)) != ndim:
+            raise ValueError(f"axes {self.axes!r} repeat a letter ({self.source.get('path')})")
+        self.scale = tuple(float(s) for s in self.scale)
+        self.translate = tuple(float(t) for t in self.translate)
+        self.units = tuple(self.units)
+
+    @property
+    def data(self) -> da.Array:
+        """Level 0, the full-resolution array."""
+        return self.levels[0]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.levels[0].shape)
+
+    @property
+    def dtype(self):
+        return self.levels[0].dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.levels[0].ndim
+
+    @property
+    def multiscale(self) -> bool:
+        return len(self.levels) > 1
+
+    @property
+    def spatial_axes(self) -> str:
+        """The spatial axes present, in array order (e.g. ``"zyx"``)."""
+        return "".join(a for a in self.axes if a in SPATIAL_AXES)
+
+    @property
+    def channel_axis(self) -> int | None:
+        return self.axes.index("c") if "c" in self.axes else None
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.levels[0].nbytes)
+
+    def level_scale(self, level: int) -> tuple[float, ...]:
+        """The voxel size of ``levels[level]``, from level 0's scale and the shape ratio."""
+        full, this = self.levels[0].shape, self.levels[level].shape
+        return tuple(s * (f / t) if t else s for s, f, t in zip(self.scale, full, this))
+
+    def close(self) -> None:
+        """Close the files this image holds open. Reading again reopens them."""
+        for res in self.resources:
+            res.close()
+        for lab in self.labels:
+            lab.close()
+
+    def __enter__(self) -> LazyImage:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(str(tuple(lvl.shape)) for lvl in self.levels)
+        return (
+            f"LazyImage(name={self.name!r}, kind={self.kind!r}, axes={self.axes!r}, "
+            f"dtype={self.dtype}, levels=[{shapes}], scale={self.scale}, units={self.units})"
+        )

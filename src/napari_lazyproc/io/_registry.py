@@ -1,0 +1,140 @@
+"""A small registry of formats: each class says cheaply whether it claims a path, then opens it."""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ._errors import ImageReadError
+from ._image import LazyImage
+
+GLOB_CHARS = frozenset("*?[")
+
+
+class Target:
+    """A path to be sniffed, with cached cheap looks at it (never pixel data)."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.raw = os.fspath(path)
+        self.path = Path(self.raw).expanduser()
+
+    @cached_property
+    def is_glob(self) -> bool:
+        return bool(GLOB_CHARS & set(self.raw)) and not self.path.exists()
+
+    @cached_property
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    @cached_property
+    def is_dir(self) -> bool:
+        return self.path.is_dir()
+
+    @cached_property
+    def lower_name(self) -> str:
+        return self.path.name.lower().rstrip("/")
+
+    def has_suffix(self, *suffixes: str) -> bool:
+        return self.lower_name.endswith(suffixes)
+
+    def has_member(self, name: str) -> bool:
+        return self.is_dir and (self.path / name).is_file()
+
+    @cached_property
+    def head(self) -> bytes:
+        """The first bytes of a file, or b'' when it is not a readable file."""
+        try:
+            with open(self.path, "rb") as f:
+                return f.read(16)
+        except OSError:
+            return b""
+
+
+class Format:
+    """One on-disk layout. Subclasses set ``name`` and implement ``claims`` and ``open``."""
+
+    name: ClassVar[str] = "format"
+
+    @classmethod
+    def claims(cls, target: Target) -> bool:  # pragma: no cover - interface
+        """Whether this layout is the one to open ``target``. Cheap; must never raise."""
+        raise NotImplementedError
+
+    @classmethod
+    def open(cls, target: Target, **options: Any) -> LazyImage:  # pragma: no cover
+        """Open ``target`` lazily, reading metadata only."""
+        raise NotImplementedError
+
+
+FORMATS: list[type[Format]] = []
+
+
+def register(cls: type[Format]) -> type[Format]:
+    """Add a format class to the registry; earlier registrations are asked first."""
+    FORMATS.append(cls)
+    return cls
+
+
+def find_format(path: str | os.PathLike) -> type[Format] | None:
+    """The format that claims ``path``, or None. Never raises."""
+    try:
+        target = Target(path)
+    except (TypeError, ValueError):
+        return None
+    for fmt in FORMATS:
+        try:
+            if fmt.claims(target):
+                return fmt
+        except Exception:  # noqa: BLE001 - a sniff must never raise
+            continue
+    return None
+
+
+def open_image(path: str | os.PathLike, **options: Any) -> LazyImage:
+    """Open an image lazily: zarr / OME-Zarr, HDF5, TIFF, or a folder or glob of TIFFs.
+
+    Only metadata is read; pixels are read when the returned arrays are computed.
+
+    Parameters
+    ----------
+    path
+        A file, a directory (zarr store or folder of TIFFs) or a glob of TIFF files.
+    **options
+        Format-specific choices, such as ``dataset="/group/name"`` for HDF5,
+        ``series=1`` for TIFF, or ``axis="z"`` for a TIFF folder.
+
+    Returns
+    -------
+    LazyImage
+
+    Raises
+    ------
+    ImageReadError
+        When no format claims the path, or the claimed file cannot be read. The message
+        names the path and the cause.
+    """
+    target = Target(path)
+    fmt = find_format(path)
+    if fmt is None:
+        if not target.exists and not target.is_glob:
+            raise ImageReadError(path, "no such file or directory")
+        raise ImageReadError(
+            path, "not a zarr store, HDF5 file, TIFF file or folder of TIFF files"
+        )
+    if not target.exists and not target.is_glob:
+        raise ImageReadError(path, "no such file or directory")
+    try:
+        return fmt.open(target, **options)
+    except ImageReadError:
+        raise
+    except TypeError as exc:
+        if "unexpected keyword" in str(exc):
+            raise ImageReadError(path, f"{fmt.name} does not take that option: {exc}") from exc
+        raise ImageReadError(path, f"{fmt.name}: {exc}") from exc
+    except PermissionError as exc:
+        raise ImageReadError(path, f"permission denied ({exc.strerror or exc})") from exc
+    except Exception as exc:  # noqa: BLE001 - one clear error for a claimed file
+        cause = str(exc) or type(exc).__name__
+        raise ImageReadError(path, f"not a readable {fmt.name} ({cause})") from exc

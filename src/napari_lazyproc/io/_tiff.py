@@ -1,0 +1,272 @@
+"""TIFF, BigTIFF, OME-TIFF and ImageJ hyperstacks, pyramids included.
+
+Pixels are read through tifffile's ``aszarr`` store, one tile or strip at a time, never
+with a whole-file ``asarray``.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+from typing import Any
+
+from ._axes import normalize_unit, unit_for_axis
+from ._errors import ImageReadError
+from ._file_array import FileArray
+from ._image import LazyImage
+from ._registry import Format, Target, register
+
+TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2")
+TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+
+class _TiffHandle:
+    def __init__(self, tif, array) -> None:
+        self.tif, self.array = tif, array
+
+    def close(self) -> None:
+        self.tif.close()
+
+
+def _open_level(path: str, series: int, level: int, tif=None) -> _TiffHandle:
+    import tifffile
+    import zarr
+
+    tif = tif or tifffile.TiffFile(path)
+    store = tif.series[series].aszarr(level=level)
+    return _TiffHandle(tif, zarr.open_array(store, mode="r"))
+
+
+class TiffLevel(FileArray):
+    """One pyramid level of one series of a TIFF file, read tile by tile."""
+
+    def __init__(self, path, series: int, level: int, shape, dtype, chunks, handle=None):
+        super().__init__(path, shape, dtype, chunks, handle)
+        self.series, self.level = int(series), int(level)
+
+    def _identity(self) -> tuple:
+        return (self.series, self.level, *super()._identity())
+
+    def _open(self) -> _TiffHandle:
+        return _open_level(self.path, self.series, self.level)
+
+    def _read(self, handle: _TiffHandle, key):
+        return handle.array[key]
+
+
+def tiff_axes(series_axes: str) -> str:
+    """tifffile's axis letters (TZCYXS, plus I/Q/... for unknown) as distinct lowercase ones."""
+    known = {"T": "t", "Z": "z", "C": "c", "Y": "y", "X": "x"}
+    letters = [known.get(a) for a in series_axes]
+    for i, a in enumerate(series_axes):
+        if letters[i]:
+            continue
+        if a == "S" and "c" not in letters:
+            letters[i] = "c"
+            continue
+        for candidate in ("z", "t", "c", *"qrsuvw"):
+            if candidate not in letters:
+                letters[i] = candidate
+                break
+    return "".join(letters)
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _ome_pixels(tif, series: int) -> dict[str, Any]:
+    import tifffile
+
+    ome = tifffile.xml2dict(tif.ome_metadata).get("OME", {})
+    images = _as_list(ome.get("Image"))
+    return (images[series] if series < len(images) else images[0]).get("Pixels", {})
+
+
+def _ome_color(value) -> str | None:
+    try:
+        rgba = int(value) & 0xFFFFFFFF
+    except (TypeError, ValueError):
+        return None
+    return "#{:02x}{:02x}{:02x}".format(rgba >> 24 & 255, rgba >> 16 & 255, rgba >> 8 & 255)
+
+
+def _ome_metadata(tif, series: int, axes: str) -> dict[str, Any]:
+    px = _ome_pixels(tif, series)
+    size = {"z": px.get("PhysicalSizeZ"), "y": px.get("PhysicalSizeY"), "x": px.get("PhysicalSizeX")}
+    unit = {
+        a: normalize_unit(px.get(f"PhysicalSize{a.upper()}Unit", "µm")) for a in "zyx"
+    }
+    scale = [float(size[a]) if a in size and size[a] else 1.0 for a in axes]
+    units = [unit[a] if a in unit and size[a] else None for a in axes]
+    if "t" in axes and px.get("TimeIncrement"):
+        scale[axes.index("t")] = float(px["TimeIncrement"])
+        units[axes.index("t")] = normalize_unit(px.get("TimeIncrementUnit", "s"))
+    channels = _as_list(px.get("Channel"))
+    out: dict[str, Any] = {"scale": scale, "units": units}
+    n_c = None
+    if "c" in axes:
+        n_c = tif.series[series].shape[axes.index("c")]
+    if channels and n_c == len(channels):
+        names = [c.get("Name") for c in channels]
+        if all(names):
+            out["channel_names"] = [str(n) for n in names]
+        colors = [_ome_color(c.get("Color")) for c in channels]
+        if all(c is not None for c in channels) and all(colors) and any(
+            c.get("Color") is not None for c in channels
+        ):
+            out["channel_colors"] = colors
+    return out
+
+
+def _resolution_size(page, unit_factor: float = 1.0) -> tuple[float | None, float | None]:
+    """Pixel size (y, x) from the XResolution / YResolution tags (pixels per unit)."""
+    sizes = []
+    for tag in ("YResolution", "XResolution"):
+        t = page.tags.get(tag)
+        try:
+            num, den = t.value
+            sizes.append(unit_factor * den / num if num else None)
+        except (AttributeError, TypeError, ValueError, ZeroDivisionError):
+            sizes.append(None)
+    return sizes[0], sizes[1]
+
+
+def _imagej_metadata(tif, axes: str) -> dict[str, Any]:
+    ij = tif.imagej_metadata or {}
+    page = tif.pages.first
+    unit = normalize_unit(ij.get("unit"))
+    y, x = _resolution_size(page)
+    scale = [1.0] * len(axes)
+    units: list[str | None] = [None] * len(axes)
+    for a, v in (("y", y), ("x", x), ("z", ij.get("spacing"))):
+        if a in axes and v:
+            scale[axes.index(a)] = float(v)
+            units[axes.index(a)] = unit
+    if "t" in axes and ij.get("finterval"):
+        scale[axes.index("t")] = float(ij["finterval"])
+        units[axes.index("t")] = normalize_unit(ij.get("tunit", "s"))
+    out: dict[str, Any] = {"scale": scale, "units": units}
+    labels = ij.get("Labels")
+    if "c" in axes and isinstance(labels, list):
+        n_c = tif.series[0].shape[axes.index("c")]
+        if len(labels) == n_c:
+            out["channel_names"] = [str(v) for v in labels]
+    return out
+
+
+def _plain_metadata(tif, axes: str) -> dict[str, Any]:
+    """Only a centimetre ResolutionUnit is a physical size; inch values are screen dpi."""
+    import tifffile
+
+    page = tif.pages.first
+    scale = [1.0] * len(axes)
+    units: list[str | None] = [None] * len(axes)
+    res_unit = page.tags.get("ResolutionUnit")
+    if res_unit is not None and res_unit.value == tifffile.RESUNIT.CENTIMETER:
+        y, x = _resolution_size(page, unit_factor=1e4)
+        for a, v in (("y", y), ("x", x)):
+            if a in axes and v:
+                scale[axes.index(a)], units[axes.index(a)] = v, "micrometer"
+    return {"scale": scale, "units": units}
+
+
+def tiff_metadata(tif, series: int, axes: str) -> dict[str, Any]:
+    """Scale, units and channel names from OME-XML, ImageJ metadata or resolution tags."""
+    try:
+        if tif.is_ome:
+            return _ome_metadata(tif, series, axes)
+        if tif.is_imagej:
+            return _imagej_metadata(tif, axes)
+        return _plain_metadata(tif, axes)
+    except Exception:  # noqa: BLE001 - metadata is a bonus; pixels still open
+        return {"scale": [1.0] * len(axes), "units": [None] * len(axes)}
+
+
+@register
+class Tiff(Format):
+    """A TIFF, BigTIFF, OME-TIFF or ImageJ hyperstack; all pyramid levels of one series."""
+
+    name = "TIFF"
+
+    @classmethod
+    def claims(cls, target: Target) -> bool:
+        if target.is_dir or target.is_glob:
+            return False
+        return target.has_suffix(*TIFF_SUFFIXES) or target.head.startswith(TIFF_MAGIC)
+
+    @classmethod
+    def open(cls, target: Target, *, series: int = 0) -> LazyImage:
+        import tifffile
+
+        path = str(target.path)
+        try:
+            tif = tifffile.TiffFile(path)
+        except (tifffile.TiffFileError, ValueError, EOFError, struct.error) as exc:
+            raise ImageReadError(path, f"not a readable TIFF file ({exc})") from exc
+        try:
+            if not tif.series:
+                raise ImageReadError(path, "the TIFF file holds no image series")
+            if not 0 <= series < len(tif.series):
+                raise ImageReadError(
+                    path, f"series={series} is out of range; the file has {len(tif.series)}"
+                )
+            s = tif.series[series]
+            axes = tiff_axes(s.axes)
+            rgb = s.axes.endswith("S") and s.shape[-1] in (3, 4)
+            sources, levels = [], []
+            for i, lvl in enumerate(s.levels):
+                handle = _open_level(path, series, i, tif)
+                arr = TiffLevel(
+                    path, series, i, lvl.shape, lvl.dtype, handle.array.chunks,
+                    handle if i == 0 else None,
+                )
+                _check_complete(path, tif, lvl)
+                sources.append(arr)
+                levels.append(arr.to_dask())
+            meta = tiff_metadata(tif, series, axes)
+        except Exception:
+            tif.close()
+            raise
+        fmt = "ome-tiff" if tif.is_ome else "imagej-tiff" if tif.is_imagej else "tiff"
+        if tif.is_bigtiff:
+            fmt = "big" + fmt
+        return LazyImage(
+            levels=levels,
+            axes=axes,
+            scale=tuple(meta["scale"]),
+            translate=(0.0,) * len(axes),
+            units=tuple(meta["units"]),
+            name=_stem(Path(path)),
+            channel_names=meta.get("channel_names"),
+            channel_colors=meta.get("channel_colors"),
+            source={"path": path, "format": fmt, "series": series, "series_axes": s.axes},
+            metadata={"rgb": rgb, "n_series": len(tif.series)},
+            resources=sources,
+        )
+
+
+def _check_complete(path: str, tif, level) -> None:
+    """A truncated file has tiles whose bytes lie past the end of the file."""
+    size = tif.filehandle.size
+    for page in level.pages[:1] + level.pages[-1:]:
+        if page is None or not hasattr(page, "dataoffsets"):
+            continue
+        ends = [o + c for o, c in zip(page.dataoffsets, page.databytecounts) if o]
+        if ends and max(ends) > size:
+            raise ImageReadError(
+                path, f"the file is truncated: image data ends at byte {max(ends)}, "
+                f"the file has {size}"
+            )
+    if len(level.pages) and level.pages[-1] is None:
+        raise ImageReadError(path, "the file is truncated: its last page cannot be read")
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for suffix in (".ome.tiff", ".ome.tif", ".ome.btf", *TIFF_SUFFIXES):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem

@@ -1,0 +1,153 @@
+"""A folder or glob of TIFF files, one per time point or per plane, as a virtual stack.
+
+Files are in natural sort order (t2 before t10). Each file is opened only when a chunk
+that lies in it is read, and a file whose shape or dtype differs from the first gives an
+error that names it.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._errors import ImageReadError
+from ._file_array import FileArray
+from ._image import LazyImage
+from ._registry import Format, Target, register
+from ._tiff import TIFF_SUFFIXES, tiff_axes, tiff_metadata
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(path: str | Path) -> tuple:
+    """Sort key that orders embedded numbers by value: t2 before t10."""
+    parts = _DIGITS.split(Path(path).name)
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p.lower()) for p in parts)
+
+
+def list_tiffs(target: Target) -> list[str]:
+    if target.is_dir:
+        with os.scandir(target.path) as it:
+            files = [
+                e.path for e in it
+                if e.is_file() and e.name.lower().endswith(TIFF_SUFFIXES)
+                and not e.name.startswith(".")
+            ]
+    else:
+        files = [
+            f for f in glob.glob(os.path.expanduser(target.raw))
+            if f.lower().endswith(TIFF_SUFFIXES) and os.path.isfile(f)
+        ]
+    return sorted(files, key=natural_key)
+
+
+class TiffSequenceArray(FileArray):
+    """Files stacked along a new first axis; each read opens only the files it needs."""
+
+    def __init__(self, files: list[str], file_shape, dtype, file_chunks) -> None:
+        super().__init__(
+            files[0], (len(files), *file_shape), dtype, (1, *file_chunks), handle=None
+        )
+        self.files = list(files)
+        self.file_shape = tuple(int(s) for s in file_shape)
+
+    def _identity(self) -> tuple:
+        return (tuple(self.files), *super()._identity())
+
+    def _open(self):
+        return self  # files are opened per read
+
+    def _read(self, handle, key):
+        import tifffile
+        import zarr
+
+        first, rest = key[0], key[1:]
+        indices = range(*first.indices(self.shape[0])) if isinstance(first, slice) else [first]
+        planes = []
+        for i in indices:
+            path = self.files[i]
+            try:
+                with tifffile.TiffFile(path) as tif:
+                    series = tif.series[0]
+                    if tuple(series.shape) != self.file_shape or series.dtype != self.dtype:
+                        raise ImageReadError(
+                            path,
+                            f"shape {tuple(series.shape)} {series.dtype} differs from the "
+                            f"first file's {self.file_shape} {self.dtype} ({self.files[0]})",
+                        )
+                    with series.aszarr(level=0) as store:
+                        planes.append(zarr.open_array(store, mode="r")[rest])
+            except ImageReadError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - name the file that failed
+                raise ImageReadError(path, f"not a readable TIFF file ({exc})") from exc
+        out = np.stack(planes) if planes else np.empty((0,), self.dtype)
+        return out if isinstance(first, slice) else out[0]
+
+
+@register
+class TiffSequence(Format):
+    """A folder of TIFF files, or a glob such as ``"data/t*.tif"``."""
+
+    name = "TIFF sequence"
+
+    @classmethod
+    def claims(cls, target: Target) -> bool:
+        if target.is_glob:
+            return bool(list_tiffs(target))
+        if not target.is_dir:
+            return False
+        with os.scandir(target.path) as it:
+            return any(
+                e.name.lower().endswith(TIFF_SUFFIXES) and not e.name.startswith(".")
+                for e in it
+            )
+
+    @classmethod
+    def open(cls, target: Target, *, axis: str | None = None) -> LazyImage:
+        import tifffile
+
+        files = list_tiffs(target)
+        if not files:
+            raise ImageReadError(target.raw, "no TIFF files match")
+        try:
+            with tifffile.TiffFile(files[0]) as tif:
+                series = tif.series[0]
+                file_axes = tiff_axes(series.axes)
+                with series.aszarr(level=0) as store:
+                    import zarr
+
+                    chunks = zarr.open_array(store, mode="r").chunks
+                meta = tiff_metadata(tif, 0, file_axes)
+                shape, dtype = tuple(series.shape), series.dtype
+        except Exception as exc:  # noqa: BLE001
+            raise ImageReadError(files[0], f"not a readable TIFF file ({exc})") from exc
+        if axis is None:
+            axis = "t" if "z" in file_axes else "z"
+        if len(axis) != 1 or axis in file_axes:
+            raise ImageReadError(
+                target.raw, f"axis={axis!r} must be one letter not already in {file_axes!r}"
+            )
+        arr = TiffSequenceArray(files, shape, dtype, chunks)
+        axes = axis + file_axes
+        return LazyImage(
+            levels=[arr.to_dask()],
+            axes=axes,
+            scale=(1.0, *meta["scale"]),
+            translate=(0.0,) * len(axes),
+            units=(None, *meta["units"]),
+            name=target.path.name if target.is_dir else Path(files[0]).parent.name,
+            source={
+                "path": target.raw,
+                "format": "tiff-sequence",
+                "files": len(files),
+                "first": files[0],
+                "last": files[-1],
+            },
+            metadata={"files": files},
+        )
