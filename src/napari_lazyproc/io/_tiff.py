@@ -6,7 +6,9 @@ with a whole-file ``asarray``.
 
 from __future__ import annotations
 
+import logging
 import struct
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -202,11 +204,15 @@ class Tiff(Format):
         import tifffile
 
         path = str(target.path)
+        with _tifffile_errors() as errors:
+            try:
+                tif = tifffile.TiffFile(path)
+                tif.series  # noqa: B018 - parse the series while errors are captured
+            except (tifffile.TiffFileError, ValueError, EOFError, struct.error) as exc:
+                raise ImageReadError(path, f"not a readable TIFF file ({exc})") from exc
         try:
-            tif = tifffile.TiffFile(path)
-        except (tifffile.TiffFileError, ValueError, EOFError, struct.error) as exc:
-            raise ImageReadError(path, f"not a readable TIFF file ({exc})") from exc
-        try:
+            if errors:
+                raise ImageReadError(path, f"the file is damaged or truncated ({errors[0]})")
             if not tif.series:
                 raise ImageReadError(path, "the TIFF file holds no image series")
             if not 0 <= series < len(tif.series):
@@ -246,6 +252,25 @@ class Tiff(Format):
             metadata={"rgb": rgb, "n_series": len(tif.series)},
             resources=sources,
         )
+
+
+@contextmanager
+def _tifffile_errors():
+    """tifffile logs a broken IFD chain and opens what it can; collect those errors."""
+    errors: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno >= logging.ERROR:
+                errors.append(record.getMessage().split("> ", 1)[-1])
+
+    logger = logging.getLogger("tifffile")
+    handler = Collect()
+    logger.addHandler(handler)
+    try:
+        yield errors
+    finally:
+        logger.removeHandler(handler)
 
 
 def _check_complete(path: str, tif, level) -> None:

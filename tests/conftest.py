@@ -1,0 +1,243 @@
+"""Fixtures that write real files with the libraries that write them in the wild."""
+
+from __future__ import annotations
+
+import textwrap
+from collections import Counter
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import tifffile
+import zarr
+
+RNG = np.random.default_rng(42)
+VOLUME = RNG.integers(0, 4000, size=(12, 64, 80), dtype=np.uint16)
+"""A (z, y, x) volume shared by the single-volume fixtures."""
+
+UM = "micrometer"
+
+
+@pytest.fixture
+def volume() -> np.ndarray:
+    return VOLUME
+
+
+@pytest.fixture
+def zarr_v2_array(tmp_path) -> Path:
+    path = tmp_path / "v2.zarr"
+    arr = zarr.create_array(path, shape=VOLUME.shape, chunks=(4, 32, 32), dtype=VOLUME.dtype,
+                            zarr_format=2)
+    arr[:] = VOLUME
+    return path
+
+
+@pytest.fixture
+def zarr_v3_array(tmp_path) -> Path:
+    path = tmp_path / "v3.zarr"
+    arr = zarr.create_array(path, shape=VOLUME.shape, chunks=(4, 32, 32), dtype=VOLUME.dtype,
+                            dimension_names=["z", "y", "x"])
+    arr[:] = VOLUME
+    return path
+
+
+@pytest.fixture
+def zarr_v3_sharded(tmp_path) -> Path:
+    path = tmp_path / "sharded.zarr"
+    arr = zarr.create_array(path, shape=VOLUME.shape, chunks=(2, 16, 16), shards=(4, 32, 80),
+                            dtype=VOLUME.dtype)
+    arr[:] = VOLUME
+    return path
+
+
+@pytest.fixture
+def zarr_v2_consolidated_pyramid(tmp_path) -> Path:
+    """A plain group of arrays whose shapes form a pyramid, with consolidated metadata."""
+    path = tmp_path / "pyramid.zarr"
+    group = zarr.open_group(path, mode="w", zarr_format=2)
+    for i, data in enumerate((VOLUME, VOLUME[:, ::2, ::2], VOLUME[:, ::4, ::4])):
+        group.create_array(str(i), shape=data.shape, chunks=(4, 16, 16), dtype=data.dtype)[:] = data
+    zarr.consolidate_metadata(path)
+    return path
+
+
+@pytest.fixture
+def zarr_group_mixed(tmp_path) -> Path:
+    """A plain group whose arrays do not form a pyramid: the largest one opens."""
+    path = tmp_path / "mixed.zarr"
+    group = zarr.open_group(path, mode="w")
+    group.create_array("raw", shape=VOLUME.shape, chunks=(4, 32, 32), dtype=VOLUME.dtype)[:] = VOLUME
+    group.create_array("mask", shape=(5, 5), dtype="uint8")[:] = 1
+    group.create_array("other", shape=(40, 90), dtype="float32")[:] = 0.5
+    return path
+
+
+def _write_ome(path: Path, data: np.ndarray, fmt, channels: bool) -> Path:
+    from ome_zarr.format import FormatV04, FormatV05
+    from ome_zarr.writer import write_image, write_labels
+
+    fmt = {"0.4": FormatV04(), "0.5": FormatV05()}[fmt]
+    group = zarr.open_group(path, mode="w", zarr_format=3 if fmt.version == "0.5" else 2)
+    axes = "czyx" if channels else "zyx"
+    extra = {}
+    if channels:
+        extra["omero"] = {"channels": [
+            {"label": "DAPI", "color": "0000FF", "window": {"start": 10, "end": 900, "min": 0, "max": 4000}},
+            {"label": "GFP", "color": "00FF00", "window": {"start": 20, "end": 3000, "min": 0, "max": 4000}},
+        ]}
+    write_image(
+        data, group, axes=axes, scale_factors=[2, 4], fmt=fmt,
+        scale={"z": 2.0, "y": 0.5, "x": 0.5}, axes_units={a: UM for a in "zyx"},
+        storage_options={"chunks": (1, 4, 32, 32) if channels else (4, 32, 32)},
+        **extra,
+    )
+    labels = (VOLUME > 3000).astype("uint32")
+    write_labels(labels, group, name="cells", axes="zyx", fmt=fmt, scale_factors=[2],
+                 scale={"z": 2.0, "y": 0.5, "x": 0.5}, axes_units={a: UM for a in "zyx"})
+    return path
+
+
+@pytest.fixture
+def ome_zarr_v04(tmp_path) -> Path:
+    return _write_ome(tmp_path / "image.ome.zarr", VOLUME, "0.4", channels=False)
+
+
+@pytest.fixture
+def ome_zarr_v05_channels(tmp_path) -> Path:
+    data = np.stack([VOLUME, VOLUME // 2])
+    return _write_ome(tmp_path / "channels.ome.zarr", data, "0.5", channels=True)
+
+
+@pytest.fixture
+def tiff_plain(tmp_path) -> Path:
+    path = tmp_path / "plain.tif"
+    tifffile.imwrite(path, VOLUME)
+    return path
+
+
+@pytest.fixture
+def bigtiff_tiled(tmp_path) -> Path:
+    path = tmp_path / "tiled.btf"
+    tifffile.imwrite(path, VOLUME, bigtiff=True, tile=(32, 32), compression="zlib")
+    return path
+
+
+@pytest.fixture
+def ome_tiff_pyramid(tmp_path) -> Path:
+    """OME-TIFF (czyx, two channels) with two sub-IFD pyramid levels and physical sizes."""
+    path = tmp_path / "pyramid.ome.tif"
+    data = np.stack([VOLUME, VOLUME // 2])
+    meta = {
+        "axes": "CZYX",
+        "PhysicalSizeX": 0.25, "PhysicalSizeXUnit": "µm",
+        "PhysicalSizeY": 0.25, "PhysicalSizeYUnit": "µm",
+        "PhysicalSizeZ": 1.5, "PhysicalSizeZUnit": "µm",
+        "Channel": {"Name": ["DAPI", "GFP"]},
+    }
+    with tifffile.TiffWriter(path, bigtiff=True, ome=True) as tif:
+        tif.write(data, subifds=2, tile=(32, 32), metadata=meta, compression="zlib")
+        for factor in (2, 4):
+            tif.write(data[..., ::factor, ::factor], subfiletype=1, tile=(16, 16),
+                      compression="zlib")
+    return path
+
+
+@pytest.fixture
+def imagej_hyperstack(tmp_path) -> Path:
+    """ImageJ hyperstack (t, z, c, y, x) with pixel size and z spacing."""
+    path = tmp_path / "hyperstack.tif"
+    data = RNG.integers(0, 255, size=(3, 4, 2, 32, 40), dtype=np.uint8)
+    tifffile.imwrite(
+        path, data, imagej=True, resolution=(1 / 0.3, 1 / 0.3),
+        metadata={"axes": "TZCYX", "spacing": 2.5, "unit": "um", "finterval": 10.0},
+    )
+    return path
+
+
+@pytest.fixture
+def hdf5_file(tmp_path) -> Path:
+    path = tmp_path / "stack.h5"
+    with h5py.File(path, "w") as f:
+        d = f.create_dataset("volumes/raw", data=VOLUME, chunks=(2, 32, 40), compression="gzip")
+        d.attrs["element_size_um"] = [2.0, 0.5, 0.5]
+        f.create_dataset("volumes/small", data=VOLUME[:2, :10, :10])
+        f.create_dataset("table", data=np.arange(10))  # 1-D: not an image
+        f.create_dataset("names", data=np.array([b"a", b"b"]))  # not numeric
+    return path
+
+
+@pytest.fixture
+def bdv_file(tmp_path) -> Path:
+    """BigDataViewer layout: 3 timepoints, 2 setups, 2 levels, plus the XML with voxel size."""
+    path = tmp_path / "dataset.h5"
+    with h5py.File(path, "w") as f:
+        for s in range(2):
+            f.create_dataset(f"s{s:02d}/resolutions", data=np.array([[1, 1, 1], [2, 2, 1]], float))
+            f.create_dataset(f"s{s:02d}/subdivisions", data=np.array([[32, 32, 4], [16, 16, 4]]))
+        for t in range(3):
+            for s in range(2):
+                base = (VOLUME + t * 10 + s).astype(np.int16)
+                f.create_dataset(f"t{t:05d}/s{s:02d}/0/cells", data=base, chunks=(4, 32, 32))
+                f.create_dataset(f"t{t:05d}/s{s:02d}/1/cells", data=base[:, ::2, ::2],
+                                 chunks=(4, 16, 16))
+    xml = textwrap.dedent("""\
+        <SpimData version="0.2"><SequenceDescription><ViewSetups>
+        <ViewSetup><id>0</id><voxelSize><unit>µm</unit><size>0.4 0.4 2.0</size></voxelSize></ViewSetup>
+        </ViewSetups></SequenceDescription></SpimData>""")
+    path.with_suffix(".xml").write_text(xml)
+    return path
+
+
+@pytest.fixture
+def tiff_folder(tmp_path) -> Path:
+    """One 2-D TIFF per plane, named so that plain sorting would put t10 before t2."""
+    folder = tmp_path / "planes"
+    folder.mkdir()
+    for z in range(VOLUME.shape[0]):
+        tifffile.imwrite(folder / f"plane_t{z}.tif", VOLUME[z], tile=(16, 16))
+    (folder / "notes.txt").write_text("not an image")
+    return folder
+
+
+class ReadCounter:
+    """Counts real chunk reads by wrapping the store's (or file's) read method."""
+
+    def __init__(self) -> None:
+        self.keys: Counter = Counter()
+
+    def chunk_keys(self) -> list[str]:
+        meta = ("zarr.json", ".zarray", ".zgroup", ".zattrs", ".zmetadata")
+        return [k for k in self.keys.elements() if not k.endswith(meta)]
+
+
+@pytest.fixture
+def zarr_reads(monkeypatch) -> ReadCounter:
+    """Every key read from a local zarr store (zarr.storage.LocalStore.get)."""
+    from zarr.storage import LocalStore
+
+    counter = ReadCounter()
+    original = LocalStore.get
+
+    async def counting_get(self, key, *args, **kwargs):
+        counter.keys[key] += 1
+        return await original(self, key, *args, **kwargs)
+
+    monkeypatch.setattr(LocalStore, "get", counting_get)
+    return counter
+
+
+@pytest.fixture
+def tiff_reads(monkeypatch) -> ReadCounter:
+    """Every chunk key decoded from a TIFF through tifffile's zarr store."""
+    from tifffile.zarr import ZarrTiffStore
+
+    counter = ReadCounter()
+    original = ZarrTiffStore.get
+
+    async def counting_get(self, key, *args, **kwargs):
+        counter.keys[key] += 1
+        return await original(self, key, *args, **kwargs)
+
+    monkeypatch.setattr(ZarrTiffStore, "get", counting_get)
+    return counter
