@@ -1,0 +1,68 @@
+"""The command line: ``info`` prints what the reader sees; bad input exits 2 in one line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from napari_lazyproc.cli import main
+
+
+def test_info_prints_what_the_reader_sees(ome_zarr_v04, capsys):
+    assert main(["info", str(ome_zarr_v04)]) == 0
+    out = capsys.readouterr().out
+    for expected in (
+        "format:    ome-zarr", "shape:     (12, 64, 80)", "dtype:     uint16", "axes:      zyx",
+        "chunks:    (4, 32, 32)", "levels:    (12, 64, 80), (12, 32, 40), (12, 16, 20)",
+        "z=2 micrometer, y=0.5 micrometer, x=0.5 micrometer", "labels:    cells",
+        "in memory", "on disk",
+    ):
+        assert expected in out
+
+
+def test_info_hdf5_dataset_option(hdf5_file, capsys):
+    assert main(["info", str(hdf5_file), "--dataset", "/volumes/small"]) == 0
+    assert "shape:     (2, 10, 10)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("make", ["missing", "broken_zarr", "text"])
+def test_bad_input_exits_2_with_one_line(tmp_path, make, capsys):
+    path = tmp_path / {"missing": "nope.tif", "broken_zarr": "b.zarr", "text": "a.txt"}[make]
+    if make == "broken_zarr":
+        path.mkdir()
+        (path / "zarr.json").write_text("{")
+    elif make == "text":
+        path.write_text("hello")
+    assert main(["info", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert err.startswith("napari-lazyproc: error: cannot read") and str(path) in err
+
+
+def test_console_script_runs(tiff_plain):
+    exe = os.path.join(os.path.dirname(sys.executable), "napari-lazyproc")
+    result = subprocess.run([exe, "info", str(tiff_plain)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "format:    tiff" in result.stdout
+
+
+@pytest.mark.slow
+def test_demo_screenshot_headless(tmp_path):
+    """``demo --screenshot`` renders the large sample with no screen and exits."""
+    out = tmp_path / "demo.png"
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    result = subprocess.run(
+        [sys.executable, "-m", "napari_lazyproc.cli", "demo", "--screenshot", str(out)],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    import imageio.v3 as iio
+
+    shot = iio.imread(out)
+    assert shot.shape[0] > 400 and shot[..., :3].std() > 5
+    assert (shot[..., :3].max(axis=-1) > 100).mean() > 0.001
+    assert np.unique(shot[..., 0]).size > 20
