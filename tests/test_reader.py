@@ -61,14 +61,24 @@ def test_layer_data_is_lazy_with_scale_units_and_contrast(ome_zarr_v04, zarr_rea
 
 
 def test_channels_split_with_names_colors_and_windows(ome_zarr_v05_channels):
-    (data, kwargs, kind), _labels = napari_get_reader(str(ome_zarr_v05_channels))(
-        str(ome_zarr_v05_channels)
-    )
-    assert kwargs["channel_axis"] == 0
-    assert kwargs["name"] == ["channels · DAPI", "channels · GFP"]
-    assert kwargs["contrast_limits"] == [(10.0, 900.0), (20.0, 3000.0)]
-    assert kwargs["scale"] == [[2.0, 0.5, 0.5]] * 2
-    assert [c["name"] for c in kwargs["colormap"]] == ["#0000ff", "#00ff00"]
+    dapi, gfp, _labels = napari_get_reader(str(ome_zarr_v05_channels))(str(ome_zarr_v05_channels))
+    assert [layer[1]["name"] for layer in (dapi, gfp)] == ["channels · DAPI", "channels · GFP"]
+    assert [layer[1]["contrast_limits"] for layer in (dapi, gfp)] == [(10.0, 900.0), (20.0, 3000.0)]
+    assert dapi[1]["scale"] == [2.0, 0.5, 0.5] and dapi[1]["axis_labels"] == ["z", "y", "x"]
+    assert [layer[1]["colormap"]["name"] for layer in (dapi, gfp)] == ["#0000ff", "#00ff00"]
+    assert dapi[0][0].shape == (12, 64, 80)
+    np.testing.assert_array_equal(np.asarray(gfp[0][0][3]), VOLUME[3] // 2)
+
+
+def test_channel_split_builds_no_per_chunk_graph(ome_tiff_pyramid):
+    """Taking a channel of a huge array must not cost a task per chunk up front."""
+    import napari_lazyproc as lp
+
+    img = lp.open_image(ome_tiff_pyramid)
+    (level0, *_rest) = img.channel_levels(1)
+    (layer,) = level0.dask.layers.values()
+    assert not layer.is_materialized()  # one lazy (blockwise) layer, no task per chunk
+    np.testing.assert_array_equal(np.asarray(level0[4]), VOLUME[4] // 2)
 
 
 def test_broken_file_is_claimed_and_raises_clearly(tmp_path):

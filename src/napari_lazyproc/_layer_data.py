@@ -12,8 +12,9 @@ from .io import LazyImage, sample_contrast_limits
 LayerData = tuple[Any, dict[str, Any], str]
 
 
-def _data(image: LazyImage):
-    return list(image.levels) if image.multiscale else image.levels[0]
+def _data(image: LazyImage, channel: int | None = None):
+    levels = image.display_levels(channel)
+    return levels if len(levels) > 1 else levels[0]
 
 
 def _drop(values, axis: int | None) -> list:
@@ -24,13 +25,14 @@ def _drop(values, axis: int | None) -> list:
 
 
 def image_layer_data(image: LazyImage, contrast: bool = True) -> list[LayerData]:
-    """LayerData for ``image`` and any labels stored beside it.
+    """LayerData for ``image`` (one layer per channel) and any labels stored beside it.
 
     Contrast limits come from the file's metadata or a bounded sample, so napari never
-    makes its own pass over the data.
+    makes its own pass over the data. Channels are split here, from the level sources,
+    rather than by napari's ``channel_axis``, which slices a dask graph of every chunk.
     """
-    c_axis = None if image.metadata.get("rgb") else image.channel_axis
-    axes = list(image.axes)
+    rgb = bool(image.metadata.get("rgb"))
+    c_axis = None if rgb else image.channel_axis
     meta: dict[str, Any] = {
         "source": {k: v for k, v in image.source.items() if k != "files"},
         "axes": image.axes,
@@ -41,31 +43,40 @@ def image_layer_data(image: LazyImage, contrast: bool = True) -> list[LayerData]
         "name": image.name,
         "scale": _drop(image.scale, c_axis),
         "translate": _drop(image.translate, c_axis),
-        "axis_labels": _drop(axes, c_axis),
+        "axis_labels": _drop(image.axes, c_axis),
         "units": [u or "pixel" for u in _drop(image.units, c_axis)],
         "multiscale": image.multiscale,
         "metadata": meta,
     }
-    if image.kind == "image" and image.metadata.get("rgb"):
-        kwargs["rgb"] = True
     layer_type = "labels" if image.kind == "labels" else "image"
-    if layer_type == "image" and contrast:
-        limits = sample_contrast_limits(image)
-        kwargs["contrast_limits"] = limits if c_axis is not None else limits[0]
-    if c_axis is not None and layer_type == "image":
+    if layer_type == "image" and rgb:
+        kwargs["rgb"] = True
+    limits = sample_contrast_limits(image) if layer_type == "image" and contrast else None
+    layers: list[LayerData] = []
+    if c_axis is None or layer_type == "labels":
+        if limits:
+            kwargs["contrast_limits"] = limits[0]
+        layers.append((_data(image), kwargs, layer_type))
+    else:
         n = image.shape[c_axis]
-        names = image.channel_names or [f"{image.name} c{i}" for i in range(n)]
-        kwargs["channel_axis"] = c_axis
-        kwargs["name"] = [f"{image.name} · {c}" if image.channel_names else c for c in names]
-        for key in ("scale", "translate", "axis_labels", "units"):
-            kwargs[key] = [kwargs[key]] * n
-        kwargs["metadata"] = [meta] * n
-        if image.channel_colors:
-            kwargs["colormap"] = [_colormap(c) for c in image.channel_colors]
-    layers: list[LayerData] = [(_data(image), kwargs, layer_type)]
+        names = image.channel_names or [f"c{i}" for i in range(n)]
+        colors = image.channel_colors or ([None] if n == 1 else _DEFAULT_COLORS)
+        for i in range(n):
+            channel = dict(kwargs, name=f"{image.name} · {names[i]}" if n > 1 or image.channel_names
+                           else image.name, metadata=dict(meta, channel=i),
+                           blending="additive" if n > 1 else "translucent")
+            if limits:
+                channel["contrast_limits"] = limits[i]
+            color = colors[i % len(colors)]
+            if color:
+                channel["colormap"] = _colormap(color)
+            layers.append((_data(image, i), channel, "image"))
     for lab in image.labels:
         layers.extend(image_layer_data(lab, contrast=False))
     return layers
+
+
+_DEFAULT_COLORS = ["#ff00ff", "#00ff00", "#00ffff", "#ffff00", "#0000ff", "#ff0000"]
 
 
 def _colormap(hex_color: str) -> dict[str, Any]:

@@ -228,7 +228,7 @@ def lightsheet(spec: LightSheetSpec = LARGE, levels: int = 4) -> LazyImage:
 
     Chunks are single planes of at most 1024 × 1024, so showing a plane renders only it.
     """
-    arrays = []
+    arrays, sources = [], []
     for i in range(levels):
         vol = LightSheetVolume(spec, 2**i)
         if i and min(vol.shape[2:]) < 64:
@@ -236,10 +236,12 @@ def lightsheet(spec: LightSheetSpec = LARGE, levels: int = 4) -> LazyImage:
         chunks = (1, 1, min(1024, vol.shape[2]), min(1024, vol.shape[3]))
         name = f"lp-lightsheet-{abs(hash(spec)):x}-{2**i}"
         arrays.append(as_dask(vol, chunks, name))
+        sources.append(vol)
     z, y, x = spec.voxel_size
     t, zn, yn, xn = spec.shape
     return LazyImage(
         levels=arrays,
+        sources=sources,
         axes="tzyx",
         scale=(spec.frame_interval, z, y, x),
         translate=(0.0, 0.0, 0.0, 0.0),

@@ -90,6 +90,20 @@ class FileArray:
         return as_dask(self, self.chunks, f"lp-{type(self).__name__.lower()}-{self.token()}")
 
 
+class ChannelView:
+    """One index of one axis of an array-like, as an array-like without that axis."""
+
+    def __init__(self, source, axis: int, index: int) -> None:
+        self.source, self.axis, self.index = source, int(axis), int(index)
+        self.shape = tuple(s for i, s in enumerate(source.shape) if i != self.axis)
+        self.dtype = np.dtype(source.dtype)
+        self.ndim = len(self.shape)
+
+    def __getitem__(self, key) -> np.ndarray:
+        key = normalize_key(key, self.shape)
+        return np.asarray(self.source[key[: self.axis] + (self.index,) + key[self.axis :]])
+
+
 def as_dask(source, chunks, name: str) -> da.Array:
     """A dask array over an array-like, with no read at creation and one task per chunk."""
     return da.from_array(

@@ -192,7 +192,7 @@ class BigDataViewerHdf5(Format):
                 "setups": setups,
                 "resolutions": resolutions.tolist(),
             },
-            resources=sources,
+            sources=sources,
         )
 
 
@@ -259,7 +259,7 @@ class Hdf5(Format):
                 "datasets": listed,
                 "other_datasets": [n for n in listed if n != name],
             },
-            resources=[arr],
+            sources=[arr],
         )
 
 

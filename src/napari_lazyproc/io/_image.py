@@ -39,8 +39,10 @@ class LazyImage:
         Label images stored alongside (OME-Zarr ``labels/``), as ``LazyImage`` of kind labels.
     metadata
         Anything else worth showing (other datasets in the file, raw OME fields).
-    resources
-        Open file handles behind the levels; ``close()`` closes them.
+    sources
+        The array-likes the levels read from (one per level), when known. They let a
+        channel be taken without slicing a dask graph of every chunk, and ``close()``
+        closes the files they hold open.
     """
 
     levels: list[da.Array]
@@ -56,7 +58,7 @@ class LazyImage:
     contrast_limits: list[tuple[float, float]] | None = None
     labels: list[LazyImage] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
-    resources: list[Any] = field(default_factory=list, repr=False, compare=False)
+    sources: list[Any] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         ndim = self.levels[0].ndim
@@ -111,10 +113,51 @@ class LazyImage:
         full, this = self.levels[0].shape, self.levels[level].shape
         return tuple(s * (f / t) if t else s for s, f, t in zip(self.scale, full, this))
 
+    def channel_levels(self, index: int) -> list[da.Array]:
+        """The levels of one channel, without the channel axis.
+
+        Built from the level sources when known: slicing a dask array of a terabyte
+        builds a task for each of its chunks, a new array over a channel view does not.
+        """
+        from ._file_array import ChannelView, as_dask
+
+        axis = self.channel_axis
+        if axis is None:
+            raise ValueError(f"{self.name!r} has no channel axis (axes {self.axes!r})")
+        if not 0 <= index < self.shape[axis]:
+            raise ValueError(f"channel index {index} is out of range 0..{self.shape[axis] - 1}")
+        if self.sources is None:
+            key = (slice(None),) * axis + (index,)
+            return [lvl[key] for lvl in self.levels]
+        out = []
+        for lvl, src in zip(self.levels, self.sources):
+            chunks = lvl.chunks[:axis] + lvl.chunks[axis + 1 :]
+            out.append(as_dask(ChannelView(src, axis, index), chunks, f"{lvl.name}-c{index}"))
+        return out
+
+    def display_levels(self, channel: int | None = None) -> list:
+        """Levels for a viewer: array-likes that read each requested region in one call.
+
+        Falls back to the dask levels when the sources are unknown.
+        """
+        from ._lazy_array import LazyArray
+
+        levels = self.levels if channel is None else self.channel_levels(channel)
+        if self.sources is None:
+            return list(levels)
+        if channel is None:
+            sources = self.sources
+        else:
+            from ._file_array import ChannelView
+
+            sources = [ChannelView(src, self.channel_axis, channel) for src in self.sources]
+        return [LazyArray(src, lvl) for src, lvl in zip(sources, levels)]
+
     def close(self) -> None:
         """Close the files this image holds open. Reading again reopens them."""
-        for res in self.resources:
-            res.close()
+        for src in self.sources or []:
+            if hasattr(src, "close"):
+                src.close()
         for lab in self.labels:
             lab.close()
 

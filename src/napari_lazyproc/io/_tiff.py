@@ -250,7 +250,7 @@ class Tiff(Format):
             channel_colors=meta.get("channel_colors"),
             source={"path": path, "format": fmt, "series": series, "series_axes": s.axes},
             metadata={"rgb": rgb, "n_series": len(tif.series)},
-            resources=sources,
+            sources=sources,
         )
 
 

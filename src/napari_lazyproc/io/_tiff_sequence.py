@@ -137,6 +137,7 @@ class TiffSequence(Format):
         axes = axis + file_axes
         return LazyImage(
             levels=[arr.to_dask()],
+            sources=[arr],
             axes=axes,
             scale=(1.0, *meta["scale"]),
             translate=(0.0,) * len(axes),

@@ -158,6 +158,7 @@ def _open_multiscale(group, root: Path, name: str, kind: str) -> LazyImage:
     levels = [_array_to_dask(a, root) for a in arrays]
     return LazyImage(
         levels=levels,
+        sources=arrays,
         axes=axes,
         scale=tuple(scale),
         translate=tuple(translate),
@@ -279,6 +280,7 @@ class ZarrStore(Format):
             axes = guess_axes(first.shape)
         return LazyImage(
             levels=[_array_to_dask(a, root) for a in arrays],
+            sources=arrays,
             axes=axes,
             scale=(1.0,) * first.ndim,
             translate=(0.0,) * first.ndim,
