@@ -205,10 +205,21 @@ class ReadCounter:
 
     def __init__(self) -> None:
         self.keys: Counter = Counter()
+        self.by_store: Counter = Counter()  # (store root, key)
 
     def chunk_keys(self) -> list[str]:
         meta = ("zarr.json", ".zarray", ".zgroup", ".zattrs", ".zmetadata")
         return [k for k in self.keys.elements() if not k.endswith(meta)]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with an empty chunk cache, so read counts are its own."""
+    from napari_lazyproc.ops import CACHE
+
+    CACHE.clear()
+    yield
+    CACHE.clear()
 
 
 @pytest.fixture
@@ -221,6 +232,7 @@ def zarr_reads(monkeypatch) -> ReadCounter:
 
     async def counting_get(self, key, *args, **kwargs):
         counter.keys[key] += 1
+        counter.by_store[(str(self.root), key)] += 1
         return await original(self, key, *args, **kwargs)
 
     monkeypatch.setattr(LocalStore, "get", counting_get)

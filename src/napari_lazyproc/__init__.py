@@ -2,11 +2,26 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from .backend import gpu_available, set_backend
 from .io import ImageReadError, LazyImage, open_image
+from .ops import GlobalLabels, LazyResult, Pipeline, apply, list_ops, set_cache_bytes
 
 try:
     __version__ = version("napari-lazyproc")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
-__all__ = ["ImageReadError", "LazyImage", "__version__", "open_image"]
+__all__ = [
+    "GlobalLabels",
+    "ImageReadError",
+    "LazyImage",
+    "LazyResult",
+    "Pipeline",
+    "__version__",
+    "apply",
+    "gpu_available",
+    "list_ops",
+    "open_image",
+    "set_backend",
+    "set_cache_bytes",
+]

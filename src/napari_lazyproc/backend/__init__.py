@@ -1,0 +1,60 @@
+"""The chunk backend: numpy (scipy.ndimage) or CuPy (cupyx.scipy.ndimage).
+
+As in dask-image, the backend follows the chunk type: an operation asks for the ndimage
+module of the array it was given. ``set_backend`` chooses where chunks are computed; CuPy
+is imported only when first asked for.
+"""
+
+from __future__ import annotations
+
+import threading
+from types import ModuleType
+
+_state = threading.local()
+_default = {"name": "numpy"}
+
+
+def gpu_available() -> tuple[bool, str]:
+    """Whether CuPy and a CUDA device are usable, and if not, why."""
+    try:
+        import cupy
+    except ImportError:
+        return False, "CuPy is not installed (pip install 'napari-lazyproc[gpu]')"
+    except Exception as exc:  # noqa: BLE001 - a broken CUDA install raises many things
+        return False, f"CuPy failed to import: {exc}"
+    try:
+        n = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:  # noqa: BLE001
+        return False, f"no usable CUDA device: {exc}"
+    if n < 1:
+        return False, "no CUDA device found"
+    return True, f"{n} CUDA device(s)"
+
+
+def set_backend(name: str) -> None:
+    """Compute chunks with ``"numpy"`` (default) or ``"cupy"``."""
+    if name not in ("numpy", "cupy"):
+        raise ValueError(f"backend must be 'numpy' or 'cupy', not {name!r}")
+    if name == "cupy":
+        ok, why = gpu_available()
+        if not ok:
+            raise RuntimeError(f"cannot use the cupy backend: {why}")
+    _default["name"] = name
+
+
+def get_backend() -> str:
+    return _default["name"]
+
+
+def ndimage_for(array) -> ModuleType:
+    """scipy.ndimage for numpy arrays, cupyx.scipy.ndimage for CuPy arrays."""
+    if type(array).__module__.startswith("cupy"):
+        import cupyx.scipy.ndimage as cndi
+
+        return cndi
+    import scipy.ndimage as ndi
+
+    return ndi
+
+
+__all__ = ["get_backend", "gpu_available", "ndimage_for", "set_backend"]

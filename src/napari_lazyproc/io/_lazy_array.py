@@ -76,13 +76,20 @@ class LazyArray:
     region from the source in one call.
     """
 
-    def __init__(self, source, dask_array: da.Array, region: tuple | None = None) -> None:
+    def __init__(self, source, dask_array: da.Array | None = None, region: tuple | None = None):
         self.source = source
         self._base = dask_array
         self.region = region if region is not None else tuple(slice(0, n) for n in source.shape)
         self.shape = tuple(r.stop - r.start for r in self.region if isinstance(r, slice))
-        self.dtype = np.dtype(dask_array.dtype)
+        self.dtype = np.dtype(source.dtype)
         self.ndim = len(self.shape)
+
+    @property
+    def is_whole(self) -> bool:
+        """Whether this is the whole source, not a view of part of it."""
+        return all(
+            isinstance(r, slice) and r == slice(0, n) for r, n in zip(self.region, self.source.shape)
+        )
 
     @property
     def size(self) -> int:
@@ -93,9 +100,8 @@ class LazyArray:
         return self.size * self.dtype.itemsize
 
     def to_dask(self) -> da.Array:
-        return self._base[self.region] if self.ndim != self._base.ndim or any(
-            r != slice(0, n) for r, n in zip(self.region, self._base.shape)
-        ) else self._base
+        base = self._base if self._base is not None else self.source.to_dask()
+        return base if self.is_whole else base[self.region]
 
     def __getitem__(self, key):
         split = _split_key(key, self.shape)
@@ -103,12 +109,16 @@ class LazyArray:
             return np.asarray(self.to_dask()[key])
         outer, inner = split
         region = _compose(self.region, outer)
-        if all(k == slice(None) for k in inner):
+        if inner and all(k == slice(None) for k in inner):
             return LazyArray(self.source, self._base, region)
-        return np.asarray(self.source[region])[inner]
+        return self._read(region)[inner]
+
+    def _read(self, region: tuple) -> np.ndarray:
+        read_key = getattr(self.source, "read_key", None)  # lazy results compute regions
+        return np.asarray(read_key(region) if read_key else self.source[region])
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
-        out = np.asarray(self.source[self.region])
+        out = self._read(self.region)
         return out if dtype is None else out.astype(dtype, copy=False)
 
     def __len__(self) -> int:

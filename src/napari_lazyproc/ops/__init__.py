@@ -1,0 +1,27 @@
+"""The operations engine: a registry of operations and their lazy, region-exact evaluation.
+
+Adding an operation is one ``register(Op(...))`` declaration; the widget, the CLI and the
+exporter read the registry.
+"""
+
+from ._cache import CACHE, ChunkCache, set_cache_bytes
+from ._jobs import Cancelled, Progress
+from ._label_global import GlobalLabels
+from ._lazy import LazyResult
+from ._params import Param
+from ._registry import REGISTRY, WHOLE, Op, get_op, list_ops, register
+
+# declarations (registration order is the order list_ops shows within a category)
+from . import _filters  # noqa: E402,F401  isort: skip
+from . import _morphology  # noqa: E402,F401  isort: skip
+from . import _threshold  # noqa: E402,F401  isort: skip
+from . import _intensity  # noqa: E402,F401  isort: skip
+from . import _label  # noqa: E402,F401  isort: skip
+
+from ._apply import Pipeline, apply  # noqa: E402
+
+__all__ = [
+    "CACHE", "Cancelled", "ChunkCache", "GlobalLabels", "LazyResult", "Op", "Param",
+    "Pipeline", "Progress", "REGISTRY", "WHOLE", "apply", "get_op", "list_ops", "register",
+    "set_cache_bytes",
+]

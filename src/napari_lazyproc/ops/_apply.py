@@ -1,0 +1,136 @@
+"""``apply`` and ``Pipeline``: lazy results from a registry name and parameters."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from ._label_global import GlobalLabels
+from ._lazy import LazyResult
+from ._registry import get_op
+from ._sources import as_source
+
+SPATIAL = "zyx"
+
+
+def _spatial_axes(source, axes: str | None, op_name: str) -> tuple[int, ...]:
+    letters = source.axes
+    if axes is None:
+        axes = "".join(a for a in letters if a in SPATIAL)
+        if not axes:
+            raise ValueError(f"{op_name}: the data has no spatial axes (axes {letters!r}); "
+                             f"pass axes=")
+    if set(axes) & set("tc"):
+        raise ValueError(f"{op_name}: axes {axes!r} include time or channel; operations "
+                         f"filter only over spatial axes (such as 'yx' or 'zyx')")
+    missing = [a for a in axes if a not in letters]
+    if missing or len(set(axes)) != len(axes):
+        raise ValueError(
+            f"{op_name} over axes {axes!r} needs a {len(axes)}-D image with those axes; "
+            f"this one has {len(letters)} dimensions with axes {letters!r}"
+        )
+    return tuple(sorted(letters.index(a) for a in axes))
+
+
+def _to_pixels(op, values: dict[str, Any], source, spatial, units: str) -> dict[str, Any]:
+    """Lengths given in physical units become pixels with the voxel size of each axis."""
+    if units == "pixel":
+        return values
+    if units != "physical":
+        raise ValueError(f"units must be 'pixel' or 'physical' (got {units!r})")
+    out = dict(values)
+    for p in op.params:
+        if p.unit != "length" or out.get(p.name) is None:
+            continue
+        value = out[p.name]
+        per_axis = value if isinstance(value, Sequence) and not isinstance(value, str) else [value] * len(spatial)
+        if len(per_axis) != len(spatial):
+            continue  # validation names the mismatch
+        converted = [v / source.scale[a] for v, a in zip(per_axis, spatial)]
+        out[p.name] = [max(1, round(c)) for c in converted] if p.type is int else converted
+    return out
+
+
+def apply(name: str, data, *, axes: str | None = None, units: str = "pixel",
+          data_axes: str | None = None, **params):
+    """Apply operation ``name`` lazily.
+
+    Parameters
+    ----------
+    name
+        A registered operation (see ``list_ops()``).
+    data
+        A ``LazyImage``, a lazy result, napari layer data, a dask, zarr or numpy array.
+    axes
+        The spatial axes to filter over, such as ``"yx"`` (each plane) or ``"zyx"``
+        (each volume). Defaults to every spatial axis of the data. Never T or C.
+    units
+        ``"pixel"`` (default) or ``"physical"``: lengths (``sigma``, ``size``,
+        ``radius``...) in the image's units, converted per axis with its voxel size.
+    data_axes
+        Axis letters of a plain array (default: guessed from its number of dimensions).
+    **params
+        The operation's parameters, named as in scipy.ndimage.
+
+    Returns
+    -------
+    LazyResult
+        Nothing is computed until a region is read. ``label`` with ``scope="global"``
+        returns a ``GlobalLabels`` job to ``run()``.
+
+    Raises
+    ------
+    ValueError
+        A bad parameter, naming it and its allowed range; or axes the data lacks.
+    """
+    op = get_op(name)
+    source = as_source(data, data_axes)
+    spatial = _spatial_axes(source, axes, name)
+    params = _to_pixels(op, params, source, spatial, units)
+    validated = op.validate(params, len(spatial))
+    letters = "".join(source.axes[a] for a in spatial)
+    if op.check is not None:
+        op.check(validated.as_dict(), letters)
+    if op.name == "label" and validated["scope"] == "global":
+        steps = [*getattr(source, "steps", []), {"op": "label", **validated.as_dict(), "axes": letters}]
+        return GlobalLabels(source, spatial, validated["connectivity"], steps)
+    return LazyResult(op, validated, source, spatial)
+
+
+class Pipeline:
+    """Steps applied in order, each ``{"op": name, **params}``; JSON round-trippable."""
+
+    def __init__(self, steps: Iterable[dict[str, Any]]) -> None:
+        self.steps = []
+        for i, step in enumerate(steps):
+            if not isinstance(step, dict) or "op" not in step:
+                raise ValueError(f"pipeline step {i} must be a mapping with an 'op' (got {step!r})")
+            get_op(step["op"])  # unknown names fail now, not on first use
+            self.steps.append(dict(step))
+
+    def __call__(self, data):
+        result = data
+        for step in self.steps:
+            params = {k: v for k, v in step.items() if k != "op"}
+            result = apply(step["op"], result, **params)
+        return result
+
+    def to_json(self) -> str:
+        return json.dumps(self.steps)
+
+    @classmethod
+    def from_json(cls, text: str) -> Pipeline:
+        try:
+            steps = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"pipeline is not valid JSON: {exc}") from exc
+        if not isinstance(steps, list):
+            raise ValueError("pipeline JSON must be a list of steps")
+        return cls(steps)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Pipeline) and other.steps == self.steps
+
+    def __repr__(self) -> str:
+        return f"Pipeline({self.steps!r})"

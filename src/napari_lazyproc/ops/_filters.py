@@ -1,0 +1,135 @@
+"""Smoothing, rank and edge filters: scipy.ndimage on each block, halo from the parameters."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..backend import ndimage_for
+from ._common import (
+    CVAL, MODE, NEAREST, SIGMA, SIZE, TRUNCATE, as_float, float_dtype, gaussian_radius, half,
+)
+from ._params import Param
+from ._registry import Op, register
+
+
+def _gaussian(b, sigma, truncate, mode, cval):
+    return ndimage_for(b).gaussian_filter(b, sigma, mode=mode, cval=cval, truncate=truncate)
+
+
+def _rank(name):
+    def run(b, size, mode, cval, **extra):
+        return getattr(ndimage_for(b), name)(b, size=size, mode=mode, cval=cval, **extra)
+
+    return run
+
+
+register(Op(
+    "gaussian", "smoothing", _gaussian, (SIGMA, TRUNCATE, MODE, CVAL),
+    halo=lambda p, n: gaussian_radius(p["sigma"], p["truncate"]),
+    description="Gaussian smoothing (scipy.ndimage.gaussian_filter)",
+))
+register(Op(
+    "median", "smoothing", _rank("median_filter"), (SIZE, MODE, CVAL),
+    halo=lambda p, n: half(p["size"]), description="median of a box (scipy.ndimage.median_filter)",
+))
+register(Op(
+    "uniform", "smoothing", _rank("uniform_filter"), (SIZE, MODE, CVAL),
+    halo=lambda p, n: half(p["size"]), description="mean of a box (scipy.ndimage.uniform_filter)",
+))
+register(Op(
+    "minimum", "smoothing", _rank("minimum_filter"), (SIZE, MODE, CVAL),
+    halo=lambda p, n: half(p["size"]), description="minimum of a box (scipy.ndimage.minimum_filter)",
+))
+register(Op(
+    "maximum", "smoothing", _rank("maximum_filter"), (SIZE, MODE, CVAL),
+    halo=lambda p, n: half(p["size"]), description="maximum of a box (scipy.ndimage.maximum_filter)",
+))
+register(Op(
+    "percentile", "smoothing",
+    lambda b, percentile, size, mode, cval: ndimage_for(b).percentile_filter(
+        b, percentile, size=size, mode=mode, cval=cval),
+    (Param("percentile", float, 50.0, min=0, max=100, help="percentile in [0, 100]"),
+     SIZE, MODE, CVAL),
+    halo=lambda p, n: half(p["size"]),
+    description="a percentile of a box (scipy.ndimage.percentile_filter)",
+))
+
+# ------------------------------------------------------------------------------- edges
+
+AXIS = Param("axis", str, "magnitude", choices=("magnitude", "z", "y", "x"),
+             help="derivative along one spatial axis, or the gradient magnitude")
+
+
+def _check_axis(params, axes):
+    if params["axis"] != "magnitude" and params["axis"] not in axes:
+        raise ValueError(f"axis must be 'magnitude' or one of the spatial axes {axes!r} "
+                         f"(got {params['axis']!r})")
+
+
+def _derivative(name):
+    def run(b, axis, mode, cval, axes):
+        ndi, f = ndimage_for(b), as_float(b)
+        fn = getattr(ndi, name)
+        if axis != "magnitude":
+            return fn(f, axis=axes.index(axis), mode=mode, cval=cval)
+        total = np.zeros_like(f) if not hasattr(f, "device") else f * 0
+        for i in range(f.ndim):
+            total += fn(f, axis=i, mode=mode, cval=cval) ** 2
+        return (total ** 0.5).astype(f.dtype, copy=False)
+
+    return run
+
+
+for _name, _fn in (("sobel", "sobel"), ("prewitt", "prewitt")):
+    register(Op(
+        _name, "edges", _derivative(_fn), (AXIS, MODE, CVAL),
+        halo=lambda p, n: (1,) * n, dtype=float_dtype,
+        needs_axes=True, check=_check_axis,
+        description=f"{_name.title()} derivative along an axis, or the gradient magnitude "
+                    f"(sqrt of the sum of squares of scipy.ndimage.{_fn} along each axis)",
+    ))
+
+register(Op(
+    "laplace", "edges", lambda b, mode, cval: ndimage_for(b).laplace(as_float(b), mode=mode, cval=cval),
+    (MODE, CVAL), halo=lambda p, n: (1,) * n, dtype=float_dtype,
+    description="discrete Laplacian (scipy.ndimage.laplace)",
+))
+register(Op(
+    "gaussian_laplace", "edges",
+    lambda b, sigma, truncate, mode, cval: ndimage_for(b).gaussian_laplace(
+        as_float(b), sigma, mode=mode, cval=cval, truncate=truncate),
+    (SIGMA, TRUNCATE, MODE, CVAL),
+    halo=lambda p, n: gaussian_radius(p["sigma"], p["truncate"]), dtype=float_dtype,
+    description="Laplacian of Gaussian, LoG (scipy.ndimage.gaussian_laplace)",
+))
+register(Op(
+    "gaussian_gradient_magnitude", "edges",
+    lambda b, sigma, truncate, mode, cval: ndimage_for(b).gaussian_gradient_magnitude(
+        as_float(b), sigma, mode=mode, cval=cval, truncate=truncate),
+    (SIGMA, TRUNCATE, MODE, CVAL),
+    halo=lambda p, n: gaussian_radius(p["sigma"], p["truncate"]), dtype=float_dtype,
+    description="gradient magnitude of a Gaussian (scipy.ndimage.gaussian_gradient_magnitude)",
+))
+
+
+def _dog(b, low_sigma, high_sigma, truncate, mode, cval):
+    ndi, f = ndimage_for(b), as_float(b)
+    low = ndi.gaussian_filter(f, low_sigma, mode=mode, cval=cval, truncate=truncate)
+    return low - ndi.gaussian_filter(f, high_sigma, mode=mode, cval=cval, truncate=truncate)
+
+
+def _check_dog(params, axes):
+    if any(h <= lo for lo, h in zip(params["low_sigma"], params["high_sigma"])):
+        raise ValueError(f"difference_of_gaussians: high_sigma {params['high_sigma']} must be "
+                         f"greater than low_sigma {params['low_sigma']} on every axis")
+
+
+register(Op(
+    "difference_of_gaussians", "edges", _dog,
+    (Param("low_sigma", float, 1.0, min=0, min_inclusive=False, per_axis=True, unit="length"),
+     Param("high_sigma", float, 2.0, min=0, min_inclusive=False, per_axis=True, unit="length"),
+     TRUNCATE, NEAREST, CVAL),
+    halo=lambda p, n: gaussian_radius(p["high_sigma"], p["truncate"]), dtype=float_dtype,
+    check=_check_dog,
+    description="band-pass: Gaussian(low_sigma) - Gaussian(high_sigma), in float",
+))

@@ -1,0 +1,63 @@
+"""Intensity: rescale to a range and convert the data type."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._histogram import sample_regions
+from ._params import Param
+from ._registry import Op, register
+
+DTYPES = ("uint8", "uint16", "int16", "int32", "uint32", "float32", "float64")
+
+
+def _convert(values: np.ndarray, dtype: str) -> np.ndarray:
+    """Round floats to integers and clip to the target type's range."""
+    target = np.dtype(dtype)
+    if target.kind == "f":
+        return values.astype(target)
+    info = np.iinfo(target)
+    if values.dtype.kind == "f":
+        values = np.rint(values)
+    return np.clip(values, info.min, info.max).astype(target)
+
+
+def _rescale(b, in_low, in_high, out_dtype, **_):
+    f = (b.astype(np.float64) - in_low) / max(in_high - in_low, np.finfo(np.float64).tiny)
+    f = np.clip(f, 0.0, 1.0)
+    target = np.dtype(out_dtype)
+    if target.kind == "f":
+        return f.astype(target)
+    return _convert(f * np.iinfo(target).max, out_dtype)
+
+
+def _rescale_prepare(result):
+    p = result.params
+    if p["in_low"] is not None and p["in_high"] is not None:
+        return {}
+    values = np.concatenate([
+        np.asarray(result.source.read(r), dtype=np.float64).ravel()
+        for r in sample_regions(result.source.shape)
+    ])
+    lo, hi = np.percentile(values, (0.1, 99.9))
+    return {"in_low": p["in_low"] if p["in_low"] is not None else float(lo),
+            "in_high": p["in_high"] if p["in_high"] is not None else float(hi)}
+
+
+register(Op(
+    "rescale", "intensity", _rescale,
+    (Param("in_low", float, None, optional=True, unit="intensity",
+           help="maps to 0; default: 0.1st percentile of a sample"),
+     Param("in_high", float, None, optional=True, unit="intensity",
+           help="maps to the top of out_dtype; default: 99.9th percentile of a sample"),
+     Param("out_dtype", str, "uint8", choices=("uint8", "uint16", "float32"))),
+    dtype=lambda d, p: np.dtype(p["out_dtype"]), prepare=_rescale_prepare,
+    description="linear rescale of [in_low, in_high] to the output type's range, clipped",
+))
+
+register(Op(
+    "convert_dtype", "intensity", lambda b, dtype: _convert(b, dtype),
+    (Param("dtype", str, "float32", choices=DTYPES),),
+    dtype=lambda d, p: np.dtype(p["dtype"]),
+    description="convert the data type; floats are rounded and values clipped to the range",
+))

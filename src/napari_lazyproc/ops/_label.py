@@ -1,0 +1,38 @@
+"""Connected-component labeling, per frame (lazy, exact) or global (an explicit job)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..backend import ndimage_for
+from ._params import Param
+from ._registry import WHOLE, Op, register
+
+
+def label_block(b, connectivity: int) -> tuple[np.ndarray, int]:
+    ndi = ndimage_for(b)
+    structure = ndi.generate_binary_structure(b.ndim, connectivity)
+    labels, n = ndi.label(b != 0, structure=structure)
+    return labels, int(n)
+
+
+def _label(b, connectivity, scope):
+    return label_block(b, connectivity)[0].astype(np.uint32, copy=False)
+
+
+def _check(params, axes):
+    if params["connectivity"] > len(axes):
+        raise ValueError(f"label: connectivity must be between 1 and {len(axes)} for the "
+                         f"{len(axes)} spatial axes {axes!r} (got {params['connectivity']})")
+
+
+register(Op(
+    "label", "labeling", _label,
+    (Param("scope", str, "frame", choices=("frame", "global"),
+           help="'frame': each plane or time point when shown; 'global': one job over all"),
+     Param("connectivity", int, 1, min=1, max=5,
+           help="1: faces; up to the number of axes: edges and corners too")),
+    halo=lambda p, n: WHOLE, dtype=lambda d, p: np.dtype(np.uint32), kind="labels",
+    check=_check, binary_input=True,
+    description="connected components of the nonzero voxels (scipy.ndimage.label)",
+))

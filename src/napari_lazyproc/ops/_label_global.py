@@ -1,0 +1,237 @@
+"""Global labeling: per-chunk labels, a union-find merge across chunk faces, a relabel.
+
+Pass 1 labels every chunk on its own (in parallel) and stores the chunk-local labels in a
+zarr array. Each input chunk is read once. Pass 2 reads, for every internal chunk face,
+the two voxel planes on either side (from the stored labels, not the input) and collects
+the pairs of provisional labels that touch under the connectivity. The connected
+components of that graph give one label per object; a lookup table maps provisional
+labels to consecutive final ones when regions are read. Cost is linear in the number of
+chunks, and memory is bounded by a few chunks plus the table of labels.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import tempfile
+import threading
+
+import numpy as np
+
+from ..io._lazy_array import LazyArray
+from ._jobs import Progress
+from ._label import label_block
+from ._sources import parallel_map
+
+
+class GlobalLabels:
+    """Labels consistent across the whole volume. Computed by ``run()``, never by slicing."""
+
+    kind = "labels"
+
+    def __init__(self, source, spatial: tuple[int, ...], connectivity: int, steps) -> None:
+        self.source = source
+        self.spatial = tuple(spatial)
+        self.connectivity = int(connectivity)
+        self.shape = tuple(source.shape)
+        self.ndim = len(self.shape)
+        self.dtype = np.dtype(np.uint32)
+        self.axes, self.scale, self.units = source.axes, source.scale, source.units
+        chunks = source.chunks or tuple((n,) for n in self.shape)
+        self.block = tuple(int(c[0]) for c in chunks)
+        self.grid = tuple(math.ceil(n / b) for n, b in zip(self.shape, self.block))
+        self.chunks = tuple(
+            tuple(min(b, n - i * b) for i in range(g))
+            for n, b, g in zip(self.shape, self.block, self.grid)
+        )
+        self.steps = steps
+        self.source_path = getattr(source, "source_path", None)
+        self._store = None
+        self._offsets: np.ndarray | None = None
+        self._lut: np.ndarray | None = None
+        self.n_labels: int | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def done(self) -> bool:
+        return self._lut is not None
+
+    def __repr__(self) -> str:
+        state = f"{self.n_labels} labels" if self.done else "not run"
+        return f"GlobalLabels(shape={self.shape}, connectivity={self.connectivity}, {state})"
+
+    # ------------------------------------------------------------------ the job
+    def _blocks(self):
+        return list(itertools.product(*(range(g) for g in self.grid)))
+
+    def _region(self, index) -> tuple[slice, ...]:
+        return tuple(slice(i * b, min(n, (i + 1) * b)) for i, b, n in zip(index, self.block, self.shape))
+
+    def run(self, progress=None, cancel=None, store=None) -> GlobalLabels:
+        """Label the whole volume. ``progress``: True for a bar, or ``f(done, total)``;
+        ``cancel``: a threading.Event; ``store``: where to keep the chunk labels (a path
+        or zarr store; a temporary folder by default)."""
+        import zarr
+
+        blocks = self._blocks()
+        n_faces = sum(g - 1 for a, g in enumerate(self.grid) if a in self.spatial)
+        bar = Progress(len(blocks) + n_faces, progress, cancel, desc="label")
+        if store is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="lazyproc-labels-")
+            store = self._tmp.name
+        chunk_store = zarr.create_array(store, shape=self.shape, chunks=self.block,
+                                        dtype="uint32", fill_value=0, overwrite=True)
+        counts = np.zeros(self.grid, np.int64)
+        other = [a for a in range(self.ndim) if a not in self.spatial]
+
+        def label_one(index):
+            bar.check()
+            region = self._region(index)
+            data = np.asarray(self.source.read(region))
+            moved = np.moveaxis(data, self.spatial, range(len(other), self.ndim))
+            out = np.zeros(moved.shape, np.uint32)
+            total = 0
+            for frame in np.ndindex(*moved.shape[: len(other)]):
+                labels, n = label_block(moved[frame], self.connectivity)
+                out[frame] = np.where(labels > 0, labels + total, 0)
+                total += n
+            chunk_store[region] = np.moveaxis(out, range(len(other), self.ndim), self.spatial)
+            counts[index] = total
+            bar.step()
+
+        try:
+            parallel_map(label_one, blocks)
+            offsets = np.zeros(self.grid, np.int64)
+            offsets.flat[1:] = np.cumsum(counts.ravel())[:-1]
+            self._store, self._offsets = chunk_store, offsets
+            n_total = int(counts.sum())
+            pairs = self._face_pairs(bar)
+            self._lut, self.n_labels = _relabel(n_total, pairs)
+            if self.n_labels >= 2**32 - 1:
+                self.dtype = np.dtype(np.uint64)
+        finally:
+            bar.close()
+        return self
+
+    def _provisional(self, region) -> np.ndarray:
+        """Stored chunk labels over ``region`` with each chunk's offset added."""
+        local = np.asarray(self._store[region]).astype(np.int64)
+        ranges = [range(s.start // b, (s.stop - 1) // b + 1) for s, b in zip(region, self.block)]
+        for index in itertools.product(*ranges):
+            sub = tuple(
+                slice(max(s.start, i * b) - s.start, min(s.stop, (i + 1) * b) - s.start)
+                for s, i, b in zip(region, index, self.block)
+            )
+            view = local[sub]
+            view[view > 0] += self._offsets[index]
+        return local
+
+    def _face_pairs(self, bar: Progress) -> np.ndarray:
+        """Pairs of provisional labels that touch across internal chunk faces."""
+        found = [np.empty((0, 2), np.int64)]
+        for axis in self.spatial:
+            others = [a for a in self.spatial if a != axis]
+            offsets = [
+                e for e in itertools.product((-1, 0, 1), repeat=len(others))
+                if 1 + sum(map(abs, e)) <= self.connectivity
+            ]
+            for k in range(1, self.grid[axis]):
+                bar.check()
+                b = k * self.block[axis]
+                tiles = itertools.product(*(
+                    range(self.grid[a]) if a != axis else [0] for a in range(self.ndim)
+                ))
+                for tile in tiles:
+                    region = []
+                    for a in range(self.ndim):
+                        if a == axis:
+                            region.append(slice(b - 1, b + 1))
+                        else:
+                            lo = tile[a] * self.block[a]
+                            hi = min(self.shape[a], lo + self.block[a] + (1 if a in others else 0))
+                            region.append(slice(lo, hi))
+                    both = self._provisional(tuple(region))
+                    lo_plane = np.take(both, 0, axis=axis)
+                    hi_plane = np.take(both, 1, axis=axis)
+                    found.append(_touching(lo_plane, hi_plane, [o if o < axis else o - 1 for o in others], offsets))
+                bar.step()
+        return np.concatenate(found)
+
+    # ------------------------------------------------------------------ reading
+    def read(self, region) -> np.ndarray:
+        if not self.done:
+            raise RuntimeError(
+                "global labeling has not run yet: call .run() (or 'Label whole volume' in "
+                "the widget); slicing never starts it"
+            )
+        return self._lut[self._provisional(region)].astype(self.dtype, copy=False)
+
+    def read_key(self, key) -> np.ndarray:
+        from ._lazy import _normalize
+
+        region, squeeze = _normalize(key, self.shape)
+        return self.read(region)[squeeze]
+
+    def __getitem__(self, key):
+        if not self.done:
+            self.read(())  # raises the clear error
+        return LazyArray(self)[key]
+
+    def __array__(self, dtype=None, copy=None):
+        out = self.read(tuple(slice(0, n) for n in self.shape))
+        return out if dtype is None else out.astype(dtype)
+
+    def to_dask(self):
+        from ..io._file_array import as_dask
+
+        if not self.done:
+            self.read(())
+        return as_dask(_Reader(self), self.chunks, f"lp-global-labels-{id(self):x}")
+
+
+class _Reader:
+    def __init__(self, labels: GlobalLabels) -> None:
+        self.labels, self.shape, self.dtype = labels, labels.shape, labels.dtype
+
+    def __getitem__(self, key):
+        return self.labels.read_key(key)
+
+
+def _touching(lo: np.ndarray, hi: np.ndarray, axes: list[int], offsets) -> np.ndarray:
+    """Label pairs (lo[i], hi[i + e]) for every in-plane offset e, both foreground."""
+    out = []
+    for e in offsets:
+        a_sl, b_sl = [slice(None)] * lo.ndim, [slice(None)] * lo.ndim
+        for ax, d in zip(axes, e):
+            if d > 0:
+                a_sl[ax], b_sl[ax] = slice(0, -d), slice(d, None)
+            elif d < 0:
+                a_sl[ax], b_sl[ax] = slice(-d, None), slice(0, d)
+        a, b = lo[tuple(a_sl)].ravel(), hi[tuple(b_sl)].ravel()
+        keep = (a > 0) & (b > 0)
+        if keep.any():
+            out.append(np.unique(np.stack([a[keep], b[keep]], axis=1), axis=0))
+    return np.concatenate(out) if out else np.empty((0, 2), np.int64)
+
+
+def _relabel(n_total: int, pairs: np.ndarray) -> tuple[np.ndarray, int]:
+    """A lookup table from provisional labels (0..n_total) to consecutive final labels."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    dtype = np.uint32 if n_total < 2**32 - 1 else np.uint64
+    root = np.arange(n_total + 1, dtype=np.int64)
+    if len(pairs):
+        ids, inverse = np.unique(pairs, return_inverse=True)
+        inverse = inverse.reshape(pairs.shape)
+        graph = coo_matrix(
+            (np.ones(len(pairs), bool), (inverse[:, 0], inverse[:, 1])), shape=(len(ids),) * 2
+        )
+        _, component = connected_components(graph, directed=False)
+        smallest = np.full(component.max() + 1, np.iinfo(np.int64).max)
+        np.minimum.at(smallest, component, ids)
+        root[ids] = smallest[component]
+    _, final = np.unique(root[1:], return_inverse=True)
+    lut = np.zeros(n_total + 1, dtype)
+    lut[1:] = final.astype(dtype) + 1
+    return lut, int(final.max() + 1) if n_total else 0

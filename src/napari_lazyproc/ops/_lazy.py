@@ -1,0 +1,233 @@
+"""Lazy evaluation: a result computes only the region asked for, exactly as on the whole array.
+
+To compute a region, a result reads its input over the region grown by the operation's
+halo (clipped at the array edges, where scipy's ``mode`` then applies exactly as on the
+whole array), runs the operation there, and crops. A chained input does the same with
+its own halo, so halos add up. Large regions are split into tiles computed in parallel;
+input chunks and finished tiles sit in the shared LRU cache, keyed by the parameters.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from typing import Any
+
+import numpy as np
+from dask.base import tokenize
+
+from ..io._lazy_array import LazyArray
+from ._cache import CACHE
+from ._params import Params
+from ._registry import Op
+from ._sources import Region, in_worker, parallel_map, region_shape
+
+#: regions larger than this many voxels are split into tiles computed in parallel
+TILE_VOXELS = 2**19
+
+
+def _normalize(key, shape) -> tuple[Region, tuple]:
+    """A key of ints and step-1 slices as a region, and the axes that ints drop."""
+    if not isinstance(key, tuple):
+        key = (key,)
+    if any(k is Ellipsis for k in key):
+        i = key.index(Ellipsis)
+        key = key[:i] + (slice(None),) * (len(shape) - len(key) + 1) + key[i + 1 :]
+    key = key + (slice(None),) * (len(shape) - len(key))
+    region, squeeze = [], []
+    for k, n in zip(key, shape):
+        if isinstance(k, slice):
+            start, stop, step = k.indices(n)
+            if step != 1:
+                raise IndexError("use step-1 slices; index the result to step further")
+            region.append(slice(start, max(start, stop)))
+            squeeze.append(slice(None))
+        else:
+            i = int(k) % n if -n <= int(k) < n else None
+            if i is None:
+                raise IndexError(f"index {k} is out of bounds for an axis of size {n}")
+            region.append(slice(i, i + 1))
+            squeeze.append(0)
+    return tuple(region), tuple(squeeze)
+
+
+class LazyResult:
+    """An operation applied lazily to an input (a file's array or another result).
+
+    Fits napari's layer data protocol: ``shape``, ``dtype``, ``ndim`` and
+    ``__getitem__``. Indexing returns a lazy view; ``np.asarray`` on it computes exactly
+    that region. ``to_dask()`` gives a dask array with one task per output chunk.
+    """
+
+    def __init__(self, op: Op, params: Params, source, spatial: tuple[int, ...]) -> None:
+        self.op = op
+        self.params = params
+        self.source = source
+        self.spatial = tuple(spatial)
+        self.shape = tuple(source.shape)
+        self.ndim = len(self.shape)
+        self.dtype = np.dtype(op.dtype(source.dtype, params.as_dict()))
+        self.axes = source.axes
+        self.scale = source.scale
+        self.units = source.units
+        self.chunks = source.chunks or tuple((n,) for n in self.shape)
+        self.token = "lp-" + op.name + "-" + tokenize(op.name, params.values, self.spatial, source.token)
+        self._prepared: dict[str, Any] | None = None
+        self._lock = threading.Lock()
+        halo = op.halo(params.as_dict(), len(self.spatial))
+        self.whole_frame = halo is None
+        self.halo = tuple(
+            (self.shape[a] if halo is None else int(halo[i])) for i, a in enumerate(self.spatial)
+        )
+
+    # ---------------------------------------------------------------- description
+    @property
+    def name(self) -> str:
+        return self.op.name
+
+    @property
+    def kind(self) -> str:
+        return self.op.kind
+
+    @property
+    def spatial_axes(self) -> str:
+        return "".join(self.axes[a] for a in self.spatial)
+
+    @property
+    def steps(self) -> list[dict[str, Any]]:
+        """The pipeline that made this result, as JSON-able steps (provenance)."""
+        step = {"op": self.op.name, **self.params.as_dict(), "axes": self.spatial_axes}
+        return [*getattr(self.source, "steps", []), step]
+
+    @property
+    def source_path(self):
+        return getattr(self.source, "source_path", None)
+
+    @property
+    def nbytes(self) -> int:
+        return math.prod(self.shape) * self.dtype.itemsize
+
+    def __repr__(self) -> str:
+        chain = " → ".join(s["op"] for s in self.steps)
+        return f"LazyResult({chain}, shape={self.shape}, dtype={self.dtype}, axes={self.axes!r})"
+
+    # ---------------------------------------------------------------- evaluation
+    def prepared(self) -> dict[str, Any]:
+        """Values computed once from the whole input (e.g. a global threshold)."""
+        if self.op.prepare is None:
+            return {}
+        with self._lock:
+            if self._prepared is None:
+                self._prepared = dict(self.op.prepare(self))
+            return self._prepared
+
+    def __getitem__(self, key) -> LazyArray:
+        return LazyArray(self)[key]
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        out = self.read(tuple(slice(0, n) for n in self.shape))
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+    def compute(self, key=...) -> np.ndarray:
+        """The values of ``self[key]`` as a numpy array."""
+        return np.asarray(self[key])
+
+    def read_key(self, key) -> np.ndarray:
+        region, squeeze = _normalize(key, self.shape)
+        return self.read(region)[squeeze]
+
+    def read(self, region: Region) -> np.ndarray:
+        """The values over ``region`` (a tuple of step-1 slices)."""
+        self.prepared()  # once, before tiles fan out
+        top = not in_worker()
+        key = (self.token, tuple((s.start, s.stop) for s in region))
+        if top:
+            hit = CACHE.get(key)
+            if hit is not None:
+                return hit
+        tiles = self._tiles(region) if top else [region]
+        if len(tiles) == 1:
+            out = self._compute(region)
+        else:
+            out = np.empty(region_shape(region), self.dtype)
+            for tile, values in zip(tiles, parallel_map(self._compute, tiles)):
+                out[tuple(slice(t.start - r.start, t.stop - r.start) for t, r in zip(tile, region))] = values
+        if top:
+            CACHE.put(key, out)
+        return out
+
+    def _tiles(self, region: Region) -> list[Region]:
+        """Split along the largest spatial axis so each worker gets a share."""
+        n = math.prod(region_shape(region))
+        if self.whole_frame or n <= TILE_VOXELS:
+            return [region]
+        from ._sources import n_workers
+
+        axis = max(self.spatial, key=lambda a: region[a].stop - region[a].start)
+        length = region[axis].stop - region[axis].start
+        parts = min(length, max(n_workers(), math.ceil(n / (4 * TILE_VOXELS))))
+        edges = np.linspace(region[axis].start, region[axis].stop, parts + 1).astype(int)
+        return [
+            tuple(slice(int(lo), int(hi)) if a == axis else s for a, s in enumerate(region))
+            for lo, hi in zip(edges[:-1], edges[1:]) if hi > lo
+        ]
+
+    def _expanded(self, region: Region) -> Region:
+        grown = list(region)
+        for a, h in zip(self.spatial, self.halo):
+            grown[a] = slice(max(0, region[a].start - h), min(self.shape[a], region[a].stop + h))
+        return tuple(grown)
+
+    def _compute(self, region: Region) -> np.ndarray:
+        expanded = self._expanded(region)
+        if self.whole_frame:
+            key = (self.token, "frame", tuple((s.start, s.stop) for s in expanded))
+            full = CACHE.get(key)
+            if full is None:
+                full = self._apply(self.source.read(expanded))
+                CACHE.put(key, full)
+        else:
+            full = self._apply(self.source.read(expanded))
+        crop = tuple(slice(r.start - e.start, r.stop - e.start) for r, e in zip(region, expanded))
+        return full[crop]
+
+    def _apply(self, block: np.ndarray) -> np.ndarray:
+        """Run the operation on every spatial sub-block (never across T or C)."""
+        params = {**self.params.as_dict(), **self.prepared()}
+        params = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+        if self.op.needs_axes:
+            params["axes"] = self.spatial_axes
+        nd = block.ndim
+        other = [a for a in range(nd) if a not in self.spatial]
+        moved = np.moveaxis(block, self.spatial, range(len(other), nd))
+        out = np.empty(moved.shape, self.dtype)
+        for index in np.ndindex(*moved.shape[: len(other)]):
+            out[index] = self.op.cpu(moved[index], **params)
+        return np.moveaxis(out, range(len(other), nd), self.spatial)
+
+    # ---------------------------------------------------------------- export
+    def to_dask(self):
+        """A dask array with one task per output chunk, each reading its input plus halo."""
+        from ..io._file_array import as_dask
+
+        return as_dask(_RegionReader(self), self.chunks, self.token)
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+
+class _RegionReader:
+    """``__getitem__`` over a result's regions, for dask's from_array."""
+
+    def __init__(self, result: LazyResult) -> None:
+        self.result = result
+        self.shape, self.dtype = result.shape, result.dtype
+
+    def __getitem__(self, key) -> np.ndarray:
+        return self.result.read_key(key)

@@ -1,0 +1,158 @@
+"""Inputs of the engine: any array-like, read region by region through the chunk cache."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+from dask.base import tokenize
+
+from ..io._axes import guess_axes
+from ._cache import CACHE
+
+Region = tuple[slice, ...]
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+_local = threading.local()
+
+
+def n_workers() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+def in_worker() -> bool:
+    return getattr(_local, "in_worker", False)
+
+
+def parallel_map(fn, items: list) -> list:
+    """``[fn(i) for i in items]`` on the shared pool; serial inside a pool task (no nesting)."""
+    global _pool
+    if len(items) < 2 or in_worker() or n_workers() == 1:
+        return [fn(i) for i in items]
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(n_workers(), thread_name_prefix="lazyproc")
+
+    def run(item):
+        _local.in_worker = True
+        try:
+            return fn(item)
+        finally:
+            _local.in_worker = False
+
+    return list(_pool.map(run, items))
+
+
+def region_shape(region: Region) -> tuple[int, ...]:
+    return tuple(s.stop - s.start for s in region)
+
+
+class _DaskReader:
+    """Reads a region of a dask array with the synchronous scheduler (one chunk, one task)."""
+
+    def __init__(self, array) -> None:
+        self.array = array
+        self.shape, self.dtype = array.shape, array.dtype
+
+    def __getitem__(self, key):
+        return np.asarray(self.array[key].compute(scheduler="sync"))
+
+
+class ArraySource:
+    """A leaf input: a region-readable array with a chunk grid, axis letters and scale."""
+
+    def __init__(self, reader, shape, dtype, chunks, token: str, axes: str,
+                 scale: tuple[float, ...], units: tuple, name: str = "") -> None:
+        self.reader = reader
+        self.shape = tuple(int(s) for s in shape)
+        self.dtype = np.dtype(dtype)
+        self.ndim = len(self.shape)
+        self.chunks = chunks  # dask-style tuple of tuples, or None for in-memory data
+        self.token = token
+        self.axes = axes
+        self.scale = tuple(scale)
+        self.units = tuple(units)
+        self.name = name
+        self.steps: list[dict[str, Any]] = []
+        self.source_path = None
+
+    def read(self, region: Region) -> np.ndarray:
+        if self.chunks is None:
+            return np.asarray(self.reader[region])
+        bounds = [np.cumsum((0, *c)) for c in self.chunks]
+        ranges = []
+        for s, b in zip(region, bounds):
+            lo = int(np.searchsorted(b, s.start, side="right") - 1)
+            hi = int(np.searchsorted(b, s.stop, side="left"))
+            ranges.append(range(lo, max(lo + 1, hi)) if s.stop > s.start else range(0))
+        blocks = list(itertools.product(*ranges))
+        out = np.empty(region_shape(region), self.dtype)
+        if out.size == 0:
+            return out
+
+        def fetch(index):
+            key = (self.token, index)
+            data = CACHE.get(key)
+            if data is None:
+                sl = tuple(slice(int(b[i]), int(b[i + 1])) for b, i in zip(bounds, index))
+                data = np.asarray(self.reader[sl])
+                CACHE.put(key, data)
+            return index, data
+
+        for index, data in parallel_map(fetch, blocks):
+            src, dst = [], []
+            for b, i, s in zip(bounds, index, region):
+                lo, hi = max(int(b[i]), s.start), min(int(b[i + 1]), s.stop)
+                src.append(slice(lo - int(b[i]), hi - int(b[i])))
+                dst.append(slice(lo - s.start, hi - s.start))
+            out[tuple(dst)] = data[tuple(src)]
+        return out
+
+
+def as_source(data, axes: str | None = None):
+    """Wrap any supported input (LazyImage, lazy result, napari layer data, dask, zarr,
+    numpy) as something the engine reads region by region."""
+    from ..io import LazyImage
+    from ..io._lazy_array import LazyArray
+    from ._lazy import LazyResult
+
+    if isinstance(data, LazyResult):
+        return data
+    if isinstance(data, LazyArray) and isinstance(data.source, LazyResult) and data.is_whole:
+        return data.source
+    if isinstance(data, LazyImage):
+        level = data.levels[0]
+        reader = data.sources[0] if data.sources else _DaskReader(level)
+        src = ArraySource(reader, level.shape, level.dtype, level.chunks, level.name,
+                          data.axes, data.scale, data.units, data.name)
+        src.source_path = data.source.get("path")
+        return src
+    shape = tuple(data.shape)
+    letters = axes or guess_axes(shape)
+    if len(letters) != len(shape):
+        raise ValueError(f"data_axes {letters!r} do not match a {len(shape)}-D array")
+    unit = (None,) * len(shape)
+    if isinstance(data, LazyArray):
+        base = data.to_dask()
+        return ArraySource(data, shape, data.dtype, base.chunks, base.name, letters,
+                           (1.0,) * len(shape), unit)
+    import dask.array as da
+
+    if isinstance(data, da.Array):
+        return ArraySource(_DaskReader(data), shape, data.dtype, data.chunks, data.name,
+                           letters, (1.0,) * len(shape), unit)
+    if hasattr(data, "chunks") and hasattr(data, "store"):  # a zarr array
+        from dask.array.core import normalize_chunks
+
+        chunks = normalize_chunks(data.chunks, shape)
+        token = "zarr-" + tokenize(str(data.store), data.path, shape, str(data.dtype))
+        return ArraySource(data, shape, data.dtype, chunks, token, letters,
+                           (1.0,) * len(shape), unit)
+    array = np.asarray(data)
+    return ArraySource(array, shape, array.dtype, None, "np-" + tokenize(array), letters,
+                       (1.0,) * len(shape), unit)

@@ -1,0 +1,84 @@
+"""Thresholds: fixed, global (Otsu, Li, triangle) from a sampled or exact histogram, local."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..backend import ndimage_for
+from ._common import CVAL, MODE
+from ._histogram import histogram, li, otsu, triangle
+from ._params import Param
+from ._registry import Op, register
+
+BOOL = lambda d, p: np.dtype(bool)  # noqa: E731
+SAMPLE = Param("sample", str, "auto", choices=("auto", "exact"),
+               help="'auto': histogram of a bounded sample; 'exact': of every chunk")
+
+
+def _above(b, threshold, **_):
+    return b > threshold
+
+
+register(Op(
+    "threshold", "threshold", lambda b, value: b > value,
+    (Param("value", float, 0.0, unit="intensity", help="voxels above this are foreground"),),
+    dtype=BOOL, description="fixed threshold: value < voxel",
+))
+
+
+def _global(method):
+    def prepare(result):
+        exact = result.params["sample"] == "exact"
+        h = histogram(result.source, exact=exact)
+        integer = np.dtype(result.source.dtype).kind in "biu"
+        value = {"otsu": otsu, "triangle": triangle}.get(method)
+        return {"threshold": value(h) if value else li(h, integer)}
+
+    return prepare
+
+
+for _method, _text in (("otsu", "Otsu's"), ("li", "Li's minimum cross entropy"),
+                       ("triangle", "the triangle")):
+    register(Op(
+        f"threshold_{_method}", "threshold", _above, (SAMPLE,), dtype=BOOL,
+        prepare=_global(_method),
+        description=f"global threshold by {_text} method (as skimage.filters."
+                    f"threshold_{_method}); voxels above it are foreground"
+                    + ("; on float images Li iterates on a 256-bin histogram" if _method == "li" else ""),
+    ))
+
+
+def _local(b, block_size, method, offset, mode, cval):
+    ndi = ndimage_for(b)
+    f = b.astype(np.float32 if b.dtype == np.float32 else np.float64, copy=False)
+    if method == "gaussian":
+        sigma = tuple((s - 1) / 6.0 for s in block_size)
+        thresh = ndi.gaussian_filter(f, sigma, mode=mode, cval=cval)
+    elif method == "mean":
+        thresh = ndi.uniform_filter(f, block_size, mode=mode, cval=cval)
+    else:
+        thresh = ndi.median_filter(f, block_size, mode=mode, cval=cval)
+    return b > thresh - offset
+
+
+def _local_halo(p, n):
+    if p["method"] == "gaussian":
+        return tuple(int(4.0 * (s - 1) / 6.0 + 0.5) for s in p["block_size"])
+    return tuple(s // 2 for s in p["block_size"])
+
+
+def _check_local(params, axes):
+    if any(s % 2 == 0 for s in params["block_size"]):
+        raise ValueError(f"threshold_local: block_size must be odd (got {params['block_size']})")
+
+
+register(Op(
+    "threshold_local", "threshold", _local,
+    (Param("block_size", int, 35, min=3, max=1001, per_axis=True, unit="length",
+           help="odd neighbourhood width"),
+     Param("method", str, "gaussian", choices=("gaussian", "mean", "median")),
+     Param("offset", float, 0.0, unit="intensity", help="subtracted from the local threshold"),
+     MODE, CVAL),
+    halo=_local_halo, dtype=BOOL, check=_check_local,
+    description="adaptive threshold: voxel > skimage.filters.threshold_local(image, ...)",
+))
