@@ -174,13 +174,13 @@ def test_anisotropic_sigma_and_physical_units():
 
 @pytest.mark.parametrize("ndim", [2, 3, 4, 5])
 def test_global_label_equals_scipy_for_every_connectivity(ndim):
-    """All axes spatial (letters beyond zyx given explicitly), chunks a third of each side."""
+    """All axes spatial (letters beyond zyx given explicitly), chunks about half of each side."""
     rng = np.random.default_rng(ndim)
     shape = (9, 11, 10, 6, 5)[:ndim]
     a = ndi.gaussian_filter(rng.random(shape), 0.8) > 0.5
     letters = "uvzyx"[-ndim:]
     for connectivity in range(1, ndim + 1):
-        job = lp.apply("label", da.from_array(a, chunks=[max(1, s // 3) for s in shape]),
+        job = lp.apply("label", da.from_array(a, chunks=[max(2, s // 2) for s in shape]),
                        data_axes=letters, axes=letters, scope="global", connectivity=connectivity)
         job.run()
         ref, n = ndi.label(a, structure=ndi.generate_binary_structure(ndim, connectivity))

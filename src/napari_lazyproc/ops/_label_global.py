@@ -24,6 +24,10 @@ from ._label import label_block
 from ._sources import parallel_map
 
 
+#: a chunk face up to this many voxels (both planes) is read in one piece
+SLAB_VOXELS = 2**25
+
+
 class GlobalLabels:
     """Labels consistent across the whole volume. Computed by ``run()``, never by slicing."""
 
@@ -138,14 +142,20 @@ class GlobalLabels:
             for k in range(1, self.grid[axis]):
                 bar.check()
                 b = k * self.block[axis]
-                tiles = itertools.product(*(
-                    range(self.grid[a]) if a != axis else [0] for a in range(self.ndim)
-                ))
+                slab = math.prod(2 if a == axis else n for a, n in enumerate(self.shape))
+                if slab <= SLAB_VOXELS:  # the whole face in one read
+                    tiles = [None]
+                else:  # face pieces of one chunk, overlapping by a voxel for diagonals
+                    tiles = itertools.product(*(
+                        range(self.grid[a]) if a != axis else [0] for a in range(self.ndim)
+                    ))
                 for tile in tiles:
                     region = []
                     for a in range(self.ndim):
                         if a == axis:
                             region.append(slice(b - 1, b + 1))
+                        elif tile is None:
+                            region.append(slice(0, self.shape[a]))
                         else:
                             lo = tile[a] * self.block[a]
                             hi = min(self.shape[a], lo + self.block[a] + (1 if a in others else 0))
@@ -153,7 +163,8 @@ class GlobalLabels:
                     both = self._provisional(tuple(region))
                     lo_plane = np.take(both, 0, axis=axis)
                     hi_plane = np.take(both, 1, axis=axis)
-                    found.append(_touching(lo_plane, hi_plane, [o if o < axis else o - 1 for o in others], offsets))
+                    in_plane = [o if o < axis else o - 1 for o in others]
+                    found.append(_touching(lo_plane, hi_plane, in_plane, offsets))
                 bar.step()
         return np.concatenate(found)
 
