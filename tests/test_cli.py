@@ -43,6 +43,16 @@ def test_bad_input_exits_2_with_one_line(tmp_path, make, capsys):
     assert err.startswith("napari-lazyproc: error: cannot read") and str(path) in err
 
 
+def test_ops_lists_the_registry(capsys):
+    import napari_lazyproc as lp
+
+    assert main(["ops"]) == 0
+    out = capsys.readouterr().out
+    for op in lp.list_ops():
+        assert f"\n{op['name']} " in "\n" + out
+    assert "sigma: float = 1.0" in out
+
+
 def test_console_script_runs(tiff_plain):
     exe = os.path.join(os.path.dirname(sys.executable), "napari-lazyproc")
     result = subprocess.run([exe, "info", str(tiff_plain)], capture_output=True, text=True)

@@ -80,3 +80,20 @@ def test_large_sample_opens_without_computing(make_napari_viewer):
     viewer.dims.set_current_step(1, 128)
     viewer.reset_view()
     _screenshot_is_not_blank(viewer.screenshot(canvas_only=True, flash=False))
+
+
+def test_lazy_result_layer_shows_exact_values(make_napari_viewer, zarr_v3_array):
+    """A gaussian result added as a layer: the displayed plane equals scipy's on the whole."""
+    from scipy import ndimage as ndi
+
+    import napari_lazyproc as lp
+    from napari_lazyproc._layer_data import result_layer_data
+
+    viewer = make_napari_viewer()
+    res = lp.apply("gaussian", lp.open_image(zarr_v3_array), sigma=1.5)
+    data, kwargs, kind = result_layer_data(res, "gaussian")
+    layer = viewer.add_image(data, **kwargs)
+    viewer.dims.set_current_step(0, 6)
+    np.testing.assert_array_equal(np.asarray(layer._slice.image.raw),
+                                  ndi.gaussian_filter(VOLUME, 1.5)[6])
+    assert layer.metadata["pipeline"][0]["op"] == "gaussian"

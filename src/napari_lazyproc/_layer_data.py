@@ -83,3 +83,32 @@ def _colormap(hex_color: str) -> dict[str, Any]:
     """A black-to-colour colormap napari accepts as a dict."""
     r, g, b = (int(hex_color[i : i + 2], 16) / 255 for i in (1, 3, 5))
     return {"name": hex_color, "colors": [[0, 0, 0, 1], [r, g, b, 1]]}
+
+
+def result_layer_data(result, name: str, contrast_limits=None) -> LayerData:
+    """LayerData for a lazy result: scale, axis labels, units and the pipeline carried.
+
+    Contrast limits, when not given, come from one central crop of the middle plane.
+    """
+    import numpy as np
+
+    from .io._lazy_array import LazyArray
+
+    kwargs: dict[str, Any] = {
+        "name": name,
+        "scale": list(result.scale),
+        "axis_labels": list(result.axes),
+        "units": [u or "pixel" for u in result.units],
+        "metadata": {"pipeline": result.steps, "source": {"path": result.source_path}},
+    }
+    layer_type = "labels" if result.kind == "labels" else "image"
+    if layer_type == "image":
+        if contrast_limits is None:
+            key = tuple(n // 2 for n in result.shape[:-2]) + tuple(
+                slice(max(0, n // 2 - 256), n // 2 + 256) for n in result.shape[-2:]
+            )
+            sample = np.asarray(result[key], dtype=np.float64)
+            lo, hi = float(np.nanmin(sample)), float(np.nanmax(sample))
+            contrast_limits = (lo, hi if hi > lo else lo + 1)
+        kwargs["contrast_limits"] = contrast_limits
+    return LazyArray(result), kwargs, layer_type

@@ -86,6 +86,20 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ops(args: argparse.Namespace) -> int:
+    from .ops import list_ops
+
+    for op in list_ops():
+        print(f"{op['name']:<28} {op['category']:<11} {op['description']}")
+        for p in op["params"]:
+            extra = ", ".join(
+                f"{k}={v}" for k, v in p.items() if k not in ("name", "type", "default", "help")
+            )
+            print(f"    {p['name']}: {p['type']} = {p['default']!r}"
+                  + (f"  ({extra})" if extra else "") + (f"  {p['help']}" if p.get("help") else ""))
+    return 0
+
+
 def _ensure_display() -> subprocess.Popen | None:
     """Start Xvfb when there is no screen, so ``demo --screenshot`` renders headless."""
     if sys.platform != "linux" or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
@@ -114,13 +128,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         import napari
 
-        from ._layer_data import image_layer_data
+        from ._layer_data import image_layer_data, result_layer_data
+        from .ops import apply
         from .synthetic import LARGE, SMALL, lightsheet
 
         viewer = napari.Viewer(show=not args.screenshot, title="napari-lazyproc demo")
         image = lightsheet(SMALL if args.small else LARGE, levels=1 if args.small else 4)
         for data, kwargs, _ in image_layer_data(image):
             viewer.add_image(data, **kwargs)
+        # the same series, filtered lazily: only the plane on screen is ever computed
+        smoothed = apply("gaussian", image, sigma=2.0, axes="yx")
+        data, kwargs, _ = result_layer_data(
+            smoothed, f"{image.name} · gaussian σ=2", contrast_limits=image.contrast_limits[0]
+        )
+        viewer.add_image(data, colormap="magma", blending="additive", **kwargs)
         viewer.dims.set_current_step(0, image.shape[0] // 2)
         viewer.dims.set_current_step(1, image.shape[1] // 2)
         if args.screenshot:
@@ -155,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("path")
     info.add_argument("--dataset", help="HDF5 dataset to open")
     info.set_defaults(func=cmd_info)
+
+    ops = sub.add_parser("ops", help="list the operations and their parameters")
+    ops.set_defaults(func=cmd_ops)
     return parser
 
 

@@ -16,6 +16,22 @@ def _gaussian(b, sigma, truncate, mode, cval):
     return ndimage_for(b).gaussian_filter(b, sigma, mode=mode, cval=cval, truncate=truncate)
 
 
+def _gaussian_1d(b, i, sigma, truncate, mode, cval):
+    if sigma[i] <= 1e-15:  # scipy skips such axes
+        return b
+    return ndimage_for(b).gaussian_filter1d(b, sigma[i], axis=i, mode=mode, cval=cval,
+                                            truncate=truncate)
+
+
+def _rank_1d(name):
+    def run(b, i, size, mode, cval):
+        if size[i] <= 1:  # scipy skips such axes
+            return b
+        return getattr(ndimage_for(b), name)(b, int(size[i]), axis=i, mode=mode, cval=cval)
+
+    return run
+
+
 def _rank(name):
     def run(b, size, mode, cval, **extra):
         return getattr(ndimage_for(b), name)(b, size=size, mode=mode, cval=cval, **extra)
@@ -25,7 +41,7 @@ def _rank(name):
 
 register(Op(
     "gaussian", "smoothing", _gaussian, (SIGMA, TRUNCATE, MODE, CVAL),
-    halo=lambda p, n: gaussian_radius(p["sigma"], p["truncate"]),
+    halo=lambda p, n: gaussian_radius(p["sigma"], p["truncate"]), separable=_gaussian_1d,
     description="Gaussian smoothing (scipy.ndimage.gaussian_filter)",
 ))
 register(Op(
@@ -34,15 +50,15 @@ register(Op(
 ))
 register(Op(
     "uniform", "smoothing", _rank("uniform_filter"), (SIZE, MODE, CVAL),
-    halo=lambda p, n: half(p["size"]), description="mean of a box (scipy.ndimage.uniform_filter)",
+    halo=lambda p, n: half(p["size"]), separable=_rank_1d("uniform_filter1d"), description="mean of a box (scipy.ndimage.uniform_filter)",
 ))
 register(Op(
     "minimum", "smoothing", _rank("minimum_filter"), (SIZE, MODE, CVAL),
-    halo=lambda p, n: half(p["size"]), description="minimum of a box (scipy.ndimage.minimum_filter)",
+    halo=lambda p, n: half(p["size"]), separable=_rank_1d("minimum_filter1d"), description="minimum of a box (scipy.ndimage.minimum_filter)",
 ))
 register(Op(
     "maximum", "smoothing", _rank("maximum_filter"), (SIZE, MODE, CVAL),
-    halo=lambda p, n: half(p["size"]), description="maximum of a box (scipy.ndimage.maximum_filter)",
+    halo=lambda p, n: half(p["size"]), separable=_rank_1d("maximum_filter1d"), description="maximum of a box (scipy.ndimage.maximum_filter)",
 ))
 register(Op(
     "percentile", "smoothing",

@@ -187,9 +187,35 @@ class LazyResult:
                 full = self._apply(self.source.read(expanded))
                 CACHE.put(key, full)
         else:
-            full = self._apply(self.source.read(expanded))
+            block = self.source.read(expanded)
+            if self.op.separable is not None:
+                return self._apply_separable(block, region, expanded)
+            full = self._apply(block)
         crop = tuple(slice(r.start - e.start, r.stop - e.start) for r, e in zip(region, expanded))
         return full[crop]
+
+    def _apply_separable(self, block: np.ndarray, region: Region, expanded: Region) -> np.ndarray:
+        """1-D passes in scipy's axis order, each axis cropped to the region once done."""
+        params = {**self.params.as_dict(), **self.prepared()}
+        params = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+        nd = block.ndim
+        other = [a for a in range(nd) if a not in self.spatial]
+        k = len(self.spatial)
+        crop_other = tuple(
+            slice(region[a].start - expanded[a].start, region[a].stop - expanded[a].start)
+            for a in other
+        )
+        moved = np.moveaxis(block, self.spatial, range(len(other), nd))[crop_other]
+        out = np.empty(moved.shape[: len(other)] + region_shape(tuple(region[a] for a in self.spatial)), self.dtype)
+        for index in np.ndindex(*moved.shape[: len(other)]):
+            cur = moved[index]
+            for i, a in enumerate(self.spatial):
+                cur = self.op.separable(cur, i, **params)
+                keep = [slice(None)] * k
+                keep[i] = slice(region[a].start - expanded[a].start, region[a].stop - expanded[a].start)
+                cur = cur[tuple(keep)]
+            out[index] = cur
+        return np.moveaxis(out, range(len(other), nd), self.spatial)
 
     def _apply(self, block: np.ndarray) -> np.ndarray:
         """Run the operation on every spatial sub-block (never across T or C)."""
