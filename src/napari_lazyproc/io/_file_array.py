@@ -118,17 +118,22 @@ def as_dask(source, chunks, name: str) -> da.Array:
     )
 
 
-def normalize_key(key, shape: tuple[int, ...]) -> tuple[slice | int, ...]:
-    """Expand ``key`` to one entry per axis: ints and step-1 slices with explicit bounds."""
+def expand_key(key, ndim: int) -> tuple:
+    """``key`` as a tuple of one entry per axis: the Ellipsis expanded, missing axes whole."""
     if not isinstance(key, tuple):
         key = (key,)
     if any(k is Ellipsis for k in key):
         i = next(i for i, k in enumerate(key) if k is Ellipsis)
-        fill = (slice(None),) * (len(shape) - len(key) + 1)
-        key = key[:i] + fill + key[i + 1 :]
-    key = key + (slice(None),) * (len(shape) - len(key))
-    if len(key) > len(shape):
-        raise IndexError(f"too many indices ({len(key)}) for a {len(shape)}-D array")
+        key = key[:i] + (slice(None),) * (ndim - len(key) + 1) + key[i + 1 :]
+    key = key + (slice(None),) * (ndim - len(key))
+    if len(key) > ndim:
+        raise IndexError(f"too many indices ({len(key)}) for a {ndim}-D array")
+    return key
+
+
+def normalize_key(key, shape: tuple[int, ...]) -> tuple[slice | int, ...]:
+    """Expand ``key`` to one entry per axis: ints and step-1 slices with explicit bounds."""
+    key = expand_key(key, len(shape))
     out: list[slice | int] = []
     for k, n in zip(key, shape):
         if isinstance(k, slice):

@@ -12,20 +12,18 @@ from __future__ import annotations
 import dask.array as da
 import numpy as np
 
+from ._file_array import expand_key
+
 
 def _split_key(key, shape) -> tuple[tuple, tuple] | None:
     """(bounding step-1 key, key to apply to the block read), or None for fancy indexing.
 
     The second key has one slice per axis the first one keeps (integers drop their axis).
     """
-    if not isinstance(key, tuple):
-        key = (key,)
-    if any(k is Ellipsis for k in key):
-        i = key.index(Ellipsis)
-        key = key[:i] + (slice(None),) * (len(shape) - len(key) + 1) + key[i + 1 :]
-    key = key + (slice(None),) * (len(shape) - len(key))
-    if len(key) != len(shape):
-        raise IndexError(f"too many indices ({len(key)}) for a {len(shape)}-D array")
+    if any(not isinstance(k, (slice, int, np.integer)) and k is not Ellipsis
+           for k in (key if isinstance(key, tuple) else (key,))):
+        return None
+    key = expand_key(key, len(shape))
     outer, inner = [], []
     for k, n in zip(key, shape):
         if isinstance(k, slice):

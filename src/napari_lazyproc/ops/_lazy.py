@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from dask.base import tokenize
 
+from ..io._file_array import normalize_key
 from ..io._lazy_array import LazyArray
 from ._cache import CACHE
 from ._params import Params
@@ -27,28 +28,11 @@ TILE_VOXELS = 2**19
 
 
 def _normalize(key, shape) -> tuple[Region, tuple]:
-    """A key of ints and step-1 slices as a region, and the axes that ints drop."""
-    if not isinstance(key, tuple):
-        key = (key,)
-    if any(k is Ellipsis for k in key):
-        i = key.index(Ellipsis)
-        key = key[:i] + (slice(None),) * (len(shape) - len(key) + 1) + key[i + 1 :]
-    key = key + (slice(None),) * (len(shape) - len(key))
-    region, squeeze = [], []
-    for k, n in zip(key, shape):
-        if isinstance(k, slice):
-            start, stop, step = k.indices(n)
-            if step != 1:
-                raise IndexError("use step-1 slices; index the result to step further")
-            region.append(slice(start, max(start, stop)))
-            squeeze.append(slice(None))
-        else:
-            i = int(k) % n if -n <= int(k) < n else None
-            if i is None:
-                raise IndexError(f"index {k} is out of bounds for an axis of size {n}")
-            region.append(slice(i, i + 1))
-            squeeze.append(0)
-    return tuple(region), tuple(squeeze)
+    """A key of ints and step-1 slices as a region, and the key that drops the int axes."""
+    key = normalize_key(key, shape)
+    region = tuple(k if isinstance(k, slice) else slice(k, k + 1) for k in key)
+    squeeze = tuple(slice(None) if isinstance(k, slice) else 0 for k in key)
+    return region, squeeze
 
 
 class LazyResult:
