@@ -20,29 +20,34 @@ sys.path.insert(0, str(HERE))
 from _common import machine  # noqa: E402
 
 
+def _blocks(text: str) -> dict[str, str]:
+    """Per-benchmark blocks of RESULTS.md, between <!-- bench:NAME --> markers."""
+    out = {}
+    for part in text.split("<!-- bench:")[1:]:
+        name, _, rest = part.partition(" -->")
+        out[name] = rest.split("<!-- end -->")[0].strip("\n")
+    return out
+
+
 def main(names: list[str]) -> None:
     from napari_lazyproc.cli import _ensure_display
 
     _ensure_display()
     available = sorted(p.stem[len("bench_"):] for p in HERE.glob("bench_*.py"))
     names = names or available
-    sections = []
+    results = HERE / "RESULTS.md"
+    blocks = _blocks(results.read_text()) if results.exists() else {}
     for name in names:
         module = importlib.import_module(f"bench_{name}")
-        sections.append(module.main())
-    results = HERE / "RESULTS.md"
-    previous = results.read_text() if results.exists() else ""
-    header = (
+        text = module.main()
+        blocks[name] = (f"{text}\n\nRun of {datetime.date.today().isoformat()} on: {machine()}")
+    body = "\n\n".join(f"<!-- bench:{n} -->\n{blocks[n]}\n<!-- end -->" for n in sorted(blocks))
+    results.write_text(
         "# Benchmark results\n\n"
-        "Written by `python benchmarks/run.py`; each section names its peers and targets.\n"
+        "Written by `python benchmarks/run.py` (each benchmark's latest run replaces its "
+        "section). Each section names its peers, measured side by side in the same run, "
+        "and its targets.\n\n" + body + "\n"
     )
-    run = (
-        f"\n## Run of {datetime.date.today().isoformat()}\n\n"
-        f"Machine: {machine()}\n\n" + "\n\n".join(s.replace("\n## ", "\n### ").replace("## ", "### ", 1) for s in sections)
-    )
-    body = previous[len(header):] if previous.startswith(header) else ""
-    # the newest run first; earlier runs of other benchmarks stay below it
-    results.write_text(header + run + "\n" + body)
     print(f"wrote {results}")
 
 
