@@ -194,10 +194,14 @@ class LazyResult:
         for index in np.ndindex(*moved.shape[: len(other)]):
             cur = moved[index]
             for i, a in enumerate(self.spatial):
-                cur = self.op.separable(cur, i, **params)
-                keep = [slice(None)] * k
-                keep[i] = slice(region[a].start - expanded[a].start, region[a].stop - expanded[a].start)
-                cur = cur[tuple(keep)]
+                lo, hi = region[a].start - expanded[a].start, region[a].stop - expanded[a].start
+                at = self.op.separable_at
+                done = at(cur, i, lo, hi, **params) if at is not None else None
+                if done is None:
+                    keep = [slice(None)] * k
+                    keep[i] = slice(lo, hi)
+                    done = self.op.separable(cur, i, **params)[tuple(keep)]
+                cur = done
             out[index] = cur
         return np.moveaxis(out, range(len(other), nd), self.spatial)
 

@@ -53,6 +53,9 @@ class Op:
     #: given, the engine runs the passes in scipy's order and crops each axis's halo as
     #: soon as that axis is done (bitwise the same; far less work for one plane)
     separable: Callable[..., np.ndarray] | None = None
+    #: ``separable_at(block, i, lo, hi, **params)``: the same pass at outputs lo:hi only,
+    #: or None where it cannot be done exactly (then ``separable`` runs)
+    separable_at: Callable[..., np.ndarray | None] | None = None
     #: pass the spatial axis letters to ``cpu`` as ``axes=`` (for per-axis operations)
     needs_axes: bool = False
 
