@@ -222,21 +222,26 @@ def _fresh_cache():
     CACHE.clear()
 
 
+def _count_gets(monkeypatch, store_class) -> ReadCounter:
+    """Wrap ``store_class.get`` so every key read (and from which store) is counted."""
+    counter = ReadCounter()
+    original = store_class.get
+
+    async def counting_get(self, key, *args, **kwargs):
+        counter.keys[key] += 1
+        counter.by_store[(str(getattr(self, "root", "")), key)] += 1
+        return await original(self, key, *args, **kwargs)
+
+    monkeypatch.setattr(store_class, "get", counting_get)
+    return counter
+
+
 @pytest.fixture
 def zarr_reads(monkeypatch) -> ReadCounter:
     """Every key read from a local zarr store (zarr.storage.LocalStore.get)."""
     from zarr.storage import LocalStore
 
-    counter = ReadCounter()
-    original = LocalStore.get
-
-    async def counting_get(self, key, *args, **kwargs):
-        counter.keys[key] += 1
-        counter.by_store[(str(self.root), key)] += 1
-        return await original(self, key, *args, **kwargs)
-
-    monkeypatch.setattr(LocalStore, "get", counting_get)
-    return counter
+    return _count_gets(monkeypatch, LocalStore)
 
 
 @pytest.fixture
@@ -244,12 +249,4 @@ def tiff_reads(monkeypatch) -> ReadCounter:
     """Every chunk key decoded from a TIFF through tifffile's zarr store."""
     from tifffile.zarr import ZarrTiffStore
 
-    counter = ReadCounter()
-    original = ZarrTiffStore.get
-
-    async def counting_get(self, key, *args, **kwargs):
-        counter.keys[key] += 1
-        return await original(self, key, *args, **kwargs)
-
-    monkeypatch.setattr(ZarrTiffStore, "get", counting_get)
-    return counter
+    return _count_gets(monkeypatch, ZarrTiffStore)

@@ -77,12 +77,7 @@ def register(cls: type[Format]) -> type[Format]:
     return cls
 
 
-def find_format(path: str | os.PathLike) -> type[Format] | None:
-    """The format that claims ``path``, or None. Never raises."""
-    try:
-        target = Target(path)
-    except (TypeError, ValueError):
-        return None
+def _find(target: Target) -> type[Format] | None:
     for fmt in FORMATS:
         try:
             if fmt.claims(target):
@@ -90,6 +85,14 @@ def find_format(path: str | os.PathLike) -> type[Format] | None:
         except Exception:  # noqa: BLE001 - a sniff must never raise
             continue
     return None
+
+
+def find_format(path: str | os.PathLike) -> type[Format] | None:
+    """The format that claims ``path``, or None. Never raises."""
+    try:
+        return _find(Target(path))
+    except (TypeError, ValueError):
+        return None
 
 
 def open_image(path: str | os.PathLike, **options: Any) -> LazyImage:
@@ -116,7 +119,7 @@ def open_image(path: str | os.PathLike, **options: Any) -> LazyImage:
         names the path and the cause.
     """
     target = Target(path)
-    fmt = find_format(path)
+    fmt = _find(target)
     if fmt is None:
         if not target.exists and not target.is_glob:
             raise ImageReadError(path, "no such file or directory")

@@ -137,22 +137,21 @@ register(Op(
     (MODE, CVAL), halo=lambda p, n: (1,) * n, dtype=float_dtype,
     description="discrete Laplacian (scipy.ndimage.laplace)",
 ))
-register(Op(
-    "gaussian_laplace", "edges",
-    lambda b, sigma, truncate, mode, cval: ndimage_for(b).gaussian_laplace(
-        as_float(b), sigma, mode=mode, cval=cval, truncate=truncate),
-    (SIGMA, TRUNCATE, MODE, CVAL),
-    halo=lambda p, n: gaussian_radius(p["sigma"], p["truncate"]), dtype=float_dtype,
-    description="Laplacian of Gaussian, LoG (scipy.ndimage.gaussian_laplace)",
-))
-register(Op(
-    "gaussian_gradient_magnitude", "edges",
-    lambda b, sigma, truncate, mode, cval: ndimage_for(b).gaussian_gradient_magnitude(
-        as_float(b), sigma, mode=mode, cval=cval, truncate=truncate),
-    (SIGMA, TRUNCATE, MODE, CVAL),
-    halo=lambda p, n: gaussian_radius(p["sigma"], p["truncate"]), dtype=float_dtype,
-    description="gradient magnitude of a Gaussian (scipy.ndimage.gaussian_gradient_magnitude)",
-))
+def _gaussian_derivative(name):
+    def run(b, sigma, truncate, mode, cval):
+        return getattr(ndimage_for(b), name)(as_float(b), sigma, mode=mode, cval=cval,
+                                             truncate=truncate)
+
+    return run
+
+
+for _name, _text in (("gaussian_laplace", "Laplacian of Gaussian, LoG"),
+                     ("gaussian_gradient_magnitude", "gradient magnitude of a Gaussian")):
+    register(Op(
+        _name, "edges", _gaussian_derivative(_name), (SIGMA, TRUNCATE, MODE, CVAL),
+        halo=lambda p, n: gaussian_radius(p["sigma"], p["truncate"]), dtype=float_dtype,
+        description=f"{_text} (scipy.ndimage.{_name})",
+    ))
 
 
 def _dog(b, low_sigma, high_sigma, truncate, mode, cval):

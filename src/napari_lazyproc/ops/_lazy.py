@@ -21,7 +21,7 @@ from ..io._lazy_array import LazyArray
 from ._cache import CACHE
 from ._params import Params
 from ._registry import Op
-from ._sources import Region, in_worker, parallel_map, region_shape
+from ._sources import Region, in_worker, n_workers, parallel_map, region_shape
 
 #: regions larger than this many voxels are split into tiles computed in parallel
 TILE_VOXELS = 2**19
@@ -145,8 +145,6 @@ class LazyResult:
         n = math.prod(region_shape(region))
         if self.whole_frame or n <= TILE_VOXELS:
             return [region]
-        from ._sources import n_workers
-
         axis = max(self.spatial, key=lambda a: region[a].stop - region[a].start)
         length = region[axis].stop - region[axis].start
         parts = min(length, max(n_workers(), math.ceil(n / (4 * TILE_VOXELS))))
@@ -178,10 +176,18 @@ class LazyResult:
         crop = tuple(slice(r.start - e.start, r.stop - e.start) for r, e in zip(region, expanded))
         return full[crop]
 
-    def _apply_separable(self, block: np.ndarray, region: Region, expanded: Region) -> np.ndarray:
-        """1-D passes in scipy's axis order, each axis cropped to the region once done."""
+    def _call_params(self) -> dict[str, Any]:
+        """Keyword arguments of the operation's functions: parameters, prepared values,
+        and the spatial axis letters for operations that ask for them."""
         params = {**self.params.as_dict(), **self.prepared()}
         params = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+        if self.op.needs_axes:
+            params["axes"] = self.spatial_axes
+        return params
+
+    def _apply_separable(self, block: np.ndarray, region: Region, expanded: Region) -> np.ndarray:
+        """1-D passes in scipy's axis order, each axis cropped to the region once done."""
+        params = self._call_params()
         nd = block.ndim
         other = [a for a in range(nd) if a not in self.spatial]
         k = len(self.spatial)
@@ -207,10 +213,7 @@ class LazyResult:
 
     def _apply(self, block: np.ndarray) -> np.ndarray:
         """Run the operation on every spatial sub-block (never across T or C)."""
-        params = {**self.params.as_dict(), **self.prepared()}
-        params = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
-        if self.op.needs_axes:
-            params["axes"] = self.spatial_axes
+        params = self._call_params()
         nd = block.ndim
         other = [a for a in range(nd) if a not in self.spatial]
         moved = np.moveaxis(block, self.spatial, range(len(other), nd))

@@ -73,6 +73,7 @@ class ArraySource:
         self.dtype = np.dtype(dtype)
         self.ndim = len(self.shape)
         self.chunks = chunks  # dask-style tuple of tuples, or None for in-memory data
+        self._bounds = [np.cumsum((0, *c)) for c in chunks] if chunks is not None else None
         self.token = token
         self.axes = axes
         self.scale = tuple(scale)
@@ -84,7 +85,7 @@ class ArraySource:
     def read(self, region: Region) -> np.ndarray:
         if self.chunks is None:
             return np.asarray(self.reader[region])
-        bounds = [np.cumsum((0, *c)) for c in self.chunks]
+        bounds = self._bounds
         ranges = []
         for s, b in zip(region, bounds):
             lo = int(np.searchsorted(b, s.start, side="right") - 1)
