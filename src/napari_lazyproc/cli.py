@@ -128,25 +128,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         import napari
 
-        from ._layer_data import image_layer_data, result_layer_data
-        from .ops import apply
+        from ._layer_data import image_layer_data
+        from ._widget import LazyProcessingWidget
         from .synthetic import LARGE, SMALL, lightsheet
 
         viewer = napari.Viewer(show=not args.screenshot, title="napari-lazyproc demo")
         image = lightsheet(SMALL if args.small else LARGE, levels=1 if args.small else 4)
         for data, kwargs, _ in image_layer_data(image):
             viewer.add_image(data, **kwargs)
-        # the same series, filtered lazily: only the plane on screen is ever computed
-        smoothed = apply("gaussian", image, sigma=2.0, axes="yx")
-        data, kwargs, _ = result_layer_data(
-            smoothed, f"{image.name} · gaussian σ=2", contrast_limits=image.contrast_limits[0]
-        )
-        viewer.add_image(data, colormap="magma", blending="additive", **kwargs)
         viewer.dims.set_current_step(0, image.shape[0] // 2)
         viewer.dims.set_current_step(1, image.shape[1] // 2)
+        # the dock widget, and the same series filtered lazily through it: only the plane
+        # on screen is ever computed, in the background
+        widget = LazyProcessingWidget(viewer)
+        viewer.window.add_dock_widget(widget, name="Lazy processing", area="right")
+        widget.axes.value = "yx"
+        widget.lengths.value = "pixel"
+        widget.set_params(sigma=2.0)
+        smoothed = widget.add_layer()
+        smoothed.colormap = "magma"
+        smoothed.blending = "additive"
         if args.screenshot:
-            viewer.window._qt_window.resize(1400, 900)
+            viewer.window._qt_window.resize(1500, 950)
             viewer.reset_view()
+            _wait_until_shown(smoothed)
             out = Path(args.screenshot)
             out.parent.mkdir(parents=True, exist_ok=True)
             viewer.screenshot(str(out), canvas_only=False, flash=False)
@@ -158,6 +163,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     finally:
         if xvfb is not None:
             xvfb.terminate()
+
+
+def _wait_until_shown(layer, timeout: float = 60.0) -> None:
+    """Let Qt run until the layer's background computation has landed on screen."""
+    from qtpy.QtWidgets import QApplication
+
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        QApplication.processEvents()
+        if not layer.data.state.busy and layer.data.state.computed:
+            break
+        time.sleep(0.02)
+    for _ in range(20):
+        QApplication.processEvents()
+        time.sleep(0.01)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -108,8 +108,11 @@ class LazyArray:
         outer, inner = split
         region = _compose(self.region, outer)
         if inner and all(k == slice(None) for k in inner):
-            return LazyArray(self.source, self._base, region)
+            return self._view(region)
         return self._read(region)[inner]
+
+    def _view(self, region: tuple) -> LazyArray:
+        return LazyArray(self.source, self._base, region)
 
     def _read(self, region: tuple) -> np.ndarray:
         read_key = getattr(self.source, "read_key", None)  # lazy results compute regions

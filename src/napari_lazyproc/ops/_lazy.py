@@ -19,6 +19,7 @@ from dask.base import tokenize
 from ..io._file_array import normalize_key
 from ..io._lazy_array import LazyArray
 from ._cache import CACHE
+from ._jobs import Cancelled
 from ._params import Params
 from ._registry import Op
 from ._sources import Region, in_worker, n_workers, parallel_map, region_shape
@@ -116,12 +117,22 @@ class LazyResult:
         """The values of ``self[key]`` as a numpy array."""
         return np.asarray(self[key])
 
-    def read_key(self, key) -> np.ndarray:
+    def read_key(self, key, cancel: threading.Event | None = None) -> np.ndarray:
         region, squeeze = _normalize(key, self.shape)
-        return self.read(region)[squeeze]
+        return self.read(region, cancel)[squeeze]
 
-    def read(self, region: Region) -> np.ndarray:
-        """The values over ``region`` (a tuple of step-1 slices)."""
+    def cached(self, key) -> np.ndarray | None:
+        """``self[key]`` if it is in the cache, else None; never computes."""
+        region, squeeze = _normalize(key, self.shape)
+        hit = CACHE.get((self.token, tuple((s.start, s.stop) for s in region)))
+        return None if hit is None else hit[squeeze]
+
+    def read(self, region: Region, cancel: threading.Event | None = None) -> np.ndarray:
+        """The values over ``region`` (a tuple of step-1 slices).
+
+        ``cancel``: when set, the read stops before its next tile and raises
+        ``Cancelled`` (stale display work is dropped, not finished).
+        """
         self.prepared()  # once, before tiles fan out
         top = not in_worker()
         key = (self.token, tuple((s.start, s.stop) for s in region))
@@ -130,11 +141,17 @@ class LazyResult:
             if hit is not None:
                 return hit
         tiles = self._tiles(region) if top else [region]
+
+        def compute(tile: Region) -> np.ndarray:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("stale region dropped")
+            return self._compute(tile)
+
         if len(tiles) == 1:
-            out = self._compute(region)
+            out = compute(region)
         else:
             out = np.empty(region_shape(region), self.dtype)
-            for tile, values in zip(tiles, parallel_map(self._compute, tiles)):
+            for tile, values in zip(tiles, parallel_map(compute, tiles)):
                 out[tuple(slice(t.start - r.start, t.stop - r.start) for t, r in zip(tile, region))] = values
         if top:
             CACHE.put(key, out)

@@ -115,14 +115,31 @@ class ArraySource:
         return out
 
 
-def as_source(data, axes: str | None = None):
+def as_source(data, axes: str | None = None, *, scale=None, units=None, name: str = "",
+              source_path: str | None = None):
     """Wrap any supported input (LazyImage, lazy result, napari layer data, dask, zarr,
-    numpy) as something the engine reads region by region."""
+    numpy) as something the engine reads region by region.
+
+    ``scale``, ``units``, ``name`` and ``source_path`` describe a plain array (a napari
+    layer's data with the layer's scale and units); results and images carry their own.
+    """
+    src = _as_source(data, axes)
+    if isinstance(src, ArraySource):
+        if scale is not None:
+            src.scale = tuple(float(s) for s in scale)
+        if units is not None:
+            src.units = tuple(None if u in (None, "", "pixel") else str(u) for u in units)
+        src.name = name or src.name
+        src.source_path = source_path or src.source_path
+    return src
+
+
+def _as_source(data, axes: str | None):
     from ..io import LazyImage
     from ..io._lazy_array import LazyArray
     from ._lazy import LazyResult
 
-    if isinstance(data, LazyResult):
+    if isinstance(data, (LazyResult, ArraySource)):
         return data
     if isinstance(data, LazyArray) and isinstance(data.source, LazyResult) and data.is_whole:
         return data.source

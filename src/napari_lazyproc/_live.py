@@ -1,0 +1,156 @@
+"""Display arrays that never block the viewer: a missing region is computed in the background.
+
+napari slices layers on the main thread. A ``LiveArray`` answers each slice at once: with
+the values when they are ready (or cached), otherwise with a placeholder (the previous
+values of that region, or zeros) while a background thread computes the region. When it
+is done, ``on_ready`` is called (from that thread) and the GUI refreshes the layer, which
+then finds the values. Asking for another region, or replacing the array (a parameter
+changed), cancels the work for the old one: queued work never starts, and running work
+stops before its next tile.
+
+No napari import here: the GUI sets ``on_ready``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from .io._lazy_array import LazyArray
+from .ops._jobs import Cancelled
+
+_executor = ThreadPoolExecutor(1, thread_name_prefix="lazyproc-display")
+
+#: regions kept per layer once computed (the planes around the one on screen)
+KEEP = 8
+
+
+def _region_key(region: tuple) -> tuple:
+    return tuple((r.start, r.stop) if isinstance(r, slice) else int(r) for r in region)
+
+
+class LiveState:
+    """What one live layer has computed, is computing, and whom to tell."""
+
+    def __init__(self, result, previous: LiveState | None = None) -> None:
+        self.result = result
+        self.on_ready: Callable[[LiveState, BaseException | None], object] | None = None
+        self._lock = threading.Lock()
+        self._done: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._pending: dict[tuple, threading.Event] = {}
+        self._previous = previous._done.copy() if previous is not None else OrderedDict()
+        self.closed = False
+        #: while paused, reads get placeholders and start nothing (a layer being built is
+        #: sliced at napari's default position before it is placed in the viewer)
+        self.paused = False
+        self.computed = 0  # regions computed (for tests and benchmarks)
+
+    @property
+    def busy(self) -> bool:
+        with self._lock:
+            return bool(self._pending)
+
+    def lookup(self, region: tuple) -> np.ndarray | None:
+        key = _region_key(region)
+        with self._lock:
+            if key in self._done:
+                self._done.move_to_end(key)
+                return self._done[key]
+        cached = self.result.cached(region)
+        if cached is not None:
+            self._keep(key, cached)
+        return cached
+
+    def _keep(self, key: tuple, values: np.ndarray) -> None:
+        with self._lock:
+            self._done[key] = values
+            while len(self._done) > KEEP:
+                self._done.popitem(last=False)
+
+    def placeholder(self, region: tuple) -> np.ndarray:
+        old = self._previous.get(_region_key(region))
+        shape = tuple(r.stop - r.start for r in region if isinstance(r, slice))
+        if old is not None and old.shape == shape:
+            return old.astype(self.result.dtype, copy=False)
+        return np.zeros(shape, self.result.dtype)
+
+    def request(self, region: tuple) -> None:
+        """Compute ``region`` in the background; drop work for any other region."""
+        key = _region_key(region)
+        with self._lock:
+            if self.closed or key in self._pending:
+                return
+            for other, event in self._pending.items():
+                event.set()  # stale: cancelled, not finished
+            self._pending = {key: threading.Event()}
+            cancel = self._pending[key]
+        _executor.submit(self._run, region, key, cancel)
+
+    def _run(self, region: tuple, key: tuple, cancel: threading.Event) -> None:
+        error: BaseException | None = None
+        try:
+            if cancel.is_set():
+                return
+            values = self.result.read_key(region, cancel=cancel)
+            self._keep(key, values)
+            self.computed += 1
+        except Cancelled:
+            return
+        except Exception as exc:  # noqa: BLE001 - reported to the GUI, not raised in a thread
+            error = exc
+        finally:
+            with self._lock:
+                if self._pending.get(key) is cancel:
+                    del self._pending[key]
+        callback = self.on_ready
+        if callback is not None and not cancel.is_set() and not self.closed:
+            callback(self, error)
+
+    def compute_now(self, region: tuple) -> np.ndarray:
+        values = np.asarray(self.result.read_key(region))
+        self._keep(_region_key(region), values)
+        return values
+
+    def close(self) -> None:
+        """Stop all work: the layer was removed or its data replaced."""
+        with self._lock:
+            self.closed = True
+            for event in self._pending.values():
+                event.set()
+            self._pending.clear()
+
+
+class LiveArray(LazyArray):
+    """A lazy result as napari layer data whose reads return at once.
+
+    Without ``state.on_ready`` (no GUI listening) a read computes synchronously, like a
+    ``LazyArray``.
+    """
+
+    def __init__(self, result, region: tuple | None = None, state: LiveState | None = None,
+                 previous: LiveArray | None = None) -> None:
+        super().__init__(result, None, region)
+        self.state = state if state is not None else LiveState(
+            result, previous.state if previous is not None else None
+        )
+
+    @property
+    def result(self):
+        return self.source
+
+    def _view(self, region: tuple) -> LiveArray:
+        return LiveArray(self.source, region, self.state)
+
+    def _read(self, region: tuple) -> np.ndarray:
+        values = self.state.lookup(region)
+        if values is not None:
+            return values
+        if self.state.on_ready is None and not self.state.paused:
+            return self.state.compute_now(region)
+        if not self.state.paused:
+            self.state.request(region)
+        return self.state.placeholder(region)

@@ -1,0 +1,263 @@
+"""The dock widget in a real napari viewer under Xvfb: values, laziness, live update, jobs."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+import zarr
+from conftest import VOLUME
+from scipy import ndimage as ndi
+
+napari = pytest.importorskip("napari")
+
+from napari.utils.notifications import notification_manager  # noqa: E402
+
+from napari_lazyproc import gpu_available  # noqa: E402
+from napari_lazyproc._live import LiveArray  # noqa: E402
+from napari_lazyproc._widget import LazyProcessingWidget  # noqa: E402
+
+TALL = np.random.default_rng(7).integers(0, 4000, size=(40, 64, 80), dtype=np.uint16)
+
+
+@pytest.fixture
+def tall_zarr(tmp_path):
+    path = tmp_path / "tall.zarr"
+    arr = zarr.create_array(path, shape=TALL.shape, chunks=(4, 32, 32), dtype=TALL.dtype,
+                            dimension_names=["z", "y", "x"])
+    arr[:] = TALL
+    return path
+
+
+@pytest.fixture
+def notes():
+    """Every napari notification shown during the test."""
+    seen = []
+    notification_manager.notification_ready.connect(seen.append)
+    yield seen
+    notification_manager.notification_ready.disconnect(seen.append)
+
+
+def _digest(path) -> str:
+    h = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def shown(qtbot, layer) -> np.ndarray:
+    """The layer's displayed slice once its background computation has landed."""
+    state = layer.data.state
+    qtbot.waitUntil(lambda: not state.busy, timeout=20000)
+    qtbot.wait(50)  # the refresh queued on the main thread
+    return np.asarray(layer._slice.image.raw)
+
+
+def make(viewer, qtbot) -> LazyProcessingWidget:
+    widget = LazyProcessingWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Lazy processing")
+    return widget
+
+
+def test_gaussian_layer_shows_scipy_values_and_reads_only_the_plane(
+        make_napari_viewer, qtbot, tall_zarr, zarr_reads, notes):
+    viewer = make_napari_viewer()
+    before = _digest(tall_zarr)
+    (raw,) = viewer.open(str(tall_zarr), plugin="napari-lazyproc")
+    widget = make(viewer, qtbot)
+    assert widget.input.value is raw
+    assert widget.axes.value == "zyx"  # a volume filters in 3D by default
+    widget.operation.value = "gaussian"
+    widget._param_widgets["sigma"].value = 1.0
+    zarr_reads.keys.clear()
+    first = int(viewer.dims.current_step[0])
+    layer = widget.add_layer()
+    assert isinstance(layer, napari.layers.Image) and isinstance(layer.data, LiveArray)
+    assert layer.name == "tall · gaussian σ=1"
+    raw.visible = False  # count only what the lazy layer reads
+    viewer.dims.set_current_step(0, 30)
+    expected = ndi.gaussian_filter(TALL, 1.0)
+    np.testing.assert_array_equal(shown(qtbot, layer), expected[30])
+
+    # reads: the chunks of the contrast sample (middle plane) and of plane 30, each +- halo 4
+    z_chunks = {int(k.split("/")[-3]) for k in zarr_reads.chunk_keys()}
+    planes = set(range(first - 4, first + 5)) | set(range(26, 35))
+    assert z_chunks == {z // 4 for z in planes}
+    assert 0 not in z_chunks and 9 not in z_chunks
+    assert max(zarr_reads.keys.values()) == 1  # each chunk read once (cache)
+    assert not [n for n in notes if n.severity >= "warning"]
+    assert _digest(tall_zarr) == before  # the input is never written
+
+
+def test_live_update_changes_the_same_layer(make_napari_viewer, qtbot, tall_zarr):
+    viewer = make_napari_viewer()
+    viewer.open(str(tall_zarr), plugin="napari-lazyproc")
+    widget = make(viewer, qtbot)
+    widget.axes.value = "yx"
+    layer = widget.add_layer()
+    viewer.dims.set_current_step(0, 12)
+    shown(qtbot, layer)
+    n_layers = len(viewer.layers)
+    widget._param_widgets["sigma"].value = 2.5  # what moving the spin box does
+    assert len(viewer.layers) == n_layers
+    assert widget.live_layer is layer
+    assert layer.name == "tall · gaussian σ=2.5"
+    np.testing.assert_array_equal(shown(qtbot, layer),
+                                  ndi.gaussian_filter(TALL[12], 2.5))
+    assert layer.metadata["pipeline"][-1]["sigma"] == [2.5, 2.5]
+    assert layer.data.state.computed == 1  # only the plane on screen was computed
+
+
+def test_stale_work_is_dropped(make_napari_viewer, qtbot, tall_zarr):
+    viewer = make_napari_viewer()
+    viewer.open(str(tall_zarr), plugin="napari-lazyproc")
+    widget = make(viewer, qtbot)
+    layer = widget.add_layer()
+    old_state = layer.data.state
+    for z in range(0, 40, 3):  # scrolling fast: only the last plane needs computing
+        viewer.dims.set_current_step(0, z)
+    for s in (1.5, 2.0, 3.0):  # and dragging the slider
+        widget._param_widgets["sigma"].value = s
+    final = shown(qtbot, layer)
+    assert old_state.closed and layer.data.state is not old_state
+    np.testing.assert_array_equal(final, ndi.gaussian_filter(TALL, 3.0)[39])
+    assert layer.data.state.computed <= 2
+
+
+def test_chain_gaussian_threshold_label_gives_scipy_labels(make_napari_viewer, qtbot, zarr_v3_array):
+    viewer = make_napari_viewer()
+    (raw,) = viewer.open(str(zarr_v3_array), plugin="napari-lazyproc")
+    widget = make(viewer, qtbot)
+    widget.axes.value = "yx"
+    widget._param_widgets["sigma"].value = 2.0
+    smooth = widget.add_layer()
+    widget.input.value = smooth
+    widget.operation.value = "threshold"
+    widget._param_widgets["value"].value = 2000.0
+    mask = widget.add_layer()
+    widget.input.value = mask
+    widget.operation.value = "label"
+    labels = widget.add_layer()
+    assert isinstance(labels, napari.layers.Labels)
+    assert [s["op"] for s in labels.metadata["pipeline"]] == ["gaussian", "threshold", "label"]
+    viewer.dims.set_current_step(0, 5)
+    expected = ndi.label(ndi.gaussian_filter(VOLUME[5], 2.0) > 2000)[0]
+    got = shown(qtbot, labels)
+    assert expected.max() > 3
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_provenance_scale_and_physical_units(make_napari_viewer, qtbot, ome_zarr_v04):
+    viewer = make_napari_viewer()
+    raw = viewer.open(str(ome_zarr_v04), plugin="napari-lazyproc")[0]
+    widget = make(viewer, qtbot)
+    assert widget.input.value is raw
+    assert widget.lengths.value == "physical"  # the layer is in micrometers
+    assert "micrometer" in widget._param_widgets["sigma"].label
+    widget._param_widgets["sigma"].value = 1.0  # 1 um: 0.5 px in z, 2 px in y and x
+    layer = widget.add_layer()
+    assert tuple(layer.scale) == tuple(raw.scale) == (2.0, 0.5, 0.5)
+    assert tuple(layer.translate) == tuple(raw.translate)
+    assert tuple(layer.axis_labels) == tuple(raw.axis_labels)
+    assert [str(u) for u in layer.units] == ["micrometer"] * 3
+    step = layer.metadata["pipeline"][-1]
+    assert step["op"] == "gaussian" and step["sigma"] == [0.5, 2.0, 2.0]
+    assert layer.metadata["source"]["path"] == str(ome_zarr_v04)
+    assert layer.name.endswith("gaussian σ=1 micrometer")
+    viewer.dims.set_current_step(0, 4)
+    np.testing.assert_array_equal(shown(qtbot, layer),
+                                  ndi.gaussian_filter(VOLUME, (0.5, 2, 2))[4])
+
+
+def test_gpu_toggle_reflects_availability(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    widget = make(viewer, qtbot)
+    ok, why = gpu_available()
+    assert widget.gpu.enabled is ok
+    if not ok:
+        assert widget.gpu.tooltip == why and "CuPy" in why
+        assert widget.add_button.enabled  # the rest stays usable
+
+
+def test_bad_input_gives_notifications_not_tracebacks(make_napari_viewer, qtbot, notes):
+    viewer = make_napari_viewer()
+    widget = make(viewer, qtbot)
+    assert widget.add_layer() is None
+    assert "no input layer" in notes[-1].message
+    image2d = viewer.add_image(VOLUME[0], name="plane")
+    widget.input.value = image2d
+    widget._param_widgets["sigma"].value = 0.0  # the minimum is exclusive
+    assert widget.add_layer() is None
+    assert "sigma must be a number > 0" in notes[-1].message
+    widget._param_widgets["sigma"].value = 1.0
+    widget.axes.value = "zyx"
+    assert widget.add_layer() is None
+    assert "needs a 3-D image" in notes[-1].message
+    assert len(viewer.layers) == 1
+    np.testing.assert_array_equal(image2d.data, VOLUME[0])
+    assert all(n.severity == "error" for n in notes)
+
+
+def test_label_whole_volume_in_background(make_napari_viewer, qtbot, tmp_path):
+    viewer = make_napari_viewer()
+    blobs = ndi.gaussian_filter(np.random.default_rng(3).random((24, 64, 64)), 2) > 0.52
+    mask = viewer.add_labels(blobs.astype(np.uint8), name="mask")
+    widget = make(viewer, qtbot)
+    widget.input.value = mask
+    thread = widget.label_whole_volume()
+    qtbot.waitUntil(lambda: not thread.is_alive(), timeout=20000)
+    qtbot.waitUntil(lambda: len(viewer.layers) == 2, timeout=5000)
+    out = viewer.layers[-1]
+    assert isinstance(out, napari.layers.Labels) and out.name == "mask · label (whole volume)"
+    expected, n = ndi.label(blobs)
+    got = np.asarray(out.data[:])
+    assert out.metadata["n_labels"] == n
+    pairs = np.unique(np.stack([got.ravel(), expected.ravel()]), axis=1)
+    assert pairs.shape[1] == n + 1  # a one-to-one map of labels: equal up to permutation
+    assert widget.status.value == "label whole volume: done"
+
+
+def test_cancelled_job_adds_nothing(make_napari_viewer, qtbot):
+    import dask.array as da
+
+    viewer = make_napari_viewer()
+    big = da.random.random((64, 512, 512), chunks=(4, 64, 64)) > 0.7  # 1024 chunks
+    mask = viewer.add_image(big, name="big")
+    widget = make(viewer, qtbot)
+    widget.input.value = mask
+    thread = widget.label_whole_volume()
+    widget.cancel_job()
+    qtbot.waitUntil(lambda: not thread.is_alive(), timeout=20000)
+    qtbot.waitUntil(lambda: widget.cancel_button.enabled is False, timeout=5000)
+    assert len(viewer.layers) == 1
+    assert "cancelled" in widget.status.value
+
+
+def test_widget_is_a_plugin_contribution(make_napari_viewer):
+    viewer = make_napari_viewer()
+    dock, widget = viewer.window.add_plugin_dock_widget("napari-lazyproc", "Lazy processing")
+    assert isinstance(widget, LazyProcessingWidget)
+    from napari._app_model import get_app_model
+
+    filters = [i.command.id for i in get_app_model().menus.get_menu("napari/layers/filter")
+               if hasattr(i, "command")]
+    assert "napari-lazyproc.widget" in filters
+
+
+def test_screenshot_of_the_docked_widget_is_not_blank(make_napari_viewer, qtbot, tmp_path):
+    viewer = make_napari_viewer(show=True)
+    viewer.open_sample("napari-lazyproc", "lightsheet_small")
+    widget = make(viewer, qtbot)
+    widget.axes.value = "yx"
+    layer = widget.add_layer()
+    layer.colormap = "magma"
+    viewer.dims.set_current_step(1, 32)
+    viewer.reset_view()
+    canvas = shown(qtbot, layer)
+    assert canvas.std() > 1  # nuclei, not a placeholder
+    shot = viewer.screenshot(str(tmp_path / "widget.png"), canvas_only=False, flash=False)
+    rgb = shot[..., :3].astype(float)
+    assert rgb.std() > 5 and (rgb.max(axis=-1) > 100).mean() > 0.001
+    assert widget.native.isVisible() and (tmp_path / "widget.png").stat().st_size > 10_000
