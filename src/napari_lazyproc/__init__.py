@@ -3,6 +3,7 @@
 from importlib.metadata import PackageNotFoundError, version
 
 from .backend import gpu_available, set_backend
+from .export import ExportError, export
 from .io import ImageReadError, LazyImage, open_image
 from .ops import GlobalLabels, LazyResult, Pipeline, apply, list_ops, set_cache_bytes
 
@@ -12,6 +13,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
 __all__ = [
+    "ExportError",
     "GlobalLabels",
     "ImageReadError",
     "LazyImage",
@@ -19,6 +21,7 @@ __all__ = [
     "Pipeline",
     "__version__",
     "apply",
+    "export",
     "gpu_available",
     "list_ops",
     "open_image",

@@ -199,7 +199,8 @@ class OmeZarr(Format):
         if options:
             raise TypeError(f"unexpected keyword argument(s) {', '.join(options)}")
         group = _open_node(target.path)
-        image = _open_multiscale(group, target.path, _level_name(target), "image")
+        kind = "labels" if "image-label" in _ome_section(dict(group.attrs)) else "image"
+        image = _open_multiscale(group, target.path, _level_name(target), kind)
         image.labels = cls._labels(group, target.path)
         return image
 

@@ -20,6 +20,7 @@ class Progress:
     def __init__(self, total: int, progress=None, cancel: threading.Event | None = None,
                  desc: str = "") -> None:
         self.total, self.done = int(total), 0
+        self.nbytes = 0
         self.cancel = cancel
         self._lock = threading.Lock()
         self._bar = None
@@ -27,7 +28,8 @@ class Progress:
         if progress is True:
             from tqdm.auto import tqdm
 
-            self._bar = tqdm(total=self.total, desc=desc, unit="chunk")
+            # on stderr: chunks done, rate and ETA, and the bytes written as a postfix
+            self._bar = tqdm(total=self.total, desc=desc, unit="chunk", dynamic_ncols=True)
         elif callable(progress):
             self._callback = progress
 
@@ -35,12 +37,15 @@ class Progress:
         if self.cancel is not None and self.cancel.is_set():
             raise Cancelled("cancelled")
 
-    def step(self, n: int = 1) -> None:
+    def step(self, n: int = 1, nbytes: int = 0) -> None:
         self.check()
         with self._lock:
             self.done += n
+            self.nbytes += nbytes
             done = self.done
         if self._bar is not None:
+            if nbytes:
+                self._bar.set_postfix_str(f"{self.nbytes / 1e9:.2f} GB", refresh=False)
             self._bar.update(n)
         if self._callback is not None:
             self._callback(done, self.total)

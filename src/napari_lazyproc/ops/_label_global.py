@@ -168,6 +168,16 @@ class GlobalLabels:
                 bar.step()
         return np.concatenate(found)
 
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        del state["_lock"]
+        state.pop("_tmp", None)  # the chunk labels must be in a shared store to travel
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     # ------------------------------------------------------------------ reading
     def read(self, region) -> np.ndarray:
         if not self.done:

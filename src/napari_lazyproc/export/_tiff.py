@@ -1,0 +1,65 @@
+"""Tiled BigTIFF / OME-TIFF through tifffile, one plane at a time."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..ops._jobs import Progress
+from . import _metadata
+
+TILE = 256
+
+
+def write_tiff(desc, out: Path, ome: bool, progress=None, cancel=None) -> None:
+    import tifffile
+
+    shape, axes = desc.shape, desc.axes
+    if len(shape) < 2 or axes[-2:] != "yx":
+        raise ValueError(f"TIFF export needs y and x as the last axes (axes {axes!r})")
+    lead = shape[:-2]
+    planes = list(np.ndindex(*lead)) if lead else [()]
+    bar = Progress(len(planes), progress, cancel, desc="export tiff")
+    ny, nx = shape[-2:]
+    tile = (min(TILE, 16 * math.ceil(ny / 16)), min(TILE, 16 * math.ceil(nx / 16)))
+
+    def tiles():
+        for index in planes:
+            bar.check()
+            region = tuple(slice(i, i + 1) for i in index) + (slice(0, ny), slice(0, nx))
+            plane = np.asarray(desc.source.read(region)).reshape(ny, nx).astype(desc.dtype, copy=False)
+            for y in range(0, ny, tile[0]):
+                for x in range(0, nx, tile[1]):
+                    piece = plane[y : y + tile[0], x : x + tile[1]]
+                    if piece.shape != tile:
+                        piece = np.pad(piece, [(0, tile[0] - piece.shape[0]),
+                                               (0, tile[1] - piece.shape[1])])
+                    yield piece
+            bar.step(1, plane.nbytes)
+
+    prov = _metadata.provenance(desc.steps, desc.source_path)
+    scale = dict(zip(axes, desc.scale))
+    units = dict(zip(axes, desc.units))
+    metadata: dict = {"axes": axes.upper()}
+    if ome:
+        for a in "zyx":
+            if a in scale and units.get(a):  # pixel sizes only when their unit is known
+                metadata[f"PhysicalSize{a.upper()}"] = scale[a]
+                metadata[f"PhysicalSize{a.upper()}Unit"] = _ome_unit(units[a])
+        metadata["Description"] = json.dumps({"napari-lazyproc": prov})
+    else:
+        metadata["napari-lazyproc"] = json.dumps(prov)
+        metadata["scale"] = [float(s) for s in desc.scale]
+    try:
+        tifffile.imwrite(out, tiles(), shape=shape, dtype=desc.dtype, tile=tile, bigtiff=True,
+                         ome=ome, metadata=metadata, compression="zlib",
+                         software="napari-lazyproc")
+    finally:
+        bar.close()
+
+
+def _ome_unit(unit: str) -> str:
+    return {"micrometer": "µm", "nanometer": "nm", "millimeter": "mm"}.get(unit, unit)
