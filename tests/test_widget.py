@@ -261,3 +261,40 @@ def test_screenshot_of_the_docked_widget_is_not_blank(make_napari_viewer, qtbot,
     rgb = shot[..., :3].astype(float)
     assert rgb.std() > 5 and (rgb.max(axis=-1) > 100).mean() > 0.001
     assert widget.native.isVisible() and (tmp_path / "widget.png").stat().st_size > 10_000
+
+
+def test_export_button_writes_the_lazy_layer_in_background(make_napari_viewer, qtbot, tmp_path,
+                                                           tall_zarr):
+    import napari_lazyproc as lp
+
+    viewer = make_napari_viewer()
+    viewer.open(str(tall_zarr), plugin="napari-lazyproc")
+    widget = make(viewer, qtbot)
+    widget.axes.value = "yx"
+    layer = widget.add_layer()
+    out = tmp_path / "export.ome.zarr"
+    thread = widget.export_layer(layer, str(out))
+    qtbot.waitUntil(lambda: not thread.is_alive(), timeout=30000)
+    qtbot.waitUntil(lambda: widget.cancel_button.enabled is False, timeout=5000)
+    back = lp.open_image(out)
+    np.testing.assert_array_equal(np.asarray(back.levels[0]), ndi.gaussian_filter(TALL, (0, 1, 1)))
+    assert back.scale == tuple(layer.scale)
+    assert widget.status.value.endswith("done")
+
+
+def test_save_layers_uses_the_npe2_writer(make_napari_viewer, qtbot, tmp_path, tall_zarr):
+    import napari_lazyproc as lp
+
+    viewer = make_napari_viewer()
+    viewer.open(str(tall_zarr), plugin="napari-lazyproc")
+    widget = make(viewer, qtbot)
+    widget.operation.value = "median"
+    widget.axes.value = "yx"
+    layer = widget.add_layer()
+    out = tmp_path / "saved.ome.zarr"
+    written = napari.save_layers(str(out), [layer], plugin="napari-lazyproc")
+    assert written == [str(out)]
+    back = lp.open_image(out)
+    np.testing.assert_array_equal(np.asarray(back.levels[0]), ndi.median_filter(TALL, size=(1, 3, 3)))
+    attrs = dict(zarr.open_group(out, mode="r").attrs)
+    assert attrs["napari-lazyproc"]["pipeline"][-1]["op"] == "median"

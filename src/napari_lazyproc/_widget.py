@@ -55,8 +55,12 @@ def _fmt(value: Any) -> str:
 
 def layer_axes(layer) -> str | None:
     """Axis letters from the layer's axis labels, when they are single distinct letters."""
-    labels = [str(a).lower() for a in layer.axis_labels]
-    if all(len(a) == 1 and a in "tczyx" for a in labels) and len(set(labels)) == len(labels):
+    return layer_axes_from_labels(layer.axis_labels)
+
+
+def layer_axes_from_labels(axis_labels) -> str | None:
+    labels = [str(a).lower() for a in axis_labels]
+    if labels and all(len(a) == 1 and a in "tczyx" for a in labels) and len(set(labels)) == len(labels):
         return "".join(labels)
     return None
 
@@ -514,8 +518,8 @@ class LazyProcessingWidget(Container):
         path, _ = QFileDialog.getSaveFileName(
             self.native, "Export to OME-Zarr", f"{layer.name}.ome.zarr", "OME-Zarr (*.ome.zarr *.zarr)"
         )
-        if path:
-            self.export_layer(layer, path)
+        if path:  # the dialog has asked before replacing an existing path
+            self.export_layer(layer, path, overwrite=True)
 
     def export_layer(self, layer, path: str, **options):
         """Export ``layer`` (a lazy result included) to OME-Zarr in the background."""

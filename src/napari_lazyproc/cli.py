@@ -1,4 +1,4 @@
-"""The ``napari-lazyproc`` command line: ``demo`` and ``info``.
+"""The ``napari-lazyproc`` command line: ``demo``, ``info``, ``ops`` and ``process``.
 
 Bad input exits with code 2 and a one-line reason; napari is imported only by ``demo``.
 """
@@ -6,6 +6,7 @@ Bad input exits with code 2 and a one-line reason; napari is imported only by ``
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -14,6 +15,7 @@ import time
 from pathlib import Path
 
 from .io import ImageReadError, LazyImage, open_image
+from .ops import Cancelled
 
 EXIT_BAD_INPUT = 2
 
@@ -98,6 +100,80 @@ def cmd_ops(args: argparse.Namespace) -> int:
             print(f"    {p['name']}: {p['type']} = {p['default']!r}"
                   + (f"  ({extra})" if extra else "") + (f"  {p['help']}" if p.get("help") else ""))
     return 0
+
+
+def _parse_value(text: str):
+    """A step value: JSON (numbers, true, lists), a comma list of numbers, or a string."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    if "," in text:
+        parts = text.split(",")
+        try:
+            return [json.loads(p) for p in parts]
+        except ValueError:
+            pass
+    return text
+
+
+def parse_step(text: str) -> dict:
+    """``gaussian:sigma=2,mode=nearest`` -> ``{"op": "gaussian", "sigma": 2, "mode": "nearest"}``.
+
+    Parameters are separated by ``:`` or ``;`` (commas belong to per-axis lists:
+    ``gaussian:sigma=1,2,2``)."""
+    name, _, rest = text.partition(":")
+    step: dict = {"op": name.strip()}
+    for item in filter(None, (p.strip() for p in rest.replace(";", ":").split(":"))):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise ValueError(f"step {text!r}: {item!r} is not name=value")
+        step[key.strip()] = _parse_value(value.strip())
+    return step
+
+
+def cmd_process(args: argparse.Namespace) -> int:
+    from . import backend
+    from .export import ExportError, export
+    from .ops import Pipeline
+
+    if args.gpu:
+        try:
+            backend.set_backend("cupy")
+        except RuntimeError as exc:
+            raise _BadInput(str(exc)) from exc
+    steps: list = []
+    try:
+        if args.pipeline:
+            try:
+                text = Path(args.pipeline).read_text()
+            except OSError as exc:
+                raise _BadInput(f"cannot read pipeline {args.pipeline}: {exc.strerror}") from exc
+            steps += Pipeline.from_json(text).steps
+        steps += [parse_step(s) for s in args.step or []]
+        pipeline = Pipeline(steps)
+    except ValueError as exc:
+        raise _BadInput(str(exc)) from exc
+    options = {"dataset": args.dataset} if args.dataset else {}
+    image = open_image(args.input, **options)
+    fmt, version = args.format, "0.4"
+    if fmt == "ome-zarr-0.5":
+        fmt, version = "ome-zarr", "0.5"
+    try:
+        result = pipeline(image) if steps else image
+        out = export(result, args.output, format=fmt, version=version, levels=args.levels,
+                     overwrite=args.overwrite, resume=args.resume, progress=not args.quiet,
+                     scheduler=args.scheduler, workers=args.workers)
+    except (ValueError, ExportError) as exc:
+        raise _BadInput(str(exc)) from exc
+    finally:
+        image.close()
+    print(f"wrote {out}")
+    return 0
+
+
+class _BadInput(Exception):
+    """Bad input on the command line: exit 2 with this one-line reason."""
 
 
 def _ensure_display() -> subprocess.Popen | None:
@@ -199,6 +275,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     ops = sub.add_parser("ops", help="list the operations and their parameters")
     ops.set_defaults(func=cmd_ops)
+
+    from .ops import list_ops
+
+    names = ", ".join(op["name"] for op in list_ops())
+    proc = sub.add_parser(
+        "process", help="run a pipeline over a whole file and export the result",
+        description="Apply steps to IN chunk by chunk and write OUT. Steps: " + names
+        + ". `napari-lazyproc ops` lists their parameters.",
+    )
+    proc.add_argument("input", metavar="IN")
+    proc.add_argument("-o", "--output", required=True, metavar="OUT",
+                      help="output path (e.g. result.ome.zarr)")
+    proc.add_argument("--step", action="append", metavar="OP[:K=V...]",
+                      help="a step, e.g. gaussian:sigma=2 or label:scope=global (repeatable)")
+    proc.add_argument("--pipeline", metavar="JSON", help="a pipeline file (lp.Pipeline.to_json)")
+    proc.add_argument("--format", default="ome-zarr",
+                      choices=["ome-zarr", "ome-zarr-0.5", "zarr", "tiff", "ome-tiff"],
+                      help="OME-Zarr 0.4 (default), 0.5, plain zarr, or tiled (OME-)BigTIFF")
+    proc.add_argument("--levels", type=int, default=1, help="pyramid levels (OME-Zarr)")
+    proc.add_argument("--gpu", action="store_true", help="compute chunks on the GPU (CuPy)")
+    proc.add_argument("--workers", type=int, help="start a local dask cluster of N processes")
+    proc.add_argument("--scheduler", default=os.environ.get("LAZYPROC_SCHEDULER"),
+                      metavar="ADDRESS",
+                      help="a running dask scheduler (default: $LAZYPROC_SCHEDULER)")
+    proc.add_argument("--resume", action="store_true", help="finish an interrupted export")
+    proc.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    proc.add_argument("--dataset", help="HDF5 dataset to read")
+    proc.add_argument("--quiet", action="store_true", help="no progress bar")
+    proc.set_defaults(func=cmd_process)
     return parser
 
 
@@ -207,9 +312,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except ImageReadError as exc:
+    except (ImageReadError, _BadInput) as exc:
         print(f"napari-lazyproc: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except Cancelled:
+        print("napari-lazyproc: cancelled", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("napari-lazyproc: cancelled", file=sys.stderr)
         return 130

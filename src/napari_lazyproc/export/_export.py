@@ -268,8 +268,10 @@ def _create_array(partial: Path, array_path: str, shape, block, dtype, zarr_form
         group = zarr.open_group(store=store, mode="a", zarr_format=zarr_format)
         return group.create_array(array_path, shape=shape, chunks=block, dtype=dtype,
                                   fill_value=0, overwrite=True, **kwargs)
+    # the root array of a fresh partial: never overwrite=True, which would empty the
+    # whole folder, the job record and chunk markers included
     return zarr.create_array(store=store, shape=shape, chunks=block, dtype=dtype, fill_value=0,
-                             overwrite=True, zarr_format=zarr_format, **kwargs)
+                             zarr_format=zarr_format, **kwargs)
 
 
 def _write_levels(desc, partial: Path, format: str, zarr_format: int, block, levels: int,
