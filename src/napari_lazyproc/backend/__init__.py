@@ -31,14 +31,23 @@ def gpu_available() -> tuple[bool, str]:
     return True, f"{n} CUDA device(s)"
 
 
-def set_backend(name: str) -> None:
-    """Compute chunks with ``"numpy"`` (default) or ``"cupy"``."""
+def set_backend(name: str, memory_budget: int | None = None) -> None:
+    """Compute chunks with ``"numpy"`` (default) or ``"cupy"``.
+
+    ``memory_budget``: bytes of device memory one GPU tile may use (default: half of what
+    is free, CuPy's pool included). Switching back to numpy frees CuPy's memory pool.
+    """
+    from . import _device
+
     if name not in ("numpy", "cupy"):
         raise ValueError(f"backend must be 'numpy' or 'cupy', not {name!r}")
     if name == "cupy":
         ok, why = gpu_available()
         if not ok:
             raise RuntimeError(f"cannot use the cupy backend: {why}")
+        _device.set_budget(memory_budget)
+    elif _default["name"] == "cupy":
+        _device.free_pool()
     _default["name"] = name
 
 
@@ -57,4 +66,11 @@ def ndimage_for(array) -> ModuleType:
     return ndi
 
 
-__all__ = ["get_backend", "gpu_available", "ndimage_for", "set_backend"]
+def array_module(array):
+    """numpy or cupy, whichever holds ``array``."""
+    from ._device import array_module as module
+
+    return module(array)
+
+
+__all__ = ["array_module", "get_backend", "gpu_available", "ndimage_for", "set_backend"]

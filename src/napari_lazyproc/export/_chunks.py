@@ -15,16 +15,21 @@ import hashlib
 import itertools
 import math
 import os
+import threading
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
 import numpy as np
 
 from ..ops import _sources
+from ..ops._cache import CACHE
 from ..ops._jobs import Cancelled
 
 #: at most this many tasks per level; more chunks are batched
 MAX_TASKS = 10_000
+#: a task computes a run of chunks along the first spatial axis, up to this many voxels,
+#: in one read: the halo along that axis is read and computed once per run, not per chunk
+BATCH_VOXELS = 2**23
 
 
 def digest(values: np.ndarray) -> str:
@@ -38,7 +43,7 @@ class ChunkJob:
     """Compute and write the chunks of one output array."""
 
     def __init__(self, source, store: str, array_path: str, block: tuple[int, ...],
-                 markers: str, resume: bool) -> None:
+                 markers: str, resume: bool, cache_bytes: int | None = None) -> None:
         self.source = source
         self.store, self.array_path = store, array_path
         self.shape = tuple(source.shape)
@@ -46,6 +51,7 @@ class ChunkJob:
         self.grid = tuple(math.ceil(n / b) for n, b in zip(self.shape, self.block))
         self.markers = markers
         self.resume = resume
+        self.cache_bytes = cache_bytes
         self._array = None
 
     def __getstate__(self) -> dict:
@@ -57,10 +63,24 @@ class ChunkJob:
     def n_chunks(self) -> int:
         return math.prod(self.grid)
 
+    def _run_axis(self) -> int:
+        axes = getattr(self.source, "axes", "") or ""
+        spatial = [i for i, a in enumerate(axes) if a in "zyx"]
+        return spatial[0] if spatial else 0
+
     def batches(self) -> list[list[tuple[int, ...]]]:
-        indices = list(itertools.product(*(range(g) for g in self.grid)))
-        size = max(1, math.ceil(len(indices) / MAX_TASKS))
-        return [indices[i : i + size] for i in range(0, len(indices), size)]
+        """Runs of chunks along the first spatial axis (each read and computed as one
+        box), grouped further when there would be more than ``MAX_TASKS`` tasks."""
+        axis = self._run_axis()
+        per_run = max(1, min(self.grid[axis], BATCH_VOXELS // max(1, math.prod(self.block))))
+        runs = []
+        others = [range(g) if a != axis else [0] for a, g in enumerate(self.grid)]
+        for base in itertools.product(*others):
+            for start in range(0, self.grid[axis], per_run):
+                runs.append([base[:axis] + (i,) + base[axis + 1 :]
+                             for i in range(start, min(self.grid[axis], start + per_run))])
+        size = max(1, math.ceil(len(runs) / MAX_TASKS))
+        return [sum(runs[i : i + size], []) for i in range(0, len(runs), size)]
 
     def region(self, index) -> tuple[slice, ...]:
         return tuple(slice(i * b, min(n, (i + 1) * b)) for i, b, n in zip(index, self.block, self.shape))
@@ -90,27 +110,56 @@ class ChunkJob:
     def __call__(self, batch, cancel=None) -> tuple[int, int]:
         """Write the chunks of ``batch``; returns (chunks, bytes) written or verified."""
         arr = self.array()
+        if self.cache_bytes is not None and CACHE.max_bytes > self.cache_bytes:
+            CACHE.resize(self.cache_bytes)  # on a dask worker: bounded memory there too
         was = _sources.in_worker()
         _sources._local.in_worker = True  # one chunk per task: no nested tiles, no caching
         nbytes = 0
         try:
-            for index in batch:
+            for run in _boxes(batch):
                 if cancel is not None and cancel.is_set():
                     raise Cancelled("export cancelled")
-                region = self.region(index)
-                if self.resume and self.verified(index):
-                    nbytes += math.prod(r.stop - r.start for r in region) * arr.dtype.itemsize
+                todo = [i for i in run if not (self.resume and self.verified(i))]
+                if not todo:
                     continue
-                values = np.asarray(self.source.read(region)).astype(arr.dtype, copy=False)
-                arr[region] = values
-                marker = self._marker(index)
-                tmp = marker.with_name(marker.name + f".tmp{os.getpid()}")
-                tmp.write_text(digest(values))
-                os.replace(tmp, marker)
-                nbytes += values.nbytes
+                regions = [self.region(i) for i in run]
+                box = tuple(slice(min(r[a].start for r in regions), max(r[a].stop for r in regions))
+                            for a in range(len(self.shape)))
+                values = np.asarray(self.source.read(box)).astype(arr.dtype, copy=False)
+                for index in todo:
+                    region = self.region(index)
+                    chunk = values[tuple(slice(r.start - b.start, r.stop - b.start)
+                                         for r, b in zip(region, box))]
+                    arr[region] = chunk
+                    marker = self._marker(index)
+                    tmp = marker.with_name(marker.name + f".tmp{os.getpid()}")
+                    tmp.write_text(digest(chunk))
+                    os.replace(tmp, marker)
+                del values
         finally:
             _sources._local.in_worker = was
-        return len(batch), nbytes
+        nbytes = sum(math.prod(r.stop - r.start for r in self.region(i)) for i in batch)
+        return len(batch), nbytes * arr.dtype.itemsize
+
+
+def _boxes(batch: list[tuple[int, ...]]) -> list[list[tuple[int, ...]]]:
+    """Split a batch into runs of consecutive chunks that differ along one axis only."""
+    runs: list[list[tuple[int, ...]]] = []
+    for index in batch:
+        if runs:
+            last = runs[-1][-1]
+            diff = [a for a, (x, y) in enumerate(zip(last, index)) if x != y]
+            if len(diff) == 1 and index[diff[0]] == last[diff[0]] + 1 and (
+                len(runs[-1]) == 1 or _axis(runs[-1]) == diff[0]
+            ):
+                runs[-1].append(index)
+                continue
+        runs.append([index])
+    return runs
+
+
+def _axis(run) -> int:
+    return next(a for a, (x, y) in enumerate(zip(run[0], run[1])) if x != y)
 
 
 def run(job: ChunkJob, bar, cancel, client=None, workers: int | None = None) -> None:
@@ -129,11 +178,8 @@ def run(job: ChunkJob, bar, cancel, client=None, workers: int | None = None) -> 
             client.cancel(futures)
             raise
         return
-    n_threads = workers or _sources.n_workers()
-    stop = cancel if cancel is not None else None
-    import threading
-
-    stop = threading.Event()
+    n_threads = workers or _sources.n_workers() + 1  # one more, to overlap reads and writes
+    stop = threading.Event()  # tells running tasks to stop before their next chunk
     pending: set = set()
     todo = iter(batches)
     with ThreadPoolExecutor(n_threads, thread_name_prefix="lazyproc-export") as pool:

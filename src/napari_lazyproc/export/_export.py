@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ..ops._cache import CACHE
 from ..ops._jobs import Cancelled, Progress
 from ..ops._label_global import GlobalLabels
 from ..ops._sources import as_source
@@ -133,7 +134,7 @@ def export(data, path, *, format: str = "ome-zarr", version: str = "0.4",
            chunks: tuple[int, ...] | None = None, levels: int = 1, overwrite: bool = False,
            resume: bool = False, progress=None, cancel: threading.Event | None = None,
            scheduler=None, workers: int | None = None, axes: str | None = None,
-           name: str | None = None) -> Path:
+           name: str | None = None, cache_bytes: int = 512 * 2**20) -> Path:
     """Compute ``data`` chunk by chunk and write it to ``path``.
 
     Parameters
@@ -160,6 +161,10 @@ def export(data, path, *, format: str = "ome-zarr", version: str = "0.4",
         A dask.distributed ``Client`` or scheduler address (default: the
         ``LAZYPROC_SCHEDULER`` environment variable), or a number of local worker
         processes to start; threads on this machine otherwise.
+    cache_bytes
+        The chunk cache is held to this size while exporting (on each worker too), so
+        memory stays bounded by a few rows of chunks whatever the array size; input
+        chunks shared by neighbouring halos are still read once.
 
     The output is written to ``<path>.partial`` and renamed to ``path`` when complete;
     until then nothing at ``path`` looks complete. The input is never written.
@@ -221,10 +226,13 @@ def export(data, path, *, format: str = "ome-zarr", version: str = "0.4",
             job_file.write_text(json.dumps(record))
         _ensure_labels(desc, partial / JOB_DIR / "labels-chunks", progress, cancel)
         client, cluster = _client(scheduler, workers)
+        held = CACHE.max_bytes
+        CACHE.resize(min(held, cache_bytes))
         try:
             scales = _write_levels(desc, partial, format, zarr_format, block, levels, resume,
-                                   progress, cancel, client, workers)
+                                   progress, cancel, client, workers, cache_bytes)
         finally:
+            CACHE.resize(held)
             if cluster is not None:
                 client.close()
                 cluster.close()
@@ -275,7 +283,7 @@ def _create_array(partial: Path, array_path: str, shape, block, dtype, zarr_form
 
 
 def _write_levels(desc, partial: Path, format: str, zarr_format: int, block, levels: int,
-                  resume: bool, progress, cancel, client, workers) -> list[tuple]:
+                  resume: bool, progress, cancel, client, workers, cache_bytes) -> list[tuple]:
     plain = format == "zarr"
     n_levels = 1 if plain else levels
     scales = []
@@ -291,7 +299,7 @@ def _write_levels(desc, partial: Path, format: str, zarr_format: int, block, lev
         _create_array(partial, array_path, shape, lvl_block, desc.dtype, zarr_format, desc.axes,
                       resume)
         job = _chunks.ChunkJob(source, str(partial), array_path, lvl_block,
-                               str(partial / JOB_DIR / f"done-{level}"), resume)
+                               str(partial / JOB_DIR / f"done-{level}"), resume, cache_bytes)
         jobs.append(job)
         scales.append(tuple(s * (2**level if a in "yx" else 1) for s, a in zip(desc.scale, desc.axes)))
         bar = Progress(job.n_chunks, progress, cancel,

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend import ndimage_for
+from ..backend import array_module, ndimage_for
 from ._params import Param
 from ._registry import WHOLE, Op, register
 
 
 def label_block(b, connectivity: int) -> tuple[np.ndarray, int]:
-    ndi = ndimage_for(b)
-    structure = ndi.generate_binary_structure(b.ndim, connectivity)
-    labels, n = ndi.label(b != 0, structure=structure)
+    import scipy.ndimage
+
+    structure = array_module(b).asarray(scipy.ndimage.generate_binary_structure(b.ndim, connectivity))
+    labels, n = ndimage_for(b).label(b != 0, structure=structure)
     return labels, int(n)
 
 

@@ -96,7 +96,7 @@ class GlobalLabels:
             out = np.zeros(moved.shape, np.uint32)
             total = 0
             for frame in np.ndindex(*moved.shape[: len(other)]):
-                labels, n = label_block(moved[frame], self.connectivity)
+                labels, n = _label_frame(moved[frame], self.connectivity)
                 out[frame] = np.where(labels > 0, labels + total, 0)
                 total += n
             chunk_store[region] = np.moveaxis(out, range(len(other), self.ndim), self.spatial)
@@ -216,6 +216,23 @@ class _Reader:
 
     def __getitem__(self, key):
         return self.labels.read_key(key)
+
+
+def _label_frame(frame: np.ndarray, connectivity: int) -> tuple[np.ndarray, int]:
+    """Per-chunk labels: on the GPU (cupyx.scipy.ndimage.label) under the CuPy backend,
+    falling back to the CPU when the device is out of memory. The merge is the same."""
+    from ..backend import _device, get_backend
+
+    if get_backend() == "cupy":
+        try:
+            labels, n = label_block(_device.to_device(frame), connectivity)
+            return _device.to_host(labels), n
+        except Exception as exc:
+            if not _device.is_oom(exc):
+                raise
+            _device.free_pool()
+            _device.warn_once("oom-label", "label: out of GPU memory; labeling chunks on the CPU")
+    return label_block(frame, connectivity)
 
 
 def _touching(lo: np.ndarray, hi: np.ndarray, axes: list[int], offsets) -> np.ndarray:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from dask.base import tokenize
 
+from ..backend import _device, array_module, get_backend
 from ..io._file_array import normalize_key
 from ..io._lazy_array import LazyArray
 from ._cache import CACHE
@@ -158,8 +159,19 @@ class LazyResult:
         return out
 
     def _tiles(self, region: Region) -> list[Region]:
-        """Split along the largest spatial axis so each worker gets a share."""
+        """Split along the largest spatial axis so each worker gets a share; on the GPU,
+        into tiles that fit the device memory (free memory, or the budget)."""
         n = math.prod(region_shape(region))
+        if get_backend() == "cupy" and self.op.gpu_function is not None and not self.whole_frame:
+            limit = _device.tile_voxels(self.dtype.itemsize)
+            if n <= limit:
+                return [region]
+            axis = max(self.spatial, key=lambda a: region[a].stop - region[a].start)
+            length = region[axis].stop - region[axis].start
+            parts = min(length, math.ceil(n / limit))
+            edges = np.linspace(region[axis].start, region[axis].stop, parts + 1).astype(int)
+            return [tuple(slice(int(lo), int(hi)) if a == axis else s for a, s in enumerate(region))
+                    for lo, hi in zip(edges[:-1], edges[1:]) if hi > lo]
         if self.whole_frame or n <= TILE_VOXELS:
             return [region]
         axis = max(self.spatial, key=lambda a: region[a].stop - region[a].start)
@@ -178,6 +190,14 @@ class LazyResult:
         return tuple(grown)
 
     def _compute(self, region: Region) -> np.ndarray:
+        if get_backend() == "cupy":
+            if self.op.gpu_function is not None:
+                return self._compute_gpu(region)
+            _device.warn_once(self.op.name, f"{self.op.name} has no GPU function (CuPy or "
+                              f"cuCIM); it is computed on the CPU")
+        return self._compute_cpu(region)
+
+    def _compute_cpu(self, region: Region) -> np.ndarray:
         expanded = self._expanded(region)
         if self.whole_frame:
             key = (self.token, "frame", tuple((s.start, s.stop) for s in expanded))
@@ -190,6 +210,47 @@ class LazyResult:
             if self.op.separable is not None:
                 return self._apply_separable(block, region, expanded)
             full = self._apply(block)
+        crop = tuple(slice(r.start - e.start, r.stop - e.start) for r, e in zip(region, expanded))
+        return full[crop]
+
+    # ---------------------------------------------------------------- GPU
+    def _compute_gpu(self, region: Region) -> np.ndarray:
+        """On the device; out of memory: the region split in two, and at last the CPU."""
+        try:
+            expanded = self._expanded(region)
+            if not _device.fits(_device.n_voxels(expanded), self.dtype.itemsize):
+                raise MemoryError(f"{_device.n_voxels(expanded)} voxels exceed the GPU budget")
+            return _device.to_host(self._device_values(region))
+        except Exception as exc:
+            if not _device.is_oom(exc):
+                raise
+            _device.free_pool()
+        parts = None
+        if not self.whole_frame and _device.n_voxels(region) > _device.MIN_TILE_VOXELS:
+            parts = _device.split(region, self.spatial)
+        if parts is None:
+            _device.warn_once(f"oom-{self.op.name}", f"{self.op.name}: out of GPU memory even "
+                              f"for small tiles; computing on the CPU")
+            return self._compute_cpu(region)
+        out = np.empty(region_shape(region), self.dtype)
+        for part in parts:
+            out[tuple(slice(p.start - r.start, p.stop - r.start) for p, r in zip(part, region))] = \
+                self._compute_gpu(part)
+        return out
+
+    def _device_values(self, region: Region):
+        """A CuPy array over ``region``. A chained input computes on the device too, so
+        only the final tile comes back to the host."""
+        expanded = self._expanded(region)
+        src = self.source
+        if isinstance(src, LazyResult) and src.op.gpu_function is not None:
+            block = src._device_values(expanded)
+        else:
+            block = _device.to_device(src.read(expanded))
+        fn = self.op.gpu_function
+        if self.op.separable is not None and self.op.gpu is None:
+            return self._apply_separable(block, region, expanded)
+        full = self._apply(block, fn)
         crop = tuple(slice(r.start - e.start, r.stop - e.start) for r, e in zip(region, expanded))
         return full[crop]
 
@@ -213,7 +274,7 @@ class LazyResult:
             for a in other
         )
         moved = np.moveaxis(block, self.spatial, range(len(other), nd))[crop_other]
-        out = np.empty(moved.shape[: len(other)] + region_shape(tuple(region[a] for a in self.spatial)), self.dtype)
+        out = array_module(block).empty(moved.shape[: len(other)] + region_shape(tuple(region[a] for a in self.spatial)), self.dtype)
         for index in np.ndindex(*moved.shape[: len(other)]):
             cur = moved[index]
             for i, a in enumerate(self.spatial):
@@ -228,15 +289,16 @@ class LazyResult:
             out[index] = cur
         return np.moveaxis(out, range(len(other), nd), self.spatial)
 
-    def _apply(self, block: np.ndarray) -> np.ndarray:
+    def _apply(self, block: np.ndarray, fn=None) -> np.ndarray:
         """Run the operation on every spatial sub-block (never across T or C)."""
+        fn = fn or self.op.cpu
         params = self._call_params()
         nd = block.ndim
         other = [a for a in range(nd) if a not in self.spatial]
         moved = np.moveaxis(block, self.spatial, range(len(other), nd))
-        out = np.empty(moved.shape, self.dtype)
+        out = array_module(block).empty(moved.shape, self.dtype)
         for index in np.ndindex(*moved.shape[: len(other)]):
-            out[index] = self.op.cpu(moved[index], **params)
+            out[index] = fn(moved[index], **params)
         return np.moveaxis(out, range(len(other), nd), self.spatial)
 
     # ---------------------------------------------------------------- export

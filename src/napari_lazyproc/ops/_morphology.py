@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend import ndimage_for
+from ..backend import array_module, ndimage_for
 from ._common import CVAL, FOOTPRINT, MODE, RADIUS, make_footprint
 from ._registry import WHOLE, Op, register
 
 
 def _grey(name):
     def run(b, footprint, radius, mode, cval):
-        fp = make_footprint(footprint, radius)
+        fp = array_module(b).asarray(make_footprint(footprint, radius))
         return getattr(ndimage_for(b), name)(b, footprint=fp, mode=mode, cval=cval)
 
     return run
@@ -39,7 +39,7 @@ for _name, (_fn, _times, _text) in _GREY.items():
 
 def _binary(name):
     def run(b, footprint, radius):
-        fp = make_footprint(footprint, radius)
+        fp = array_module(b).asarray(make_footprint(footprint, radius))
         return getattr(ndimage_for(b), name)(b != 0, structure=fp)
 
     return run

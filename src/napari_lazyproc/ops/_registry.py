@@ -28,7 +28,10 @@ class Op:
     dtype
         ``dtype(input_dtype, params) -> output dtype``.
     gpu
-        The same contract for CuPy blocks, or None (issue: GPU backend).
+        The same contract for CuPy blocks. By default (``gpu_same=True``) the ``cpu``
+        function itself, which asks ``ndimage_for(block)`` for scipy.ndimage or
+        cupyx.scipy.ndimage, as dask-image does; ``gpu_same=False`` and no ``gpu``: the
+        operation runs on the CPU under the GPU backend, with one warning.
     prepare
         Optional ``prepare(result) -> dict`` run once, lazily, for values that depend on
         the whole image (global thresholds); its output is added to the parameters.
@@ -58,6 +61,12 @@ class Op:
     separable_at: Callable[..., np.ndarray | None] | None = None
     #: pass the spatial axis letters to ``cpu`` as ``axes=`` (for per-axis operations)
     needs_axes: bool = False
+    #: ``cpu`` is backend-generic (numpy or CuPy blocks): it is also the GPU function
+    gpu_same: bool = True
+
+    @property
+    def gpu_function(self) -> Callable[..., Any] | None:
+        return self.gpu if self.gpu is not None else (self.cpu if self.gpu_same else None)
 
     def param(self, name: str) -> Param:
         for p in self.params:
@@ -89,7 +98,7 @@ class Op:
             "description": self.description,
             "kind": self.kind,
             "params": [p.describe() for p in self.params],
-            "gpu": self.gpu is not None,
+            "gpu": self.gpu_function is not None,
         }
 
 
