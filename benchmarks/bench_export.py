@@ -67,7 +67,7 @@ RUN = textwrap.dedent("""
 def make(name: str, shape, kind: str = "noise"):
     import zarr
 
-    path = DATA / f"export-{name}-{kind}.zarr"
+    path = DATA / f"export-{name}-{kind}-{'x'.join(map(str, shape))}.zarr"
     if (path / "zarr.json").exists():
         return path
     DATA.mkdir(parents=True, exist_ok=True)

@@ -27,10 +27,16 @@ _executor = ThreadPoolExecutor(1, thread_name_prefix="lazyproc-display")
 
 #: regions kept per layer once computed (the planes around the one on screen)
 KEEP = 8
+#: compute the planes next to the one on screen while idle, so a scroll finds them ready
+PREFETCH = True
 
 
 def _region_key(region: tuple) -> tuple:
     return tuple((r.start, r.stop) if isinstance(r, slice) else int(r) for r in region)
+
+
+def _start(entry) -> int:
+    return entry[0] if isinstance(entry, tuple) else (entry.start if isinstance(entry, slice) else entry)
 
 
 class LiveState:
@@ -42,12 +48,14 @@ class LiveState:
         self._lock = threading.Lock()
         self._done: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._pending: dict[tuple, threading.Event] = {}
+        self._ahead: dict[tuple, threading.Event] = {}  # neighbours computed ahead
         self._previous = previous._done.copy() if previous is not None else OrderedDict()
         self.closed = False
         #: while paused, reads get placeholders and start nothing (a layer being built is
         #: sliced at napari's default position before it is placed in the viewer)
         self.paused = False
-        self.computed = 0  # regions computed (for tests and benchmarks)
+        self.computed = 0  # regions computed because they were asked for
+        self.computed_ahead = 0  # neighbours computed ahead and not (yet) asked for
 
     @property
     def busy(self) -> bool:
@@ -72,10 +80,19 @@ class LiveState:
                 self._done.popitem(last=False)
 
     def placeholder(self, region: tuple) -> np.ndarray:
-        old = self._previous.get(_region_key(region))
+        """What to show until ``region`` is computed: its values before the parameters
+        changed, else the nearest plane already computed (no flash of black while
+        scrolling), else zeros."""
+        key = _region_key(region)
         shape = tuple(r.stop - r.start for r in region if isinstance(r, slice))
+        old = self._previous.get(key)
         if old is not None and old.shape == shape:
             return old.astype(self.result.dtype, copy=False)
+        with self._lock:
+            near = [(sum(abs(_start(a) - _start(b)) for a, b in zip(k, key)), v)
+                    for k, v in self._done.items() if v.shape == shape]
+        if near:
+            return min(near, key=lambda kv: kv[0])[1]
         return np.zeros(shape, self.result.dtype)
 
     def request(self, region: tuple) -> None:
@@ -84,31 +101,72 @@ class LiveState:
         with self._lock:
             if self.closed or key in self._pending:
                 return
-            for other, event in self._pending.items():
+            for event in [*self._pending.values(), *self._ahead.values()]:
                 event.set()  # stale: cancelled, not finished
+            ahead = self._ahead.pop(key, None)
+            self._ahead.clear()
+            if ahead is not None and not ahead.is_set():
+                self._pending = {key: ahead}  # computed ahead already: adopt that work
+                return
             self._pending = {key: threading.Event()}
             cancel = self._pending[key]
         _executor.submit(self._run, region, key, cancel)
 
-    def _run(self, region: tuple, key: tuple, cancel: threading.Event) -> None:
+    def _prefetch(self, region: tuple) -> None:
+        """After a plane lands, compute its neighbours along the slider moved last, while
+        idle; a request for anything else cancels this work."""
+        shape = self.result.shape
+        # sliders: axes napari indexes with one position (an int, or a slice of one)
+        steps = [a for a, r in enumerate(region[:-2]) if shape[a] > 1 and (
+            not isinstance(r, slice) or r.stop - r.start == 1)]
+        if not steps:
+            return
+        axis = steps[-1]  # the innermost slider (z of a t, z stack)
+        at = region[axis]
+        for delta in (1, -1):
+            i = _start(at) + delta
+            if not 0 <= i < shape[axis]:
+                continue
+            moved = slice(i, i + 1) if isinstance(at, slice) else i
+            near = region[:axis] + (moved,) + region[axis + 1 :]
+            key = _region_key(near)
+            with self._lock:
+                if self.closed or self._pending or key in self._done or key in self._ahead:
+                    continue
+                cancel = self._ahead[key] = threading.Event()
+            _executor.submit(self._run, near, key, cancel, True)
+
+    def _run(self, region: tuple, key: tuple, cancel: threading.Event, ahead: bool = False) -> None:
         error: BaseException | None = None
+        done = False
         try:
             if cancel.is_set():
                 return
             values = self.result.read_key(region, cancel=cancel)
             self._keep(key, values)
-            self.computed += 1
+            done = True
         except Cancelled:
             return
         except Exception as exc:  # noqa: BLE001 - reported to the GUI, not raised in a thread
             error = exc
         finally:
             with self._lock:
-                if self._pending.get(key) is cancel:
+                wanted = self._pending.get(key) is cancel  # asked for (perhaps adopted)
+                if wanted:
                     del self._pending[key]
+                if done:
+                    if wanted:
+                        self.computed += 1
+                    else:
+                        self.computed_ahead += 1
+                if self._ahead.get(key) is cancel:
+                    del self._ahead[key]
         callback = self.on_ready
-        if callback is not None and not cancel.is_set() and not self.closed:
-            callback(self, error)
+        if not wanted or callback is None or cancel.is_set() or self.closed:
+            return
+        callback(self, error)
+        if error is None and PREFETCH:
+            self._prefetch(region)
 
     def compute_now(self, region: tuple) -> np.ndarray:
         values = np.asarray(self.result.read_key(region))
@@ -119,9 +177,10 @@ class LiveState:
         """Stop all work: the layer was removed or its data replaced."""
         with self._lock:
             self.closed = True
-            for event in self._pending.values():
+            for event in [*self._pending.values(), *self._ahead.values()]:
                 event.set()
             self._pending.clear()
+            self._ahead.clear()
 
 
 class LiveArray(LazyArray):
