@@ -320,3 +320,24 @@ def test_scrolling_finds_the_next_plane_computed_ahead(make_napari_viewer, qtbot
     assert state.computed == asked
     viewer.dims.set_current_step(0, 20)  # a jump: a placeholder (the nearest plane) meanwhile
     np.testing.assert_array_equal(shown(qtbot, layer), ndi.gaussian_filter(TALL, 1.0)[20])
+
+
+def test_parameter_widgets_follow_the_registry(make_napari_viewer, qtbot):
+    from magicgui.widgets import ComboBox, FloatSpinBox, Slider
+
+    from napari_lazyproc.ops import get_op
+
+    viewer = make_napari_viewer()
+    viewer.add_image(VOLUME, name="v")
+    widget = make(viewer, qtbot)
+    widget.operation.value = "median"
+    size = widget._param_widgets["size"]
+    assert isinstance(size, Slider) and (size.min, size.max, size.value) == (1, 255, 3)
+    assert isinstance(widget._param_widgets["mode"], ComboBox)
+    assert widget._param_widgets["mode"].choices == get_op("median").param("mode").choices
+    widget.operation.value = "gaussian"
+    sigma = widget._param_widgets["sigma"]
+    assert isinstance(sigma, FloatSpinBox) and sigma.value == 1.0 and "(px)" in sigma.label
+    assert "Gaussian standard deviation" in sigma.tooltip
+    widget.operation.value = "label"
+    assert "scope" not in widget._param_widgets  # global labeling has its own button

@@ -101,9 +101,9 @@ class LiveState:
         with self._lock:
             if self.closed or key in self._pending:
                 return
+            ahead = self._ahead.pop(key, None)
             for event in [*self._pending.values(), *self._ahead.values()]:
                 event.set()  # stale: cancelled, not finished
-            ahead = self._ahead.pop(key, None)
             self._ahead.clear()
             if ahead is not None and not ahead.is_set():
                 self._pending = {key: ahead}  # computed ahead already: adopt that work
@@ -140,32 +140,33 @@ class LiveState:
         error: BaseException | None = None
         done = False
         try:
-            if cancel.is_set():
-                return
-            values = self.result.read_key(region, cancel=cancel)
-            self._keep(key, values)
-            done = True
+            if not cancel.is_set():
+                values = self.result.read_key(region, cancel=cancel)
+                self._keep(key, values)
+                done = True
         except Cancelled:
-            return
+            pass
         except Exception as exc:  # noqa: BLE001 - reported to the GUI, not raised in a thread
             error = exc
+        with self._lock:
+            wanted = self._pending.get(key) is cancel  # asked for (perhaps adopted)
+            if done:
+                if wanted:
+                    self.computed += 1
+                else:
+                    self.computed_ahead += 1
+            if self._ahead.get(key) is cancel:
+                del self._ahead[key]
+        try:
+            callback = self.on_ready
+            if wanted and callback is not None and (done or error is not None) \
+                    and not cancel.is_set() and not self.closed:
+                callback(self, error)  # posted before the state stops being busy
         finally:
             with self._lock:
-                wanted = self._pending.get(key) is cancel  # asked for (perhaps adopted)
-                if wanted:
+                if self._pending.get(key) is cancel:
                     del self._pending[key]
-                if done:
-                    if wanted:
-                        self.computed += 1
-                    else:
-                        self.computed_ahead += 1
-                if self._ahead.get(key) is cancel:
-                    del self._ahead[key]
-        callback = self.on_ready
-        if not wanted or callback is None or cancel.is_set() or self.closed:
-            return
-        callback(self, error)
-        if error is None and PREFETCH:
+        if wanted and done and PREFETCH:
             self._prefetch(region)
 
     def compute_now(self, region: tuple) -> np.ndarray:

@@ -17,10 +17,12 @@ from magicgui.widgets import (
     CheckBox,
     ComboBox,
     Container,
+    FloatSlider,
     FloatSpinBox,
     Label,
     LineEdit,
     PushButton,
+    Slider,
     SpinBox,
 )
 from napari.layers import Image, Labels
@@ -246,10 +248,17 @@ class LazyProcessingWidget(Container):
             value = float(f"{p.default * k:.3g}")
             return FloatSpinBox(label=label, value=value, min=0, max=hi * k * 10, step=k / 2,
                                 tooltip=tip + " in pixels; converted with the voxel size")
+        bounded = p.min is not None and p.max is not None
         if p.type is int:
+            if bounded:  # a slider with an editable readout
+                return Slider(label=label, value=int(p.default), min=int(lo), max=int(hi),
+                              tooltip=tip, readout=True)
             return SpinBox(label=label, value=int(p.default), min=int(lo),
                            max=int(min(hi, 2**31 - 1)), tooltip=tip)
         step = 0.5 if p.unit == "length" else 0.1
+        if bounded:
+            return FloatSlider(label=label, value=float(p.default), min=lo, max=hi, step=step,
+                               tooltip=tip, readout=True)
         return FloatSpinBox(label=label, value=float(p.default), min=lo, max=hi, step=step,
                             tooltip=tip)
 
