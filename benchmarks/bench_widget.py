@@ -117,6 +117,14 @@ def main() -> str:
         _wait_live(ours)
         lat.append(time.perf_counter() - t0)
     scroll["napari-lazyproc"] = lat
+    lat = []  # the same, with a pause between steps (reading a plane): the next is ready
+    for z in range(Z + 30, Z + 42):
+        _process(0.3)
+        t0 = time.perf_counter()
+        viewer.dims.set_current_step(0, z)
+        _wait_live(ours)
+        lat.append(time.perf_counter() - t0)
+    scroll["napari-lazyproc paused"] = lat
     ours.visible = False
     dimage.visible = True
     viewer.dims.set_current_step(0, Z)
@@ -137,6 +145,9 @@ def main() -> str:
     rows = [
         ["napari-lazyproc widget", f"{p50:.0f}", f"{pct(ours_times, 95):.0f}", "1.0",
          f"{pct(scroll['napari-lazyproc'], 50):.0f}", f"{pct(scroll['napari-lazyproc'], 95):.0f}"],
+        ["napari-lazyproc, 0.3 s between steps", "", "", "",
+         f"{pct(scroll['napari-lazyproc paused'], 50):.0f}",
+         f"{pct(scroll['napari-lazyproc paused'], 95):.0f}"],
         ["dask-image layer", f"{pct(dask_times, 50):.0f}", f"{pct(dask_times, 95):.0f}",
          f"{pct(dask_times, 50) / p50:.1f}", f"{pct(scroll['dask-image'], 50):.0f}",
          f"{pct(scroll['dask-image'], 95):.0f}"],
@@ -153,7 +164,11 @@ def main() -> str:
         f"dask-image layer ({'met' if pct(dask_times, 50) / p50 >= 5 else 'MISSED'}: "
         f"{pct(dask_times, 50) / p50:.1f}x). The widget's times run until napari has "
         "re-sliced the layer with the new plane; its displayed plane is checked equal to "
-        "scipy's."
+        "scipy's. Scrolling: napari never waits (the previous plane stays on screen until "
+        "the new one lands); while idle the planes next to the one on screen are computed "
+        "ahead, so a scroll after a pause finds them ready. The dask-image layer scrolls "
+        "fast within a 32-plane chunk because napari's dask cache holds the whole filtered "
+        "chunk, after paying for it on the first plane (the sigma-change column)."
     )
     print(text)
     return text
