@@ -208,6 +208,8 @@ class LiveArray(LazyArray):
     def _read(self, region: tuple) -> np.ndarray:
         values = self.state.lookup(region)
         if values is not None:
+            if self.state.on_ready is not None and PREFETCH and not self.state.paused:
+                self.state._prefetch(region)  # keep one plane ahead while scrolling
             return values
         if self.state.on_ready is None and not self.state.paused:
             return self.state.compute_now(region)
