@@ -35,7 +35,7 @@ def test_headless_core_imports_no_gui():
     code = (
         "import sys, napari_lazyproc as lp, napari_lazyproc.io, napari_lazyproc.synthetic\n"
         "import napari_lazyproc.ops, napari_lazyproc.backend, napari_lazyproc.export\n"
-        "import napari_lazyproc.cli\n"
+        "import napari_lazyproc.cli, napari_lazyproc._live, napari_lazyproc.export._export\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in "
         "('napari', 'qtpy', 'magicgui', 'PyQt5', 'PyQt6', 'PySide2', 'PySide6', 'vispy')]\n"
         "print(bad); sys.exit(1 if bad else 0)"
@@ -50,6 +50,9 @@ def test_manifest_is_valid_in_the_source_tree():
     manifest = PluginManifest.from_file(ROOT / "napari.yaml")
     assert manifest.name == "napari-lazyproc"
     assert {r.command for r in manifest.contributions.readers} == {"napari-lazyproc.get_reader"}
+    assert [w.display_name for w in manifest.contributions.widgets] == ["Lazy processing"]
+    assert {tuple(w.layer_types) for w in manifest.contributions.writers} == {("image",), ("labels",)}
+    assert set(manifest.contributions.menus) == {"napari/layers/filter", "napari/layers/segment"}
 
 
 @pytest.mark.slow
