@@ -301,6 +301,18 @@ def test_cluster_output_equals_threaded(slow_input, tmp_path, cluster, checked):
                                   ndi.gaussian_filter(data, 1.5))
 
 
+def test_cluster_global_labels_export(tmp_path, cluster):
+    blobs = ndi.gaussian_filter(np.random.default_rng(4).random((16, 96, 96)), 2) > 0.52
+    path = tmp_path / "b.zarr"
+    zarr.create_array(path, shape=blobs.shape, chunks=(4, 32, 32), dtype="uint8")[:] = blobs
+    out = lp.export(lp.apply("label", lp.open_image(path), scope="global"),
+                    tmp_path / "l.ome.zarr", scheduler=cluster)
+    got = np.asarray(zarr.open_array(out / "0", mode="r"))
+    expected, n = ndi.label(blobs)
+    pairs = np.unique(np.stack([got.ravel(), expected.ravel()]), axis=1)
+    assert n > 3 and pairs.shape[1] == n + 1
+
+
 def test_cluster_survives_a_killed_worker(slow_input, tmp_path, cluster):
     import threading
 
