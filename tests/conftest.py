@@ -24,22 +24,20 @@ def volume() -> np.ndarray:
     return VOLUME
 
 
+def write_zarr(path: Path, data: np.ndarray, chunks, **kwargs) -> Path:
+    """A zarr array at ``path`` holding ``data`` (zarr v3 unless ``zarr_format=2``)."""
+    zarr.create_array(path, shape=data.shape, chunks=chunks, dtype=data.dtype, **kwargs)[:] = data
+    return path
+
+
 @pytest.fixture
 def zarr_v2_array(tmp_path) -> Path:
-    path = tmp_path / "v2.zarr"
-    arr = zarr.create_array(path, shape=VOLUME.shape, chunks=(4, 32, 32), dtype=VOLUME.dtype,
-                            zarr_format=2)
-    arr[:] = VOLUME
-    return path
+    return write_zarr(tmp_path / "v2.zarr", VOLUME, (4, 32, 32), zarr_format=2)
 
 
 @pytest.fixture
 def zarr_v3_array(tmp_path) -> Path:
-    path = tmp_path / "v3.zarr"
-    arr = zarr.create_array(path, shape=VOLUME.shape, chunks=(4, 32, 32), dtype=VOLUME.dtype,
-                            dimension_names=["z", "y", "x"])
-    arr[:] = VOLUME
-    return path
+    return write_zarr(tmp_path / "v3.zarr", VOLUME, (4, 32, 32), dimension_names=["z", "y", "x"])
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import hashlib
 import numpy as np
 import pytest
 import zarr
-from conftest import VOLUME
+from conftest import VOLUME, write_zarr
 from scipy import ndimage as ndi
 
 napari = pytest.importorskip("napari")
@@ -23,11 +23,7 @@ TALL = np.random.default_rng(7).integers(0, 4000, size=(40, 64, 80), dtype=np.ui
 
 @pytest.fixture
 def tall_zarr(tmp_path):
-    path = tmp_path / "tall.zarr"
-    arr = zarr.create_array(path, shape=TALL.shape, chunks=(4, 32, 32), dtype=TALL.dtype,
-                            dimension_names=["z", "y", "x"])
-    arr[:] = TALL
-    return path
+    return write_zarr(tmp_path / "tall.zarr", TALL, (4, 32, 32), dimension_names=["z", "y", "x"])
 
 
 @pytest.fixture

@@ -134,9 +134,9 @@ class LiveState:
                 if self.closed or self._pending or key in self._done or key in self._ahead:
                     continue
                 cancel = self._ahead[key] = threading.Event()
-            _executor.submit(self._run, near, key, cancel, True)
+            _executor.submit(self._run, near, key, cancel)
 
-    def _run(self, region: tuple, key: tuple, cancel: threading.Event, ahead: bool = False) -> None:
+    def _run(self, region: tuple, key: tuple, cancel: threading.Event) -> None:
         error: BaseException | None = None
         done = False
         try:

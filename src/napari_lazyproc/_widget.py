@@ -370,10 +370,9 @@ class LazyProcessingWidget(Container):
         self._watch(data, layer)
         data.state.paused = False
         layer.refresh()  # now at the viewer's position
-        self._live_layer = weakref.ref(layer)
         self.viewer.layers.selection.active = layer
         self.input.value = layer_in  # adding a layer must not change the input
-        self._live_layer = weakref.ref(layer)
+        self._live_layer = weakref.ref(layer)  # after the input is set: it resets the target
         return layer
 
     @property
@@ -428,7 +427,6 @@ class LazyProcessingWidget(Container):
             layer = ref()
             if layer is not None and isinstance(layer.data, LiveArray):
                 data = LiveArray(layer.data.result, previous=layer.data)
-                data.state._done.clear()
                 self._watch(data, layer)
                 state.close()
                 layer.data = data

@@ -113,8 +113,7 @@ class ChunkJob:
         if self.cache_bytes is not None and CACHE.max_bytes > self.cache_bytes:
             CACHE.resize(self.cache_bytes)  # on a dask worker: bounded memory there too
         was = _sources.in_worker()
-        _sources._local.in_worker = True  # one chunk per task: no nested tiles, no caching
-        nbytes = 0
+        _sources._local.in_worker = True  # one box per task: no nested tiles, no caching
         try:
             for run in _boxes(batch):
                 if cancel is not None and cancel.is_set():
