@@ -55,12 +55,8 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def layer_axes(layer) -> str | None:
-    """Axis letters from the layer's axis labels, when they are single distinct letters."""
-    return layer_axes_from_labels(layer.axis_labels)
-
-
 def layer_axes_from_labels(axis_labels) -> str | None:
+    """Axis letters from a layer's axis labels, when they are single distinct letters."""
     labels = [str(a).lower() for a in axis_labels]
     if labels and all(len(a) == 1 and a in "tczyx" for a in labels) and len(set(labels)) == len(labels):
         return "".join(labels)
@@ -69,15 +65,21 @@ def layer_axes_from_labels(axis_labels) -> str | None:
 
 def layer_source(layer):
     """The engine's input for a napari layer: its data with its axes, scale and units."""
-    data = layer.data[0] if layer.multiscale else layer.data
-    meta = layer.metadata or {}
+    return data_source(layer.data[0] if layer.multiscale else layer.data,
+                       axis_labels=layer.axis_labels, scale=layer.scale, units=layer.units,
+                       name=layer.name, metadata=layer.metadata)
+
+
+def data_source(data, *, axis_labels, scale, units, name, metadata):
+    """The engine's input for layer data and its attributes (a layer, or the ``meta`` a
+    napari writer receives). A lazy result's own layer gives back the result itself."""
     return as_source(
         data,
-        layer_axes(layer),
-        scale=tuple(layer.scale),
-        units=[str(u) for u in layer.units],
-        name=layer.name,
-        source_path=(meta.get("source") or {}).get("path"),
+        layer_axes_from_labels(axis_labels or []),
+        scale=None if scale is None else tuple(scale),
+        units=None if not units else [str(u) for u in units],
+        name=name or "",
+        source_path=((metadata or {}).get("source") or {}).get("path"),
     )
 
 
@@ -533,8 +535,7 @@ class LazyProcessingWidget(Container):
         from .export import export
 
         try:
-            data = layer.data[0] if layer.multiscale else layer.data
-            source = layer_source(layer) if not isinstance(data, LiveArray) else data.result
+            source = layer_source(layer)
         except ValueError as exc:
             show_error(str(exc))
             return None

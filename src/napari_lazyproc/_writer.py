@@ -7,18 +7,13 @@ from typing import Any
 
 
 def _source(data, meta: dict[str, Any], kind: str):
-    from ._live import LiveArray
-    from ._widget import layer_axes_from_labels
-    from .ops._sources import ArraySource, as_source
+    from ._widget import data_source
+    from .ops._sources import ArraySource
 
     multiscale = isinstance(data, list)
-    base = data[0] if multiscale else data
-    if isinstance(base, LiveArray) and base.is_whole:
-        return base.result, (len(data) if multiscale else 1)
-    source_meta = (meta.get("metadata") or {}).get("source") or {}
-    src = as_source(base, layer_axes_from_labels(meta.get("axis_labels") or []),
-                    scale=meta.get("scale"), units=[str(u) for u in meta.get("units") or []] or None,
-                    name=meta.get("name") or "", source_path=source_meta.get("path"))
+    src = data_source(data[0] if multiscale else data, axis_labels=meta.get("axis_labels"),
+                      scale=meta.get("scale"), units=meta.get("units"), name=meta.get("name"),
+                      metadata=meta.get("metadata"))
     if isinstance(src, ArraySource):
         src.kind = kind
     return src, (len(data) if multiscale else 1)

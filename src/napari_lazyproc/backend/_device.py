@@ -5,7 +5,6 @@ Nothing here imports CuPy at module import; every function imports it on first u
 
 from __future__ import annotations
 
-import math
 import threading
 import warnings
 
@@ -102,18 +101,3 @@ def warn_once(key: str, message: str) -> None:
             return
         _warned.add(key)
     warnings.warn(message, RuntimeWarning, stacklevel=3)
-
-
-def split(region: tuple[slice, ...], axes: tuple[int, ...]) -> list[tuple[slice, ...]] | None:
-    """``region`` halved along its longest axis among ``axes``; None when it cannot be."""
-    axis = max(axes, key=lambda a: region[a].stop - region[a].start)
-    length = region[axis].stop - region[axis].start
-    if length < 2:
-        return None
-    mid = region[axis].start + length // 2
-    return [tuple(slice(lo, hi) if a == axis else s for a, s in enumerate(region))
-            for lo, hi in ((region[axis].start, mid), (mid, region[axis].stop))]
-
-
-def n_voxels(region) -> int:
-    return math.prod(s.stop - s.start for s in region)

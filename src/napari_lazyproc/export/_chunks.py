@@ -83,7 +83,7 @@ class ChunkJob:
         return [sum(runs[i : i + size], []) for i in range(0, len(runs), size)]
 
     def region(self, index) -> tuple[slice, ...]:
-        return tuple(slice(i * b, min(n, (i + 1) * b)) for i, b, n in zip(index, self.block, self.shape))
+        return _sources.block_region(index, self.block, self.shape)
 
     def array(self):
         if self._array is None:
@@ -127,8 +127,7 @@ class ChunkJob:
                 values = np.asarray(self.source.read(box)).astype(arr.dtype, copy=False)
                 for index in todo:
                     region = self.region(index)
-                    chunk = values[tuple(slice(r.start - b.start, r.stop - b.start)
-                                         for r, b in zip(region, box))]
+                    chunk = values[_sources.within(region, box)]
                     arr[region] = chunk
                     marker = self._marker(index)
                     tmp = marker.with_name(marker.name + f".tmp{os.getpid()}")

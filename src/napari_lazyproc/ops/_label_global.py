@@ -21,7 +21,7 @@ import numpy as np
 from ..io._lazy_array import LazyArray
 from ._jobs import Progress
 from ._label import label_block
-from ._sources import parallel_map
+from ._sources import block_region, parallel_map
 
 
 #: a chunk face up to this many voxels (both planes) is read in one piece
@@ -69,7 +69,7 @@ class GlobalLabels:
         return list(itertools.product(*(range(g) for g in self.grid)))
 
     def _region(self, index) -> tuple[slice, ...]:
-        return tuple(slice(i * b, min(n, (i + 1) * b)) for i, b, n in zip(index, self.block, self.shape))
+        return block_region(index, self.block, self.shape)
 
     def run(self, progress=None, cancel=None, store=None) -> GlobalLabels:
         """Label the whole volume. ``progress``: True for a bar, or ``f(done, total)``;

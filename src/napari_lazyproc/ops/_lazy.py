@@ -23,7 +23,9 @@ from ._cache import CACHE
 from ._jobs import Cancelled
 from ._params import Params
 from ._registry import Op
-from ._sources import Region, in_worker, n_workers, parallel_map, region_shape
+from ._sources import (
+    Region, in_worker, n_workers, parallel_map, region_shape, split_region, within,
+)
 
 #: regions larger than this many voxels are split into tiles computed in parallel
 TILE_VOXELS = 2**19
@@ -153,7 +155,7 @@ class LazyResult:
         else:
             out = np.empty(region_shape(region), self.dtype)
             for tile, values in zip(tiles, parallel_map(compute, tiles)):
-                out[tuple(slice(t.start - r.start, t.stop - r.start) for t, r in zip(tile, region))] = values
+                out[within(tile, region)] = values
         if top:
             CACHE.put(key, out)
         return out
@@ -164,24 +166,11 @@ class LazyResult:
         n = math.prod(region_shape(region))
         if get_backend() == "cupy" and self.op.gpu_function is not None and not self.whole_frame:
             limit = _device.tile_voxels(self.dtype.itemsize)
-            if n <= limit:
-                return [region]
-            axis = max(self.spatial, key=lambda a: region[a].stop - region[a].start)
-            length = region[axis].stop - region[axis].start
-            parts = min(length, math.ceil(n / limit))
-            edges = np.linspace(region[axis].start, region[axis].stop, parts + 1).astype(int)
-            return [tuple(slice(int(lo), int(hi)) if a == axis else s for a, s in enumerate(region))
-                    for lo, hi in zip(edges[:-1], edges[1:]) if hi > lo]
+            return [region] if n <= limit else split_region(region, self.spatial, math.ceil(n / limit))
         if self.whole_frame or n <= TILE_VOXELS:
             return [region]
-        axis = max(self.spatial, key=lambda a: region[a].stop - region[a].start)
-        length = region[axis].stop - region[axis].start
-        parts = min(length, max(n_workers(), math.ceil(n / (4 * TILE_VOXELS))))
-        edges = np.linspace(region[axis].start, region[axis].stop, parts + 1).astype(int)
-        return [
-            tuple(slice(int(lo), int(hi)) if a == axis else s for a, s in enumerate(region))
-            for lo, hi in zip(edges[:-1], edges[1:]) if hi > lo
-        ]
+        parts = max(n_workers(), math.ceil(n / (4 * TILE_VOXELS)))
+        return split_region(region, self.spatial, parts)
 
     def _expanded(self, region: Region) -> Region:
         grown = list(region)
@@ -210,32 +199,30 @@ class LazyResult:
             if self.op.separable is not None:
                 return self._apply_separable(block, region, expanded)
             full = self._apply(block)
-        crop = tuple(slice(r.start - e.start, r.stop - e.start) for r, e in zip(region, expanded))
-        return full[crop]
+        return full[within(region, expanded)]
 
     # ---------------------------------------------------------------- GPU
     def _compute_gpu(self, region: Region) -> np.ndarray:
         """On the device; out of memory: the region split in two, and at last the CPU."""
         try:
-            expanded = self._expanded(region)
-            if not _device.fits(_device.n_voxels(expanded), self.dtype.itemsize):
-                raise MemoryError(f"{_device.n_voxels(expanded)} voxels exceed the GPU budget")
+            voxels = math.prod(region_shape(self._expanded(region)))
+            if not _device.fits(voxels, self.dtype.itemsize):
+                raise MemoryError(f"{voxels} voxels exceed the GPU budget")
             return _device.to_host(self._device_values(region))
         except Exception as exc:
             if not _device.is_oom(exc):
                 raise
             _device.free_pool()
-        parts = None
-        if not self.whole_frame and _device.n_voxels(region) > _device.MIN_TILE_VOXELS:
-            parts = _device.split(region, self.spatial)
-        if parts is None:
+        parts = []
+        if not self.whole_frame and math.prod(region_shape(region)) > _device.MIN_TILE_VOXELS:
+            parts = split_region(region, self.spatial, 2)
+        if len(parts) < 2:
             _device.warn_once(f"oom-{self.op.name}", f"{self.op.name}: out of GPU memory even "
                               f"for small tiles; computing on the CPU")
             return self._compute_cpu(region)
         out = np.empty(region_shape(region), self.dtype)
         for part in parts:
-            out[tuple(slice(p.start - r.start, p.stop - r.start) for p, r in zip(part, region))] = \
-                self._compute_gpu(part)
+            out[within(part, region)] = self._compute_gpu(part)
         return out
 
     def _device_values(self, region: Region):
@@ -251,8 +238,7 @@ class LazyResult:
         if self.op.separable is not None and self.op.gpu is None:
             return self._apply_separable(block, region, expanded)
         full = self._apply(block, fn)
-        crop = tuple(slice(r.start - e.start, r.stop - e.start) for r, e in zip(region, expanded))
-        return full[crop]
+        return full[within(region, expanded)]
 
     def _call_params(self) -> dict[str, Any]:
         """Keyword arguments of the operation's functions: parameters, prepared values,

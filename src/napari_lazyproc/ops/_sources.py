@@ -52,6 +52,25 @@ def region_shape(region: Region) -> tuple[int, ...]:
     return tuple(s.stop - s.start for s in region)
 
 
+def within(inner: Region, outer: Region) -> Region:
+    """Where ``inner`` lies inside ``outer``, in ``outer``'s own coordinates."""
+    return tuple(slice(i.start - o.start, i.stop - o.start) for i, o in zip(inner, outer))
+
+
+def block_region(index, block, shape) -> Region:
+    """The region of chunk ``index`` in a regular grid of ``block``-sized chunks."""
+    return tuple(slice(i * b, min(n, (i + 1) * b)) for i, b, n in zip(index, block, shape))
+
+
+def split_region(region: Region, axes, parts: int) -> list[Region]:
+    """``region`` cut into up to ``parts`` pieces along its longest axis among ``axes``."""
+    axis = max(axes, key=lambda a: region[a].stop - region[a].start)
+    parts = min(parts, region[axis].stop - region[axis].start)
+    edges = np.linspace(region[axis].start, region[axis].stop, parts + 1).astype(int)
+    return [tuple(slice(int(lo), int(hi)) if a == axis else s for a, s in enumerate(region))
+            for lo, hi in zip(edges[:-1], edges[1:]) if hi > lo]
+
+
 class _DaskReader:
     """Reads a region of a dask array with the synchronous scheduler (one chunk, one task)."""
 
