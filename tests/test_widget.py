@@ -16,6 +16,7 @@ from napari.utils.notifications import notification_manager  # noqa: E402
 
 from napari_lazyproc import gpu_available  # noqa: E402
 from napari_lazyproc._live import LiveArray  # noqa: E402
+from napari_lazyproc._qt.live_layers import live_states  # noqa: E402
 from napari_lazyproc._widget import LazyProcessingWidget  # noqa: E402
 
 TALL = np.random.default_rng(7).integers(0, 4000, size=(40, 64, 80), dtype=np.uint16)
@@ -45,8 +46,9 @@ def _digest(path) -> str:
 
 def shown(qtbot, layer) -> np.ndarray:
     """The layer's displayed slice once its background computation has landed."""
-    state = layer.data.state
-    qtbot.waitUntil(lambda: not state.busy, timeout=20000)
+    states = live_states(layer)
+    assert states, "not a live layer"
+    qtbot.waitUntil(lambda: not any(s.busy for s in states), timeout=20000)
     qtbot.wait(50)  # the refresh queued on the main thread
     return np.asarray(layer._slice.image.raw)
 

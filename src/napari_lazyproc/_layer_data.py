@@ -7,13 +7,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._live import SYNC_VOXELS, live_levels
 from .io import LazyImage, sample_contrast_limits
 
 LayerData = tuple[Any, dict[str, Any], str]
 
 
 def _data(image: LazyImage, channel: int | None = None):
-    levels = image.display_levels(channel)
+    """The display pyramid (stored levels, then virtual ones) as live arrays: a plane of
+    a file is read at once, a 3D volume or a virtual level in the background once a
+    viewer listens (``_qt.live_layers``)."""
+    levels = live_levels(image.display_levels(channel), sync_voxels=SYNC_VOXELS)
     return levels if len(levels) > 1 else levels[0]
 
 
@@ -45,7 +49,7 @@ def image_layer_data(image: LazyImage, contrast: bool = True) -> list[LayerData]
         "translate": _drop(image.translate, c_axis),
         "axis_labels": _drop(image.axes, c_axis),
         "units": [u or "pixel" for u in _drop(image.units, c_axis)],
-        "multiscale": image.multiscale,
+        "multiscale": len(image.display_pyramid()) > 1,
         "metadata": meta,
     }
     layer_type = "labels" if image.kind == "labels" else "image"
@@ -85,22 +89,41 @@ def _colormap(hex_color: str) -> dict[str, Any]:
     return {"name": hex_color, "colors": [[0, 0, 0, 1], [r, g, b, 1]]}
 
 
+#: what a result layer's metadata says of its coarse levels
+PREVIEW_NOTE = ("level 0 is the exact result; coarser levels are previews (the operation "
+                "on the input's coarser levels), never exported")
+
+
+def result_levels(result) -> list:
+    """The levels a viewer shows of a result (a pyramid when its input is one, or when
+    its input is large), as ``LazyArray`` views."""
+    from .io._lazy_array import LazyArray
+
+    levels = getattr(result, "display_levels", None) or getattr(result, "levels", [result])
+    return [level if isinstance(level, LazyArray) else LazyArray(level) for level in levels]
+
+
 def result_layer_data(result, name: str, contrast_limits=None) -> LayerData:
     """LayerData for a lazy result: scale, axis labels, units and the pipeline carried.
 
+    Multiscale when the result has more than one display level (see ``result_levels``).
     Contrast limits, when not given, come from one central crop of the middle plane.
     """
     import numpy as np
 
     from .io._lazy_array import LazyArray
 
+    levels = result_levels(result)
     kwargs: dict[str, Any] = {
         "name": name,
         "scale": list(result.scale),
         "axis_labels": list(result.axes),
         "units": [u or "pixel" for u in result.units],
         "metadata": {"pipeline": result.steps, "source": {"path": result.source_path}},
+        "multiscale": len(levels) > 1,
     }
+    if len(levels) > 1:
+        kwargs["metadata"]["levels"] = PREVIEW_NOTE
     layer_type = "labels" if result.kind == "labels" else "image"
     if layer_type == "image":
         if contrast_limits is None:
@@ -111,4 +134,5 @@ def result_layer_data(result, name: str, contrast_limits=None) -> LayerData:
             lo, hi = float(np.nanmin(sample)), float(np.nanmax(sample))
             contrast_limits = (lo, hi if hi > lo else lo + 1)
         kwargs["contrast_limits"] = contrast_limits
-    return LazyArray(result), kwargs, layer_type
+    data = levels if len(levels) > 1 else LazyArray(result)
+    return data, kwargs, layer_type

@@ -25,6 +25,11 @@ from .ops._jobs import Cancelled
 
 _executor = ThreadPoolExecutor(1, thread_name_prefix="lazyproc-display")
 
+#: a read of a file's level that touches at most this many voxels (times the level's
+#: ``voxel_cost``: a virtual level reads its factor's worth per voxel) is served at once;
+#: larger ones (a 3D volume, a virtual level) go to the background like results
+SYNC_VOXELS = 2**22
+
 #: regions kept per layer once computed (the planes around the one on screen)
 KEEP = 8
 #: compute the planes next to the one on screen while idle, so a scroll finds them ready
@@ -42,9 +47,14 @@ def _start(entry) -> int:
 class LiveState:
     """What one live layer has computed, is computing, and whom to tell."""
 
-    def __init__(self, result, previous: LiveState | None = None) -> None:
+    def __init__(self, result, previous: LiveState | None = None, sync_voxels: int = 0) -> None:
         self.result = result
         self.on_ready: Callable[[LiveState, BaseException | None], object] | None = None
+        #: called (on the slicing thread) when a region starts computing in the background
+        self.on_request: Callable[[LiveState], object] | None = None
+        #: reads up to this cost are served at once (a file's plane), larger ones later
+        self.sync_voxels = int(sync_voxels)
+        self._voxel_cost = int(getattr(result, "voxel_cost", 1))
         self._lock = threading.Lock()
         self._done: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._pending: dict[tuple, threading.Event] = {}
@@ -62,13 +72,30 @@ class LiveState:
         with self._lock:
             return bool(self._pending)
 
+    def read(self, region: tuple, cancel: threading.Event | None = None) -> np.ndarray:
+        """The values over ``region``: a result computes them (stopping when ``cancel``
+        is set), any other array-like reads them."""
+        read_key = getattr(self.result, "read_key", None)
+        if read_key is not None:
+            return np.asarray(read_key(region, cancel=cancel))
+        return np.asarray(self.result[region])
+
+    def cheap(self, region: tuple) -> bool:
+        """Whether ``region`` is cheap enough to read on the slicing thread."""
+        size = 1
+        for r in region:
+            if isinstance(r, slice):
+                size *= r.stop - r.start
+        return size * self._voxel_cost <= self.sync_voxels
+
     def lookup(self, region: tuple) -> np.ndarray | None:
         key = _region_key(region)
         with self._lock:
             if key in self._done:
                 self._done.move_to_end(key)
                 return self._done[key]
-        cached = self.result.cached(region)
+        cached_of = getattr(self.result, "cached", None)
+        cached = cached_of(region) if cached_of is not None else None
         if cached is not None:
             self._keep(key, cached)
         return cached
@@ -110,6 +137,8 @@ class LiveState:
                 return
             self._pending = {key: threading.Event()}
             cancel = self._pending[key]
+        if self.on_request is not None:
+            self.on_request(self)
         _executor.submit(self._run, region, key, cancel)
 
     def _prefetch(self, region: tuple) -> None:
@@ -141,7 +170,7 @@ class LiveState:
         done = False
         try:
             if not cancel.is_set():
-                values = self.result.read_key(region, cancel=cancel)
+                values = self.read(region, cancel)
                 self._keep(key, values)
                 done = True
         except Cancelled:
@@ -170,7 +199,7 @@ class LiveState:
             self._prefetch(region)
 
     def compute_now(self, region: tuple) -> np.ndarray:
-        values = np.asarray(self.result.read_key(region))
+        values = self.read(region)
         self._keep(_region_key(region), values)
         return values
 
@@ -185,17 +214,17 @@ class LiveState:
 
 
 class LiveArray(LazyArray):
-    """A lazy result as napari layer data whose reads return at once.
+    """A lazy result (or a file's level) as napari layer data whose reads return at once.
 
     Without ``state.on_ready`` (no GUI listening) a read computes synchronously, like a
-    ``LazyArray``.
+    ``LazyArray``; so does a read cheaper than ``sync_voxels`` (a file's plane).
     """
 
     def __init__(self, result, region: tuple | None = None, state: LiveState | None = None,
-                 previous: LiveArray | None = None) -> None:
-        super().__init__(result, None, region)
+                 previous: LiveArray | None = None, base=None, sync_voxels: int = 0) -> None:
+        super().__init__(result, base, region)
         self.state = state if state is not None else LiveState(
-            result, previous.state if previous is not None else None
+            result, previous.state if previous is not None else None, sync_voxels
         )
 
     @property
@@ -203,7 +232,7 @@ class LiveArray(LazyArray):
         return self.source
 
     def _view(self, region: tuple) -> LiveArray:
-        return LiveArray(self.source, region, self.state)
+        return LiveArray(self.source, region, self.state, base=self._base)
 
     def _read(self, region: tuple) -> np.ndarray:
         values = self.state.lookup(region)
@@ -211,8 +240,31 @@ class LiveArray(LazyArray):
             if self.state.on_ready is not None and PREFETCH and not self.state.paused:
                 self.state._prefetch(region)  # keep one plane ahead while scrolling
             return values
-        if self.state.on_ready is None and not self.state.paused:
+        if self.state.on_ready is None and not self.state.paused or self.state.cheap(region):
             return self.state.compute_now(region)
         if not self.state.paused:
             self.state.request(region)
         return self.state.placeholder(region)
+
+
+def live_levels(levels, previous=None, sync_voxels: int = 0) -> list[LiveArray]:
+    """One ``LiveArray`` per level (each with its own state: the thumbnail's level and the
+    level on screen compute side by side). ``levels``: results or ``LazyArray`` views;
+    ``previous``: the levels these replace, whose values stay on screen meanwhile."""
+    previous = list(previous or [])
+    out = []
+    for k, level in enumerate(levels):
+        before = previous[k] if k < len(previous) and isinstance(previous[k], LiveArray) else None
+        if isinstance(level, LazyArray):
+            out.append(LiveArray(level.source, previous=before, base=level._base,
+                                 sync_voxels=sync_voxels))
+        else:
+            out.append(LiveArray(level, previous=before, sync_voxels=sync_voxels))
+    return out
+
+
+def layer_levels(data) -> list:
+    """A layer's data as a list of levels (napari's multiscale data, or one array)."""
+    if isinstance(data, (list, tuple)) or type(data).__name__ == "MultiScaleData":
+        return list(data)
+    return [data]

@@ -31,8 +31,9 @@ from napari.utils.notifications import show_error, show_info
 from superqt.utils import ensure_main_thread
 
 from . import backend
-from ._layer_data import result_layer_data
-from ._live import LiveArray, LiveState
+from ._layer_data import PREVIEW_NOTE, result_layer_data, result_levels
+from ._live import SYNC_VOXELS, LiveState, layer_levels, live_levels
+from ._qt.live_layers import attach, live_states, watch
 from .ops import REGISTRY, Cancelled, Param, apply, get_op
 from .ops._sources import as_source
 
@@ -64,8 +65,9 @@ def layer_axes_from_labels(axis_labels) -> str | None:
 
 
 def layer_source(layer):
-    """The engine's input for a napari layer: its data with its axes, scale and units."""
-    return data_source(layer.data[0] if layer.multiscale else layer.data,
+    """The engine's input for a napari layer: its data (every level of a multiscale
+    layer) with its axes, scale and units."""
+    return data_source(list(layer.data) if layer.multiscale else layer.data,
                        axis_labels=layer.axis_labels, scale=layer.scale, units=layer.units,
                        name=layer.name, metadata=layer.metadata)
 
@@ -120,7 +122,6 @@ class LazyProcessingWidget(Container):
                      self.cancel_button, self.status])
 
         self._live_layer: weakref.ref | None = None
-        self._states: dict[int, tuple[LiveState, weakref.ref]] = {}
         self._job_cancel: threading.Event | None = None
         self._param_widgets: dict[str, Any] = {}
 
@@ -134,7 +135,8 @@ class LazyProcessingWidget(Container):
         self.export_button.changed.connect(self._export_dialog)
         self.cancel_button.changed.connect(self.cancel_job)
         viewer.layers.events.inserted.connect(self._refresh_layers)
-        viewer.layers.events.removed.connect(self._on_removed)
+        viewer.layers.events.removed.connect(self._refresh_layers)
+        watch(viewer)  # file layers read in the background too, and removed layers stop
         viewer.layers.events.reordered.connect(self._refresh_layers)
         self._refresh_layers()
         self._on_input()
@@ -183,16 +185,9 @@ class LazyProcessingWidget(Container):
         if current is None and self.input.choices:
             # a newly opened image is the natural input; results are chosen explicitly
             layers = [c for c in self.input.choices if c is not None]
-            images = [c for c in layers if isinstance(c, Image) and not isinstance(c.data, LiveArray)]
+            images = [c for c in layers if isinstance(c, Image) and not _is_result(c)]
             if layers:
                 self.input.value = (images or layers)[0]
-
-    def _on_removed(self, event) -> None:
-        layer = event.value
-        if isinstance(getattr(layer, "data", None), LiveArray):
-            layer.data.state.close()
-            self._states.pop(id(layer.data.state), None)
-        self._refresh_layers()
 
     def _on_input(self, _value=None) -> None:
         self._live_layer = None
@@ -336,11 +331,8 @@ class LazyProcessingWidget(Container):
             "lazyproc": {"op": self.operation.value, "params": self.param_values(),
                          "axes": self.axes.value,
                          "units": "physical" if self._physical() else "pixel"},
+            **({"levels": PREVIEW_NOTE} if len(result_levels(result)) > 1 else {}),
         }
-
-    def _watch(self, data: LiveArray, layer) -> None:
-        self._states[id(data.state)] = (data.state, weakref.ref(layer))
-        data.state.on_ready = self._on_ready
 
     def add_layer(self, _=None):
         """Add the current operation as a new lazy layer; returns it (None on bad input)."""
@@ -359,9 +351,10 @@ class LazyProcessingWidget(Container):
         except Exception as exc:  # noqa: BLE001 - e.g. an unreadable file: tell, don't crash
             show_error(f"{name}: {exc}")
             return None
-        data = LiveArray(result)
-        data.state.on_ready = self._on_ready  # never compute on napari's thread, from the start
-        data.state.paused = True
+        levels = live_levels(result_levels(result))
+        for level in levels:  # a layer being built is sliced at napari's default position
+            level.state.paused = True
+        data = levels if len(levels) > 1 else levels[0]
         kwargs["translate"] = list(layer_in.translate)
         kwargs["metadata"] = self._metadata(result)
         if kind == "labels":
@@ -369,8 +362,9 @@ class LazyProcessingWidget(Container):
             layer = self.viewer.add_labels(data, **kwargs)
         else:
             layer = self.viewer.add_image(data, **kwargs)
-        self._watch(data, layer)
-        data.state.paused = False
+        attach(layer, self._on_ready, replace=True)  # never compute on napari's thread
+        for level in levels:
+            level.state.paused = False
         layer.refresh()  # now at the viewer's position
         self.viewer.layers.selection.active = layer
         self.input.value = layer_in  # adding a layer must not change the input
@@ -392,30 +386,28 @@ class LazyProcessingWidget(Container):
         except ValueError as exc:
             show_error(str(exc))
             return
-        old = layer.data
-        if result.kind != getattr(old.result, "kind", None) or result.shape != old.result.shape:
+        old = layer_levels(layer.data)
+        old_result = old[0].result
+        levels = live_levels(result_levels(result), previous=old)
+        if (result.kind != getattr(old_result, "kind", None) or result.shape != old_result.shape
+                or len(levels) != len(old)):
             return
-        data = LiveArray(result, previous=old)
-        self._watch(data, layer)
-        old.state.close()
-        self._states.pop(id(old.state), None)
+        attach(layer, self._on_ready, states=[lvl.state for lvl in levels])
+        for level in old:
+            level.state.close()
         layer.metadata = self._metadata(result)
-        layer.data = data
+        layer.data = levels if len(levels) > 1 else levels[0]
         layer.name = name
         self.status.value = f"updating {name}…"
 
-    @ensure_main_thread
-    def _on_ready(self, state: LiveState, error: BaseException | None) -> None:
-        entry = self._states.get(id(state))
-        layer = entry[1]() if entry is not None else None
-        if layer is None or layer not in self.viewer.layers or layer.data.state is not state:
-            return
+    def _on_ready(self, layer, state: LiveState, error: BaseException | None) -> None:
+        """A result layer's region landed (on the main thread, after its refresh)."""
         if error is not None:
             show_error(f"{layer.name}: {error}")
             self.status.value = f"error: {error}"
             return
-        layer.refresh()
-        self.status.value = ""
+        if not any(s.busy for s in live_states(layer)):
+            self.status.value = ""
 
     def _on_gpu(self, value: bool) -> None:
         try:
@@ -425,13 +417,15 @@ class LazyProcessingWidget(Container):
             with self.gpu.changed.blocked():
                 self.gpu.value = False
             return
-        for state, ref in list(self._states.values()):  # recompute what is on screen
-            layer = ref()
-            if layer is not None and isinstance(layer.data, LiveArray):
-                data = LiveArray(layer.data.result, previous=layer.data)
-                self._watch(data, layer)
-                state.close()
-                layer.data = data
+        for layer in list(self.viewer.layers):  # recompute the results on screen
+            if not _is_result(layer) or not live_states(layer):
+                continue
+            old = layer_levels(layer.data)
+            levels = live_levels([lvl.result for lvl in old], previous=old)
+            attach(layer, self._on_ready, states=[lvl.state for lvl in levels])
+            for level in old:
+                level.state.close()
+            layer.data = levels if len(levels) > 1 else levels[0]
 
     # ------------------------------------------------------------------ background jobs
     def _start_job(self, title: str, total: int):
@@ -507,8 +501,9 @@ class LazyProcessingWidget(Container):
             return job.run(progress=progress, cancel=cancel)
 
         def done(labels):
+            levels = live_levels(result_levels(labels), sync_voxels=SYNC_VOXELS)
             layer = self.viewer.add_labels(
-                labels, name=name, scale=list(layer_in.scale), translate=list(layer_in.translate),
+                levels if len(levels) > 1 else levels[0], name=name, scale=list(layer_in.scale), translate=list(layer_in.translate),
                 axis_labels=list(layer_in.axis_labels), units=[str(u) for u in layer_in.units],
                 metadata={"pipeline": labels.steps, "n_labels": labels.n_labels,
                           "source": {"layer": layer_in.name, "path": labels.source_path}},
@@ -549,3 +544,8 @@ class LazyProcessingWidget(Container):
 @ensure_main_thread
 def _call_main(fn, value) -> None:
     fn(value)
+
+
+def _is_result(layer) -> bool:
+    """Whether ``layer`` shows a lazy result (it records the pipeline that made it)."""
+    return "pipeline" in (getattr(layer, "metadata", None) or {})

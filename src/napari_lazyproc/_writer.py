@@ -11,7 +11,7 @@ def _source(data, meta: dict[str, Any], kind: str):
     from .ops._sources import ArraySource
 
     multiscale = isinstance(data, list)
-    src = data_source(data[0] if multiscale else data, axis_labels=meta.get("axis_labels"),
+    src = data_source(data, axis_labels=meta.get("axis_labels"),
                       scale=meta.get("scale"), units=meta.get("units"), name=meta.get("name"),
                       metadata=meta.get("metadata"))
     if isinstance(src, ArraySource):

@@ -218,16 +218,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
         # on screen is ever computed, in the background
         widget = LazyProcessingWidget(viewer)
         viewer.window.add_dock_widget(widget, name="Lazy processing", area="right")
-        widget.axes.value = "yx"
+        widget.axes.value = "zyx" if args.volume else "yx"
         widget.lengths.value = "pixel"
         widget.set_params(sigma=2.0)
         smoothed = widget.add_layer()
         smoothed.colormap = "magma"
         smoothed.blending = "additive"
+        if args.volume:  # 3D shows the coarsest level, computed in the background
+            viewer.dims.ndisplay = 3
+            viewer.camera.angles = (5.0, 35.0, 140.0)
         if args.screenshot:
             viewer.window._qt_window.resize(1500, 950)
             viewer.reset_view()
-            _wait_until_shown(smoothed)
+            _wait_until_shown(viewer.layers)
             out = Path(args.screenshot)
             out.parent.mkdir(parents=True, exist_ok=True)
             viewer.screenshot(str(out), canvas_only=False, flash=False)
@@ -241,14 +244,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
             xvfb.terminate()
 
 
-def _wait_until_shown(layer, timeout: float = 60.0) -> None:
-    """Let Qt run until the layer's background computation has landed on screen."""
+def _wait_until_shown(layers, timeout: float = 120.0) -> None:
+    """Let Qt run until the layers' background computations have landed on screen."""
     from qtpy.QtWidgets import QApplication
 
+    from ._qt.live_layers import live_states
+
+    states = [s for layer in layers for s in live_states(layer)]
     start = time.monotonic()
     while time.monotonic() - start < timeout:
         QApplication.processEvents()
-        if not layer.data.state.busy and layer.data.state.computed:
+        if not any(s.busy for s in states) and any(s.computed for s in states):
             break
         time.sleep(0.02)
     for _ in range(20):
@@ -266,6 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="open napari on a synthetic light-sheet time series")
     demo.add_argument("--screenshot", metavar="PNG", help="render headless, save, and exit")
     demo.add_argument("--small", action="store_true", help="use the small sample")
+    demo.add_argument("--3d", dest="volume", action="store_true",
+                      help="filter in 3D (zyx) and show the volume")
     demo.set_defaults(func=cmd_demo)
 
     info = sub.add_parser("info", help="print what the reader sees in a file")

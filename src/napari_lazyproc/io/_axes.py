@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+#: the axes operations filter over and pyramids reduce; never T or C
+SPATIAL_AXES = "zyx"
+
 _DEFAULT_AXES = {1: "x", 2: "yx", 3: "zyx", 4: "tzyx", 5: "tczyx"}
 
 _UNIT_ALIASES = {

@@ -7,7 +7,7 @@ from typing import Any
 
 import dask.array as da
 
-SPATIAL_AXES = "zyx"
+from ._axes import SPATIAL_AXES
 
 
 @dataclass
@@ -70,6 +70,14 @@ class LazyImage:
                 )
         if len(set(self.axes)) != ndim:
             raise ValueError(f"axes {self.axes!r} repeat a letter ({self.source.get('path')})")
+        for i in range(1, len(self.levels)):
+            before, this = tuple(self.levels[i - 1].shape), tuple(self.levels[i].shape)
+            if len(this) != ndim or any(t > b for t, b in zip(this, before)):
+                raise ValueError(
+                    f"broken pyramid: level {i} has shape {this}, larger than (or not the "
+                    f"same rank as) level {i - 1} {before}; each level must be no larger "
+                    f"than the one before it"
+                )
         self.scale = tuple(float(s) for s in self.scale)
         self.translate = tuple(float(t) for t in self.translate)
         self.units = tuple(self.units)
@@ -135,23 +143,41 @@ class LazyImage:
             out.append(as_dask(ChannelView(src, axis, index), chunks, f"{lvl.name}-c{index}"))
         return out
 
-    def display_levels(self, channel: int | None = None) -> list:
-        """Levels for a viewer: array-likes that read each requested region in one call.
+    def display_pyramid(self, channel: int | None = None) -> list:
+        """Array-likes of the levels a viewer shows: the stored levels, then the virtual
+        ones computed lazily from the last (see ``io._pyramid``), so that the coarsest
+        fits a 3D view and a zoomed-out plane whatever the file holds.
 
-        Falls back to the dask levels when the sources are unknown.
+        ``channel``: one channel's levels, without the channel axis.
         """
+        from ._file_array import ChannelView
+        from ._pyramid import display_pyramid
+
+        if self.sources is None:
+            stored = self.levels if channel is None else self.channel_levels(channel)
+        elif channel is None:
+            stored = list(self.sources)
+        else:
+            stored = [ChannelView(src, self.channel_axis, channel) for src in self.sources]
+        axes = self.axes if channel is None else self.axes.replace("c", "")
+        name = self.levels[-1].name + ("" if channel is None else f"-c{channel}")
+        sources, _ = display_pyramid(stored, [tuple(s.shape) for s in stored], axes,
+                                     self.kind, name)
+        return sources
+
+    def display_levels(self, channel: int | None = None) -> list:
+        """Levels for a viewer (``display_pyramid``) as array-likes that read each
+        requested region in one call. Falls back to the dask levels when the sources
+        are unknown."""
         from ._lazy_array import LazyArray
 
         levels = self.levels if channel is None else self.channel_levels(channel)
+        pyramid = self.display_pyramid(channel)
         if self.sources is None:
-            return list(levels)
-        if channel is None:
-            sources = self.sources
-        else:
-            from ._file_array import ChannelView
-
-            sources = [ChannelView(src, self.channel_axis, channel) for src in self.sources]
-        return [LazyArray(src, lvl) for src, lvl in zip(sources, levels)]
+            return list(levels) + pyramid[len(levels):]
+        return [LazyArray(src, lvl) for src, lvl in zip(pyramid, levels)] + [
+            LazyArray(src) for src in pyramid[len(levels):]
+        ]
 
     def close(self) -> None:
         """Close the files this image holds open. Reading again reopens them."""

@@ -6,18 +6,17 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ..io._axes import SPATIAL_AXES
 from ._label_global import GlobalLabels
 from ._lazy import LazyResult
 from ._registry import get_op
 from ._sources import as_source
 
-SPATIAL = "zyx"
-
 
 def _spatial_axes(source, axes: str | None, op_name: str) -> tuple[int, ...]:
     letters = source.axes
     if axes is None:
-        axes = "".join(a for a in letters if a in SPATIAL)
+        axes = "".join(a for a in letters if a in SPATIAL_AXES)
         if not axes:
             raise ValueError(f"{op_name}: the data has no spatial axes (axes {letters!r}); "
                              f"pass axes=")

@@ -21,6 +21,7 @@ import numpy as np
 from ..io._lazy_array import LazyArray
 from ._jobs import Progress
 from ._label import label_block
+from ._levels import label_factors
 from ._sources import block_region, parallel_map
 
 
@@ -54,11 +55,39 @@ class GlobalLabels:
         self._offsets: np.ndarray | None = None
         self._lut: np.ndarray | None = None
         self.n_labels: int | None = None
+        self._levels: list | None = None
         self._lock = threading.Lock()
 
     @property
     def done(self) -> bool:
         return self._lut is not None
+
+    @property
+    def levels(self) -> list:
+        """Once run: the labels, then coarser levels for display, each a pick of every
+        f-th label (never a mean), matching the input's display levels (or, for a large
+        single-scale input, a virtual pyramid). Before ``run()``: only this one."""
+        if not self.done:
+            return [self]
+        if self._levels is None:
+            from ..io._pyramid import Downsampled, virtual_factors
+
+            coarse = getattr(self.source, "display_levels", [self.source])[1:]
+            if coarse:
+                factors = [label_factors(self.shape, lvl.shape) for lvl in coarse]
+            else:
+                factors = virtual_factors(self.shape, self.axes)
+            reader = _Reader(self)
+            self._levels = [self] + [
+                Downsampled(reader, f, "nearest", chunks=self.block,
+                            name=f"lp-global-labels-{id(self):x}-{'x'.join(map(str, f))}")
+                for f in factors
+            ]
+        return self._levels
+
+    @property
+    def multiscale(self) -> bool:
+        return len(self.levels) > 1
 
     def __repr__(self) -> str:
         state = f"{self.n_labels} labels" if self.done else "not run"
@@ -111,6 +140,7 @@ class GlobalLabels:
             n_total = int(counts.sum())
             pairs = self._face_pairs(bar)
             self._lut, self.n_labels = _relabel(n_total, pairs)
+            self._levels = None
             if self.n_labels >= 2**32 - 1:
                 self.dtype = np.dtype(np.uint64)
         finally:
@@ -171,6 +201,7 @@ class GlobalLabels:
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         del state["_lock"]
+        state["_levels"] = None
         state.pop("_tmp", None)  # the chunk labels must be in a shared store to travel
         return state
 
@@ -187,7 +218,7 @@ class GlobalLabels:
             )
         return self._lut[self._provisional(region)].astype(self.dtype, copy=False)
 
-    def read_key(self, key) -> np.ndarray:
+    def read_key(self, key, cancel=None) -> np.ndarray:
         from ._lazy import _normalize
 
         region, squeeze = _normalize(key, self.shape)

@@ -21,6 +21,7 @@ from ..io._file_array import normalize_key
 from ..io._lazy_array import LazyArray
 from ._cache import CACHE
 from ._jobs import Cancelled
+from ._levels import coarse_params, footprint_note, level_factors
 from ._params import Params
 from ._registry import Op
 from ._sources import (
@@ -47,7 +48,8 @@ class LazyResult:
     that region. ``to_dask()`` gives a dask array with one task per output chunk.
     """
 
-    def __init__(self, op: Op, params: Params, source, spatial: tuple[int, ...]) -> None:
+    def __init__(self, op: Op, params: Params, source, spatial: tuple[int, ...], *,
+                 base: LazyResult | None = None) -> None:
         self.op = op
         self.params = params
         self.source = source
@@ -67,6 +69,50 @@ class LazyResult:
         self.halo = tuple(
             (self.shape[a] if halo is None else int(halo[i])) for i, a in enumerate(self.spatial)
         )
+        #: level 0 when this is a coarser level (a preview), else None
+        self.base = base
+        self._coarse: dict[str, LazyResult] = {}  # coarser levels, by their input's token
+
+    # ---------------------------------------------------------------- levels
+    @property
+    def preview(self) -> bool:
+        """Whether this is a coarse level: a preview for display, not the exact result."""
+        return self.base is not None
+
+    @property
+    def levels(self) -> list[LazyResult]:
+        """One result per level of the input, full resolution (this one) first; level k
+        is the operation on input level k with lengths kept at their physical size."""
+        return self._at_levels(self.source.levels)
+
+    @property
+    def display_levels(self) -> list[LazyResult]:
+        """``levels`` plus those over the input's virtual levels (what a viewer shows)."""
+        return self._at_levels(self.source.display_levels)
+
+    @property
+    def multiscale(self) -> bool:
+        return len(self.levels) > 1
+
+    def _at_levels(self, sources) -> list[LazyResult]:
+        if self.base is not None:
+            return self.base._at_levels(sources)
+        out = [self]
+        for k, src in enumerate(sources[1:], 1):
+            with self._lock:
+                level = self._coarse.get(src.token)
+                if level is None:
+                    level = self._coarse[src.token] = self._at_level(src, k)
+            out.append(level)
+        return out
+
+    def _at_level(self, source, k: int) -> LazyResult:
+        factors = level_factors(self.shape, source.shape, self.spatial)
+        params = coarse_params(self.op, self.params, factors, k, self.spatial_axes)
+        level = LazyResult(self.op, params, source, self.spatial, base=self)
+        footprint_note(self.op, None if level.whole_frame else level.halo,
+                       [source.shape[a] for a in self.spatial], k)
+        return level
 
     # ---------------------------------------------------------------- description
     @property
@@ -104,6 +150,8 @@ class LazyResult:
         """Values computed once from the whole input (e.g. a global threshold)."""
         if self.op.prepare is None:
             return {}
+        if self.base is not None:  # one value for every level: a consistent pyramid
+            return self.base.prepared()
         with self._lock:
             if self._prepared is None:
                 self._prepared = dict(self.op.prepare(self))
@@ -297,6 +345,7 @@ class LazyResult:
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         del state["_lock"]
+        state["_coarse"] = {}  # rebuilt on demand; workers compute level 0
         return state
 
     def __setstate__(self, state: dict) -> None:

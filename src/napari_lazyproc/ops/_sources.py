@@ -95,11 +95,52 @@ class ArraySource:
         self._bounds = [np.cumsum((0, *c)) for c in chunks] if chunks is not None else None
         self.token = token
         self.axes = axes
-        self.scale = tuple(scale)
+        self._scale = tuple(scale)
         self.units = tuple(units)
         self.name = name
         self.steps: list[dict[str, Any]] = []
         self.source_path = None
+        #: the full-resolution level this one is a coarser level of (None: it is level 0)
+        self.base: ArraySource | None = None
+        self._levels: list[ArraySource] = [self]
+        self._display: list[ArraySource] | None = None
+
+    # ---------------------------------------------------------------- levels
+    @property
+    def scale(self) -> tuple[float, ...]:
+        """Voxel size; a coarser level's follows from level 0's and the shape ratio."""
+        if self.base is None:
+            return self._scale
+        return tuple(s * (b / n) if n else s
+                     for s, b, n in zip(self.base.scale, self.base.shape, self.shape))
+
+    @scale.setter
+    def scale(self, value) -> None:
+        self._scale = tuple(value)
+
+    @property
+    def levels(self) -> list[ArraySource]:
+        """The stored resolution levels, full resolution (this one) first."""
+        return self.base.levels if self.base is not None else self._levels
+
+    @property
+    def display_levels(self) -> list[ArraySource]:
+        """``levels`` plus the virtual levels a viewer needs (3D, zoomed out)."""
+        if self.base is not None:
+            return self.base.display_levels
+        return self._display if self._display is not None else self._levels
+
+    def coarser(self, reader, shape, dtype, chunks, token: str) -> ArraySource:
+        """A coarser level of this (level 0) source: same axes, units and name."""
+        level = ArraySource(reader, shape, dtype, chunks, token, self.axes, self._scale,
+                            self.units, self.name)
+        level.base = self
+        return level
+
+    def set_levels(self, stored: list, display: list | None = None) -> None:
+        """The coarser levels (``ArraySource`` made by ``coarser``) after this one."""
+        self._levels = [self, *stored]
+        self._display = None if display is None else [self, *stored, *display]
 
     def read(self, region: Region) -> np.ndarray:
         if self.chunks is None:
@@ -139,10 +180,21 @@ def as_source(data, axes: str | None = None, *, scale=None, units=None, name: st
     """Wrap any supported input (LazyImage, lazy result, napari layer data, dask, zarr,
     numpy) as something the engine reads region by region.
 
+    A list is a pyramid (napari's multiscale layer data): full resolution first.
     ``scale``, ``units``, ``name`` and ``source_path`` describe a plain array (a napari
     layer's data with the layer's scale and units); results and images carry their own.
     """
-    src = _as_source(data, axes)
+    if isinstance(data, (list, tuple)) and data and hasattr(data[0], "shape"):
+        src = _as_source(data[0], axes)
+        if isinstance(src, ArraySource) and len(data) > 1:
+            coarse = []
+            for level in data[1:]:
+                part = _as_source(level, src.axes)
+                coarse.append(src.coarser(part.reader, part.shape, part.dtype, part.chunks,
+                                          part.token))
+            src.set_levels(coarse)
+    else:
+        src = _as_source(data, axes)
     if isinstance(src, ArraySource):
         if scale is not None:
             src.scale = tuple(float(s) for s in scale)
@@ -163,12 +215,7 @@ def _as_source(data, axes: str | None):
     if isinstance(data, LazyArray) and isinstance(data.source, LazyResult) and data.is_whole:
         return data.source
     if isinstance(data, LazyImage):
-        level = data.levels[0]
-        reader = data.sources[0] if data.sources else _DaskReader(level)
-        src = ArraySource(reader, level.shape, level.dtype, level.chunks, level.name,
-                          data.axes, data.scale, data.units, data.name)
-        src.source_path = data.source.get("path")
-        return src
+        return _image_source(data)
     shape = tuple(data.shape)
     letters = axes or guess_axes(shape)
     if len(letters) != len(shape):
@@ -193,3 +240,23 @@ def _as_source(data, axes: str | None):
     array = np.asarray(data)
     return ArraySource(array, shape, array.dtype, None, "np-" + tokenize(array), letters,
                        (1.0,) * len(shape), unit)
+
+
+def _image_source(image) -> ArraySource:
+    """A LazyImage's level 0, knowing its stored levels and its display pyramid."""
+    from dask.array.core import normalize_chunks
+
+    pyramid = image.display_pyramid()
+    readers = [r if image.sources else _DaskReader(r) for r in pyramid[: len(image.levels)]]
+    level = image.levels[0]
+    src = ArraySource(readers[0], level.shape, level.dtype, level.chunks, level.name,
+                      image.axes, image.scale, image.units, image.name)
+    src.source_path = image.source.get("path")
+    stored = [src.coarser(r, lvl.shape, lvl.dtype, lvl.chunks, lvl.name)
+              for r, lvl in zip(readers[1:], image.levels[1:])]
+    virtual = [
+        src.coarser(r, r.shape, r.dtype, normalize_chunks(r.chunks, r.shape), r.name)
+        for r in pyramid[len(image.levels):]
+    ]
+    src.set_levels(stored, virtual)
+    return src

@@ -1,0 +1,98 @@
+"""Layers whose data are ``LiveArray`` levels: refreshed when background work lands.
+
+A ``LiveArray`` answers napari's slicing at once and computes what is missing in a
+thread; something must then refresh the layer on the main thread. ``watch(viewer)``
+does that for every layer of ours inserted into a viewer (files from our reader, the
+sample, results), and marks the layer as loading (napari's spinner in the layer list)
+while a region is computing, so that a 3D view being computed looks like it.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+
+from napari.utils.notifications import show_error
+from superqt.utils import ensure_main_thread
+
+from .._live import LiveArray, LiveState, layer_levels
+
+_watched: weakref.WeakSet = weakref.WeakSet()
+
+
+def live_states(layer) -> list[LiveState]:
+    """The states of a layer's live levels (empty for other layers)."""
+    return [lvl.state for lvl in layer_levels(getattr(layer, "data", None))
+            if isinstance(lvl, LiveArray)]
+
+
+def is_live(layer) -> bool:
+    return bool(live_states(layer))
+
+
+def attach(layer, on_ready: Callable | None = None, *, replace: bool = False,
+           states: list[LiveState] | None = None) -> None:
+    """Refresh ``layer`` when any of its levels lands (``on_ready(layer, state, error)``
+    is called on the main thread, after the refresh). ``states``: those of data about
+    to be given to the layer (default: its current levels'); ``replace``: take over
+    states that already report to someone."""
+    ref = weakref.ref(layer)
+
+    @ensure_main_thread
+    def ready(state: LiveState, error: BaseException | None) -> None:
+        target = ref()
+        if target is None or state not in live_states(target):
+            return  # removed, or its data replaced: stale
+        if not any(s.busy and s is not state for s in live_states(target)):
+            _set_loading(target, False)
+        if error is None:
+            target.refresh()
+        elif on_ready is None:
+            show_error(f"{target.name}: {error}")
+        if on_ready is not None:
+            on_ready(target, state, error)
+
+    @ensure_main_thread
+    def started(state: LiveState) -> None:
+        target = ref()
+        if target is not None and state in live_states(target):
+            _set_loading(target, True)
+
+    for state in live_states(layer) if states is None else states:
+        if state.on_ready is None or replace:
+            state.on_ready = ready
+            state.on_request = started
+
+
+def _set_loading(layer, loading: bool) -> None:
+    setter = getattr(layer, "_set_loaded", None)  # napari's layer-list spinner
+    if setter is not None:
+        setter(not loading)
+
+
+def _on_inserted(event) -> None:
+    attach(event.value)
+
+
+def _on_removed(event) -> None:
+    for state in live_states(event.value):
+        state.close()
+
+
+def watch(viewer) -> None:
+    """Attach every live layer of ``viewer``, now and when inserted; close their work
+    when removed. Idempotent."""
+    if viewer is None or viewer in _watched:
+        return
+    _watched.add(viewer)
+    viewer.layers.events.inserted.connect(_on_inserted)
+    viewer.layers.events.removed.connect(_on_removed)
+    for layer in viewer.layers:
+        attach(layer)
+
+
+def watch_current_viewer() -> None:
+    """``watch`` the viewer napari is working in (the one opening a file), if any."""
+    import napari
+
+    watch(napari.current_viewer())
