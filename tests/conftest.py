@@ -96,6 +96,32 @@ def _write_ome(path: Path, data: np.ndarray, fmt, channels: bool) -> Path:
     return path
 
 
+SERIES = np.random.default_rng(3).integers(0, 4000, size=(2, 16, 64, 80), dtype=np.uint16)
+"""A (t, z, y, x) series for the pyramid fixture."""
+
+
+@pytest.fixture
+def ome_pyramid(tmp_path) -> Path:
+    """A tzyx OME-Zarr 0.4 pyramid of 3 levels (1, 2 and 4 times coarser in y and x; z
+    kept, as light-sheet pyramids do), anisotropic, written by ome-zarr-py."""
+    from ome_zarr.format import FormatV04
+    from ome_zarr.writer import write_image
+
+    path = tmp_path / "series.ome.zarr"
+    group = zarr.open_group(path, mode="w", zarr_format=2)
+    write_image(SERIES, group, axes="tzyx", scale_factors=[2, 4], fmt=FormatV04(),
+                scale={"t": 1.0, "z": 2.0, "y": 0.5, "x": 0.5},
+                axes_units={"t": "second", "z": UM, "y": UM, "x": UM},
+                storage_options={"chunks": (1, 4, 16, 16)})
+    return path
+
+
+@pytest.fixture
+def ome_pyramid_levels(ome_pyramid) -> list[np.ndarray]:
+    """The stored levels of ``ome_pyramid`` as numpy arrays, read with zarr itself."""
+    return [np.asarray(zarr.open_array(ome_pyramid / f"s{k}", mode="r")) for k in range(3)]
+
+
 @pytest.fixture
 def ome_zarr_v04(tmp_path) -> Path:
     return _write_ome(tmp_path / "image.ome.zarr", VOLUME, "0.4", channels=False)
