@@ -226,10 +226,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         smoothed.blending = "additive"
         if args.volume:  # 3D shows the coarsest level, computed in the background
             viewer.dims.ndisplay = 3
-            viewer.camera.angles = (5.0, 35.0, 140.0)
         if args.screenshot:
             viewer.window._qt_window.resize(1500, 950)
             viewer.reset_view()
+            if args.volume:
+                viewer.camera.angles = (0.0, -35.0, 60.0)
             _wait_until_shown(viewer.layers)
             out = Path(args.screenshot)
             out.parent.mkdir(parents=True, exist_ok=True)
