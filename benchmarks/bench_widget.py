@@ -34,12 +34,15 @@ def _process(seconds: float = 0.0) -> None:
 
 
 def _wait_live(layer, timeout: float = 60.0) -> None:
-    """Until the layer's plane has been computed and napari has re-sliced it."""
-    state = layer.data.state
+    """Until the layer's plane has been computed and napari has re-sliced it (every level
+    of a multiscale layer not busy)."""
+    from napari_lazyproc._qt.live_layers import live_states
+
+    states = live_states(layer)
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < timeout:
         _process()
-        if not state.busy:
+        if not any(s.busy for s in states):
             break
         time.sleep(0.001)
     _process()  # the queued refresh runs here
