@@ -223,3 +223,26 @@ def test_export_of_a_pyramid_result_computes_level_zero(ome_pyramid, ome_pyramid
     level1 = np.asarray(zarr.open_array(out / "1", mode="r"))
     mean = exact.reshape(2, 16, 32, 2, 40, 2).astype(np.float64).mean(axis=(3, 5))
     np.testing.assert_array_equal(level1, np.rint(mean).astype(np.uint16))
+
+
+def test_a_panned_view_is_cut_from_tiles_already_computed(tmp_path):
+    """napari asks a zoomed-in pyramid level for the part on screen only; that part is
+    computed in whole tiles, so panning within them computes nothing more."""
+    import threading
+
+    from napari_lazyproc._live import TILE, LiveArray
+
+    plane = np.random.default_rng(2).random((1, 3 * TILE, 2 * TILE), dtype=np.float32)
+    res = lp.apply("gaussian", plane, sigma=2.0, axes="yx")
+    data = LiveArray(res)
+    landed = threading.Event()
+    data.state.on_ready = lambda state, error: landed.set()
+    view = (0, slice(100, 400), slice(50, 700))
+    assert not np.asarray(data[view]).any()  # a placeholder at once; computed meanwhile
+    assert landed.wait(30)
+    exact = ndi.gaussian_filter(plane[0], 2.0)
+    np.testing.assert_array_equal(np.asarray(data[view]), exact[100:400, 50:700])
+    assert data.state.computed == 1
+    panned = (0, slice(300, 500), slice(10, 900))  # still inside tiles (0:512, 0:1024)
+    np.testing.assert_array_equal(np.asarray(data[panned]), exact[300:500, 10:900])
+    assert data.state.computed == 1

@@ -138,9 +138,15 @@ def test_large_single_scale_file_opens_as_a_pyramid_and_3d_reads_in_the_backgrou
     # the toggle returned at once, with a placeholder; the volume is computed meanwhile
     assert not np.asarray(raw._slice.image.raw).any()
     settled(qtbot, raw)
-    mean = data.reshape(16, 525, 4, 300).astype(np.float64).mean(axis=2)
-    np.testing.assert_array_equal(np.asarray(raw._slice.image.raw),
-                                  np.rint(mean).astype(np.uint16))
+    mean = np.rint(data.reshape(16, 525, 4, 300).astype(np.float64).mean(axis=2))
+    np.testing.assert_array_equal(np.asarray(raw._slice.image.raw), mean.astype(np.uint16))
+    # a filter of that layer reads the file, never the layer's placeholders
+    widget, layer = _gaussian_layer(viewer, raw, axes="zyx", sigma=2.0)
+    assert [tuple(s) for s in layer.level_shapes] == [tuple(s) for s in raw.level_shapes]
+    settled(qtbot, layer)
+    np.testing.assert_array_equal(
+        np.asarray(layer._slice.image.raw),
+        ndi.gaussian_filter(mean.astype(np.uint16), (2.0, 0.5, 2.0)))
 
 
 SAMPLE_3D = textwrap.dedent("""

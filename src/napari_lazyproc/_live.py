@@ -44,6 +44,38 @@ def _start(entry) -> int:
     return entry[0] if isinstance(entry, tuple) else (entry.start if isinstance(entry, slice) else entry)
 
 
+#: a displayed axis cut short (napari shows the part of a pyramid level on screen) is
+#: computed in whole tiles of this many voxels, so that panning finds them computed
+TILE = 512
+
+
+def aligned(region: tuple, shape: tuple) -> tuple:
+    """``region`` grown to whole tiles along each axis it cuts short (not single planes)."""
+    out = []
+    for r, n in zip(region, shape):
+        if isinstance(r, slice) and r.stop - r.start > 1 and (r.start, r.stop) != (0, n):
+            r = slice(r.start // TILE * TILE, min(n, -(-r.stop // TILE) * TILE))
+        out.append(r)
+    return tuple(out)
+
+
+def _inside(key: tuple, outer: tuple) -> tuple | None:
+    """Where region ``key`` lies in region ``outer`` (both as ``_region_key``), as a crop
+    of ``outer``'s values, or None when it does not lie inside."""
+    crop = []
+    for k, o in zip(key, outer):
+        if isinstance(k, tuple) != isinstance(o, tuple):
+            return None
+        if not isinstance(k, tuple):
+            if k != o:
+                return None
+            continue
+        if k[0] < o[0] or k[1] > o[1]:
+            return None
+        crop.append(slice(k[0] - o[0], k[1] - o[0]))
+    return tuple(crop)
+
+
 class LiveState:
     """What one live layer has computed, is computing, and whom to tell."""
 
@@ -89,11 +121,16 @@ class LiveState:
         return size * self._voxel_cost <= self.sync_voxels
 
     def lookup(self, region: tuple) -> np.ndarray | None:
+        """``region``'s values if computed (alone, or inside a larger region), else None."""
         key = _region_key(region)
         with self._lock:
             if key in self._done:
                 self._done.move_to_end(key)
                 return self._done[key]
+            for outer, values in reversed(self._done.items()):
+                crop = _inside(key, outer)
+                if crop is not None:
+                    return values[crop]
         cached_of = getattr(self.result, "cached", None)
         cached = cached_of(region) if cached_of is not None else None
         if cached is not None:
@@ -235,6 +272,17 @@ class LiveArray(LazyArray):
         return LiveArray(self.source, region, self.state, base=self._base)
 
     def _read(self, region: tuple) -> np.ndarray:
+        values = self.state.lookup(region)
+        if values is not None:
+            return values
+        whole = aligned(region, self.source.shape)
+        if whole == region:
+            return self._read_whole(region)
+        crop = tuple(slice(r.start - w.start, r.stop - w.start)
+                     for r, w in zip(region, whole) if isinstance(r, slice))
+        return self._read_whole(whole)[crop]
+
+    def _read_whole(self, region: tuple) -> np.ndarray:
         values = self.state.lookup(region)
         if values is not None:
             if self.state.on_ready is not None and PREFETCH and not self.state.paused:

@@ -97,6 +97,11 @@ class LazyArray:
     def nbytes(self) -> int:
         return self.size * self.dtype.itemsize
 
+    def plain(self) -> LazyArray:
+        """The same region as a plain ``LazyArray`` (reads go straight to the source,
+        whatever a subclass does for display)."""
+        return LazyArray(self.source, self._base, self.region)
+
     def to_dask(self) -> da.Array:
         base = self._base if self._base is not None else self.source.to_dask()
         return base if self.is_whole else base[self.region]

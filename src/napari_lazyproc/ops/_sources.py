@@ -212,6 +212,8 @@ def _as_source(data, axes: str | None):
 
     if isinstance(data, (LazyResult, ArraySource)):
         return data
+    if isinstance(data, LazyArray):
+        data = data.plain()  # a display wrapper's reads go to its source directly
     if isinstance(data, LazyArray) and isinstance(data.source, LazyResult) and data.is_whole:
         return data.source
     if isinstance(data, LazyImage):
