@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from ._shared.source import read_key
 from .io._lazy_array import LazyArray
 from .ops._jobs import Cancelled
 
@@ -107,10 +108,7 @@ class LiveState:
     def read(self, region: tuple, cancel: threading.Event | None = None) -> np.ndarray:
         """The values over ``region``: a result computes them (stopping when ``cancel``
         is set), any other array-like reads them."""
-        read_key = getattr(self.result, "read_key", None)
-        if read_key is not None:
-            return np.asarray(read_key(region, cancel=cancel))
-        return np.asarray(self.result[region])
+        return read_key(self.result, region, cancel)
 
     def cheap(self, region: tuple) -> bool:
         """Whether ``region`` is cheap enough to read on the slicing thread."""

@@ -21,7 +21,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from .io._file_array import as_dask, normalize_key
+from ._shared.regions import normalize_key
+from .io._file_array import as_dask
 from .io._image import LazyImage
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..ops import _sources
+from .._shared.pool import n_workers, one_task
+from .._shared.regions import block_region, within
 from ..ops._cache import CACHE
 from ..ops._jobs import Cancelled
 
@@ -83,7 +84,7 @@ class ChunkJob:
         return [sum(runs[i : i + size], []) for i in range(0, len(runs), size)]
 
     def region(self, index) -> tuple[slice, ...]:
-        return _sources.block_region(index, self.block, self.shape)
+        return block_region(index, self.block, self.shape)
 
     def array(self):
         if self._array is None:
@@ -112,9 +113,7 @@ class ChunkJob:
         arr = self.array()
         if self.cache_bytes is not None and CACHE.max_bytes > self.cache_bytes:
             CACHE.resize(self.cache_bytes)  # on a dask worker: bounded memory there too
-        was = _sources.in_worker()
-        _sources._local.in_worker = True  # one box per task: no nested tiles, no caching
-        try:
+        with one_task():  # one box per task: no nested tiles, no caching
             for run in _boxes(batch):
                 if cancel is not None and cancel.is_set():
                     raise Cancelled("export cancelled")
@@ -127,15 +126,13 @@ class ChunkJob:
                 values = np.asarray(self.source.read(box)).astype(arr.dtype, copy=False)
                 for index in todo:
                     region = self.region(index)
-                    chunk = values[_sources.within(region, box)]
+                    chunk = values[within(region, box)]
                     arr[region] = chunk
                     marker = self._marker(index)
                     tmp = marker.with_name(marker.name + f".tmp{os.getpid()}")
                     tmp.write_text(digest(chunk))
                     os.replace(tmp, marker)
                 del values
-        finally:
-            _sources._local.in_worker = was
         nbytes = sum(math.prod(r.stop - r.start for r in self.region(i)) for i in batch)
         return len(batch), nbytes * arr.dtype.itemsize
 
@@ -176,7 +173,7 @@ def run(job: ChunkJob, bar, cancel, client=None, workers: int | None = None) -> 
             client.cancel(futures)
             raise
         return
-    n_threads = workers or _sources.n_workers() + 1  # one more, to overlap reads and writes
+    n_threads = workers or n_workers() + 1  # one more, to overlap reads and writes
     stop = threading.Event()  # tells running tasks to stop before their next chunk
     pending: set = set()
     todo = iter(batches)

@@ -13,6 +13,8 @@ import dask.array as da
 import numpy as np
 from dask.base import tokenize
 
+from .._shared.regions import normalize_key
+
 
 class FileArray:
     """Base class: ``shape``, ``dtype``, ``chunks`` and ``__getitem__`` over a file.
@@ -116,34 +118,3 @@ def as_dask(source, chunks, name: str) -> da.Array:
         inline_array=True,
         meta=np.empty((0,) * len(source.shape), dtype=source.dtype),
     )
-
-
-def expand_key(key, ndim: int) -> tuple:
-    """``key`` as a tuple of one entry per axis: the Ellipsis expanded, missing axes whole."""
-    if not isinstance(key, tuple):
-        key = (key,)
-    if any(k is Ellipsis for k in key):
-        i = next(i for i, k in enumerate(key) if k is Ellipsis)
-        key = key[:i] + (slice(None),) * (ndim - len(key) + 1) + key[i + 1 :]
-    key = key + (slice(None),) * (ndim - len(key))
-    if len(key) > ndim:
-        raise IndexError(f"too many indices ({len(key)}) for a {ndim}-D array")
-    return key
-
-
-def normalize_key(key, shape: tuple[int, ...]) -> tuple[slice | int, ...]:
-    """Expand ``key`` to one entry per axis: ints and step-1 slices with explicit bounds."""
-    key = expand_key(key, len(shape))
-    out: list[slice | int] = []
-    for k, n in zip(key, shape):
-        if isinstance(k, slice):
-            start, stop, step = k.indices(n)
-            if step != 1:
-                raise IndexError("only step-1 slices are supported")
-            out.append(slice(start, max(start, stop)))
-        else:
-            i = int(k)
-            if not -n <= i < n:
-                raise IndexError(f"index {i} out of range for an axis of size {n}")
-            out.append(i % n)
-    return tuple(out)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import dask.array as da
 import numpy as np
 
-from ._file_array import expand_key
+from .._shared.regions import expand_key
+from .._shared.source import read_key
 
 
 def _split_key(key, shape) -> tuple[tuple, tuple] | None:
@@ -120,8 +121,7 @@ class LazyArray:
         return LazyArray(self.source, self._base, region)
 
     def _read(self, region: tuple) -> np.ndarray:
-        read_key = getattr(self.source, "read_key", None)  # lazy results compute regions
-        return np.asarray(read_key(region) if read_key else self.source[region])
+        return read_key(self.source, region)
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         out = self._read(self.region)

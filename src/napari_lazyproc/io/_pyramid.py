@@ -14,7 +14,8 @@ import math
 import numpy as np
 
 from ._axes import SPATIAL_AXES
-from ._file_array import as_dask, normalize_key
+from .._shared.regions import normalize_key
+from ._file_array import as_dask
 
 #: the coarsest level shown may be at most this long along any spatial axis
 MAX_SIDE = 1024

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ._axes import normalize_unit, unit_for_axis
+from ._axes import normalize_unit
 from ._errors import ImageReadError
 from ._file_array import FileArray
 from ._image import LazyImage

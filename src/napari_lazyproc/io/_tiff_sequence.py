@@ -11,7 +11,6 @@ import glob
 import os
 import re
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from ._sources import parallel_map
+from .._shared.pool import parallel_map
 
 #: the most voxels read for a sampled histogram
 SAMPLE_VOXELS = 4 * 2**20

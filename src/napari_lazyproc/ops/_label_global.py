@@ -18,11 +18,13 @@ import threading
 
 import numpy as np
 
+from .._shared.pool import parallel_map
+from .._shared.regions import block_region
+from .._shared.source import RegionReader
 from ..io._lazy_array import LazyArray
 from ._jobs import Progress
 from ._label import label_block
 from ._levels import label_factors
-from ._sources import block_region, parallel_map
 
 
 #: a chunk face up to this many voxels (both planes) is read in one piece
@@ -51,6 +53,7 @@ class GlobalLabels:
         )
         self.steps = steps
         self.source_path = getattr(source, "source_path", None)
+        self.token = f"lp-global-labels-{id(self):x}"
         self._store = None
         self._offsets: np.ndarray | None = None
         self._lut: np.ndarray | None = None
@@ -77,7 +80,7 @@ class GlobalLabels:
                 factors = [label_factors(self.shape, lvl.shape) for lvl in coarse]
             else:
                 factors = virtual_factors(self.shape, self.axes)
-            reader = _Reader(self)
+            reader = RegionReader(self)
             self._levels = [self] + [
                 Downsampled(reader, f, "nearest", chunks=self.block,
                             name=f"lp-global-labels-{id(self):x}-{'x'.join(map(str, f))}")
@@ -210,19 +213,13 @@ class GlobalLabels:
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ reading
-    def read(self, region) -> np.ndarray:
+    def read(self, region, cancel=None) -> np.ndarray:
         if not self.done:
             raise RuntimeError(
                 "global labeling has not run yet: call .run() (or 'Label whole volume' in "
                 "the widget); slicing never starts it"
             )
         return self._lut[self._provisional(region)].astype(self.dtype, copy=False)
-
-    def read_key(self, key, cancel=None) -> np.ndarray:
-        from ._lazy import _normalize
-
-        region, squeeze = _normalize(key, self.shape)
-        return self.read(region)[squeeze]
 
     def __getitem__(self, key):
         if not self.done:
@@ -238,15 +235,7 @@ class GlobalLabels:
 
         if not self.done:
             self.read(())
-        return as_dask(_Reader(self), self.chunks, f"lp-global-labels-{id(self):x}")
-
-
-class _Reader:
-    def __init__(self, labels: GlobalLabels) -> None:
-        self.labels, self.shape, self.dtype = labels, labels.shape, labels.dtype
-
-    def __getitem__(self, key):
-        return self.labels.read_key(key)
+        return as_dask(RegionReader(self), self.chunks, self.token)
 
 
 def _label_frame(frame: np.ndarray, connectivity: int) -> tuple[np.ndarray, int]:

@@ -16,28 +16,19 @@ from typing import Any
 import numpy as np
 from dask.base import tokenize
 
+from .._shared.pool import in_worker, n_workers, parallel_map
+from .._shared.regions import Region, key_region, region_shape, split_region, within
+from .._shared.source import RegionReader
 from ..backend import _device, array_module, get_backend
-from ..io._file_array import normalize_key
 from ..io._lazy_array import LazyArray
 from ._cache import CACHE
 from ._jobs import Cancelled
 from ._levels import coarse_params, footprint_note, level_factors
 from ._params import Params
 from ._registry import Op
-from ._sources import (
-    Region, in_worker, n_workers, parallel_map, region_shape, split_region, within,
-)
 
 #: regions larger than this many voxels are split into tiles computed in parallel
 TILE_VOXELS = 2**19
-
-
-def _normalize(key, shape) -> tuple[Region, tuple]:
-    """A key of ints and step-1 slices as a region, and the key that drops the int axes."""
-    key = normalize_key(key, shape)
-    region = tuple(k if isinstance(k, slice) else slice(k, k + 1) for k in key)
-    squeeze = tuple(slice(None) if isinstance(k, slice) else 0 for k in key)
-    return region, squeeze
 
 
 class LazyResult:
@@ -168,13 +159,9 @@ class LazyResult:
         """The values of ``self[key]`` as a numpy array."""
         return np.asarray(self[key])
 
-    def read_key(self, key, cancel: threading.Event | None = None) -> np.ndarray:
-        region, squeeze = _normalize(key, self.shape)
-        return self.read(region, cancel)[squeeze]
-
     def cached(self, key) -> np.ndarray | None:
         """``self[key]`` if it is in the cache, else None; never computes."""
-        region, squeeze = _normalize(key, self.shape)
+        region, squeeze = key_region(key, self.shape)
         hit = CACHE.get((self.token, tuple((s.start, s.stop) for s in region)))
         return None if hit is None else hit[squeeze]
 
@@ -340,7 +327,7 @@ class LazyResult:
         """A dask array with one task per output chunk, each reading its input plus halo."""
         from ..io._file_array import as_dask
 
-        return as_dask(_RegionReader(self), self.chunks, self.token)
+        return as_dask(RegionReader(self), self.chunks, self.token)
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -351,14 +338,3 @@ class LazyResult:
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
-
-
-class _RegionReader:
-    """``__getitem__`` over a result's regions, for dask's from_array."""
-
-    def __init__(self, result: LazyResult) -> None:
-        self.result = result
-        self.shape, self.dtype = result.shape, result.dtype
-
-    def __getitem__(self, key) -> np.ndarray:
-        return self.result.read_key(key)

@@ -1,75 +1,19 @@
-"""Inputs of the engine: any array-like, read region by region through the chunk cache."""
+"""Inputs of the engine: any array-like as a ``Source``, read through the chunk cache."""
 
 from __future__ import annotations
 
 import itertools
-import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 from dask.base import tokenize
 
+from .._shared.pool import parallel_map
+from .._shared.regions import Region, region_shape
+from .._shared.source import Source
 from ..io._axes import guess_axes
 from ._cache import CACHE
-
-Region = tuple[slice, ...]
-
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-_local = threading.local()
-
-
-def n_workers() -> int:
-    return max(1, os.cpu_count() or 1)
-
-
-def in_worker() -> bool:
-    return getattr(_local, "in_worker", False)
-
-
-def parallel_map(fn, items: list) -> list:
-    """``[fn(i) for i in items]`` on the shared pool; serial inside a pool task (no nesting)."""
-    global _pool
-    if len(items) < 2 or in_worker() or n_workers() == 1:
-        return [fn(i) for i in items]
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(n_workers(), thread_name_prefix="lazyproc")
-
-    def run(item):
-        _local.in_worker = True
-        try:
-            return fn(item)
-        finally:
-            _local.in_worker = False
-
-    return list(_pool.map(run, items))
-
-
-def region_shape(region: Region) -> tuple[int, ...]:
-    return tuple(s.stop - s.start for s in region)
-
-
-def within(inner: Region, outer: Region) -> Region:
-    """Where ``inner`` lies inside ``outer``, in ``outer``'s own coordinates."""
-    return tuple(slice(i.start - o.start, i.stop - o.start) for i, o in zip(inner, outer))
-
-
-def block_region(index, block, shape) -> Region:
-    """The region of chunk ``index`` in a regular grid of ``block``-sized chunks."""
-    return tuple(slice(i * b, min(n, (i + 1) * b)) for i, b, n in zip(index, block, shape))
-
-
-def split_region(region: Region, axes, parts: int) -> list[Region]:
-    """``region`` cut into up to ``parts`` pieces along its longest axis among ``axes``."""
-    axis = max(axes, key=lambda a: region[a].stop - region[a].start)
-    parts = min(parts, region[axis].stop - region[axis].start)
-    edges = np.linspace(region[axis].start, region[axis].stop, parts + 1).astype(int)
-    return [tuple(slice(int(lo), int(hi)) if a == axis else s for a, s in enumerate(region))
-            for lo, hi in zip(edges[:-1], edges[1:]) if hi > lo]
-
 
 class _DaskReader:
     """Reads a region of a dask array with the synchronous scheduler (one chunk, one task)."""
@@ -142,7 +86,7 @@ class ArraySource:
         self._levels = [self, *stored]
         self._display = None if display is None else [self, *stored, *display]
 
-    def read(self, region: Region) -> np.ndarray:
+    def read(self, region: Region, cancel: threading.Event | None = None) -> np.ndarray:
         if self.chunks is None:
             return np.asarray(self.reader[region])
         bounds = self._bounds
@@ -208,13 +152,12 @@ def as_source(data, axes: str | None = None, *, scale=None, units=None, name: st
 def _as_source(data, axes: str | None):
     from ..io import LazyImage
     from ..io._lazy_array import LazyArray
-    from ._lazy import LazyResult
 
-    if isinstance(data, (LazyResult, ArraySource)):
+    if isinstance(data, Source):
         return data
     if isinstance(data, LazyArray):
         data = data.plain()  # a display wrapper's reads go to its source directly
-    if isinstance(data, LazyArray) and isinstance(data.source, LazyResult) and data.is_whole:
+    if isinstance(data, LazyArray) and isinstance(data.source, Source) and data.is_whole:
         return data.source
     if isinstance(data, LazyImage):
         return _image_source(data)

@@ -1,0 +1,55 @@
+"""The source protocol: what the engine, the exporter and the viewer read region by region.
+
+A file's level (``ops.ArraySource``), a lazy result (``ops.LazyResult``) and global labels
+(``ops.GlobalLabels``) are sources. Plain array-likes (zarr, h5py, tifffile arrays, numpy)
+are read by indexing; ``RegionReader`` turns a source back into one.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from .regions import Region, key_region
+
+
+@runtime_checkable
+class Source(Protocol):
+    """Anything the engine reads: region-exact values plus what describes them."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    #: dask-style chunk grid (a tuple of tuples), or None for in-memory data
+    chunks: tuple[tuple[int, ...], ...] | None
+    #: a stable name of the values, for cache keys and dask graphs
+    token: str
+    axes: str
+    scale: tuple[float, ...]
+    units: tuple[str | None, ...]
+    #: the pipeline that made it (provenance), empty for a file
+    steps: list[dict[str, Any]]
+
+    def read(self, region: Region, cancel: threading.Event | None = None) -> np.ndarray:
+        """The values over ``region`` (step-1 slices); stops when ``cancel`` is set."""
+
+
+def read_key(source, key, cancel: threading.Event | None = None) -> np.ndarray:
+    """``source[key]`` as values: a source reads the region, anything else is indexed."""
+    if isinstance(source, Source):
+        region, squeeze = key_region(key, source.shape)
+        return np.asarray(source.read(region, cancel))[squeeze]
+    return np.asarray(source[key])
+
+
+class RegionReader:
+    """A source as an array-like: ``__getitem__`` reads the region (for dask, napari)."""
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.shape, self.dtype = tuple(source.shape), np.dtype(source.dtype)
+        self.ndim = len(self.shape)
+
+    def __getitem__(self, key) -> np.ndarray:
+        return read_key(self.source, key)
