@@ -157,7 +157,7 @@ def test_pipeline_json_round_trip_and_provenance(volume_zarr):
 def test_list_ops_describes_parameters():
     ops = {o["name"]: o for o in lp.list_ops()}
     sigma = next(p for p in ops["gaussian"]["params"] if p["name"] == "sigma")
-    assert sigma == {"name": "sigma", "type": "float", "default": 1.0, "min": 0, "unit": "length",
+    assert sigma == {"name": "sigma", "type": "float", "default": 1.0, "min": 0, "quantity": "length",
                      "help": "Gaussian standard deviation", "per_axis": True, "min_exclusive": True}
     label = {p["name"]: p for p in ops["label"]["params"]}
     assert label["scope"]["choices"] == ["frame", "global"]

@@ -5,7 +5,10 @@ from importlib.metadata import PackageNotFoundError, version
 from .backend import gpu_available, set_backend
 from .export import ExportError, export
 from .io import ImageReadError, LazyImage, open_image
-from .ops import GlobalLabels, LazyResult, Pipeline, apply, list_ops, set_cache_bytes
+from .ops import (
+    Cancelled, GlobalLabels, LazyResult, Pipeline, apply, label_global, list_ops,
+    set_cache_bytes,
+)
 
 try:
     __version__ = version("napari-lazyproc")
@@ -13,6 +16,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
 __all__ = [
+    "Cancelled",
     "ExportError",
     "GlobalLabels",
     "ImageReadError",
@@ -23,6 +27,7 @@ __all__ = [
     "apply",
     "export",
     "gpu_available",
+    "label_global",
     "list_ops",
     "open_image",
     "set_backend",

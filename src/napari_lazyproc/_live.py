@@ -21,8 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ._shared.source import read_key
-from .io._lazy_array import LazyArray
-from .ops._jobs import Cancelled
+from .io import LazyArray
+from .ops import Cancelled
 
 _executor = ThreadPoolExecutor(1, thread_name_prefix="lazyproc-display")
 
@@ -33,8 +33,6 @@ SYNC_VOXELS = 2**22
 
 #: regions kept per layer once computed (the planes around the one on screen)
 KEEP = 8
-#: compute the planes next to the one on screen while idle, so a scroll finds them ready
-PREFETCH = True
 
 
 def _region_key(region: tuple) -> tuple:
@@ -230,7 +228,7 @@ class LiveState:
             with self._lock:
                 if self._pending.get(key) is cancel:
                     del self._pending[key]
-        if wanted and done and PREFETCH:
+        if wanted and done:
             self._prefetch(region)
 
     def compute_now(self, region: tuple) -> np.ndarray:
@@ -283,7 +281,7 @@ class LiveArray(LazyArray):
     def _read_whole(self, region: tuple) -> np.ndarray:
         values = self.state.lookup(region)
         if values is not None:
-            if self.state.on_ready is not None and PREFETCH and not self.state.paused:
+            if self.state.on_ready is not None and not self.state.paused:
                 self.state._prefetch(region)  # keep one plane ahead while scrolling
             return values
         if self.state.on_ready is None and not self.state.paused or self.state.cheap(region):

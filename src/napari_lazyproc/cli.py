@@ -14,18 +14,12 @@ import sys
 import time
 from pathlib import Path
 
+from dask.utils import format_bytes
+
 from .io import ImageReadError, LazyImage, open_image
 from .ops import Cancelled
 
 EXIT_BAD_INPUT = 2
-
-
-def _human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
-        if abs(n) < 1000 or unit == "PB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
-        n /= 1000
-    return f"{n:.1f} PB"  # pragma: no cover
 
 
 def _disk_size(image: LazyImage) -> int | None:
@@ -59,6 +53,9 @@ def describe(image: LazyImage) -> str:
         f"dtype:     {image.dtype}",
         f"chunks:    {tuple(c[0] for c in image.levels[0].chunks)}",
         "levels:    " + ", ".join(str(tuple(lvl.shape)) for lvl in image.levels),
+        *(["display:   + " + ", ".join(str(tuple(v.shape)) for v in virtual)
+           + " (virtual, computed when viewed)"]
+          if (virtual := image.display_pyramid()[len(image.levels):]) else []),
         "scale:     " + ", ".join(
             f"{a}={s:g}{' ' + u if u else ''}" for a, s, u in zip(image.axes, image.scale, image.units)
         ),
@@ -73,8 +70,8 @@ def describe(image: LazyImage) -> str:
         lines.append(f"also:      {', '.join(others)}")
     disk = _disk_size(image)
     lines.append(
-        f"size:      {_human(image.nbytes)} in memory, "
-        + (f"{_human(disk)} on disk" if disk is not None else "not on disk")
+        f"size:      {format_bytes(image.nbytes)} in memory, "
+        + (f"{format_bytes(disk)} on disk" if disk is not None else "not on disk")
     )
     return "\n".join(lines)
 
@@ -118,7 +115,7 @@ def _parse_value(text: str):
 
 
 def parse_step(text: str) -> dict:
-    """``gaussian:sigma=2,mode=nearest`` -> ``{"op": "gaussian", "sigma": 2, "mode": "nearest"}``.
+    """``gaussian:sigma=2:mode=nearest`` -> ``{"op": "gaussian", "sigma": 2, "mode": "nearest"}``.
 
     Parameters are separated by ``:`` or ``;`` (commas belong to per-axis lists:
     ``gaussian:sigma=1,2,2``)."""

@@ -22,8 +22,7 @@ from functools import lru_cache
 import numpy as np
 
 from ._shared.regions import normalize_key
-from .io._file_array import as_dask
-from .io._image import LazyImage
+from .io import LazyImage, as_dask
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)

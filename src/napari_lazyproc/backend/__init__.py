@@ -11,7 +11,8 @@ import threading
 from types import ModuleType
 
 _state = threading.local()
-_default = {"name": "numpy"}
+#: the backend chunks are computed with now
+_current = {"name": "numpy"}
 
 
 def gpu_available() -> tuple[bool, str]:
@@ -37,7 +38,7 @@ def set_backend(name: str, memory_budget: int | None = None) -> None:
     ``memory_budget``: bytes of device memory one GPU tile may use (default: half of what
     is free, CuPy's pool included). Switching back to numpy frees CuPy's memory pool.
     """
-    from . import _device
+    from . import device
 
     if name not in ("numpy", "cupy"):
         raise ValueError(f"backend must be 'numpy' or 'cupy', not {name!r}")
@@ -45,14 +46,14 @@ def set_backend(name: str, memory_budget: int | None = None) -> None:
         ok, why = gpu_available()
         if not ok:
             raise RuntimeError(f"cannot use the cupy backend: {why}")
-        _device.set_budget(memory_budget)
-    elif _default["name"] == "cupy":
-        _device.free_pool()
-    _default["name"] = name
+        device.set_budget(memory_budget)
+    elif _current["name"] == "cupy":
+        device.free_pool()
+    _current["name"] = name
 
 
 def get_backend() -> str:
-    return _default["name"]
+    return _current["name"]
 
 
 def ndimage_for(array) -> ModuleType:
@@ -68,7 +69,7 @@ def ndimage_for(array) -> ModuleType:
 
 def array_module(array):
     """numpy or cupy, whichever holds ``array``."""
-    from ._device import array_module as module
+    from .device import array_module as module
 
     return module(array)
 

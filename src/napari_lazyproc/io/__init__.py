@@ -3,9 +3,13 @@
 Formats are asked in registration order; each says cheaply whether it claims a path.
 """
 
+from ._axes import SPATIAL_AXES, guess_axes
 from ._contrast import sample_contrast_limits
 from ._errors import ImageReadError
+from ._file_array import as_dask
 from ._image import LazyImage
+from ._lazy_array import LazyArray
+from ._pyramid import Downsampled, display_pyramid, virtual_factors
 from ._registry import FORMATS, Format, Target, find_format, open_image, register
 
 # registration order is the order formats are asked
@@ -15,13 +19,20 @@ from . import _tiff  # noqa: E402,F401  isort: skip
 from . import _tiff_sequence  # noqa: E402,F401  isort: skip
 
 __all__ = [
+    "SPATIAL_AXES",
+    "Downsampled",
     "FORMATS",
     "Format",
     "ImageReadError",
+    "LazyArray",
     "LazyImage",
     "Target",
+    "as_dask",
+    "display_pyramid",
     "find_format",
+    "guess_axes",
     "open_image",
     "register",
     "sample_contrast_limits",
+    "virtual_factors",
 ]

@@ -9,7 +9,8 @@ from ._jobs import Cancelled, Progress
 from ._label_global import GlobalLabels
 from ._lazy import LazyResult
 from ._params import Param
-from ._registry import REGISTRY, WHOLE, Op, get_op, list_ops, register
+from ._sources import ArraySource, as_source
+from ._registry import REGISTRY, WHOLE, WHOLE_FRAME, Op, get_op, list_ops, register
 
 # declarations (registration order is the order list_ops shows within a category)
 from . import _filters  # noqa: E402,F401  isort: skip
@@ -18,10 +19,10 @@ from . import _threshold  # noqa: E402,F401  isort: skip
 from . import _intensity  # noqa: E402,F401  isort: skip
 from . import _label  # noqa: E402,F401  isort: skip
 
-from ._apply import Pipeline, apply  # noqa: E402
+from ._apply import Pipeline, apply, label_global  # noqa: E402
 
 __all__ = [
-    "CACHE", "Cancelled", "ChunkCache", "GlobalLabels", "LazyResult", "Op", "Param",
-    "Pipeline", "Progress", "REGISTRY", "WHOLE", "apply", "get_op", "list_ops", "register",
+    "ArraySource", "CACHE", "Cancelled", "ChunkCache", "GlobalLabels", "LazyResult", "Op", "Param",
+    "Pipeline", "Progress", "REGISTRY", "WHOLE", "WHOLE_FRAME", "apply", "as_source", "label_global", "get_op", "list_ops", "register",
     "set_cache_bytes",
 ]

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..io._axes import SPATIAL_AXES
+from ..io import SPATIAL_AXES
 from ._label_global import GlobalLabels
 from ._lazy import LazyResult
 from ._registry import get_op
@@ -40,7 +40,7 @@ def _to_pixels(op, values: dict[str, Any], source, spatial, units: str) -> dict[
         raise ValueError(f"units must be 'pixel' or 'physical' (got {units!r})")
     out = dict(values)
     for p in op.params:
-        if p.unit != "length" or out.get(p.name) is None:
+        if p.quantity != "length" or out.get(p.name) is None:
             continue
         value = out[p.name]
         per_axis = value if isinstance(value, Sequence) and not isinstance(value, str) else [value] * len(spatial)
@@ -95,6 +95,33 @@ def apply(name: str, data, *, axes: str | None = None, units: str = "pixel",
         steps = [*getattr(source, "steps", []), {"op": "label", **validated.as_dict(), "axes": letters}]
         return GlobalLabels(source, spatial, validated["connectivity"], steps)
     return LazyResult(op, validated, source, spatial)
+
+
+def label_global(data, *, connectivity: int = 1, axes: str | None = None,
+                 data_axes: str | None = None) -> GlobalLabels:
+    """Connected components across the whole volume, as one explicit job.
+
+    Unlike ``apply("label", ...)``, which labels each frame when it is shown, labels here
+    are consistent across chunks; nothing is computed until ``run()``.
+
+    Parameters
+    ----------
+    data
+        A mask (nonzero is foreground): a lazy result, an image, or an array.
+    connectivity
+        1: faces; up to the number of spatial axes: edges and corners too.
+    axes, data_axes
+        As for ``apply``.
+
+    Returns
+    -------
+    GlobalLabels
+        ``run(progress=..., cancel=...)`` labels the volume and returns it; its ``levels``
+        are then a label pyramid for display. The same as
+        ``apply("label", data, scope="global", ...)``.
+    """
+    return apply("label", data, scope="global", connectivity=connectivity, axes=axes,
+                 data_axes=data_axes)
 
 
 class Pipeline:

@@ -14,11 +14,11 @@ NEAREST = Param("mode", str, "nearest", choices=MODES, help="how the array edge 
 CVAL = Param("cval", float, 0.0, help="value outside the edge when mode='constant'")
 TRUNCATE = Param("truncate", float, 4.0, min=0, min_inclusive=False,
                  help="kernel radius in standard deviations")
-SIGMA = Param("sigma", float, 1.0, min=0, min_inclusive=False, per_axis=True, unit="length",
+SIGMA = Param("sigma", float, 1.0, min=0, min_inclusive=False, per_axis=True, quantity="length",
               help="Gaussian standard deviation")
-SIZE = Param("size", int, 3, min=1, max=255, per_axis=True, unit="length",
+SIZE = Param("size", int, 3, min=1, max=255, per_axis=True, quantity="length",
              help="filter width in voxels")
-RADIUS = Param("radius", int, 1, min=1, max=127, per_axis=True, unit="length",
+RADIUS = Param("radius", int, 1, min=1, max=127, per_axis=True, quantity="length",
                help="footprint radius")
 FOOTPRINT = Param("footprint", str, "ball", choices=("ball", "box"), help="footprint shape")
 

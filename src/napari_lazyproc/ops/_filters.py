@@ -168,8 +168,8 @@ def _check_dog(params, axes):
 
 register(Op(
     "difference_of_gaussians", "edges", _dog,
-    (Param("low_sigma", float, 1.0, min=0, min_inclusive=False, per_axis=True, unit="length"),
-     Param("high_sigma", float, 2.0, min=0, min_inclusive=False, per_axis=True, unit="length"),
+    (Param("low_sigma", float, 1.0, min=0, min_inclusive=False, per_axis=True, quantity="length"),
+     Param("high_sigma", float, 2.0, min=0, min_inclusive=False, per_axis=True, quantity="length"),
      TRUNCATE, NEAREST, CVAL),
     halo=lambda p, n: gaussian_radius(p["high_sigma"], p["truncate"]), dtype=float_dtype,
     check=_check_dog,

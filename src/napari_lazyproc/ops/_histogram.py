@@ -7,12 +7,12 @@ whole array.
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
 
 from .._shared.pool import parallel_map
+from .._shared.regions import chunk_regions
 
 #: the most voxels read for a sampled histogram
 SAMPLE_VOXELS = 4 * 2**20
@@ -38,13 +38,8 @@ def sample_regions(shape, max_voxels: int = SAMPLE_VOXELS) -> list[tuple[slice, 
     return regions
 
 
-def chunk_regions(source) -> list[tuple[slice, ...]]:
-    chunks = source.chunks or tuple((n,) for n in source.shape)
-    bounds = [np.cumsum((0, *c)) for c in chunks]
-    return [
-        tuple(slice(int(b[i]), int(b[i + 1])) for b, i in zip(bounds, index))
-        for index in itertools.product(*(range(len(c)) for c in chunks))
-    ]
+def _chunk_regions(source) -> list[tuple[slice, ...]]:
+    return chunk_regions(source.chunks or tuple((n,) for n in source.shape))
 
 
 class Histogram:
@@ -54,8 +49,8 @@ class Histogram:
         self.counts, self.centers = counts, centers
 
 
-def histogram(source, exact: bool = False, progress=None) -> Histogram:
-    regions = chunk_regions(source) if exact else sample_regions(source.shape)
+def histogram(source, exact: bool = False) -> Histogram:
+    regions = _chunk_regions(source) if exact else sample_regions(source.shape)
     integer = np.dtype(source.dtype).kind in "biu"
     if integer:
         def block(region):

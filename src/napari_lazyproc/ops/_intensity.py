@@ -46,9 +46,9 @@ def _rescale_prepare(result):
 
 register(Op(
     "rescale", "intensity", _rescale,
-    (Param("in_low", float, None, optional=True, unit="intensity",
+    (Param("in_low", float, None, optional=True, quantity="intensity",
            help="maps to 0; default: 0.1st percentile of a sample"),
-     Param("in_high", float, None, optional=True, unit="intensity",
+     Param("in_high", float, None, optional=True, quantity="intensity",
            help="maps to the top of out_dtype; default: 99.9th percentile of a sample"),
      Param("out_dtype", str, "uint8", choices=("uint8", "uint16", "float32"))),
     dtype=lambda d, p: np.dtype(p["out_dtype"]), prepare=_rescale_prepare,

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..backend import array_module, ndimage_for
 from ._params import Param
-from ._registry import WHOLE, Op, register
+from ._registry import WHOLE_FRAME, Op, register
 
 
 def label_block(b, connectivity: int) -> tuple[np.ndarray, int]:
@@ -33,7 +33,7 @@ register(Op(
            help="'frame': each plane or time point when shown; 'global': one job over all"),
      Param("connectivity", int, 1, min=1, max=5,
            help="1: faces; up to the number of axes: edges and corners too")),
-    halo=lambda p, n: WHOLE, dtype=lambda d, p: np.dtype(np.uint32), kind="labels",
+    halo=lambda p, n: WHOLE_FRAME, dtype=lambda d, p: np.dtype(np.uint32), kind="labels",
     check=_check, binary_input=True,
     description="connected components of the nonzero voxels (scipy.ndimage.label)",
 ))

@@ -21,7 +21,7 @@ import numpy as np
 from .._shared.pool import parallel_map
 from .._shared.regions import block_region
 from .._shared.source import RegionReader
-from ..io._lazy_array import LazyArray
+from ..io import LazyArray, as_dask
 from ._jobs import Progress
 from ._label import label_block
 from ._levels import label_factors
@@ -73,7 +73,7 @@ class GlobalLabels:
         if not self.done:
             return [self]
         if self._levels is None:
-            from ..io._pyramid import Downsampled, virtual_factors
+            from ..io import Downsampled, virtual_factors
 
             coarse = getattr(self.source, "display_levels", [self.source])[1:]
             if coarse:
@@ -231,8 +231,6 @@ class GlobalLabels:
         return out if dtype is None else out.astype(dtype)
 
     def to_dask(self):
-        from ..io._file_array import as_dask
-
         if not self.done:
             self.read(())
         return as_dask(RegionReader(self), self.chunks, self.token)
@@ -241,17 +239,17 @@ class GlobalLabels:
 def _label_frame(frame: np.ndarray, connectivity: int) -> tuple[np.ndarray, int]:
     """Per-chunk labels: on the GPU (cupyx.scipy.ndimage.label) under the CuPy backend,
     falling back to the CPU when the device is out of memory. The merge is the same."""
-    from ..backend import _device, get_backend
+    from ..backend import device, get_backend
 
     if get_backend() == "cupy":
         try:
-            labels, n = label_block(_device.to_device(frame), connectivity)
-            return _device.to_host(labels), n
+            labels, n = label_block(device.to_device(frame), connectivity)
+            return device.to_host(labels), n
         except Exception as exc:
-            if not _device.is_oom(exc):
+            if not device.is_oom(exc):
                 raise
-            _device.free_pool()
-            _device.warn_once("oom-label", "label: out of GPU memory; labeling chunks on the CPU")
+            device.free_pool()
+            device.warn_once("oom-label", "label: out of GPU memory; labeling chunks on the CPU")
     return label_block(frame, connectivity)
 
 

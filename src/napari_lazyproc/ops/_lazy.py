@@ -19,13 +19,13 @@ from dask.base import tokenize
 from .._shared.pool import in_worker, n_workers, parallel_map
 from .._shared.regions import Region, key_region, region_shape, split_region, within
 from .._shared.source import RegionReader
-from ..backend import _device, array_module, get_backend
-from ..io._lazy_array import LazyArray
+from ..backend import array_module, device, get_backend
+from ..io import LazyArray, as_dask
 from ._cache import CACHE
 from ._jobs import Cancelled
 from ._levels import coarse_params, footprint_note, level_factors
 from ._params import Params
-from ._registry import Op
+from ._registry import WHOLE_FRAME, Op
 
 #: regions larger than this many voxels are split into tiles computed in parallel
 TILE_VOXELS = 2**19
@@ -56,9 +56,10 @@ class LazyResult:
         self._prepared: dict[str, Any] | None = None
         self._lock = threading.Lock()
         halo = op.halo(params.as_dict(), len(self.spatial))
-        self.whole_frame = halo is None
+        self.whole_frame = halo is WHOLE_FRAME
         self.halo = tuple(
-            (self.shape[a] if halo is None else int(halo[i])) for i, a in enumerate(self.spatial)
+            (self.shape[a] if self.whole_frame else int(halo[i]))
+            for i, a in enumerate(self.spatial)
         )
         #: level 0 when this is a coarser level (a preview), else None
         self.base = base
@@ -200,7 +201,7 @@ class LazyResult:
         into tiles that fit the device memory (free memory, or the budget)."""
         n = math.prod(region_shape(region))
         if get_backend() == "cupy" and self.op.gpu_function is not None and not self.whole_frame:
-            limit = _device.tile_voxels(self.dtype.itemsize)
+            limit = device.tile_voxels(self.dtype.itemsize)
             return [region] if n <= limit else split_region(region, self.spatial, math.ceil(n / limit))
         if self.whole_frame or n <= TILE_VOXELS:
             return [region]
@@ -217,7 +218,7 @@ class LazyResult:
         if get_backend() == "cupy":
             if self.op.gpu_function is not None:
                 return self._compute_gpu(region)
-            _device.warn_once(self.op.name, f"{self.op.name} has no GPU function (CuPy or "
+            device.warn_once(self.op.name, f"{self.op.name} has no GPU function (CuPy or "
                               f"cuCIM); it is computed on the CPU")
         return self._compute_cpu(region)
 
@@ -241,18 +242,18 @@ class LazyResult:
         """On the device; out of memory: the region split in two, and at last the CPU."""
         try:
             voxels = math.prod(region_shape(self._expanded(region)))
-            if not _device.fits(voxels, self.dtype.itemsize):
+            if not device.fits(voxels, self.dtype.itemsize):
                 raise MemoryError(f"{voxels} voxels exceed the GPU budget")
-            return _device.to_host(self._device_values(region))
+            return device.to_host(self._device_values(region))
         except Exception as exc:
-            if not _device.is_oom(exc):
+            if not device.is_oom(exc):
                 raise
-            _device.free_pool()
+            device.free_pool()
         parts = []
-        if not self.whole_frame and math.prod(region_shape(region)) > _device.MIN_TILE_VOXELS:
+        if not self.whole_frame and math.prod(region_shape(region)) > device.MIN_TILE_VOXELS:
             parts = split_region(region, self.spatial, 2)
         if len(parts) < 2:
-            _device.warn_once(f"oom-{self.op.name}", f"{self.op.name}: out of GPU memory even "
+            device.warn_once(f"oom-{self.op.name}", f"{self.op.name}: out of GPU memory even "
                               f"for small tiles; computing on the CPU")
             return self._compute_cpu(region)
         out = np.empty(region_shape(region), self.dtype)
@@ -268,9 +269,9 @@ class LazyResult:
         if isinstance(src, LazyResult) and src.op.gpu_function is not None:
             block = src._device_values(expanded)
         else:
-            block = _device.to_device(src.read(expanded))
+            block = device.to_device(src.read(expanded))
         fn = self.op.gpu_function
-        if self.op.separable is not None and self.op.gpu is None:
+        if self.op.separable is not None:
             return self._apply_separable(block, region, expanded)
         full = self._apply(block, fn)
         return full[within(region, expanded)]
@@ -312,7 +313,7 @@ class LazyResult:
 
     def _apply(self, block: np.ndarray, fn=None) -> np.ndarray:
         """Run the operation on every spatial sub-block (never across T or C)."""
-        fn = fn or self.op.cpu
+        fn = fn or self.op.function
         params = self._call_params()
         nd = block.ndim
         other = [a for a in range(nd) if a not in self.spatial]
@@ -325,8 +326,6 @@ class LazyResult:
     # ---------------------------------------------------------------- export
     def to_dask(self):
         """A dask array with one task per output chunk, each reading its input plus halo."""
-        from ..io._file_array import as_dask
-
         return as_dask(RegionReader(self), self.chunks, self.token)
 
     def __getstate__(self) -> dict:

@@ -43,7 +43,7 @@ def coarse_params(op: Op, params: Params, factors: Sequence[float], level: int,
     clamped = []
     for p in op.params:
         value = values.get(p.name)
-        if p.unit != "length" or value is None:
+        if p.quantity != "length" or value is None:
             scaled[p.name] = value
             continue
         per_axis = list(value) if isinstance(value, Sequence) else None

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..backend import array_module, ndimage_for
 from ._common import CVAL, FOOTPRINT, MODE, RADIUS, make_footprint
-from ._registry import WHOLE, Op, register
+from ._registry import WHOLE_FRAME, Op, register
 
 
 def _grey(name):
@@ -61,7 +61,7 @@ for _name, (_fn, _times, _text) in _BINARY.items():
 
 register(Op(
     "fill_holes", "binary", lambda b: ndimage_for(b).binary_fill_holes(b != 0),
-    (), halo=lambda p, n: WHOLE, dtype=lambda d, p: np.dtype(bool), binary_input=True,
+    (), halo=lambda p, n: WHOLE_FRAME, dtype=lambda d, p: np.dtype(bool), binary_input=True,
     description="fill background regions not connected to the frame's border "
                 "(scipy.ndimage.binary_fill_holes; needs the whole frame)",
 ))

@@ -13,8 +13,8 @@ class Param:
     """One parameter of an operation.
 
     ``per_axis`` parameters (``sigma``, ``size``, ``radius``) take one value or one per
-    spatial axis; ``unit="length"`` ones may be given in physical units and are converted
-    with the image's voxel size.
+    spatial axis; ``quantity="length"`` ones may be given in physical units, converted
+    with the image's voxel size, and keep their physical size at coarser levels.
     """
 
     name: str
@@ -24,14 +24,16 @@ class Param:
     max: float | None = None
     min_inclusive: bool = True
     per_axis: bool = False
-    unit: str | None = None  # "length" (pixels or physical), "intensity", or None
+    #: what the value measures: "length" (pixels, or physical with ``units="physical"``),
+    #: "intensity" (grey levels), or None
+    quantity: str | None = None
     choices: tuple = ()
     optional: bool = False  # None is allowed
     help: str = ""
 
     def describe(self) -> dict[str, Any]:
         out = {"name": self.name, "type": self.type.__name__, "default": self.default}
-        for key in ("min", "max", "unit", "help"):
+        for key in ("min", "max", "quantity", "help"):
             if getattr(self, key) not in (None, ""):
                 out[key] = getattr(self, key)
         if self.choices:
@@ -41,6 +43,11 @@ class Param:
         if self.min is not None and not self.min_inclusive:
             out["min_exclusive"] = True
         return out
+
+    @property
+    def unit(self) -> str | None:
+        """The name of ``quantity`` before 0.2."""
+        return self.quantity
 
     def range_text(self) -> str:
         if self.choices:

@@ -10,44 +10,50 @@ import numpy as np
 
 from ._params import Param, Params
 
-#: the whole extent of every spatial axis (labeling, hole filling need the whole frame)
-WHOLE = None
+class _WholeFrame:
+    """The halo of operations that need the whole frame (labeling, hole filling)."""
+
+    def __repr__(self) -> str:
+        return "WHOLE_FRAME"
+
+
+#: ``halo`` returns this when a result needs every voxel of the frame, not a margin
+WHOLE_FRAME = _WholeFrame()
+WHOLE = WHOLE_FRAME  # the name before 0.2
 
 
 @dataclass(frozen=True)
 class Op:
     """One operation.
 
-    cpu
-        ``cpu(block, **params) -> array``: applied to a block holding only the spatial
-        axes (the engine loops over the others). The block carries its halo; scipy's
-        ``mode`` handles the true array edges exactly as on the whole array.
+    function
+        ``function(block, **params) -> array``: applied to a block holding only the
+        spatial axes (the engine loops over the others). The block carries its halo;
+        scipy's ``mode`` handles the true array edges exactly as on the whole array. It
+        asks ``ndimage_for(block)`` for scipy.ndimage or cupyx.scipy.ndimage, as
+        dask-image does, so the same function runs on numpy and CuPy blocks.
     halo
-        ``halo(params, n_axes) -> tuple`` per spatial axis, or ``WHOLE`` (None) when a
+        ``halo(params, n_axes) -> tuple`` per spatial axis, or ``WHOLE_FRAME`` when a
         result needs the whole frame.
     dtype
         ``dtype(input_dtype, params) -> output dtype``.
-    gpu
-        The same contract for CuPy blocks. By default (``gpu_same=True``) the ``cpu``
-        function itself, which asks ``ndimage_for(block)`` for scipy.ndimage or
-        cupyx.scipy.ndimage, as dask-image does; ``gpu_same=False`` and no ``gpu``: the
-        operation runs on the CPU under the GPU backend, with one warning.
     prepare
         Optional ``prepare(result) -> dict`` run once, lazily, for values that depend on
         the whole image (global thresholds); its output is added to the parameters.
+    on_gpu
+        False for a function that only runs on numpy blocks: under the GPU backend the
+        operation is then computed on the CPU, with one warning.
     """
 
     name: str
     category: str
-    cpu: Callable[..., np.ndarray]
+    function: Callable[..., np.ndarray]
     params: tuple[Param, ...] = ()
-    halo: Callable[[dict[str, Any], int], tuple[int, ...] | None] = lambda p, n: (0,) * n
+    halo: Callable[[dict[str, Any], int], tuple[int, ...] | _WholeFrame] = (
+        lambda p, n: (0,) * n)
     dtype: Callable[[np.dtype, dict[str, Any]], np.dtype] = lambda d, p: np.dtype(d)
-    gpu: Callable[..., Any] | None = None
     prepare: Callable[..., dict[str, Any]] | None = None
     kind: str = "image"  # "image" or "labels": what the result is shown as
-    min_axes: int = 1
-    max_axes: int | None = None
     binary_input: bool = False
     description: str = ""
     #: ``check(params, axes)`` for rules across parameters or axes; raises ValueError
@@ -59,14 +65,19 @@ class Op:
     #: ``separable_at(block, i, lo, hi, **params)``: the same pass at outputs lo:hi only,
     #: or None where it cannot be done exactly (then ``separable`` runs)
     separable_at: Callable[..., np.ndarray | None] | None = None
-    #: pass the spatial axis letters to ``cpu`` as ``axes=`` (for per-axis operations)
+    #: pass the spatial axis letters to ``function`` as ``axes=`` (per-axis operations)
     needs_axes: bool = False
-    #: ``cpu`` is backend-generic (numpy or CuPy blocks): it is also the GPU function
-    gpu_same: bool = True
+    on_gpu: bool = True
 
     @property
     def gpu_function(self) -> Callable[..., Any] | None:
-        return self.gpu if self.gpu is not None else (self.cpu if self.gpu_same else None)
+        """The function for CuPy blocks, or None when the operation has none."""
+        return self.function if self.on_gpu else None
+
+    @property
+    def cpu(self) -> Callable[..., np.ndarray]:
+        """The name of ``function`` before 0.2."""
+        return self.function
 
     def param(self, name: str) -> Param:
         for p in self.params:
@@ -83,9 +94,6 @@ class Op:
                 f"{self.name}: unknown parameter(s) {', '.join(unknown)}; "
                 f"it takes {', '.join(sorted(known)) or 'none'}"
             )
-        if n_axes < self.min_axes or (self.max_axes is not None and n_axes > self.max_axes):
-            want = f"{self.min_axes}" if self.max_axes == self.min_axes else f"at least {self.min_axes}"
-            raise ValueError(f"{self.name} needs {want} spatial axes (got {n_axes})")
         out = []
         for p in self.params:
             out.append((p.name, p.validate(self.name, values.get(p.name, p.default), n_axes)))

@@ -12,7 +12,7 @@ from dask.base import tokenize
 from .._shared.pool import parallel_map
 from .._shared.regions import Region, region_shape
 from .._shared.source import Source
-from ..io._axes import guess_axes
+from ..io import LazyArray, LazyImage, guess_axes
 from ._cache import CACHE
 
 class _DaskReader:
@@ -150,9 +150,6 @@ def as_source(data, axes: str | None = None, *, scale=None, units=None, name: st
 
 
 def _as_source(data, axes: str | None):
-    from ..io import LazyImage
-    from ..io._lazy_array import LazyArray
-
     if isinstance(data, Source):
         return data
     if isinstance(data, LazyArray):

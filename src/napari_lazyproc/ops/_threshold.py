@@ -21,7 +21,7 @@ def _above(b, threshold, **_):
 
 register(Op(
     "threshold", "threshold", lambda b, value: b > value,
-    (Param("value", float, 0.0, unit="intensity", help="voxels above this are foreground"),),
+    (Param("value", float, 0.0, quantity="intensity", help="voxels above this are foreground"),),
     dtype=BOOL, description="fixed threshold: value < voxel",
 ))
 
@@ -74,10 +74,10 @@ def _check_local(params, axes):
 
 register(Op(
     "threshold_local", "threshold", _local,
-    (Param("block_size", int, 35, min=3, max=1001, per_axis=True, unit="length",
+    (Param("block_size", int, 35, min=3, max=1001, per_axis=True, quantity="length",
            help="odd neighbourhood width"),
      Param("method", str, "gaussian", choices=("gaussian", "mean", "median")),
-     Param("offset", float, 0.0, unit="intensity", help="subtracted from the local threshold"),
+     Param("offset", float, 0.0, quantity="intensity", help="subtracted from the local threshold"),
      MODE, CVAL),
     halo=_local_halo, dtype=BOOL, check=_check_local,
     description="adaptive threshold: voxel > skimage.filters.threshold_local(image, ...)",
