@@ -53,6 +53,7 @@ def test_ops_lists_the_registry(capsys):
     assert "sigma: float = 1.0" in out
 
 
+@pytest.mark.slow
 def test_console_script_runs(tiff_plain):
     exe = os.path.join(os.path.dirname(sys.executable), "napari-lazyproc")
     result = subprocess.run([exe, "info", str(tiff_plain)], capture_output=True, text=True)

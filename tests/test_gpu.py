@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import OP_CASES
 from scipy import ndimage as ndi
 
 import napari_lazyproc as lp
@@ -34,6 +35,7 @@ def test_set_backend_cupy_raises_a_clear_error():
     assert get_backend() == "numpy"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(HAS_GPU, reason="a GPU is present")
 def test_cli_gpu_exits_2_with_the_reason(zarr_v3_array, tmp_path):
     done = subprocess.run([sys.executable, "-m", "napari_lazyproc.cli", "process",
@@ -41,12 +43,6 @@ def test_cli_gpu_exits_2_with_the_reason(zarr_v3_array, tmp_path):
                            "--step", "gaussian"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert "cannot use the cupy backend" in done.stderr and WHY.split(" (")[0] in done.stderr
-
-
-def test_every_operation_declares_a_gpu_function():
-    missing = [name for name, op in REGISTRY.items() if op.gpu_function is None]
-    assert missing == []
-    assert all(op["gpu"] for op in lp.list_ops())
 
 
 def test_backend_name_is_checked():
@@ -64,9 +60,7 @@ def cupy_backend():
 
 
 def _case(name):
-    from test_ops_exact import CASES
-
-    return CASES[name]
+    return OP_CASES[name]
 
 
 INTEGER_OPS = {"median", "minimum", "maximum", "percentile", "erosion", "dilation", "opening",

@@ -10,68 +10,16 @@ import dask.array as da
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
+from conftest import OP_CASES as CASES
+from conftest import per_frame as _per_frame
+from conftest import quantile_mask as _mask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from skimage import filters, morphology
+from skimage import filters
 
 import napari_lazyproc as lp
 from napari_lazyproc.ops import REGISTRY
 
-F32 = np.float32
-
-
-def ball(r, ndim=3):
-    return morphology.ball(r) if ndim == 3 else morphology.disk(r)
-
-
-def _mask(a):
-    return a > np.percentile(a, 60)
-
-
-def _per_frame(fn, a, nframe_axes):
-    out = None
-    for idx in np.ndindex(*a.shape[:nframe_axes]):
-        r = fn(a[idx])
-        if out is None:
-            out = np.empty(a.shape, r.dtype)
-        out[idx] = r
-    return out
-
-
-# op name -> (params, reference on a whole spatial block)
-CASES = {
-    "gaussian": ({"sigma": 1.5}, lambda a: ndi.gaussian_filter(a, 1.5)),
-    "median": ({"size": 3}, lambda a: ndi.median_filter(a, size=3)),
-    "uniform": ({"size": 4}, lambda a: ndi.uniform_filter(a, size=4)),
-    "minimum": ({"size": 3, "mode": "constant", "cval": 7}, lambda a: ndi.minimum_filter(a, size=3, mode="constant", cval=7)),
-    "maximum": ({"size": 5}, lambda a: ndi.maximum_filter(a, size=5)),
-    "percentile": ({"percentile": 25, "size": 3}, lambda a: ndi.percentile_filter(a, 25, size=3)),
-    "sobel": ({"axis": "y"}, lambda a: ndi.sobel(a.astype(F32), axis=a.ndim - 2)),
-    "prewitt": ({}, lambda a: np.sqrt(sum(ndi.prewitt(a.astype(F32), axis=i) ** 2 for i in range(a.ndim)))),
-    "laplace": ({"mode": "nearest"}, lambda a: ndi.laplace(a.astype(F32), mode="nearest")),
-    "gaussian_laplace": ({"sigma": 1.0}, lambda a: ndi.gaussian_laplace(a.astype(F32), 1.0)),
-    "gaussian_gradient_magnitude": ({"sigma": 1.2}, lambda a: ndi.gaussian_gradient_magnitude(a.astype(F32), 1.2)),
-    "difference_of_gaussians": ({"low_sigma": 1, "high_sigma": 2}, lambda a: ndi.gaussian_filter(a.astype(F32), 1, mode="nearest") - ndi.gaussian_filter(a.astype(F32), 2, mode="nearest")),
-    "erosion": ({"radius": 1}, lambda a: ndi.grey_erosion(a, footprint=ball(1, a.ndim))),
-    "dilation": ({"radius": 2, "footprint": "box"}, lambda a: ndi.grey_dilation(a, size=5)),
-    "opening": ({"radius": 1}, lambda a: ndi.grey_opening(a, footprint=ball(1, a.ndim))),
-    "closing": ({"radius": 1}, lambda a: ndi.grey_closing(a, footprint=ball(1, a.ndim))),
-    "white_tophat": ({"radius": 2}, lambda a: morphology.white_tophat(a, ball(2, a.ndim))),
-    "black_tophat": ({"radius": 1}, lambda a: morphology.black_tophat(a, ball(1, a.ndim))),
-    "binary_erosion": ({"radius": 1}, lambda a: ndi.binary_erosion(a != 0, structure=ball(1, a.ndim))),
-    "binary_dilation": ({"radius": 1}, lambda a: ndi.binary_dilation(a != 0, structure=ball(1, a.ndim))),
-    "binary_opening": ({"radius": 1}, lambda a: ndi.binary_opening(a != 0, structure=ball(1, a.ndim))),
-    "binary_closing": ({"radius": 1, "footprint": "box"}, lambda a: ndi.binary_closing(a != 0, structure=np.ones((3,) * a.ndim))),
-    "fill_holes": ({}, lambda a: ndi.binary_fill_holes(a != 0)),
-    "threshold": ({"value": 100}, lambda a: a > 100),
-    "threshold_otsu": ({"sample": "exact"}, lambda a: a > filters.threshold_otsu(a)),
-    "threshold_li": ({"sample": "exact"}, lambda a: a > filters.threshold_li(a)),
-    "threshold_triangle": ({"sample": "exact"}, lambda a: a > filters.threshold_triangle(a)),
-    "threshold_local": ({"block_size": 5, "offset": 2}, lambda a: a > filters.threshold_local(a, 5, offset=2)),
-    "rescale": ({"in_low": 10, "in_high": 200, "out_dtype": "uint8"}, lambda a: np.rint(np.clip((a.astype(np.float64) - 10) / 190, 0, 1) * 255).astype(np.uint8)),
-    "convert_dtype": ({"dtype": "uint8"}, lambda a: np.clip(np.rint(a) if a.dtype.kind == "f" else a, 0, 255).astype(np.uint8)),
-    "label": ({"connectivity": 1}, lambda a: ndi.label(a != 0)[0]),
-}
 BINARY_INPUT = {name for name, op in REGISTRY.items() if op.binary_input}
 GLOBAL = {"threshold_otsu", "threshold_li", "threshold_triangle"}
 

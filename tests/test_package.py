@@ -31,6 +31,7 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert test in ci_lines
 
 
+@pytest.mark.slow
 def test_headless_core_imports_no_gui():
     code = (
         "import sys, napari_lazyproc as lp, napari_lazyproc.io, napari_lazyproc.synthetic\n"
