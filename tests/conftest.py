@@ -241,11 +241,13 @@ class ReadCounter:
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     """Each test starts with an empty chunk cache, so read counts are its own."""
-    from napari_lazyproc.ops import CACHE
+    from napari_lazyproc.ops import CACHE, get_precision, set_precision
 
     CACHE.clear()
+    precision = get_precision()
     yield
     CACHE.clear()
+    set_precision(precision)
 
 
 def _count_gets(monkeypatch, store_class) -> ReadCounter:

@@ -205,3 +205,23 @@ def test_input_is_never_modified(volume_zarr):
     before = zarr.open_array(path, mode="r")[:]
     np.asarray(lp.apply("white_tophat", lp.open_image(path), radius=2)[3])
     np.testing.assert_array_equal(zarr.open_array(path, mode="r")[:], before)
+
+
+def test_precision_switch_per_call_and_global_with_clear_errors():
+    a = np.random.default_rng(0).random((6, 20, 20)).astype(np.float32)
+    lp.set_precision("fast")
+    assert lp.apply("gaussian", a, sigma=1.0).precision == "fast"
+    lp.set_precision("exact")
+    exact = lp.apply("gaussian", a, sigma=1.0)
+    assert exact.precision == "exact" and exact.steps[-1]["precision"] == "exact"
+    fast = lp.apply("gaussian", a, sigma=1.0, precision="fast")
+    assert fast.token != exact.token  # never a cached value of the other mode
+    np.testing.assert_array_equal(np.asarray(exact), ndi.gaussian_filter(a, 1.0))
+    assert fast.levels[0].precision == "fast"
+    with pytest.raises(ValueError, match="precision must be 'fast' or 'exact' \\(got 'quick'\\)"):
+        lp.apply("gaussian", a, precision="quick")
+    with pytest.raises(ValueError, match="precision must be 'fast' or 'exact'"):
+        lp.set_precision("double")
+    # provenance round-trips through a pipeline
+    again = lp.Pipeline(fast.steps)(a)
+    assert again.precision == "fast" and again.token == fast.token

@@ -6,8 +6,8 @@ from .backend import gpu_available, set_backend
 from .export import ExportError, export
 from .io import ImageReadError, LazyImage, open_image
 from .ops import (
-    Cancelled, GlobalLabels, LazyResult, Pipeline, apply, label_global, list_ops,
-    set_cache_bytes,
+    Cancelled, GlobalLabels, LazyResult, Pipeline, apply, get_precision, label_global,
+    list_ops, set_cache_bytes, set_precision,
 )
 
 try:
@@ -26,10 +26,12 @@ __all__ = [
     "__version__",
     "apply",
     "export",
+    "get_precision",
     "gpu_available",
     "label_global",
     "list_ops",
     "open_image",
     "set_backend",
     "set_cache_bytes",
+    "set_precision",
 ]

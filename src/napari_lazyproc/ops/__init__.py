@@ -9,6 +9,7 @@ from ._jobs import Cancelled, Progress
 from ._label_global import GlobalLabels
 from ._lazy import LazyResult
 from ._params import Param
+from ._precision import PRECISIONS, get_precision, set_precision
 from ._sources import ArraySource, as_source
 from ._registry import REGISTRY, WHOLE, WHOLE_FRAME, Op, get_op, list_ops, register
 
@@ -23,6 +24,6 @@ from ._apply import Pipeline, apply, label_global  # noqa: E402
 
 __all__ = [
     "ArraySource", "CACHE", "Cancelled", "ChunkCache", "GlobalLabels", "LazyResult", "Op", "Param",
-    "Pipeline", "Progress", "REGISTRY", "WHOLE", "WHOLE_FRAME", "apply", "as_source", "label_global", "get_op", "list_ops", "register",
-    "set_cache_bytes",
+    "PRECISIONS", "Pipeline", "Progress", "REGISTRY", "WHOLE", "WHOLE_FRAME", "apply", "as_source", "label_global", "get_op", "get_precision", "list_ops", "register",
+    "set_cache_bytes", "set_precision",
 ]

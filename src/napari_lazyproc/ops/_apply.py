@@ -9,6 +9,7 @@ from typing import Any
 from ..io import SPATIAL_AXES
 from ._label_global import GlobalLabels
 from ._lazy import LazyResult
+from ._precision import check_precision, get_precision
 from ._registry import get_op
 from ._sources import as_source
 
@@ -52,7 +53,7 @@ def _to_pixels(op, values: dict[str, Any], source, spatial, units: str) -> dict[
 
 
 def apply(name: str, data, *, axes: str | None = None, units: str = "pixel",
-          data_axes: str | None = None, **params):
+          data_axes: str | None = None, precision: str | None = None, **params):
     """Apply operation ``name`` lazily.
 
     Parameters
@@ -69,6 +70,11 @@ def apply(name: str, data, *, axes: str | None = None, units: str = "pixel",
         ``radius``...) in the image's units, converted per axis with its voxel size.
     data_axes
         Axis letters of a plain array (default: guessed from its number of dimensions).
+    precision
+        ``"fast"`` (fast kernels: floats within 1e-6 of scipy relative to the largest
+        value, integers within one grey level, order statistics, thresholds and labels
+        exact) or ``"exact"`` (bitwise scipy). Default: ``get_precision()``, "fast"
+        unless ``set_precision`` says otherwise.
     **params
         The operation's parameters, named as in scipy.ndimage.
 
@@ -94,7 +100,8 @@ def apply(name: str, data, *, axes: str | None = None, units: str = "pixel",
     if op.name == "label" and validated["scope"] == "global":
         steps = [*getattr(source, "steps", []), {"op": "label", **validated.as_dict(), "axes": letters}]
         return GlobalLabels(source, spatial, validated["connectivity"], steps)
-    return LazyResult(op, validated, source, spatial)
+    precision = check_precision(get_precision() if precision is None else precision)
+    return LazyResult(op, validated, source, spatial, precision=precision)
 
 
 def label_global(data, *, connectivity: int = 1, axes: str | None = None,

@@ -8,6 +8,7 @@ from ..backend import ndimage_for
 from ._common import (
     CVAL, MODE, NEAREST, SIGMA, SIZE, TRUNCATE, as_float, float_dtype, gaussian_radius, half,
 )
+from . import _kernels
 from ._params import Param
 from ._registry import Op, register
 
@@ -68,7 +69,7 @@ def _rank(name):
 register(Op(
     "gaussian", "smoothing", _gaussian, (SIGMA, TRUNCATE, MODE, CVAL),
     halo=lambda p, n: gaussian_radius(p["sigma"], p["truncate"]), separable=_gaussian_1d,
-    separable_at=_gaussian_1d_at,
+    separable_at=_gaussian_1d_at, fast=_kernels.gaussian,
     description="Gaussian smoothing (scipy.ndimage.gaussian_filter)",
 ))
 register(Op(

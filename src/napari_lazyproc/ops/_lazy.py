@@ -40,8 +40,10 @@ class LazyResult:
     """
 
     def __init__(self, op: Op, params: Params, source, spatial: tuple[int, ...], *,
-                 base: LazyResult | None = None) -> None:
+                 base: LazyResult | None = None, precision: str = "exact") -> None:
         self.op = op
+        #: "fast" (kernels within the contract of ``ops._precision``) or "exact" (scipy)
+        self.precision = precision
         self.params = params
         self.source = source
         self.spatial = tuple(spatial)
@@ -52,7 +54,8 @@ class LazyResult:
         self.scale = source.scale
         self.units = source.units
         self.chunks = source.chunks or tuple((n,) for n in self.shape)
-        self.token = "lp-" + op.name + "-" + tokenize(op.name, params.values, self.spatial, source.token)
+        self.token = "lp-" + op.name + "-" + tokenize(op.name, params.values, self.spatial,
+                                                      source.token, self.fast)
         self._prepared: dict[str, Any] | None = None
         self._lock = threading.Lock()
         halo = op.halo(params.as_dict(), len(self.spatial))
@@ -101,7 +104,8 @@ class LazyResult:
     def _at_level(self, source, k: int) -> LazyResult:
         factors = level_factors(self.shape, source.shape, self.spatial)
         params = coarse_params(self.op, self.params, factors, k, self.spatial_axes)
-        level = LazyResult(self.op, params, source, self.spatial, base=self)
+        level = LazyResult(self.op, params, source, self.spatial, base=self,
+                           precision=self.precision)
         footprint_note(self.op, None if level.whole_frame else level.halo,
                        [source.shape[a] for a in self.spatial], k)
         return level
@@ -110,6 +114,11 @@ class LazyResult:
     @property
     def name(self) -> str:
         return self.op.name
+
+    @property
+    def fast(self) -> bool:
+        """Whether a fast kernel computes this result (precision "fast" and one exists)."""
+        return self.precision == "fast" and self.op.fast is not None
 
     @property
     def kind(self) -> str:
@@ -122,7 +131,8 @@ class LazyResult:
     @property
     def steps(self) -> list[dict[str, Any]]:
         """The pipeline that made this result, as JSON-able steps (provenance)."""
-        step = {"op": self.op.name, **self.params.as_dict(), "axes": self.spatial_axes}
+        step = {"op": self.op.name, **self.params.as_dict(), "axes": self.spatial_axes,
+                "precision": self.precision}
         return [*getattr(self.source, "steps", []), step]
 
     @property
@@ -232,6 +242,10 @@ class LazyResult:
                 CACHE.put(key, full)
         else:
             block = self.source.read(expanded)
+            if self.fast:
+                values = self._apply_fast(block, region, expanded)
+                if values is not None:
+                    return values
             if self.op.separable is not None:
                 return self._apply_separable(block, region, expanded)
             full = self._apply(block)
@@ -284,6 +298,23 @@ class LazyResult:
         if self.op.needs_axes:
             params["axes"] = self.spatial_axes
         return params
+
+    def _apply_fast(self, block: np.ndarray, region: Region, expanded: Region):
+        """The fast kernel on every frame over ``region``, or None where it declines."""
+        params = {k: v for k, v in self._call_params().items() if k != "axes"}
+        nd = block.ndim
+        other = [a for a in range(nd) if a not in self.spatial]
+        inner = within(region, expanded)
+        crop = tuple(inner[a] for a in self.spatial)
+        moved = np.moveaxis(block, self.spatial, range(len(other), nd))[
+            tuple(inner[a] for a in other)]
+        out = np.empty(moved.shape[: len(other)] + region_shape(crop), self.dtype)
+        for index in np.ndindex(*moved.shape[: len(other)]):
+            values = self.op.fast(moved[index], crop, **params)
+            if values is None:
+                return None
+            out[index] = values
+        return np.moveaxis(out, range(len(other), nd), self.spatial)
 
     def _apply_separable(self, block: np.ndarray, region: Region, expanded: Region) -> np.ndarray:
         """1-D passes in scipy's axis order, each axis cropped to the region once done."""

@@ -68,6 +68,10 @@ class Op:
     #: pass the spatial axis letters to ``function`` as ``axes=`` (per-axis operations)
     needs_axes: bool = False
     on_gpu: bool = True
+    #: ``fast(block, crop, **params)``: the values over ``crop`` (a slice per spatial
+    #: axis of ``block``) by a faster kernel within the "fast" precision contract, or
+    #: None where it has no fast path; used for numpy blocks under precision "fast"
+    fast: Callable[..., np.ndarray | None] | None = None
 
     @property
     def gpu_function(self) -> Callable[..., Any] | None:
