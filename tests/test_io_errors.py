@@ -45,7 +45,7 @@ def test_zarr_json_that_is_not_json(tmp_path):
     assert "zarr.json is not valid JSON" in _error(path)
 
 
-def test_ome_zarr_with_missing_level(tmp_path, volume):
+def test_ome_zarr_with_missing_level(tmp_path):
     path = tmp_path / "missing.ome.zarr"
     group = zarr.open_group(path, mode="w", zarr_format=2)
     group.create_array("0", shape=(4, 4), dtype="uint8")

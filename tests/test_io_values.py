@@ -192,3 +192,37 @@ def test_tiff_folder_of_volumes_is_a_time_series(tmp_path):
     assert img.axes == "tzyx"
     assert img.scale[1] == 3.0 and img.units[1] == UM
     np.testing.assert_array_equal(np.asarray(img.levels[0][2, 1]), VOLUME[1] + 2)
+
+
+@pytest.mark.parametrize(
+    "written, unit",
+    [
+        ("micron", UM),
+        ("\\u00B5m", UM),  # ImageJ escapes the µ in its description
+        ("UM", UM),
+        ("nm", "nanometer"),
+        ("A", "angstrom"),
+        ("pixel", None),
+        ("furlong-ish", "furlong-ish"),  # unknown: kept as written
+    ],
+)
+def test_imagej_unit_spellings(tmp_path, written, unit):
+    import tifffile
+
+    path = tmp_path / "units.tif"
+    tifffile.imwrite(path, VOLUME[:2], imagej=True, resolution=(2, 2),
+                     metadata={"axes": "TYX", "unit": written, "finterval": 5.0, "tunit": "sec"})
+    img = lp.open_image(path)
+    assert img.units == ("second", unit, unit)
+    assert img.scale == (5.0, 0.5, 0.5)
+
+
+def test_tiff_resolution_in_centimeters_is_micrometers(tmp_path):
+    import tifffile
+
+    path = tmp_path / "cm.tif"
+    tifffile.imwrite(path, VOLUME[0], resolution=(20000, 40000), resolutionunit="CENTIMETER")
+    img = lp.open_image(path)
+    assert img.scale == (0.25, 0.5) and img.units == (UM, UM)
+    tifffile.imwrite(path, VOLUME[0], resolution=(300, 300), resolutionunit="INCH")
+    assert lp.open_image(path).units == (None, None)  # screen dpi, not a pixel size

@@ -7,7 +7,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from napari_lazyproc.io._lazy_array import LazyArray
+from napari_lazyproc.io import LazyArray
 
 A = np.arange(5 * 6 * 7).reshape(5, 6, 7)
 

@@ -63,7 +63,8 @@ def test_layer_data_is_lazy_with_scale_units_and_contrast(ome_zarr_v04, zarr_rea
 def test_channels_split_with_names_colors_and_windows(ome_zarr_v05_channels):
     dapi, gfp, _labels = napari_get_reader(str(ome_zarr_v05_channels))(str(ome_zarr_v05_channels))
     assert [layer[1]["name"] for layer in (dapi, gfp)] == ["channels · DAPI", "channels · GFP"]
-    assert [layer[1]["contrast_limits"] for layer in (dapi, gfp)] == [(10.0, 900.0), (20.0, 3000.0)]
+    limits = [layer[1]["contrast_limits"] for layer in (dapi, gfp)]
+    assert limits == [(10.0, 900.0), (20.0, 3000.0)]
     assert dapi[1]["scale"] == [2.0, 0.5, 0.5] and dapi[1]["axis_labels"] == ["z", "y", "x"]
     assert [layer[1]["colormap"]["name"] for layer in (dapi, gfp)] == ["#0000ff", "#00ff00"]
     assert dapi[0][0].shape == (12, 64, 80)

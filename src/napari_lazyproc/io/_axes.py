@@ -1,38 +1,43 @@
-"""Axis letters and physical units, normalised across formats."""
+"""Axis letters and physical units, normalised across formats.
+
+Unit names are read and converted by pint (the registry napari's ``layer.units`` uses), so a
+unit is written the way pint and OME-NGFF spell it: ``"micrometer"``, ``"second"``.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from functools import lru_cache
 
 #: the axes operations filter over and pyramids reduce; never T or C
 SPATIAL_AXES = "zyx"
 
 _DEFAULT_AXES = {1: "x", 2: "yx", 3: "zyx", 4: "tzyx", 5: "tczyx"}
 
-_UNIT_ALIASES = {
-    "micron": "micrometer",
-    "microns": "micrometer",
-    "um": "micrometer",
-    "µm": "micrometer",
-    "μm": "micrometer",
-    "\\u00b5m": "micrometer",
-    "nm": "nanometer",
-    "mm": "millimeter",
-    "cm": "centimeter",
-    "m": "meter",
-    "a": "angstrom",
-    "å": "angstrom",
-    "s": "second",
-    "sec": "second",
-    "ms": "millisecond",
-    "min": "minute",
-    "h": "hour",
-    "hr": "hour",
-}
+_NOT_A_UNIT = frozenset({"pixel", "pixels", "px", "none", "unknown"})
+
+# Spellings that image files use and pint reads otherwise: to pint "a" is a year (annum) and
+# "å" nothing; some writers leave the µ of µm escaped.
+_FILE_SPELLINGS = {"a": "angstrom", "å": "angstrom", "\\u00b5m": "micrometer"}
 
 
 def guess_axes(shape: Sequence[int], rgb_ok: bool = False) -> str:
-    """Axis letters for an array whose file gives none."""
+    """Axis letters for an array whose file names none.
+
+    Parameters
+    ----------
+    shape
+        The array's shape.
+    rgb_ok
+        Whether a last axis of 3 or 4 in a 3-D or 4-D array holds RGB(A) channels.
+
+    Returns
+    -------
+    str
+        One distinct lowercase letter per axis, ending in ``"zyx"`` order (``"tczyx"`` for
+        5-D; more axes get the letters ``k``, ``l``, ... in front).
+    """
     ndim = len(shape)
     if rgb_ok and ndim in (3, 4) and shape[-1] in (3, 4):
         return _DEFAULT_AXES[ndim - 1] + "c"
@@ -43,8 +48,22 @@ def guess_axes(shape: Sequence[int], rgb_ok: bool = False) -> str:
 
 
 def axes_from_names(names: Sequence[str | None] | None, shape: Sequence[int]) -> str:
-    """Axis letters from per-dimension names (xarray's ``_ARRAY_DIMENSIONS``, zarr v3
-    ``dimension_names``, HDF5 dimension labels) when they are one-letter and distinct."""
+    """Axis letters from per-dimension names, or guessed from the shape.
+
+    Parameters
+    ----------
+    names
+        One name per dimension (xarray's ``_ARRAY_DIMENSIONS``, zarr v3
+        ``dimension_names``, HDF5 dimension labels), or None.
+    shape
+        The array's shape.
+
+    Returns
+    -------
+    str
+        The names themselves when they are distinct single letters, or distinct words such
+        as ``"time"`` and ``"channel"``; otherwise ``guess_axes(shape)``.
+    """
     if names and len(names) == len(shape):
         letters = [str(n).strip().lower()[:1] if n else "" for n in names]
         full = [str(n).strip().lower() if n else "" for n in names]
@@ -58,18 +77,82 @@ def axes_from_names(names: Sequence[str | None] | None, shape: Sequence[int]) ->
 
 
 def normalize_unit(unit: object) -> str | None:
-    """A unit name that pint and OME-NGFF understand (``"micrometer"``), or None."""
+    """The name pint and OME-NGFF give a unit of length or time, or None for no unit.
+
+    Parameters
+    ----------
+    unit
+        A unit as a file writes it: ``"µm"``, ``"um"``, ``"micron"``, ``"s"``, ``"sec"``...
+
+    Returns
+    -------
+    str or None
+        ``"micrometer"``, ``"second"``... for a length or time that pint reads (in lower
+        case, or as written); None for a missing, empty or pixel unit; any other text as
+        given.
+    """
     if unit is None:
         return None
     text = str(unit).strip()
-    if not text or text.lower() in {"pixel", "pixels", "px", "none", "unknown"}:
+    if not text or text.lower() in _NOT_A_UNIT:
         return None
-    return _UNIT_ALIASES.get(text.lower(), text)
+    return _FILE_SPELLINGS.get(text.lower()) or _pint_name(text) or text
 
 
-def unit_for_axis(axis: str, spatial: str | None, time: str | None = None) -> str | None:
-    if axis in "zyx":
-        return spatial
-    if axis == "t":
-        return time
+@lru_cache(maxsize=256)
+def _pint_name(text: str) -> str | None:
+    ureg = _registry()
+    # lower case first: image files mean "Mm" and "Min" as mm and min, not mega-units
+    for spelling in dict.fromkeys((text.lower(), text)):
+        try:
+            unit = ureg.parse_units(spelling)
+            if not (unit.is_compatible_with("meter") or unit.is_compatible_with("second")):
+                continue
+            # pint keeps old names of SI units ("micron"); OME-NGFF lists the prefixed one
+            compact = ureg.Quantity(1, unit).to_base_units().to_compact()
+        except Exception:  # noqa: BLE001 - pint raises many kinds on free text
+            continue
+        if math.isclose(compact.magnitude, 1.0):
+            return str(compact.units)
+        return str(unit)
     return None
+
+
+def _registry():
+    import pint
+
+    return pint.get_application_registry()
+
+
+def convert_unit(value: float, unit: str, to: str) -> float:
+    """``value`` in ``unit`` expressed in the unit ``to``.
+
+    Parameters
+    ----------
+    value
+        A size, such as a voxel size.
+    unit, to
+        Unit names that pint reads, such as ``"centimeter"`` and ``"micrometer"``.
+
+    Returns
+    -------
+    float
+    """
+    return float(_registry().Quantity(value, unit).m_as(to))
+
+
+def unit_for_axis(axis: str, unit: str | None) -> str | None:
+    """``unit`` for a spatial axis, None for any other (time, channel).
+
+    Parameters
+    ----------
+    axis
+        One axis letter.
+    unit
+        The file's spatial unit, or None.
+
+    Returns
+    -------
+    str or None
+    """
+    return unit if axis in SPATIAL_AXES else None

@@ -14,21 +14,20 @@ from ._image import LazyImage
 SAMPLE_BYTES = 32 * 2**20
 
 
-def _central_sample(arr: da.Array, max_bytes: int, keep_axis: int | None) -> tuple:
-    """Slices that pick whole chunks around the centre of ``arr``, within ``max_bytes``.
+def _central_blocks(arr: da.Array, max_bytes: int, keep_axis: int | None) -> tuple:
+    """Block ranges (for ``arr.blocks``) around the centre of ``arr``, within ``max_bytes``.
 
     One central chunk along every axis but the last two, which grow one chunk at a time
     on each side while the budget allows. ``keep_axis`` (channels) is kept whole.
     """
-    spans: dict[int, list] = {}
-    for i, (n, chunks) in enumerate(zip(arr.shape, arr.chunks)):
+    spans: dict[int, tuple[int, int]] = {}
+    for i, (n, chunks) in enumerate(zip(arr.shape, arr.chunks, strict=True)):
         if i != keep_axis:
-            bounds = np.cumsum((0, *chunks))
-            mid = int(np.searchsorted(bounds, n // 2, side="right") - 1)
-            spans[i] = [mid, mid + 1, bounds]
+            mid = int(np.searchsorted(np.cumsum(chunks), n // 2, side="right"))
+            spans[i] = (mid, mid + 1)
 
     def nbytes(spans) -> int:
-        sizes = [int(b[hi] - b[lo]) for lo, hi, b in spans.values()]
+        sizes = [sum(arr.chunks[i][lo:hi]) for i, (lo, hi) in spans.items()]
         channels = arr.shape[keep_axis] if keep_axis is not None else 1
         return math.prod(sizes) * channels * arr.dtype.itemsize
 
@@ -37,19 +36,15 @@ def _central_sample(arr: da.Array, max_bytes: int, keep_axis: int | None) -> tup
     while grew:
         grew = False
         for i in growable:
-            lo, hi, bounds = spans[i]
+            lo, hi = spans[i]
             for new in ((lo - 1, hi), (lo, hi + 1)):
-                if new[0] < 0 or new[1] >= len(bounds):
+                if new[0] < 0 or new[1] > arr.numblocks[i]:
                     continue
-                trial = {**spans, i: [*new, bounds]}
+                trial = {**spans, i: new}
                 if nbytes(trial) <= max_bytes:
                     spans, (lo, hi) = trial, new
                     grew = True
-    return tuple(
-        slice(None) if i not in spans
-        else slice(int(spans[i][2][spans[i][0]]), int(spans[i][2][spans[i][1]]))
-        for i in range(arr.ndim)
-    )
+    return tuple(slice(*spans[i]) if i in spans else slice(None) for i in range(arr.ndim))
 
 
 def sample_contrast_limits(
@@ -57,9 +52,20 @@ def sample_contrast_limits(
 ) -> list[tuple[float, float]]:
     """Per-channel (low, high) from the coarsest level if small, else a central sample.
 
-    Reads at most about ``max_bytes``: the coarsest level whole when it fits, otherwise the
-    chunks around its centre. Returns one pair per channel (a single pair when there is
-    no channel axis).
+    Parameters
+    ----------
+    image
+        An opened image. Limits it records (OME-Zarr ``omero`` windows) are returned as
+        they are, without a read.
+    max_bytes
+        About the most bytes read: the coarsest level whole when it fits, otherwise the
+        whole chunks around its centre.
+
+    Returns
+    -------
+    list of (float, float)
+        One (low, high) pair per channel, or a single pair when there is no channel axis
+        (or the channels are RGB). ``high`` is above ``low`` even for a constant sample.
     """
     if image.contrast_limits:
         return list(image.contrast_limits)
@@ -70,16 +76,16 @@ def sample_contrast_limits(
     if level.nbytes <= max_bytes:
         sample = level
     else:
-        sample = level[_central_sample(level, max_bytes, c_axis)]
+        sample = level.blocks[_central_blocks(level, max_bytes, c_axis)]
     with dask.config.set(scheduler="threads"):
         values = np.asarray(sample.compute())
     if c_axis is None or values.ndim == 0:
-        return [_limits(values, image.dtype)]
+        return [_limits(values)]
     values = np.moveaxis(values, c_axis, 0)
-    return [_limits(v, image.dtype) for v in values]
+    return [_limits(v) for v in values]
 
 
-def _limits(values: np.ndarray, dtype) -> tuple[float, float]:
+def _limits(values: np.ndarray) -> tuple[float, float]:
     finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values.ravel()
     if finite.size == 0:
         return (0.0, 1.0)

@@ -152,7 +152,8 @@ class BigDataViewerHdf5(Format):
         handle = _open_file(target)
         try:
             setups = sorted(
-                int(k[1:]) for k in handle if re.fullmatch(r"s\d+", k) and "resolutions" in handle[k]
+                int(k[1:]) for k in handle
+                if re.fullmatch(r"s\d+", k) and "resolutions" in handle[k]
             )
             timepoints = sorted(int(k[1:]) for k in handle if re.fullmatch(r"t\d{5}", k))
             # factors are stored x, y, z per level
@@ -176,7 +177,7 @@ class BigDataViewerHdf5(Format):
             raise
         voxel, unit = _bdv_voxel_size(target.path)
         axes = "tczyx" if len(setups) > 1 else "tzyx"
-        spatial = dict(zip("zyx", voxel))
+        spatial = dict(zip("zyx", voxel, strict=True))
         return LazyImage(
             levels=levels,
             axes=axes,
@@ -232,7 +233,8 @@ class Hdf5(Format):
                 key = "/" + dataset.strip("/")
                 if key not in listed:
                     raise ImageReadError(
-                        target.path, f"no numeric dataset {dataset!r}; datasets: {', '.join(listed)}"
+                        target.path,
+                        f"no numeric dataset {dataset!r}; datasets: {', '.join(listed)}",
                     )
                 name, ds = next((n, d) for n, d in found if n == key)
             else:
@@ -281,6 +283,6 @@ def _hdf5_scale(ds, axes: str) -> tuple[float, ...]:
     spatial = [i for i, a in enumerate(axes) if a in "zyx"]
     scale = [1.0] * len(axes)
     if size is not None and len(size) == len(spatial):
-        for i, s in zip(spatial, size):
+        for i, s in zip(spatial, size, strict=True):
             scale[i] = float(s)
     return tuple(scale)

@@ -72,7 +72,18 @@ FORMATS: list[type[Format]] = []
 
 
 def register(cls: type[Format]) -> type[Format]:
-    """Add a format class to the registry; earlier registrations are asked first."""
+    """Add a format class to the registry; earlier registrations are asked first.
+
+    Parameters
+    ----------
+    cls
+        A ``Format`` subclass.
+
+    Returns
+    -------
+    type
+        ``cls`` itself, so that ``register`` works as a class decorator.
+    """
     FORMATS.append(cls)
     return cls
 
@@ -88,7 +99,18 @@ def _find(target: Target) -> type[Format] | None:
 
 
 def find_format(path: str | os.PathLike) -> type[Format] | None:
-    """The format that claims ``path``, or None. Never raises."""
+    """The format that claims ``path``, or None. Never raises.
+
+    Parameters
+    ----------
+    path
+        A file, a directory or a glob.
+
+    Returns
+    -------
+    type or None
+        The first registered ``Format`` whose ``claims`` is true, or None.
+    """
     try:
         return _find(Target(path))
     except (TypeError, ValueError):
@@ -119,15 +141,13 @@ def open_image(path: str | os.PathLike, **options: Any) -> LazyImage:
         names the path and the cause.
     """
     target = Target(path)
+    if not target.exists and not target.is_glob:
+        raise ImageReadError(path, "no such file or directory")
     fmt = _find(target)
     if fmt is None:
-        if not target.exists and not target.is_glob:
-            raise ImageReadError(path, "no such file or directory")
         raise ImageReadError(
             path, "not a zarr store, HDF5 file, TIFF file or folder of TIFF files"
         )
-    if not target.exists and not target.is_glob:
-        raise ImageReadError(path, "no such file or directory")
     try:
         return fmt.open(target, **options)
     except ImageReadError:

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ._axes import normalize_unit
+from ._axes import convert_unit, normalize_unit
 from ._errors import ImageReadError
 from ._file_array import FileArray
 from ._image import LazyImage
@@ -57,7 +57,20 @@ class TiffLevel(FileArray):
 
 
 def tiff_axes(series_axes: str) -> str:
-    """tifffile's axis letters (TZCYXS, plus I/Q/... for unknown) as distinct lowercase ones."""
+    """tifffile's axis letters as distinct lowercase ones.
+
+    Parameters
+    ----------
+    series_axes
+        A tifffile series' ``axes``: ``T``, ``Z``, ``C``, ``Y``, ``X``, ``S`` (samples) and
+        ``I``, ``Q``... for unknown ones.
+
+    Returns
+    -------
+    str
+        ``S`` becomes ``c`` where there is no ``C``; each unknown letter becomes the first
+        of ``z``, ``t``, ``c``, ``q``, ``r``... not yet taken.
+    """
     known = {"T": "t", "Z": "z", "C": "c", "Y": "y", "X": "x"}
     letters = [known.get(a) for a in series_axes]
     for i, a in enumerate(series_axes):
@@ -92,12 +105,12 @@ def _ome_color(value) -> str | None:
         rgba = int(value) & 0xFFFFFFFF
     except (TypeError, ValueError):
         return None
-    return "#{:02x}{:02x}{:02x}".format(rgba >> 24 & 255, rgba >> 16 & 255, rgba >> 8 & 255)
+    return f"#{rgba >> 24 & 255:02x}{rgba >> 16 & 255:02x}{rgba >> 8 & 255:02x}"
 
 
 def _ome_metadata(tif, series: int, axes: str) -> dict[str, Any]:
     px = _ome_pixels(tif, series)
-    size = {"z": px.get("PhysicalSizeZ"), "y": px.get("PhysicalSizeY"), "x": px.get("PhysicalSizeX")}
+    size = {a: px.get(f"PhysicalSize{a.upper()}") for a in "zyx"}
     unit = {
         a: normalize_unit(px.get(f"PhysicalSize{a.upper()}Unit", "µm")) for a in "zyx"
     }
@@ -123,14 +136,14 @@ def _ome_metadata(tif, series: int, axes: str) -> dict[str, Any]:
     return out
 
 
-def _resolution_size(page, unit_factor: float = 1.0) -> tuple[float | None, float | None]:
+def _resolution_size(page) -> tuple[float | None, float | None]:
     """Pixel size (y, x) from the XResolution / YResolution tags (pixels per unit)."""
     sizes = []
     for tag in ("YResolution", "XResolution"):
         t = page.tags.get(tag)
         try:
             num, den = t.value
-            sizes.append(unit_factor * den / num if num else None)
+            sizes.append(den / num if num else None)
         except (AttributeError, TypeError, ValueError, ZeroDivisionError):
             sizes.append(None)
     return sizes[0], sizes[1]
@@ -168,15 +181,33 @@ def _plain_metadata(tif, axes: str) -> dict[str, Any]:
     units: list[str | None] = [None] * len(axes)
     res_unit = page.tags.get("ResolutionUnit")
     if res_unit is not None and res_unit.value == tifffile.RESUNIT.CENTIMETER:
-        y, x = _resolution_size(page, unit_factor=1e4)
+        y, x = _resolution_size(page)
         for a, v in (("y", y), ("x", x)):
             if a in axes and v:
-                scale[axes.index(a)], units[axes.index(a)] = v, "micrometer"
+                scale[axes.index(a)] = convert_unit(v, "centimeter", "micrometer")
+                units[axes.index(a)] = "micrometer"
     return {"scale": scale, "units": units}
 
 
 def tiff_metadata(tif, series: int, axes: str) -> dict[str, Any]:
-    """Scale, units and channel names from OME-XML, ImageJ metadata or resolution tags."""
+    """Scale, units and channel names from OME-XML, ImageJ metadata or resolution tags.
+
+    Parameters
+    ----------
+    tif
+        An open ``tifffile.TiffFile``.
+    series
+        The index of the series the metadata is for.
+    axes
+        The series' axis letters, from ``tiff_axes``.
+
+    Returns
+    -------
+    dict
+        ``"scale"`` and ``"units"`` (one entry per axis), plus ``"channel_names"`` and
+        ``"channel_colors"`` when the file gives one per channel. Unreadable metadata gives
+        unit scale and no units: the pixels still open.
+    """
     try:
         if tif.is_ome:
             return _ome_metadata(tif, series, axes)
@@ -279,7 +310,7 @@ def _check_complete(path: str, tif, level) -> None:
     for page in level.pages[:1] + level.pages[-1:]:
         if page is None or not hasattr(page, "dataoffsets"):
             continue
-        ends = [o + c for o, c in zip(page.dataoffsets, page.databytecounts) if o]
+        ends = [o + c for o, c in zip(page.dataoffsets, page.databytecounts, strict=True) if o]
         if ends and max(ends) > size:
             raise ImageReadError(
                 path, f"the file is truncated: image data ends at byte {max(ends)}, "

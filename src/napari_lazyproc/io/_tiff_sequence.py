@@ -1,15 +1,17 @@
 """A folder or glob of TIFF files, one per time point or per plane, as a virtual stack.
 
-Files are in natural sort order (t2 before t10). Each file is opened only when a chunk
-that lies in it is read, and a file whose shape or dtype differs from the first gives an
-error that names it.
+Files are in natural sort order (``tifffile.natural_sorted``: t2 before t10). Each file is
+opened only when a chunk that lies in it is read, and a file whose shape or dtype differs
+from the first gives an error that names it.
+
+``tifffile.TiffSequence`` is not used for the pixels: its zarr store reads a whole file per
+chunk and does not name a file that differs from the first.
 """
 
 from __future__ import annotations
 
 import glob
 import os
-import re
 from pathlib import Path
 
 import numpy as np
@@ -20,29 +22,59 @@ from ._image import LazyImage
 from ._registry import Format, Target, register
 from ._tiff import TIFF_SUFFIXES, tiff_axes, tiff_metadata
 
-_DIGITS = re.compile(r"(\d+)")
 
-
-def natural_key(path: str | Path) -> tuple:
-    """Sort key that orders embedded numbers by value: t2 before t10."""
-    parts = _DIGITS.split(Path(path).name)
-    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p.lower()) for p in parts)
+def _is_tiff_name(name: str) -> bool:
+    return name.lower().endswith(TIFF_SUFFIXES) and not name.startswith(".")
 
 
 def list_tiffs(target: Target) -> list[str]:
+    """The TIFF files of a folder or a glob, in natural order.
+
+    Parameters
+    ----------
+    target
+        A folder, or a glob such as ``"data/t*.tif"``.
+
+    Returns
+    -------
+    list of str
+        Paths of the regular files with a TIFF suffix (hidden ones left out in a folder),
+        sorted so that embedded numbers count by value: ``t2`` before ``t10``.
+    """
+    import tifffile
+
     if target.is_dir:
         with os.scandir(target.path) as it:
-            files = [
-                e.path for e in it
-                if e.is_file() and e.name.lower().endswith(TIFF_SUFFIXES)
-                and not e.name.startswith(".")
-            ]
+            files = [e.path for e in it if _is_tiff_name(e.name) and e.is_file()]
     else:
         files = [
             f for f in glob.glob(os.path.expanduser(target.raw))
             if f.lower().endswith(TIFF_SUFFIXES) and os.path.isfile(f)
         ]
-    return sorted(files, key=natural_key)
+    return tifffile.natural_sorted(files)
+
+
+def _read_file(path: str, key: tuple, shape: tuple[int, ...], dtype: np.dtype,
+               first: str) -> np.ndarray:
+    """``key`` of the first series of one file, read tile by tile; its shape checked."""
+    import tifffile
+    import zarr
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            if tuple(series.shape) != shape or series.dtype != dtype:
+                raise ImageReadError(
+                    path,
+                    f"shape {tuple(series.shape)} {series.dtype} differs from the "
+                    f"first file's {shape} {dtype} ({first})",
+                )
+            with series.aszarr(level=0) as store:
+                return zarr.open_array(store, mode="r")[key]
+    except ImageReadError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - name the file that failed
+        raise ImageReadError(path, f"not a readable TIFF file ({exc})") from exc
 
 
 class TiffSequenceArray(FileArray):
@@ -62,31 +94,17 @@ class TiffSequenceArray(FileArray):
         return self  # files are opened per read
 
     def _read(self, handle, key):
-        import tifffile
-        import zarr
+        which, rest = key[0], key[1:]
+        if not isinstance(which, slice):
+            return self._read_one(which, rest)
+        planes = [self._read_one(i, rest) for i in range(which.start, which.stop)]
+        if not planes:
+            return np.empty((0, *(s.stop - s.start for s in rest if isinstance(s, slice))),
+                            self.dtype)
+        return np.stack(planes)
 
-        first, rest = key[0], key[1:]
-        indices = range(*first.indices(self.shape[0])) if isinstance(first, slice) else [first]
-        planes = []
-        for i in indices:
-            path = self.files[i]
-            try:
-                with tifffile.TiffFile(path) as tif:
-                    series = tif.series[0]
-                    if tuple(series.shape) != self.file_shape or series.dtype != self.dtype:
-                        raise ImageReadError(
-                            path,
-                            f"shape {tuple(series.shape)} {series.dtype} differs from the "
-                            f"first file's {self.file_shape} {self.dtype} ({self.files[0]})",
-                        )
-                    with series.aszarr(level=0) as store:
-                        planes.append(zarr.open_array(store, mode="r")[rest])
-            except ImageReadError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - name the file that failed
-                raise ImageReadError(path, f"not a readable TIFF file ({exc})") from exc
-        out = np.stack(planes) if planes else np.empty((0,), self.dtype)
-        return out if isinstance(first, slice) else out[0]
+    def _read_one(self, index: int, key: tuple) -> np.ndarray:
+        return _read_file(self.files[index], key, self.file_shape, self.dtype, self.files[0])
 
 
 @register
@@ -102,14 +120,12 @@ class TiffSequence(Format):
         if not target.is_dir:
             return False
         with os.scandir(target.path) as it:
-            return any(
-                e.name.lower().endswith(TIFF_SUFFIXES) and not e.name.startswith(".")
-                for e in it
-            )
+            return any(_is_tiff_name(e.name) for e in it)
 
     @classmethod
     def open(cls, target: Target, *, axis: str | None = None) -> LazyImage:
         import tifffile
+        import zarr
 
         files = list_tiffs(target)
         if not files:
@@ -119,8 +135,6 @@ class TiffSequence(Format):
                 series = tif.series[0]
                 file_axes = tiff_axes(series.axes)
                 with series.aszarr(level=0) as store:
-                    import zarr
-
                     chunks = zarr.open_array(store, mode="r").chunks
                 meta = tiff_metadata(tif, 0, file_axes)
                 shape, dtype = tuple(series.shape), series.dtype

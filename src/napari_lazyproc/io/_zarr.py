@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -227,10 +228,12 @@ def _is_pyramid(arrays: list) -> bool:
     if len(arrays) < 2:
         return False
     first = arrays[0]
-    for prev, cur in zip(arrays, arrays[1:]):
+    for prev, cur in pairwise(arrays):
         if cur.ndim != first.ndim or cur.dtype != first.dtype:
             return False
-        if any(c > p for c, p in zip(cur.shape, prev.shape)) or cur.shape == prev.shape:
+        if cur.shape == prev.shape or any(
+            c > p for c, p in zip(cur.shape, prev.shape, strict=True)
+        ):
             return False
     return True
 
