@@ -180,3 +180,19 @@ def test_gaussian_single_plane_shortcut_is_bitwise_scipy(dtype, sigma, seed, z):
     res = lp.apply("gaussian", da.from_array(a, chunks=(7, 5, 6)), sigma=(sigma, 1.0, 1.5),
                    precision="exact")
     np.testing.assert_array_equal(np.asarray(res[z]), ndi.gaussian_filter(a, (sigma, 1.0, 1.5))[z])
+
+
+def test_physical_lengths_convert_axes_in_different_units():
+    """z in millimetres, y and x in micrometres: 1 µm is 1/2 px in z (2 µm voxels)."""
+    a = _data(np.float32, (10, 30, 30), 4)
+    img = lp.LazyImage(levels=[da.from_array(a, chunks=(5, 15, 15))], axes="zyx",
+                       scale=(0.002, 0.5, 0.5), translate=(0, 0, 0),
+                       units=("millimeter", "micrometer", "micrometer"), name="mixed",
+                       source={"path": None})
+    res = lp.apply("gaussian", img, sigma=1.0, units="physical", precision="exact")
+    assert res.params["sigma"] == pytest.approx((0.5, 2.0, 2.0))
+    odd = lp.LazyImage(levels=[da.from_array(a)], axes="zyx", scale=(1.0, 1.0, 1.0),
+                       translate=(0, 0, 0), units=("second", "micrometer", "micrometer"),
+                       name="odd", source={"path": None})
+    with pytest.raises(ValueError, match="do not convert to one another"):
+        lp.apply("gaussian", odd, sigma=1.0, units="physical")

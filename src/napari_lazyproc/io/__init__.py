@@ -3,7 +3,7 @@
 Formats are asked in registration order; each says cheaply whether it claims a path.
 """
 
-from ._axes import SPATIAL_AXES, guess_axes
+from ._axes import SPATIAL_AXES, convert_unit, guess_axes
 from ._contrast import sample_contrast_limits
 from ._errors import ImageReadError
 from ._file_array import as_dask
@@ -28,6 +28,7 @@ __all__ = [
     "LazyImage",
     "Target",
     "as_dask",
+    "convert_unit",
     "display_pyramid",
     "find_format",
     "guess_axes",

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..io import SPATIAL_AXES
+from ..io import SPATIAL_AXES, convert_unit
 from ._label_global import GlobalLabels
 from ._lazy import LazyResult
 from ._precision import check_precision, get_precision
@@ -33,12 +33,28 @@ def _spatial_axes(source, axes: str | None, op_name: str) -> tuple[int, ...]:
     return tuple(sorted(letters.index(a) for a in axes))
 
 
+def _voxel_sizes(source, spatial) -> list[float]:
+    """Each spatial axis's voxel size, in the unit of the last one (x) when the file gives
+    the axes different units (z in mm, y and x in µm)."""
+    sizes = [source.scale[a] for a in spatial]
+    units = [source.units[a] for a in spatial]
+    if None in units or len(set(units)) == 1:
+        return sizes
+    try:
+        return [convert_unit(s, u, units[-1]) for s, u in zip(sizes, units, strict=True)]
+    except Exception as exc:  # noqa: BLE001 - pint's errors name the units
+        raise ValueError(f"units='physical': the spatial axes have units {units} that do "
+                         f"not convert to one another ({exc}); give lengths in pixels") from exc
+
+
 def _to_pixels(op, values: dict[str, Any], source, spatial, units: str) -> dict[str, Any]:
-    """Lengths given in physical units become pixels with the voxel size of each axis."""
+    """Lengths given in physical units become pixels with the voxel size of each axis
+    (in the unit of the x axis, when the axes' units differ)."""
     if units == "pixel":
         return values
     if units != "physical":
         raise ValueError(f"units must be 'pixel' or 'physical' (got {units!r})")
+    sizes = _voxel_sizes(source, spatial)
     out = dict(values)
     for p in op.params:
         if p.quantity != "length" or out.get(p.name) is None:
@@ -47,7 +63,7 @@ def _to_pixels(op, values: dict[str, Any], source, spatial, units: str) -> dict[
         per_axis = value if isinstance(value, Sequence) and not isinstance(value, str) else [value] * len(spatial)
         if len(per_axis) != len(spatial):
             continue  # validation names the mismatch
-        converted = [v / source.scale[a] for v, a in zip(per_axis, spatial)]
+        converted = [v / size for v, size in zip(per_axis, sizes, strict=True)]
         out[p.name] = [max(1, round(c)) for c in converted] if p.type is int else converted
     return out
 
