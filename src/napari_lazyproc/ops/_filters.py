@@ -78,15 +78,18 @@ register(Op(
 ))
 register(Op(
     "uniform", "smoothing", _rank("uniform_filter"), (SIZE, MODE, CVAL),
-    halo=lambda p, n: half(p["size"]), separable=_rank_1d("uniform_filter1d"), description="mean of a box (scipy.ndimage.uniform_filter)",
+    halo=lambda p, n: half(p["size"]), separable=_rank_1d("uniform_filter1d"),
+    fast=_kernels.uniform, description="mean of a box (scipy.ndimage.uniform_filter)",
 ))
 register(Op(
     "minimum", "smoothing", _rank("minimum_filter"), (SIZE, MODE, CVAL),
-    halo=lambda p, n: half(p["size"]), separable=_rank_1d("minimum_filter1d"), description="minimum of a box (scipy.ndimage.minimum_filter)",
+    halo=lambda p, n: half(p["size"]), separable=_rank_1d("minimum_filter1d"),
+    fast=_kernels.minimum, description="minimum of a box (scipy.ndimage.minimum_filter)",
 ))
 register(Op(
     "maximum", "smoothing", _rank("maximum_filter"), (SIZE, MODE, CVAL),
-    halo=lambda p, n: half(p["size"]), separable=_rank_1d("maximum_filter1d"), description="maximum of a box (scipy.ndimage.maximum_filter)",
+    halo=lambda p, n: half(p["size"]), separable=_rank_1d("maximum_filter1d"),
+    fast=_kernels.maximum, description="maximum of a box (scipy.ndimage.maximum_filter)",
 ))
 register(Op(
     "percentile", "smoothing",
@@ -173,6 +176,6 @@ register(Op(
      Param("high_sigma", float, 2.0, min=0, min_inclusive=False, per_axis=True, quantity="length"),
      TRUNCATE, NEAREST, CVAL),
     halo=lambda p, n: gaussian_radius(p["high_sigma"], p["truncate"]), dtype=float_dtype,
-    check=_check_dog,
+    check=_check_dog, fast=_kernels.difference_of_gaussians,
     description="band-pass: Gaussian(low_sigma) - Gaussian(high_sigma), in float",
 ))

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._common import make_footprint
+
 try:  # OpenCV is optional: without it every operation runs scipy
     import cv2
 except ImportError:  # pragma: no cover - exercised where OpenCV is missing
@@ -39,10 +41,10 @@ def gaussian_weights(sigma: float, truncate: float) -> np.ndarray:
     return w / w.sum()
 
 
-def _indices(n: int, lo: int, hi: int, radius: int, mode: str) -> np.ndarray:
-    """Input index of each tap for outputs lo:hi along an axis of length n, as scipy's
-    ``mode`` extends the edge; -1 marks a constant (cval) sample."""
-    idx = np.arange(lo - radius, hi + radius)
+def _indices(n: int, positions: np.ndarray, mode: str) -> np.ndarray:
+    """Input index of each position along an axis of length n, as scipy's ``mode``
+    extends the edge; -1 marks a constant (cval) sample."""
+    idx = np.asarray(positions)
     if mode == "nearest":
         return np.clip(idx, 0, n - 1)
     if mode == "constant":
@@ -54,58 +56,209 @@ def _indices(n: int, lo: int, hi: int, radius: int, mode: str) -> np.ndarray:
     return np.where(m < n, m, period - m)
 
 
-def _pass_first_axis(f: np.ndarray, weights: np.ndarray, lo: int, hi: int, mode: str,
-                     cval: float, integer: bool) -> np.ndarray:
-    """The 1-D pass along axis 0 at outputs lo:hi only: a weighted sum of whole planes."""
-    radius = len(weights) // 2
-    idx = _indices(f.shape[0], lo, hi, radius, mode)
-    out = np.zeros((hi - lo, *f.shape[1:]), np.float32)
+def _offsets(size: int) -> np.ndarray:
+    """scipy's window of ``size`` taps around a voxel: -(size // 2) .. (size - 1) // 2."""
+    return np.arange(size) - size // 2
+
+
+def _first_axis(f: np.ndarray, lo: int, hi: int, offsets, mode: str, cval: float,
+                combine, work=np.float32) -> np.ndarray:
+    """Outputs lo:hi along axis 0 only, from whole planes: ``combine`` is a list of weights
+    (a weighted sum) or ``np.minimum`` / ``np.maximum`` (a rank filter)."""
+    n = f.shape[0]
+    linear = not callable(combine)
+    out = np.empty((hi - lo, *f.shape[1:]), work if linear else f.dtype)
     for k in range(hi - lo):
-        for j, w in enumerate(weights):
-            i = idx[k + j]
-            if i < 0:
-                out[k] += np.float32(w * cval)
+        taps = _indices(n, lo + k + np.asarray(offsets), mode)
+        acc = None
+        for j, i in enumerate(taps):
+            plane = np.full(f.shape[1:], cval, f.dtype) if i < 0 else f[i]
+            if linear:
+                term = work(combine[j]) * plane
+                acc = term if acc is None else acc + term
             else:
-                out[k] += np.float32(w) * f[i]
-    return np.trunc(out) if integer else out
+                acc = plane.copy() if acc is None else combine(acc, plane, out=acc)
+        out[k] = acc
+    return out
 
 
-def _pass_plane(plane: np.ndarray, kx: np.ndarray, ky: np.ndarray, border: int,
-                integer: bool) -> np.ndarray:
-    """The passes along y then x of one plane (float32), as scipy does them."""
-    if integer:  # scipy truncates to the integer type after each axis
-        tmp = cv2.sepFilter2D(plane, cv2.CV_32F, np.ones(1, np.float32), ky, borderType=border)
-        np.trunc(tmp, out=tmp)
-        out = cv2.sepFilter2D(tmp, cv2.CV_32F, kx, np.ones(1, np.float32), borderType=border)
-        return np.trunc(out, out=out)
-    return cv2.sepFilter2D(plane, cv2.CV_32F, kx, ky, borderType=border)
+def _planes_then(f: np.ndarray, crop, first, plane_fn) -> np.ndarray:
+    """Axis 0 by ``first(f, lo, hi)`` at the planes asked for (3-D blocks), then
+    ``plane_fn`` on each plane, cropped; 1- and 2-D blocks go straight to ``plane_fn``."""
+    if f.ndim == 1:
+        return _planes_then(f[None], (slice(0, 1), *crop), None, plane_fn)[0]
+    if f.ndim == 2:
+        return plane_fn(np.ascontiguousarray(f))[crop]
+    planes = first(f, crop[0].start, crop[0].stop)
+    sample = plane_fn(np.ascontiguousarray(planes[0]))[crop[1:]]
+    out = np.empty((len(planes), *sample.shape), sample.dtype)
+    out[0] = sample
+    for k in range(1, len(planes)):
+        out[k] = plane_fn(np.ascontiguousarray(planes[k]))[crop[1:]]
+    return out
 
 
-def gaussian(block, crop, sigma, truncate, mode, cval):
-    """scipy.ndimage.gaussian_filter over ``crop`` of a 1-, 2- or 3-D block, in float32."""
-    if (cv2 is None or not isinstance(block, np.ndarray) or block.dtype not in _SUPPORTED
-            or (mode == "constant" and cval != 0) or block.ndim > 3):
+def _usable(block, mode, cval, dtypes=(*_SUPPORTED, np.float64)) -> bool:
+    return (cv2 is not None and isinstance(block, np.ndarray) and block.dtype in dtypes
+            and block.ndim <= 3 and block.size > 0)
+
+
+def _to_dtype(values: np.ndarray, dtype) -> np.ndarray:
+    if np.dtype(dtype).kind in "iu":
+        info = np.iinfo(dtype)
+        return np.clip(values, info.min, info.max).astype(dtype)
+    return values.astype(dtype, copy=False)
+
+
+def _linear(block, crop, weights, mode, cval, work=np.float32, store=None):
+    """A separable correlation with one odd-or-even kernel per axis (scipy's windows),
+    summed in ``work`` precision. Between axes values are stored as scipy stores them in
+    its output array: integers truncated, and floats rounded to ``store`` when given
+    (float32 passes summed in float64 reproduce scipy to the last bit but for rare ties)."""
+    if not _usable(block, mode, cval) or (mode == "constant" and cval != 0):
         return None
     integer = block.dtype.kind in "iu"
     border = _BORDERS[mode]
-    w = [gaussian_weights(s, truncate).astype(np.float32) if s > 1e-15
-         else np.ones(1, np.float32) for s in sigma]
-    f = block if block.dtype == np.float32 else block.astype(np.float32)
-    if block.ndim == 1:
-        f, crop, w = f[None], (slice(0, 1), *crop), [np.ones(1, np.float32), *w]
-    if f.ndim == 3:  # z first, at the planes asked for only
-        f = _pass_first_axis(f, w[0].astype(np.float64), crop[0].start, crop[0].stop, mode,
-                             cval, integer)
-        planes, (cy, cx), (ky, kx) = f, crop[1:], w[1:]
-    else:
-        planes, (cy, cx), (ky, kx) = f[None], crop, w
-    out = np.empty((planes.shape[0], cy.stop - cy.start, cx.stop - cx.start), np.float32)
-    for k, plane in enumerate(planes):
-        out[k] = _pass_plane(np.ascontiguousarray(plane), kx, ky, border, integer)[cy, cx]
-    out = out if block.ndim == 3 else out[0]
-    if block.ndim == 1:
-        out = out[0]
-    if integer:
-        info = np.iinfo(block.dtype)
-        return np.clip(out, info.min, info.max).astype(block.dtype)
+    depth = cv2.CV_64F if work == np.float64 else cv2.CV_32F
+    f = block if block.dtype == work else block.astype(work)
+    if f.ndim == 1:
+        weights = [np.ones(1), *weights]
+    one = np.ones(1, work)
+
+    def between(values):
+        if integer:
+            return np.trunc(values, out=values)
+        return values if store is None else values.astype(store).astype(work)
+
+    def first(vol, lo, hi):
+        out = _first_axis(vol, lo, hi, _offsets(len(weights[0])), mode, cval, weights[0],
+                          work)
+        return between(out)
+
+    ky, kx = (np.asarray(w, work) for w in weights[-2:])
+    anchor = (len(kx) // 2, len(ky) // 2)
+
+    def plane_fn(plane):
+        if integer or store is not None:
+            tmp = cv2.sepFilter2D(plane, depth, one, ky, anchor=(0, anchor[1]),
+                                  borderType=border)
+            tmp = between(tmp)
+            tmp = cv2.sepFilter2D(tmp, depth, kx, one, anchor=(anchor[0], 0),
+                                  borderType=border)
+            return between(tmp)
+        return cv2.sepFilter2D(plane, depth, kx, ky, anchor=anchor, borderType=border)
+
+    return _to_dtype(_planes_then(f, crop, first, plane_fn), block.dtype)
+
+
+def gaussian(block, crop, sigma, truncate, mode, cval, work=np.float32, store=None):
+    """scipy.ndimage.gaussian_filter over ``crop``."""
+    weights = [gaussian_weights(s, truncate) if s > 1e-15 else np.ones(1) for s in sigma]
+    return _linear(block, crop, weights, mode, cval, work, store)
+
+
+def uniform(block, crop, size, mode, cval):
+    """scipy.ndimage.uniform_filter over ``crop``."""
+    return _linear(block, crop, [np.full(int(s), 1.0 / int(s)) for s in size], mode, cval)
+
+
+def difference_of_gaussians(block, crop, low_sigma, high_sigma, truncate, mode, cval):
+    """Gaussian(low_sigma) - Gaussian(high_sigma). The difference is small beside either
+    term, so each term is summed in float64 and stored between axes as scipy stores it
+    (in the float type of the output): float32 sums would lose the contract's precision."""
+    if not _usable(block, mode, cval):
+        return None
+    out = np.float64 if block.dtype == np.float64 else np.float32
+    f = block.astype(out)
+    low = gaussian(f, crop, low_sigma, truncate, mode, cval, np.float64, out)
+    high = gaussian(f, crop, high_sigma, truncate, mode, cval, np.float64, out)
+    if low is None or high is None:
+        return None
+    return low.astype(out) - high.astype(out)
+
+
+def _rank(block, crop, footprint, mode, cval, reduce, cv_op):
+    """A flat minimum or maximum over ``footprint`` (a box or a ball): exact, since only
+    values of the block are compared. 3-D: per plane, the reduction over z of each
+    plane's 2-D filter with that z-slice of the footprint."""
+    if not _usable(block, mode, cval) or footprint.ndim != block.ndim:
+        return None
+    border = _BORDERS[mode]
+    dtype = block.dtype
+    value = float(cval)
+    if mode == "constant" and dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        if not info.min <= value <= info.max or value != int(value):
+            return None  # scipy's cval cast differs; leave it to scipy
+    fp = footprint if footprint.ndim >= 2 else footprint[None]
+    anchor = (fp.shape[-1] // 2, fp.shape[-2] // 2)
+
+    def plane(img, kernel):
+        return cv_op(img, kernel.astype(np.uint8), anchor=anchor, borderType=border,
+                     borderValue=value)
+
+    if block.ndim < 3:
+        f = block if block.ndim == 2 else block[None]
+        c = crop if block.ndim == 2 else (slice(0, 1), *crop)
+        out = plane(np.ascontiguousarray(f), fp)[c]
+        return out if block.ndim == 2 else out[0]
+    n = block.shape[0]
+    offsets = _offsets(fp.shape[0])
+    out = np.empty((crop[0].stop - crop[0].start, crop[1].stop - crop[1].start,
+                    crop[2].stop - crop[2].start), dtype)
+    for k, z in enumerate(range(crop[0].start, crop[0].stop)):
+        acc = None
+        for j, i in enumerate(_indices(n, z + offsets, mode)):
+            if not fp[j].any():
+                continue
+            src = (np.full(block.shape[1:], value, dtype) if i < 0
+                   else np.ascontiguousarray(block[i]))
+            values = plane(src, fp[j])[crop[1:]]
+            acc = values if acc is None else reduce(acc, values, out=acc)
+        out[k] = acc
     return out
+
+
+def minimum(block, crop, size, mode, cval):
+    """scipy.ndimage.minimum_filter over ``crop``."""
+    fp = np.ones(tuple(int(s) for s in size), bool)
+    return _rank(block, crop, fp, mode, cval, np.minimum, cv2.erode if cv2 else None)
+
+
+def maximum(block, crop, size, mode, cval):
+    """scipy.ndimage.maximum_filter over ``crop``."""
+    fp = np.ones(tuple(int(s) for s in size), bool)
+    return _rank(block, crop, fp, mode, cval, np.maximum, cv2.dilate if cv2 else None)
+
+
+def grey(name: str):
+    """A fast grey erosion, dilation, opening, closing or tophat with a flat footprint."""
+
+    def erode(b, c, fp, mode, cval):
+        return _rank(b, c, fp, mode, cval, np.minimum, cv2.erode if cv2 else None)
+
+    def dilate(b, c, fp, mode, cval):
+        return _rank(b, c, fp, mode, cval, np.maximum, cv2.dilate if cv2 else None)
+
+    def grown(block, crop, radius):
+        return tuple(slice(max(0, s.start - r), min(n, s.stop + r))
+                     for s, r, n in zip(crop, radius, block.shape, strict=True))
+
+    def run(block, crop, footprint, radius, mode, cval):
+        fp = make_footprint(footprint, radius)
+        if name in ("erosion", "dilation"):
+            return (erode if name == "erosion" else dilate)(block, crop, fp, mode, cval)
+        first, second = (erode, dilate) if name in ("opening", "white_tophat") else (dilate, erode)
+        wide = grown(block, crop, radius)
+        mid = first(block, wide, fp, mode, cval)
+        if mid is None:
+            return None
+        inner = tuple(slice(c.start - w.start, c.stop - w.start)
+                      for c, w in zip(crop, wide, strict=True))
+        out = second(mid, inner, fp, mode, cval)
+        if out is None or name in ("opening", "closing"):
+            return out
+        here = block[crop]
+        return here - out if name == "white_tophat" else out - here
+
+    return run

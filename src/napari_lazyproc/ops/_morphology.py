@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import array_module, ndimage_for
+from . import _kernels
 from ._common import CVAL, FOOTPRINT, MODE, RADIUS, make_footprint
 from ._registry import WHOLE_FRAME, Op, register
 
@@ -33,7 +34,8 @@ _GREY = {
 for _name, (_fn, _times, _text) in _GREY.items():
     register(Op(
         _name, "morphology", _grey(_fn), (FOOTPRINT, RADIUS, MODE, CVAL),
-        halo=_radius_halo(_times), description=f"{_text} (scipy.ndimage.{_fn})",
+        halo=_radius_halo(_times), fast=_kernels.grey(_name),
+        description=f"{_text} (scipy.ndimage.{_fn})",
     ))
 
 
