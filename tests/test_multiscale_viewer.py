@@ -16,7 +16,7 @@ from scipy import ndimage as ndi
 napari = pytest.importorskip("napari")
 
 from napari_lazyproc._qt.live_layers import live_states  # noqa: E402
-from napari_lazyproc._widget import LazyProcessingWidget  # noqa: E402
+from napari_lazyproc._qt.widget import LazyProcessingWidget  # noqa: E402
 from napari_lazyproc.ops import CACHE  # noqa: E402
 
 
@@ -155,7 +155,7 @@ SAMPLE_3D = textwrap.dedent("""
     import napari
     from qtpy.QtWidgets import QApplication
     from napari_lazyproc._qt.live_layers import live_states
-    from napari_lazyproc._widget import LazyProcessingWidget
+    from napari_lazyproc._qt.widget import LazyProcessingWidget
 
     viewer = napari.Viewer(show=True)
     (raw,) = viewer.open_sample("napari-lazyproc", "lightsheet")

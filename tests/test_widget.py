@@ -17,7 +17,7 @@ from napari.utils.notifications import notification_manager  # noqa: E402
 from napari_lazyproc import gpu_available  # noqa: E402
 from napari_lazyproc._live import LiveArray  # noqa: E402
 from napari_lazyproc._qt.live_layers import live_states  # noqa: E402
-from napari_lazyproc._widget import LazyProcessingWidget  # noqa: E402
+from napari_lazyproc._qt.widget import LazyProcessingWidget  # noqa: E402
 
 TALL = np.random.default_rng(7).integers(0, 4000, size=(40, 64, 80), dtype=np.uint16)
 
@@ -68,7 +68,7 @@ def test_gaussian_layer_shows_scipy_values_and_reads_only_the_plane(
     assert widget.input.value is raw
     assert widget.axes.value == "zyx"  # a volume filters in 3D by default
     widget.operation.value = "gaussian"
-    widget._param_widgets["sigma"].value = 1.0
+    widget.set_params(sigma=1.0)
     zarr_reads.keys.clear()
     first = int(viewer.dims.current_step[0])
     layer = widget.add_layer()
@@ -99,7 +99,7 @@ def test_live_update_changes_the_same_layer(make_napari_viewer, qtbot, tall_zarr
     viewer.dims.set_current_step(0, 12)
     shown(qtbot, layer)
     n_layers = len(viewer.layers)
-    widget._param_widgets["sigma"].value = 2.5  # what moving the spin box does
+    widget.params["sigma"].value = 2.5  # what moving the spin box does
     assert len(viewer.layers) == n_layers
     assert widget.live_layer is layer
     assert layer.name == "tall · gaussian σ=2.5"
@@ -119,23 +119,24 @@ def test_stale_work_is_dropped(make_napari_viewer, qtbot, tall_zarr):
     for z in range(0, 40, 3):  # scrolling fast: only the last plane needs computing
         viewer.dims.set_current_step(0, z)
     for s in (1.5, 2.0, 3.0):  # and dragging the slider
-        widget._param_widgets["sigma"].value = s
+        widget.params["sigma"].value = s
     final = shown(qtbot, layer)
     assert old_state.closed and layer.data.state is not old_state
     np.testing.assert_array_equal(final, ndi.gaussian_filter(TALL, 3.0)[39])
     assert layer.data.state.computed <= 2
 
 
-def test_chain_gaussian_threshold_label_gives_scipy_labels(make_napari_viewer, qtbot, zarr_v3_array):
+def test_chain_gaussian_threshold_label_gives_scipy_labels(make_napari_viewer, qtbot,
+                                                           zarr_v3_array):
     viewer = make_napari_viewer()
     (raw,) = viewer.open(str(zarr_v3_array), plugin="napari-lazyproc")
     widget = make(viewer, qtbot)
     widget.axes.value = "yx"
-    widget._param_widgets["sigma"].value = 2.0
+    widget.set_params(sigma=2.0)
     smooth = widget.add_layer()
     widget.input.value = smooth
     widget.operation.value = "threshold"
-    widget._param_widgets["value"].value = 2000.0
+    widget.set_params(value=2000.0)
     mask = widget.add_layer()
     widget.input.value = mask
     widget.operation.value = "label"
@@ -155,8 +156,8 @@ def test_provenance_scale_and_physical_units(make_napari_viewer, qtbot, ome_zarr
     widget = make(viewer, qtbot)
     assert widget.input.value is raw
     assert widget.lengths.value == "physical"  # the layer is in micrometers
-    assert "micrometer" in widget._param_widgets["sigma"].label
-    widget._param_widgets["sigma"].value = 1.0  # 1 um: 0.5 px in z, 2 px in y and x
+    assert "micrometer" in widget.params["sigma"].label
+    widget.set_params(sigma=1.0)  # 1 um: 0.5 px in z, 2 px in y and x
     layer = widget.add_layer()
     assert tuple(layer.scale) == tuple(raw.scale) == (2.0, 0.5, 0.5)
     assert tuple(layer.translate) == tuple(raw.translate)
@@ -188,10 +189,10 @@ def test_bad_input_gives_notifications_not_tracebacks(make_napari_viewer, qtbot,
     assert "no input layer" in notes[-1].message
     image2d = viewer.add_image(VOLUME[0], name="plane")
     widget.input.value = image2d
-    widget._param_widgets["sigma"].value = 0.0  # the minimum is exclusive
+    widget.set_params(sigma=0.0)  # the minimum is exclusive
     assert widget.add_layer() is None
     assert "sigma must be a number > 0" in notes[-1].message
-    widget._param_widgets["sigma"].value = 1.0
+    widget.set_params(sigma=1.0)
     widget.axes.value = "zyx"
     assert widget.add_layer() is None
     assert "needs a 3-D image" in notes[-1].message
@@ -206,9 +207,9 @@ def test_label_whole_volume_in_background(make_napari_viewer, qtbot, tmp_path):
     mask = viewer.add_labels(blobs.astype(np.uint8), name="mask")
     widget = make(viewer, qtbot)
     widget.input.value = mask
-    thread = widget.label_whole_volume()
-    qtbot.waitUntil(lambda: not thread.is_alive(), timeout=20000)
-    qtbot.waitUntil(lambda: len(viewer.layers) == 2, timeout=5000)
+    job = widget.label_whole_volume()
+    qtbot.waitUntil(lambda: job.finished, timeout=20000)
+    assert job.outcome == "done" and len(viewer.layers) == 2
     out = viewer.layers[-1]
     assert isinstance(out, napari.layers.Labels) and out.name == "mask · label (whole volume)"
     expected, n = ndi.label(blobs)
@@ -227,10 +228,11 @@ def test_cancelled_job_adds_nothing(make_napari_viewer, qtbot):
     mask = viewer.add_image(big, name="big")
     widget = make(viewer, qtbot)
     widget.input.value = mask
-    thread = widget.label_whole_volume()
+    job = widget.label_whole_volume()
+    assert widget.cancel_button.enabled
     widget.cancel_job()
-    qtbot.waitUntil(lambda: not thread.is_alive(), timeout=20000)
-    qtbot.waitUntil(lambda: widget.cancel_button.enabled is False, timeout=5000)
+    qtbot.waitUntil(lambda: job.finished, timeout=20000)
+    assert job.outcome == "cancelled" and widget.cancel_button.enabled is False
     assert len(viewer.layers) == 1
     assert "cancelled" in widget.status.value
 
@@ -273,9 +275,9 @@ def test_export_button_writes_the_lazy_layer_in_background(make_napari_viewer, q
     widget.axes.value = "yx"
     layer = widget.add_layer()
     out = tmp_path / "export.ome.zarr"
-    thread = widget.export_layer(layer, str(out))
-    qtbot.waitUntil(lambda: not thread.is_alive(), timeout=30000)
-    qtbot.waitUntil(lambda: widget.cancel_button.enabled is False, timeout=5000)
+    job = widget.export_layer(layer, str(out))
+    qtbot.waitUntil(lambda: job.finished, timeout=30000)
+    assert job.outcome == "done" and widget.cancel_button.enabled is False
     back = lp.open_image(out)
     np.testing.assert_array_equal(np.asarray(back.levels[0]), ndi.gaussian_filter(TALL, (0, 1, 1)))
     assert back.scale == tuple(layer.scale)
@@ -295,7 +297,8 @@ def test_save_layers_uses_the_npe2_writer(make_napari_viewer, qtbot, tmp_path, t
     written = napari.save_layers(str(out), [layer], plugin="napari-lazyproc")
     assert written == [str(out)]
     back = lp.open_image(out)
-    np.testing.assert_array_equal(np.asarray(back.levels[0]), ndi.median_filter(TALL, size=(1, 3, 3)))
+    np.testing.assert_array_equal(np.asarray(back.levels[0]),
+                                  ndi.median_filter(TALL, size=(1, 3, 3)))
     attrs = dict(zarr.open_group(out, mode="r").attrs)
     assert attrs["napari-lazyproc"]["pipeline"][-1]["op"] == "median"
 
@@ -329,13 +332,13 @@ def test_parameter_widgets_follow_the_registry(make_napari_viewer, qtbot):
     viewer.add_image(VOLUME, name="v")
     widget = make(viewer, qtbot)
     widget.operation.value = "median"
-    size = widget._param_widgets["size"]
+    size = widget.params["size"]
     assert isinstance(size, Slider) and (size.min, size.max, size.value) == (1, 255, 3)
-    assert isinstance(widget._param_widgets["mode"], ComboBox)
-    assert widget._param_widgets["mode"].choices == get_op("median").param("mode").choices
+    assert isinstance(widget.params["mode"], ComboBox)
+    assert widget.params["mode"].choices == get_op("median").param("mode").choices
     widget.operation.value = "gaussian"
-    sigma = widget._param_widgets["sigma"]
+    sigma = widget.params["sigma"]
     assert isinstance(sigma, FloatSpinBox) and sigma.value == 1.0 and "(px)" in sigma.label
     assert "Gaussian standard deviation" in sigma.tooltip
     widget.operation.value = "label"
-    assert "scope" not in widget._param_widgets  # global labeling has its own button
+    assert "scope" not in widget.param_values()  # global labeling has its own button

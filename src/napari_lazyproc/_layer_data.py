@@ -1,14 +1,18 @@
-"""LazyImage to napari LayerData tuples: lazy data plus scale, units, channels and contrast.
+"""napari layers as plain data, both ways: LazyImages and lazy results to LayerData tuples,
+and a layer's data and attributes back to the engine's input.
 
-No napari import here: the tuples are plain data, used by the reader and the sample data.
+No napari, Qt or magicgui import here: the reader, the sample data and the npe2 writer use
+this module, and napari calls them without a GUI (``napari.save_layers`` in a script).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ._live import SYNC_VOXELS, live_levels
-from .io import LazyImage, sample_contrast_limits
+from .io import LazyArray, LazyImage, sample_contrast_limits
+from .ops import as_source
 
 LayerData = tuple[Any, dict[str, Any], str]
 
@@ -66,8 +70,9 @@ def image_layer_data(image: LazyImage, contrast: bool = True) -> list[LayerData]
         names = image.channel_names or [f"c{i}" for i in range(n)]
         colors = image.channel_colors or ([None] if n == 1 else _DEFAULT_COLORS)
         for i in range(n):
-            channel = dict(kwargs, name=f"{image.name} · {names[i]}" if n > 1 or image.channel_names
-                           else image.name, metadata=dict(meta, channel=i),
+            named = n > 1 or image.channel_names
+            channel = dict(kwargs, name=f"{image.name} · {names[i]}" if named else image.name,
+                           metadata=dict(meta, channel=i),
                            blending="additive" if n > 1 else "translucent")
             if limits:
                 channel["contrast_limits"] = limits[i]
@@ -97,8 +102,6 @@ PREVIEW_NOTE = ("level 0 is the exact result; coarser levels are previews (the o
 def result_levels(result) -> list:
     """The levels a viewer shows of a result (a pyramid when its input is one, or when
     its input is large), as ``LazyArray`` views."""
-    from .io._lazy_array import LazyArray
-
     levels = getattr(result, "display_levels", None) or getattr(result, "levels", [result])
     return [level if isinstance(level, LazyArray) else LazyArray(level) for level in levels]
 
@@ -110,8 +113,6 @@ def result_layer_data(result, name: str, contrast_limits=None) -> LayerData:
     Contrast limits, when not given, come from one central crop of the middle plane.
     """
     import numpy as np
-
-    from .io._lazy_array import LazyArray
 
     levels = result_levels(result)
     kwargs: dict[str, Any] = {
@@ -136,3 +137,119 @@ def result_layer_data(result, name: str, contrast_limits=None) -> LayerData:
         kwargs["contrast_limits"] = contrast_limits
     data = levels if len(levels) > 1 else LazyArray(result)
     return data, kwargs, layer_type
+
+
+# ---------------------------------------------------------------------------- layer to input
+def layer_axes_from_labels(axis_labels) -> str | None:
+    """Axis letters from a layer's axis labels.
+
+    Parameters
+    ----------
+    axis_labels : sequence of str
+        napari's ``layer.axis_labels`` (``("z", "y", "x")``, or its defaults ``("-2", ...)``).
+
+    Returns
+    -------
+    str or None
+        The letters (``"zyx"``) when every label is a distinct letter of ``tczyx``; None
+        otherwise, and the engine then guesses the axes from the shape.
+    """
+    labels = [str(a).lower() for a in axis_labels]
+    if (labels and all(len(a) == 1 and a in "tczyx" for a in labels)
+            and len(set(labels)) == len(labels)):
+        return "".join(labels)
+    return None
+
+
+def data_source(data, *, axis_labels, scale, units, name, metadata):
+    """The engine's input for layer data and the attributes that describe it.
+
+    Parameters
+    ----------
+    data : array-like or list of array-like
+        A layer's data; a list is a multiscale layer's levels, full resolution first.
+    axis_labels, scale, units, name, metadata
+        The layer's attributes, or the ``meta`` dict an npe2 writer receives.
+
+    Returns
+    -------
+    Source
+        The lazy result itself when ``data`` is a result's own layer data (so a chain of
+        steps keeps its provenance), else the data read region by region, with the
+        layer's axes, scale, units and source path.
+    """
+    source = metadata.get("source") if isinstance(metadata, Mapping) else None
+    return as_source(
+        data,
+        layer_axes_from_labels(axis_labels or []),
+        scale=None if scale is None else tuple(scale),
+        units=None if not units else [str(u) for u in units],
+        name=name or "",
+        source_path=source.get("path") if isinstance(source, Mapping) else None,
+    )
+
+
+def layer_source(layer):
+    """The engine's input for a napari layer (every level of a multiscale one).
+
+    Parameters
+    ----------
+    layer : napari.layers.Image or napari.layers.Labels
+        Any object with napari's ``data``, ``multiscale``, ``axis_labels``, ``scale``,
+        ``units``, ``name`` and ``metadata``.
+
+    Returns
+    -------
+    Source
+        See ``data_source``.
+    """
+    return data_source(list(layer.data) if layer.multiscale else layer.data,
+                       axis_labels=layer.axis_labels, scale=layer.scale, units=layer.units,
+                       name=layer.name, metadata=layer.metadata)
+
+
+# ---------------------------------------------------------------------------- naming
+#: how a result layer's name writes these parameters
+SYMBOLS = {"sigma": "σ", "low_sigma": "σ1", "high_sigma": "σ2"}
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        if len(set(value)) == 1:
+            return _fmt(value[0])
+        return "(" + ",".join(_fmt(v) for v in value) + ")"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def result_layer_name(op, values: Mapping[str, Any], *, input_name: str,
+                      length_unit: str | None = None) -> str:
+    """The name of a result layer: its input, the operation and what sets it apart.
+
+    Parameters
+    ----------
+    op : ops.Op
+        The operation.
+    values : mapping
+        The parameters set (those not given are left out of the name).
+    input_name : str
+        The input layer's name.
+    length_unit : str, optional
+        The physical unit lengths are given in; None for pixels, which go unnamed.
+
+    Returns
+    -------
+    str
+        ``"raw · gaussian σ=2 micrometer"``: the first numeric parameter always, then every
+        parameter that differs from its default.
+    """
+    parts = []
+    for i, p in enumerate(op.params):
+        if p.name not in values:
+            continue
+        value = values[p.name]
+        if i == 0 and p.type is not str or value != p.default:
+            unit = f" {length_unit}" if p.quantity == "length" and length_unit else ""
+            parts.append(f"{SYMBOLS.get(p.name, p.name)}={_fmt(value)}{unit}")
+    return f"{input_name} · {op.name}" + (" " + " ".join(parts) if parts else "")

@@ -1,22 +1,25 @@
 """The npe2 writer: File > Save Layers writes an image or labels layer (a lazy one too)
-to OME-Zarr, chunk by chunk, with napari's progress bar."""
+to OME-Zarr, chunk by chunk, with napari's progress bar.
+
+Nothing of napari, Qt or magicgui is imported here until a layer is written: napari
+loads writers to offer them, and a script may save layers with no GUI.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from ._layer_data import data_source
+from .ops import ArraySource
+
 
 def _source(data, meta: dict[str, Any], kind: str):
-    from ._widget import data_source
-    from .ops._sources import ArraySource
-
-    multiscale = isinstance(data, list)
     src = data_source(data, axis_labels=meta.get("axis_labels"),
                       scale=meta.get("scale"), units=meta.get("units"), name=meta.get("name"),
                       metadata=meta.get("metadata"))
-    if isinstance(src, ArraySource):
+    if isinstance(src, ArraySource):  # plain layer data: the layer type says what it holds
         src.kind = kind
-    return src, (len(data) if multiscale else 1)
+    return src, (len(data) if isinstance(data, list) else 1)
 
 
 def _write(path: str, data, meta: dict[str, Any], kind: str) -> list[str]:
@@ -37,8 +40,26 @@ def _write(path: str, data, meta: dict[str, Any], kind: str) -> list[str]:
 
 
 def write_image(path: str, data, meta: dict[str, Any]) -> list[str]:
+    """Write an image layer's data to OME-Zarr at ``path`` (npe2 single-layer writer).
+
+    Parameters
+    ----------
+    path : str
+        The output path (``.ome.zarr`` or ``.zarr``).
+    data : array-like or list of array-like
+        The layer's data; a list is a multiscale layer, whose level 0 is written and
+        downsampled.
+    meta : dict
+        The layer's attributes (``scale``, ``units``, ``axis_labels``, ``metadata``...).
+
+    Returns
+    -------
+    list of str
+        The path written.
+    """
     return _write(path, data, meta, "image")
 
 
 def write_labels(path: str, data, meta: dict[str, Any]) -> list[str]:
+    """Write a labels layer's data to OME-Zarr at ``path``; see ``write_image``."""
     return _write(path, data, meta, "labels")

@@ -202,7 +202,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         import napari
 
         from ._layer_data import image_layer_data
-        from ._widget import LazyProcessingWidget
+        from ._qt.widget import LazyProcessingWidget
         from .synthetic import LARGE, SMALL, lightsheet
 
         viewer = napari.Viewer(show=not args.screenshot, title="napari-lazyproc demo")

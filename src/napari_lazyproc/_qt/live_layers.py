@@ -5,6 +5,10 @@ thread; something must then refresh the layer on the main thread. ``watch(viewer
 does that for every layer of ours inserted into a viewer (files from our reader, the
 sample, results), and marks the layer as loading (napari's spinner in the layer list)
 while a region is computing, so that a 3D view being computed looks like it.
+
+A result layer's life: ``add_live_layer`` adds it, ``replace_result`` gives the same
+layer a new result (a parameter changed), ``recompute`` starts its levels afresh (the
+backend changed); the old levels' work stops each time.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from collections.abc import Callable
 from napari.utils.notifications import show_error
 from superqt.utils import ensure_main_thread
 
-from .._live import LiveArray, LiveState, layer_levels
+from .._layer_data import result_levels
+from .._live import LiveArray, LiveState, layer_levels, live_levels
 
 _watched: weakref.WeakSet = weakref.WeakSet()
 
@@ -27,6 +32,7 @@ def live_states(layer) -> list[LiveState]:
 
 
 def is_live(layer) -> bool:
+    """Whether ``layer``'s data are live levels."""
     return bool(live_states(layer))
 
 
@@ -77,6 +83,70 @@ def _on_inserted(event) -> None:
 def _on_removed(event) -> None:
     for state in live_states(event.value):
         state.close()
+
+
+def add_live_layer(viewer, result, kwargs: dict, kind: str, on_ready: Callable | None = None):
+    """Add ``result`` to ``viewer`` as a layer of live levels and return the layer.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+    result : LazyResult
+        What the layer shows (every display level of it).
+    kwargs : dict
+        The layer's attributes (from ``result_layer_data``).
+    kind : {"image", "labels"}
+    on_ready : callable, optional
+        ``on_ready(layer, state, error)``, on the main thread when a region lands.
+    """
+    levels = live_levels(result_levels(result))
+    # napari slices a layer being built at its default position, not the viewer's: that
+    # plane would be computed for nothing
+    for level in levels:
+        level.state.paused = True
+    data = levels if len(levels) > 1 else levels[0]
+    if kind == "labels":
+        kwargs = {k: v for k, v in kwargs.items() if k != "contrast_limits"}
+        layer = viewer.add_labels(data, **kwargs)
+    else:
+        layer = viewer.add_image(data, **kwargs)
+    attach(layer, on_ready, replace=True)  # never compute on napari's thread
+    for level in levels:
+        level.state.paused = False
+    layer.refresh()  # now at the viewer's position
+    return layer
+
+
+def _swap(layer, levels: list[LiveArray], on_ready: Callable | None) -> None:
+    old = layer_levels(layer.data)
+    attach(layer, on_ready, states=[lvl.state for lvl in levels])
+    for level in old:
+        level.state.close()  # stale: its work stops, its answers are dropped
+    layer.data = levels if len(levels) > 1 else levels[0]
+
+
+def replace_result(layer, result, on_ready: Callable | None = None) -> bool:
+    """Show ``result`` in ``layer`` instead of its current one (a live update).
+
+    The old values stay on screen until the new ones land. Returns False, changing
+    nothing, when ``result`` does not fit the layer (another kind, shape or number of
+    levels): a new layer is then needed.
+    """
+    old = layer_levels(layer.data)
+    old_result = getattr(old[0], "result", None)
+    levels = live_levels(result_levels(result), previous=old)
+    if (result.kind != getattr(old_result, "kind", None)
+            or result.shape != getattr(old_result, "shape", None) or len(levels) != len(old)):
+        return False
+    _swap(layer, levels, on_ready)
+    return True
+
+
+def recompute(layer, on_ready: Callable | None = None) -> None:
+    """Compute ``layer``'s live levels afresh (the chunk backend changed); the values on
+    screen stay until the new ones land."""
+    old = layer_levels(layer.data)
+    _swap(layer, live_levels([lvl.result for lvl in old], previous=old), on_ready)
 
 
 def watch(viewer) -> None:

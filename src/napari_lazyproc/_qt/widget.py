@@ -1,0 +1,331 @@
+"""The "Lazy processing" dock widget: registry operations as live lazy layers.
+
+The widget wires the pieces together: what it offers (``choices``), the parameter form
+generated from the registry (``param_form``), result layers whose planes are computed in
+the background (``live_layers``), and whole-volume jobs (``jobs``).
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton
+from napari.layers import Image
+from napari.utils.notifications import show_error
+
+from .. import backend
+from .._layer_data import (
+    PREVIEW_NOTE,
+    layer_source,
+    result_layer_data,
+    result_layer_name,
+    result_levels,
+)
+from .._live import LiveState
+from ..ops import REGISTRY, apply, get_op
+from . import choices, jobs
+from .live_layers import add_live_layer, live_states, recompute, replace_result, watch
+from .param_form import ParamForm
+
+if TYPE_CHECKING:
+    import napari
+
+
+class LazyProcessingWidget(Container):
+    """Pick a layer and an operation, set its parameters, and add it as a live lazy layer.
+
+    While "Live update" is on, editing a parameter replaces the data of the layer added
+    last (the same layer, renamed); only the planes on screen are computed.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+        The viewer whose layers are the inputs and receive the results.
+    """
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        super().__init__(labels=True)
+        self.viewer = viewer
+        self.input = ComboBox(label="input", choices=self._layer_choices, nullable=True)
+        self.operation = ComboBox(
+            label="operation",
+            choices=[(f"{REGISTRY[n].category} · {n}", n) for n in
+                     sorted(REGISTRY, key=lambda n: (REGISTRY[n].category, n))],
+            value="gaussian",
+        )
+        self.axes = ComboBox(label="spatial axes", choices=self._axes_choices)
+        self.lengths = ComboBox(label="lengths in", choices=self._length_choices)
+        self.params = ParamForm()
+        self.live = CheckBox(text="Live update", value=True)
+        ok, why = backend.gpu_available()
+        self.gpu = CheckBox(text="Use GPU (CuPy)", value=backend.get_backend() == "cupy",
+                            enabled=ok,
+                            tooltip=why if not ok else f"compute chunks on the GPU ({why})")
+        self.add_button = PushButton(text="Add lazy layer")
+        self.label_button = PushButton(text="Label whole volume")
+        self.export_button = PushButton(text="Export to OME-Zarr…")
+        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.status = Label(value="")
+        self.extend([self.input, self.operation, self.axes, self.lengths, self.params, self.live,
+                     self.gpu, self.add_button, self.label_button, self.export_button,
+                     self.cancel_button, self.status])
+
+        self._live_layer: weakref.ref | None = None
+        self._job: jobs.Job | None = None
+
+        self.input.changed.connect(self._on_input)
+        self.operation.changed.connect(self._on_operation)
+        self.axes.changed.connect(self._on_param)
+        self.lengths.changed.connect(self._on_lengths)
+        self.params.changed.connect(self._on_param)
+        self.gpu.changed.connect(self._on_gpu)
+        self.add_button.changed.connect(self.add_layer)
+        self.label_button.changed.connect(self.label_whole_volume)
+        self.export_button.changed.connect(self._export_dialog)
+        self.cancel_button.changed.connect(self.cancel_job)
+        viewer.layers.events.inserted.connect(self._refresh_layers)
+        viewer.layers.events.removed.connect(self._refresh_layers)
+        viewer.layers.events.reordered.connect(self._refresh_layers)
+        watch(viewer)  # file layers read in the background too, and removed layers stop
+        self._refresh_layers()
+        self._on_input()
+
+    # ------------------------------------------------------------------ choices
+    def _layer_choices(self, _widget=None) -> list:
+        return choices.input_layers(self.viewer)
+
+    def _source(self):
+        return choices.source_or_none(self.input.value)
+
+    def _axes_choices(self, _widget=None) -> list:
+        return choices.axes_choices(self._source())
+
+    def _length_choices(self, _widget=None) -> list:
+        if not hasattr(self, "axes"):  # being built: pixels until an input is chosen
+            return choices.length_choices(None, "yx")
+        return choices.length_choices(self._source(), self.axes.value)
+
+    def _refresh_layers(self, event=None) -> None:
+        current = self.input.value
+        self.input.reset_choices()
+        if current is None and self.input.choices:
+            natural = choices.natural_input(self.input.choices)
+            if natural is not None:
+                self.input.value = natural
+
+    def _on_input(self, _value=None) -> None:
+        self._live_layer = None
+        source = self._source()
+        self.axes.reset_choices()
+        if source is not None:
+            self.axes.value = choices.default_axes(source, self.axes.choices)
+        self.lengths.reset_choices()
+        # lengths in the layer's unit when it has one
+        self.lengths.value = "physical" if "physical" in self.lengths.choices else "pixel"
+        self._build_params()
+
+    def _on_operation(self, _value=None) -> None:
+        self._live_layer = None
+        self._build_params()
+
+    def _on_lengths(self, _value=None) -> None:
+        self._build_params()
+        self._on_param()
+
+    # ------------------------------------------------------------------ parameters
+    def _length_unit(self) -> str | None:
+        """The physical unit lengths are given in, or None for pixels."""
+        return self.lengths.current_choice if self.lengths.value == "physical" else None
+
+    def _build_params(self) -> None:
+        unit = self._length_unit()
+        scale = choices.length_scale(self._source(), self.axes.value) if unit else 1.0
+        self.params.build(get_op(self.operation.value), length_unit=unit, length_scale=scale)
+
+    def param_values(self) -> dict[str, Any]:
+        """The parameters as the widget shows them.
+
+        Raises
+        ------
+        ValueError
+            For an optional value's text that is not a number.
+        """
+        return self.params.values()
+
+    def set_params(self, **values) -> None:
+        """Set parameters by name; a single live update follows."""
+        self.params.set_values(**values)
+
+    def _units(self) -> str:
+        return "pixel" if self._length_unit() is None else "physical"
+
+    def _result(self):
+        layer = self.input.value
+        if layer is None:
+            raise ValueError("no input layer: open an image or choose one in 'input'")
+        return apply(self.operation.value, layer_source(layer), axes=self.axes.value,
+                     units=self._units(), **self.param_values())
+
+    def layer_name(self) -> str:
+        """The name the current operation's layer gets (see ``result_layer_name``)."""
+        base = self.input.value.name if self.input.value is not None else "?"
+        return result_layer_name(get_op(self.operation.value), self.param_values(),
+                                 input_name=base, length_unit=self._length_unit())
+
+    # ------------------------------------------------------------------ layers
+    def _metadata(self, result) -> dict[str, Any]:
+        return {
+            "pipeline": result.steps,
+            "source": {"path": result.source_path, "layer": self.input.value.name},
+            "lazyproc": {"op": self.operation.value, "params": self.param_values(),
+                         "axes": self.axes.value, "units": self._units()},
+            **({"levels": PREVIEW_NOTE} if len(result_levels(result)) > 1 else {}),
+        }
+
+    def add_layer(self, _=None):
+        """Add the current operation as a new lazy layer.
+
+        Returns
+        -------
+        napari.layers.Image or napari.layers.Labels or None
+            The layer (Labels for labeling), or None when the input or the parameters
+            were refused (told as a notification).
+        """
+        try:
+            result = self._result()
+            name = self.layer_name()
+        except ValueError as exc:
+            show_error(str(exc))
+            return None
+        layer_in = self.input.value
+        limits = None
+        if (result.kind != "labels" and result.dtype == layer_in.dtype
+                and isinstance(layer_in, Image) and result.op.category != "threshold"):
+            limits = tuple(layer_in.contrast_limits)  # the same grey levels look the same
+        try:
+            _, kwargs, kind = result_layer_data(result, name, contrast_limits=limits)
+        except Exception as exc:  # noqa: BLE001 - e.g. an unreadable file: tell, don't crash
+            show_error(f"{name}: {exc}")
+            return None
+        kwargs["translate"] = list(layer_in.translate)
+        kwargs["metadata"] = self._metadata(result)
+        layer = add_live_layer(self.viewer, result, kwargs, kind, self._on_ready)
+        self.viewer.layers.selection.active = layer
+        self.input.value = layer_in  # adding a layer must not change the input
+        self._live_layer = weakref.ref(layer)  # after the input is set: it resets the target
+        return layer
+
+    @property
+    def live_layer(self):
+        """The layer a parameter change updates (the one added last), or None."""
+        layer = self._live_layer() if self._live_layer is not None else None
+        return layer if layer is not None and layer in self.viewer.layers else None
+
+    def _on_param(self, _value=None) -> None:
+        layer = self.live_layer
+        if not self.live.value or layer is None:
+            return
+        try:
+            result = self._result()
+            name = self.layer_name()
+        except ValueError as exc:
+            show_error(str(exc))
+            return
+        if not replace_result(layer, result, self._on_ready):
+            return  # another shape or kind: "Add lazy layer" makes a new one
+        layer.metadata = self._metadata(result)
+        layer.name = name
+        self.status.value = f"updating {name}…"
+
+    def _on_ready(self, layer, state: LiveState, error: BaseException | None) -> None:
+        """A result layer's region landed (on the main thread, after its refresh)."""
+        if error is not None:
+            show_error(f"{layer.name}: {error}")
+            self.status.value = f"error: {error}"
+            return
+        if not any(s.busy for s in live_states(layer)):
+            self.status.value = ""
+
+    def _on_gpu(self, value: bool) -> None:
+        try:
+            backend.set_backend("cupy" if value else "numpy")
+        except RuntimeError as exc:
+            show_error(str(exc))
+            with self.gpu.changed.blocked():
+                self.gpu.value = False
+            return
+        for layer in list(self.viewer.layers):  # the results on screen, on the new backend
+            if choices.is_result(layer) and live_states(layer):
+                recompute(layer, self._on_ready)
+
+    # ------------------------------------------------------------------ background jobs
+    def _job_started(self, job: jobs.Job) -> jobs.Job:
+        self._job = job
+        self.cancel_button.enabled = True
+        self.label_button.enabled = self.export_button.enabled = False
+        self.status.value = job.title + "…"
+        return job
+
+    def _job_finished(self, job: jobs.Job) -> None:
+        if self._job is job:
+            self._job = None
+        self.cancel_button.enabled = False
+        self.label_button.enabled = self.export_button.enabled = True
+        self.status.value = job.message
+
+    def cancel_job(self, _=None) -> None:
+        """Cancel the running job (labeling or export); what it made is dropped."""
+        if self._job is not None:
+            self._job.cancel()
+            self.status.value = "cancelling…"
+
+    def label_whole_volume(self, _=None) -> jobs.Job | None:
+        """Label the input (a mask or a lazy result) across the whole volume, in the
+        background; a Labels layer is added when done.
+
+        Returns
+        -------
+        Job or None
+            The running job, or None on bad input (told as a notification).
+        """
+        try:
+            connectivity = (self.param_values().get("connectivity")
+                            if self.operation.value == "label" else None)
+            job = jobs.label_whole_volume(self.viewer, self.input.value, axes=self.axes.value,
+                                          connectivity=connectivity,
+                                          on_finish=self._job_finished)
+        except ValueError as exc:
+            show_error(str(exc))
+            return None
+        return self._job_started(job)
+
+    def export_layer(self, layer, path: str, **options) -> jobs.Job | None:
+        """Export ``layer`` (a lazy result included) to OME-Zarr in the background.
+
+        Returns
+        -------
+        Job or None
+            The running job, or None when the layer cannot be read (told as a
+            notification).
+        """
+        try:
+            job = jobs.export_layer(layer, path, on_finish=self._job_finished, **options)
+        except ValueError as exc:
+            show_error(str(exc))
+            return None
+        return self._job_started(job)
+
+    def _export_dialog(self, _=None) -> None:
+        from qtpy.QtWidgets import QFileDialog
+
+        layer = self.viewer.layers.selection.active or self.input.value
+        if layer is None:
+            show_error("no layer to export: select one")
+            return
+        path, _ = QFileDialog.getSaveFileName(
+            self.native, "Export to OME-Zarr", f"{layer.name}.ome.zarr",
+            "OME-Zarr (*.ome.zarr *.zarr)",
+        )
+        if path:  # the dialog has asked before replacing an existing path
+            self.export_layer(layer, path, overwrite=True)
