@@ -59,7 +59,7 @@ def main() -> str:
     from scipy import ndimage as ndi
     from skimage.filters import gaussian as sk_gaussian
 
-    from napari_lazyproc._widget import LazyProcessingWidget
+    from napari_lazyproc._qt.widget import LazyProcessingWidget
 
     noise, _ = make_data()
     resize_dask_cache(int(2**30))
@@ -79,7 +79,7 @@ def main() -> str:
     ours_times = []
     for s in SIGMAS[1:]:
         t0 = time.perf_counter()
-        widget._param_widgets["sigma"].value = s
+        widget.params["sigma"].value = s
         _wait_live(ours)
         ours_times.append(time.perf_counter() - t0)
     arr = zarr.open_array(noise, mode="r")
