@@ -74,7 +74,8 @@ register(Op(
 ))
 register(Op(
     "median", "smoothing", _rank("median_filter"), (SIZE, MODE, CVAL),
-    halo=lambda p, n: half(p["size"]), description="median of a box (scipy.ndimage.median_filter)",
+    halo=lambda p, n: half(p["size"]), fast=_kernels.median,
+    description="median of a box (scipy.ndimage.median_filter)",
 ))
 register(Op(
     "uniform", "smoothing", _rank("uniform_filter"), (SIZE, MODE, CVAL),
@@ -97,7 +98,7 @@ register(Op(
         b, percentile, size=size, mode=mode, cval=cval),
     (Param("percentile", float, 50.0, min=0, max=100, help="percentile in [0, 100]"),
      SIZE, MODE, CVAL),
-    halo=lambda p, n: half(p["size"]),
+    halo=lambda p, n: half(p["size"]), fast=_kernels.percentile,
     description="a percentile of a box (scipy.ndimage.percentile_filter)",
 ))
 

@@ -262,3 +262,71 @@ def grey(name: str):
         return here - out if name == "white_tophat" else out - here
 
     return run
+
+
+#: scipy's boundary modes as numpy.pad modes
+_PADS = {"reflect": "symmetric", "mirror": "reflect", "nearest": "edge", "constant": "constant"}
+
+
+def rank(block, crop, size, rank_of, mode, cval):
+    """scipy.ndimage.rank_filter over ``crop`` with a box of ``size``: each output plane
+    from a sliding window of its neighbours, partitioned at the rank (exact: an order
+    statistic of the block's own values). ``rank_of(n)`` gives the rank among n values."""
+    if not isinstance(block, np.ndarray) or block.dtype.kind not in "iuf" or block.size == 0:
+        return None
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    size = tuple(int(s) for s in size)
+    n = int(np.prod(size))
+    k = rank_of(n)
+    before = [s // 2 for s in size]
+    after = [s - 1 - s // 2 for s in size]
+    # the mode extends the block's edges; at an edge inside the array the halo is there
+    # already and the padding is never reached by the outputs asked for
+    pad = [(b, a) for b, a in zip(before, after, strict=True)]
+    kwargs = {"constant_values": block.dtype.type(cval)} if mode == "constant" else {}
+    lead = crop[0] if block.ndim > 1 else None
+    if block.ndim == 3:  # only the planes the crop needs
+        lo, hi = lead.start, lead.stop + before[0] + after[0]
+        padded = np.pad(block, pad, mode=_PADS[mode], **kwargs)[lo:hi]
+    else:
+        padded = np.pad(block, pad, mode=_PADS[mode], **kwargs)
+    spatial_crop = crop[1:] if block.ndim == 3 else crop
+    out_shape = tuple(c.stop - c.start for c in crop)
+    out = np.empty(out_shape, block.dtype)
+    planes = range(out_shape[0]) if block.ndim == 3 else [None]
+    for z in planes:
+        if z is None:
+            src = padded
+        else:
+            src = padded[z : z + size[0]]
+        sub = tuple(slice(c.start, c.stop + b + a)
+                    for c, b, a in zip(spatial_crop, before[-len(spatial_crop):],
+                                       after[-len(spatial_crop):], strict=True))
+        window = src[(slice(None),) * (src.ndim - len(sub)) + sub] if z is not None else src[sub]
+        views = sliding_window_view(window, size)
+        views = views.reshape(*views.shape[: window.ndim], n)
+        if z is not None:
+            views = views[0]
+        values = np.partition(views, k, axis=-1)[..., k]
+        if z is None:
+            out[...] = values
+        else:
+            out[z] = values
+    return out
+
+
+def median(block, crop, size, mode, cval):
+    """scipy.ndimage.median_filter over ``crop`` (the element at index n // 2 of n)."""
+    return rank(block, crop, size, lambda n: n // 2, mode, cval)
+
+
+def percentile(block, crop, percentile, size, mode, cval):
+    """scipy.ndimage.percentile_filter over ``crop``, with scipy's rank rule."""
+    if percentile < 0:
+        percentile += 100.0
+
+    def rank_of(n):
+        return n - 1 if percentile == 100.0 else int(float(n) * percentile / 100.0)
+
+    return rank(block, crop, size, rank_of, mode, cval)
