@@ -238,6 +238,17 @@ class ReadCounter:
         return [k for k in self.keys.elements() if not k.endswith(meta)]
 
 
+@pytest.fixture
+def exact_precision():
+    """Results made during the test are bitwise scipy (``set_precision("exact")``), for
+    tests that compare values with ``assert_array_equal``; the fast kernels' contract is
+    tested on every operation in test_ops_exact.py."""
+    from napari_lazyproc.ops import set_precision
+
+    set_precision("exact")
+    yield
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     """Each test starts with an empty chunk cache, so read counts are its own."""

@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import VOLUME
 
 from napari_lazyproc.cli import main
 
@@ -77,3 +78,18 @@ def test_demo_screenshot_headless(tmp_path):
     assert shot.shape[0] > 400 and shot[..., :3].std() > 5
     assert (shot[..., :3].max(axis=-1) > 100).mean() > 0.001
     assert np.unique(shot[..., 0]).size > 20
+
+
+def test_process_exact_records_the_precision(zarr_v3_array, tmp_path):
+    import zarr
+    from scipy import ndimage as ndi
+
+    from napari_lazyproc.cli import main
+
+    out = tmp_path / "g.ome.zarr"
+    assert main(["process", str(zarr_v3_array), "-o", str(out), "--step", "gaussian:sigma=1.5",
+                 "--exact", "--quiet"]) == 0
+    np.testing.assert_array_equal(np.asarray(zarr.open_array(out / "0")),
+                                  ndi.gaussian_filter(VOLUME, 1.5))
+    attrs = dict(zarr.open_group(out, mode="r").attrs)
+    assert attrs["napari-lazyproc"]["pipeline"][-1]["precision"] == "exact"

@@ -32,6 +32,10 @@ def digest(path: Path) -> str:
     return h.hexdigest()
 
 
+#: values are compared bitwise with scipy here: results are made in "exact" precision
+pytestmark = pytest.mark.usefixtures("exact_precision")
+
+
 @pytest.fixture
 def checked(request):
     """Register inputs; at teardown their checksums must be what they were."""

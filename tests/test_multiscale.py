@@ -15,6 +15,10 @@ from scipy import ndimage as ndi
 import napari_lazyproc as lp
 from napari_lazyproc.io._pyramid import MAX_SIDE, MAX_VOLUME, virtual_factors
 
+#: values are compared bitwise with scipy here: results are made in "exact" precision
+pytestmark = pytest.mark.usefixtures("exact_precision")
+
+
 FACTORS = [1, 2, 4]  # of each level in y and x (conftest.ome_pyramid)
 
 

@@ -20,6 +20,10 @@ from napari_lazyproc._qt.widget import LazyProcessingWidget  # noqa: E402
 from napari_lazyproc.ops import CACHE  # noqa: E402
 
 
+#: values are compared bitwise with scipy here: results are made in "exact" precision
+pytestmark = pytest.mark.usefixtures("exact_precision")
+
+
 def settled(qtbot, *layers) -> None:
     """Until no level of ``layers`` is computing and the queued refreshes have run."""
     states = [s for layer in layers for s in live_states(layer)]

@@ -15,6 +15,10 @@ import napari_lazyproc as lp
 from napari_lazyproc.ops import CACHE, Cancelled
 
 
+#: values are compared bitwise with scipy here: results are made in "exact" precision
+pytestmark = pytest.mark.usefixtures("exact_precision")
+
+
 @pytest.fixture
 def volume_zarr(tmp_path):
     """(40, 64, 64) uint16 with chunks (4, 32, 32): ten z-chunks of four tiles."""

@@ -9,6 +9,10 @@ from conftest import VOLUME
 napari = pytest.importorskip("napari")
 
 
+#: values are compared bitwise with scipy here: results are made in "exact" precision
+pytestmark = pytest.mark.usefixtures("exact_precision")
+
+
 @pytest.mark.parametrize("fixture, scale", [
     ("zarr_v3_array", (1.0, 1.0, 1.0)),
     ("ome_zarr_v04", (2.0, 0.5, 0.5)),

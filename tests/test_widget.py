@@ -15,9 +15,14 @@ napari = pytest.importorskip("napari")
 from napari.utils.notifications import notification_manager  # noqa: E402
 
 from napari_lazyproc import gpu_available  # noqa: E402
+import napari_lazyproc as lp  # noqa: E402
 from napari_lazyproc._live import LiveArray  # noqa: E402
 from napari_lazyproc._qt.live_layers import live_states  # noqa: E402
 from napari_lazyproc._qt.widget import LazyProcessingWidget  # noqa: E402
+
+#: values are compared bitwise with scipy here: results are made in "exact" precision
+pytestmark = pytest.mark.usefixtures("exact_precision")
+
 
 TALL = np.random.default_rng(7).integers(0, 4000, size=(40, 64, 80), dtype=np.uint16)
 
@@ -342,3 +347,23 @@ def test_parameter_widgets_follow_the_registry(make_napari_viewer, qtbot):
     assert "Gaussian standard deviation" in sigma.tooltip
     widget.operation.value = "label"
     assert "scope" not in widget.param_values()  # global labeling has its own button
+
+
+def test_exact_checkbox_switches_the_live_layer_to_bitwise_scipy(make_napari_viewer, qtbot,
+                                                                   tall_zarr):
+    lp.set_precision("fast")  # the default, which this module otherwise sets aside
+    viewer = make_napari_viewer()
+    (raw,) = viewer.open(str(tall_zarr), plugin="napari-lazyproc")
+    widget = make(viewer, qtbot)
+    assert not widget.exact.value
+    widget.axes.value = "zyx"
+    widget.set_params(sigma=1.5)
+    layer = widget.add_layer()
+    assert layer.metadata["pipeline"][-1]["precision"] == "fast"
+    viewer.dims.set_current_step(0, 20)
+    fast = shown(qtbot, layer)
+    exact = ndi.gaussian_filter(TALL, 1.5)[20]
+    assert np.abs(fast.astype(int) - exact.astype(int)).max() <= 1  # one grey level
+    widget.exact.value = True  # a live update of the same layer
+    assert layer.metadata["pipeline"][-1]["precision"] == "exact"
+    np.testing.assert_array_equal(shown(qtbot, layer), exact)

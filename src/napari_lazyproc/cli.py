@@ -132,8 +132,10 @@ def parse_step(text: str) -> dict:
 def cmd_process(args: argparse.Namespace) -> int:
     from . import backend
     from .export import ExportError, export
-    from .ops import Pipeline
+    from .ops import Pipeline, set_precision
 
+    if args.exact:
+        set_precision("exact")
     if args.gpu:
         try:
             backend.set_backend("cupy")
@@ -301,6 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="OME-Zarr 0.4 (default), 0.5, plain zarr, or tiled (OME-)BigTIFF")
     proc.add_argument("--levels", type=int, default=1, help="pyramid levels (OME-Zarr)")
     proc.add_argument("--gpu", action="store_true", help="compute chunks on the GPU (CuPy)")
+    proc.add_argument("--exact", action="store_true",
+                      help="bitwise scipy instead of the fast kernels (default: fast, "
+                           "floats within 1e-6 of scipy, integers within one grey level)")
     proc.add_argument("--workers", type=int, help="start a local dask cluster of N processes")
     proc.add_argument("--scheduler", default=os.environ.get("LAZYPROC_SCHEDULER"),
                       metavar="ADDRESS",

@@ -23,7 +23,7 @@ from .._layer_data import (
     result_levels,
 )
 from .._live import LiveState
-from ..ops import REGISTRY, apply, get_op
+from ..ops import REGISTRY, apply, get_op, get_precision
 from . import choices, jobs
 from .live_layers import add_live_layer, live_states, recompute, replace_result, watch
 from .param_form import ParamForm
@@ -62,13 +62,19 @@ class LazyProcessingWidget(Container):
         self.gpu = CheckBox(text="Use GPU (CuPy)", value=backend.get_backend() == "cupy",
                             enabled=ok,
                             tooltip=why if not ok else f"compute chunks on the GPU ({why})")
+        # advanced: the precision switch (fast kernels by default, or bitwise scipy)
+        self.exact = CheckBox(
+            text="Exact (bitwise scipy; slower)", value=get_precision() == "exact",
+            tooltip="fast (default): floats within 1e-6 of scipy, integers within one grey "
+                    "level, order statistics, thresholds and labels exact")
+        self.advanced = Container(label="advanced", widgets=[self.exact], labels=False)
         self.add_button = PushButton(text="Add lazy layer")
         self.label_button = PushButton(text="Label whole volume")
         self.export_button = PushButton(text="Export to OME-Zarr…")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.status = Label(value="")
         self.extend([self.input, self.operation, self.axes, self.lengths, self.params, self.live,
-                     self.gpu, self.add_button, self.label_button, self.export_button,
+                     self.gpu, self.advanced, self.add_button, self.label_button, self.export_button,
                      self.cancel_button, self.status])
 
         self._live_layer: weakref.ref | None = None
@@ -79,6 +85,7 @@ class LazyProcessingWidget(Container):
         self.axes.changed.connect(self._on_param)
         self.lengths.changed.connect(self._on_lengths)
         self.params.changed.connect(self._on_param)
+        self.exact.changed.connect(self._on_param)
         self.gpu.changed.connect(self._on_gpu)
         self.add_button.changed.connect(self.add_layer)
         self.label_button.changed.connect(self.label_whole_volume)
@@ -165,7 +172,12 @@ class LazyProcessingWidget(Container):
         if layer is None:
             raise ValueError("no input layer: open an image or choose one in 'input'")
         return apply(self.operation.value, layer_source(layer), axes=self.axes.value,
-                     units=self._units(), **self.param_values())
+                     units=self._units(), precision=self.precision, **self.param_values())
+
+    @property
+    def precision(self) -> str:
+        """"exact" when the Advanced checkbox asks for bitwise scipy, else "fast"."""
+        return "exact" if self.exact.value else "fast"
 
     def layer_name(self) -> str:
         """The name the current operation's layer gets (see ``result_layer_name``)."""
