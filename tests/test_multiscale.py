@@ -246,7 +246,7 @@ def test_a_panned_view_is_cut_from_tiles_already_computed(tmp_path):
     assert landed.wait(30)
     exact = ndi.gaussian_filter(plane[0], 2.0)
     np.testing.assert_array_equal(np.asarray(data[view]), exact[100:400, 50:700])
-    assert data.state.computed == 1
+    assert data.state.n_computed == 1
     panned = (0, slice(300, 500), slice(10, 900))  # still inside tiles (0:512, 0:1024)
     np.testing.assert_array_equal(np.asarray(data[panned]), exact[300:500, 10:900])
-    assert data.state.computed == 1
+    assert data.state.n_computed == 1

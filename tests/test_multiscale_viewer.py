@@ -174,7 +174,7 @@ SAMPLE_3D = textwrap.dedent("""
     start = time.monotonic()
     while time.monotonic() - start < 240:
         QApplication.processEvents()
-        if not any(s.busy for s in states) and live_states(layer)[-1].computed:
+        if not any(s.busy for s in states) and live_states(layer)[-1].n_computed:
             break
         time.sleep(0.02)
     for _ in range(10):

@@ -111,8 +111,8 @@ def test_live_update_changes_the_same_layer(make_napari_viewer, qtbot, tall_zarr
     np.testing.assert_array_equal(shown(qtbot, layer),
                                   ndi.gaussian_filter(TALL[12], 2.5))
     assert layer.metadata["pipeline"][-1]["sigma"] == [2.5, 2.5]
-    assert layer.data.state.computed == 1  # only the plane on screen was asked for
-    assert layer.data.state.computed_ahead <= 2  # and perhaps z - 1 and z + 1
+    assert layer.data.state.n_computed == 1  # only the plane on screen was asked for
+    assert layer.data.state.n_computed_ahead <= 2  # and perhaps z - 1 and z + 1
 
 
 def test_stale_work_is_dropped(make_napari_viewer, qtbot, tall_zarr):
@@ -128,7 +128,7 @@ def test_stale_work_is_dropped(make_napari_viewer, qtbot, tall_zarr):
     final = shown(qtbot, layer)
     assert old_state.closed and layer.data.state is not old_state
     np.testing.assert_array_equal(final, ndi.gaussian_filter(TALL, 3.0)[39])
-    assert layer.data.state.computed <= 2
+    assert layer.data.state.n_computed <= 2
 
 
 def test_chain_gaussian_threshold_label_gives_scipy_labels(make_napari_viewer, qtbot,
@@ -317,13 +317,13 @@ def test_scrolling_finds_the_next_plane_computed_ahead(make_napari_viewer, qtbot
     viewer.dims.set_current_step(0, 10)
     shown(qtbot, layer)
     state = layer.data.state
-    qtbot.waitUntil(lambda: not state._ahead and state.computed_ahead >= 2, timeout=20000)
-    asked = state.computed
+    qtbot.waitUntil(lambda: not state._ahead and state.n_computed_ahead >= 2, timeout=20000)
+    asked = state.n_computed
     viewer.dims.set_current_step(0, 11)
     assert not state.busy  # ready at once: nothing to compute
     np.testing.assert_array_equal(np.asarray(layer._slice.image.raw),
                                   ndi.gaussian_filter(TALL, 1.0)[11])
-    assert state.computed == asked
+    assert state.n_computed == asked
     viewer.dims.set_current_step(0, 20)  # a jump: a placeholder (the nearest plane) meanwhile
     np.testing.assert_array_equal(shown(qtbot, layer), ndi.gaussian_filter(TALL, 1.0)[20])
 

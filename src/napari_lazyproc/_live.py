@@ -95,8 +95,8 @@ class LiveState:
         #: while paused, reads get placeholders and start nothing (a layer being built is
         #: sliced at napari's default position before it is placed in the viewer)
         self.paused = False
-        self.computed = 0  # regions computed because they were asked for
-        self.computed_ahead = 0  # neighbours computed ahead and not (yet) asked for
+        self.n_computed = 0  # regions computed because they were asked for
+        self.n_computed_ahead = 0  # neighbours computed ahead and not (yet) asked for
 
     @property
     def busy(self) -> bool:
@@ -214,9 +214,9 @@ class LiveState:
             wanted = self._pending.get(key) is cancel  # asked for (perhaps adopted)
             if done:
                 if wanted:
-                    self.computed += 1
+                    self.n_computed += 1
                 else:
-                    self.computed_ahead += 1
+                    self.n_computed_ahead += 1
             if self._ahead.get(key) is cancel:
                 del self._ahead[key]
         try:

@@ -254,7 +254,7 @@ def _wait_until_shown(layers, timeout: float = 120.0) -> None:
     start = time.monotonic()
     while time.monotonic() - start < timeout:
         QApplication.processEvents()
-        if not any(s.busy for s in states) and any(s.computed for s in states):
+        if not any(s.busy for s in states) and any(s.n_computed for s in states):
             break
         time.sleep(0.02)
     for _ in range(20):
