@@ -22,7 +22,6 @@ import textwrap
 
 import numpy as np
 import scipy.ndimage as ndi
-
 from _common import DATA, table
 
 CHUNKS = (32, 256, 256)

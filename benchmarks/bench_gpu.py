@@ -13,7 +13,6 @@ import shutil
 import time
 
 import numpy as np
-
 from _common import DATA, table
 
 Z = 64
@@ -38,7 +37,6 @@ def main() -> str:
         print(text)
         return text
     import cupy
-
     from bench_export import VOLUMES, make
     from bench_ops import make_data
 
@@ -68,8 +66,8 @@ def main() -> str:
             lp.set_backend(backend)
             out = DATA / f"gpu-{op}-{backend}.zarr"
             shutil.rmtree(out, ignore_errors=True)
-            t = _timed(lambda: lp.export(lp.apply(op, lp.open_image(big), **params), out,
-                                         format="zarr"))
+            t = _timed(lambda op=op, params=params, out=out: lp.export(
+                lp.apply(op, lp.open_image(big), **params), out, format="zarr"))
             speeds[backend] = 4 * 2**30 / t / 1e6
             shutil.rmtree(out, ignore_errors=True)
         lp.set_backend("numpy")

@@ -14,7 +14,6 @@ import json
 import sys
 
 import numpy as np
-
 from _common import DATA, machine, median, table
 
 REPEATS = 7

@@ -11,14 +11,12 @@ blobs mask of the same size for labeling), on local disk. Peers, side by side in
 
 from __future__ import annotations
 
-import math
 import time
 import tracemalloc
 
 import dask.array as da
 import numpy as np
 import scipy.ndimage as ndi
-
 from _common import DATA, machine, median, table
 
 SHAPE, CHUNKS = (128, 1024, 1024), (32, 256, 256)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-
 from _common import table
 
 SIGMAS = [2.0, 2.25, 2.5, 2.75, 3.0, 1.75, 1.5, 2.1, 2.6, 2.4]

@@ -72,7 +72,7 @@ def test_each_level_equals_scipy_on_that_whole_level(ome_pyramid, ome_pyramid_le
     res = lp.apply(op, img, axes=axes, units=units, **params)
     assert res.multiscale and len(res.levels) == 3
     assert [r.shape for r in res.levels] == [lvl.shape for lvl in ome_pyramid_levels]
-    for k, (level, factor) in enumerate(zip(ome_pyramid_levels, FACTORS)):
+    for k, (level, factor) in enumerate(zip(ome_pyramid_levels, FACTORS, strict=False)):
         np.testing.assert_array_equal(np.asarray(res.levels[k]), expected(level, factor),
                                       err_msg=f"level {k}")
 
@@ -106,7 +106,7 @@ def test_global_threshold_is_one_value_for_every_level(ome_pyramid, ome_pyramid_
     exact = _per_frame(lambda v: ndi.gaussian_filter(v, 1.0), ome_pyramid_levels[0], 3)
     threshold = threshold_otsu(exact)
     assert {lvl.prepared()["threshold"] for lvl in mask.levels} == {threshold}
-    for k, (level, f) in enumerate(zip(ome_pyramid_levels, FACTORS)):
+    for k, (level, f) in enumerate(zip(ome_pyramid_levels, FACTORS, strict=False)):
         smooth_k = _per_frame(lambda v, f=f: ndi.gaussian_filter(v, (1.0, 1 / f, 1 / f)), level, 3)
         np.testing.assert_array_equal(np.asarray(mask.levels[k]), smooth_k > threshold)
 
@@ -120,7 +120,7 @@ def test_chained_steps_per_level(ome_pyramid, ome_pyramid_levels):
                         {"op": "label"}])
     labels = pipe(img)
     assert len(labels.levels) == 3 and labels.kind == "labels"
-    for k, (level, f) in enumerate(zip(ome_pyramid_levels, FACTORS)):
+    for k, (level, f) in enumerate(zip(ome_pyramid_levels, FACTORS, strict=False)):
         mask = _per_frame(lambda v, f=f: ndi.gaussian_filter(v, 1.0 / f), level, 2) > 2000
         expected = _per_frame(lambda v: ndi.label(v)[0].astype(np.uint32), mask, 3)
         np.testing.assert_array_equal(np.asarray(labels.levels[k]), expected)
@@ -179,7 +179,7 @@ def test_policy_keeps_the_coarsest_level_small():
     assert virtual_factors((64, 80), "yx") == []
     assert virtual_factors((16384, 16384), "yx")[-1] == (16, 16)
     # a light-sheet stack: y and x are halved first, z only once it is among the longest
-    shapes = [tuple(-(-n // f) for n, f in zip((256, 2048, 2048), fs))
+    shapes = [tuple(-(-n // f) for n, f in zip((256, 2048, 2048), fs, strict=False))
               for fs in virtual_factors((256, 2048, 2048), "zyx")]
     assert shapes[-1] == (256, 256, 256) and np.prod(shapes[-1]) <= MAX_VOLUME
     assert virtual_factors((5, 2000, 3000, 40), "tyxc")[-1] == (1, 4, 4, 1)

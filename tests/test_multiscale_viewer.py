@@ -19,7 +19,6 @@ from napari_lazyproc._qt.live_layers import live_states  # noqa: E402
 from napari_lazyproc._qt.widget import LazyProcessingWidget  # noqa: E402
 from napari_lazyproc.ops import CACHE  # noqa: E402
 
-
 #: values are compared bitwise with scipy here: results are made in "exact" precision
 pytestmark = pytest.mark.usefixtures("exact_precision")
 

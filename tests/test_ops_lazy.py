@@ -14,7 +14,6 @@ import zarr
 import napari_lazyproc as lp
 from napari_lazyproc.ops import CACHE, Cancelled
 
-
 #: values are compared bitwise with scipy here: results are made in "exact" precision
 pytestmark = pytest.mark.usefixtures("exact_precision")
 

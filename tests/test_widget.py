@@ -14,8 +14,8 @@ napari = pytest.importorskip("napari")
 
 from napari.utils.notifications import notification_manager  # noqa: E402
 
-from napari_lazyproc import gpu_available  # noqa: E402
 import napari_lazyproc as lp  # noqa: E402
+from napari_lazyproc import gpu_available  # noqa: E402
 from napari_lazyproc._live import LiveArray  # noqa: E402
 from napari_lazyproc._qt.live_layers import live_states  # noqa: E402
 from napari_lazyproc._qt.widget import LazyProcessingWidget  # noqa: E402

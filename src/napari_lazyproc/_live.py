@@ -51,7 +51,7 @@ TILE = 512
 def aligned(region: tuple, shape: tuple) -> tuple:
     """``region`` grown to whole tiles along each axis it cuts short (not single planes)."""
     out = []
-    for r, n in zip(region, shape):
+    for r, n in zip(region, shape, strict=False):
         if isinstance(r, slice) and r.stop - r.start > 1 and (r.start, r.stop) != (0, n):
             r = slice(r.start // TILE * TILE, min(n, -(-r.stop // TILE) * TILE))
         out.append(r)
@@ -62,7 +62,7 @@ def _inside(key: tuple, outer: tuple) -> tuple | None:
     """Where region ``key`` lies in region ``outer`` (both as ``_region_key``), as a crop
     of ``outer``'s values, or None when it does not lie inside."""
     crop = []
-    for k, o in zip(key, outer):
+    for k, o in zip(key, outer, strict=False):
         if isinstance(k, tuple) != isinstance(o, tuple):
             return None
         if not isinstance(k, tuple):
@@ -149,7 +149,7 @@ class LiveState:
         if old is not None and old.shape == shape:
             return old.astype(self.result.dtype, copy=False)
         with self._lock:
-            near = [(sum(abs(_start(a) - _start(b)) for a, b in zip(k, key)), v)
+            near = [(sum(abs(_start(a) - _start(b)) for a, b in zip(k, key, strict=False)), v)
                     for k, v in self._done.items() if v.shape == shape]
         if near:
             return min(near, key=lambda kv: kv[0])[1]
@@ -275,7 +275,7 @@ class LiveArray(LazyArray):
         if whole == region:
             return self._read_whole(region)
         crop = tuple(slice(r.start - w.start, r.stop - w.start)
-                     for r, w in zip(region, whole) if isinstance(r, slice))
+                     for r, w in zip(region, whole, strict=False) if isinstance(r, slice))
         return self._read_whole(whole)[crop]
 
     def _read_whole(self, region: tuple) -> np.ndarray:

@@ -57,7 +57,7 @@ def describe(image: LazyImage) -> str:
            + " (virtual, computed when viewed)"]
           if (virtual := image.display_pyramid()[len(image.levels):]) else []),
         "scale:     " + ", ".join(
-            f"{a}={s:g}{' ' + u if u else ''}" for a, s, u in zip(image.axes, image.scale, image.units)
+            f"{a}={s:g}{' ' + u if u else ''}" for a, s, u in zip(image.axes, image.scale, image.units, strict=False)
         ),
         f"translate: {image.translate}",
     ]

@@ -25,7 +25,7 @@ def normalize_key(key, shape: tuple[int, ...]) -> tuple[slice | int, ...]:
     """Expand ``key`` to one entry per axis: ints and step-1 slices with explicit bounds."""
     key = expand_key(key, len(shape))
     out: list[slice | int] = []
-    for k, n in zip(key, shape):
+    for k, n in zip(key, shape, strict=False):
         if isinstance(k, slice):
             start, stop, step = k.indices(n)
             if step != 1:
@@ -53,12 +53,12 @@ def region_shape(region: Region) -> tuple[int, ...]:
 
 def within(inner: Region, outer: Region) -> Region:
     """Where ``inner`` lies inside ``outer``, in ``outer``'s own coordinates."""
-    return tuple(slice(i.start - o.start, i.stop - o.start) for i, o in zip(inner, outer))
+    return tuple(slice(i.start - o.start, i.stop - o.start) for i, o in zip(inner, outer, strict=False))
 
 
 def block_region(index, block, shape) -> Region:
     """The region of chunk ``index`` in a regular grid of ``block``-sized chunks."""
-    return tuple(slice(i * b, min(n, (i + 1) * b)) for i, b, n in zip(index, block, shape))
+    return tuple(slice(i * b, min(n, (i + 1) * b)) for i, b, n in zip(index, block, shape, strict=False))
 
 
 def split_region(region: Region, axes, parts: int) -> list[Region]:
@@ -67,7 +67,7 @@ def split_region(region: Region, axes, parts: int) -> list[Region]:
     parts = min(parts, region[axis].stop - region[axis].start)
     edges = np.linspace(region[axis].start, region[axis].stop, parts + 1).astype(int)
     return [tuple(slice(int(lo), int(hi)) if a == axis else s for a, s in enumerate(region))
-            for lo, hi in zip(edges[:-1], edges[1:]) if hi > lo]
+            for lo, hi in zip(edges[:-1], edges[1:], strict=False) if hi > lo]
 
 
 def chunk_regions(chunks) -> list[Region]:

@@ -72,7 +72,7 @@ class LazyImage:
             raise ValueError(f"axes {self.axes!r} repeat a letter ({self.source.get('path')})")
         for i in range(1, len(self.levels)):
             before, this = tuple(self.levels[i - 1].shape), tuple(self.levels[i].shape)
-            if len(this) != ndim or any(t > b for t, b in zip(this, before)):
+            if len(this) != ndim or any(t > b for t, b in zip(this, before, strict=False)):
                 raise ValueError(
                     f"broken pyramid: level {i} has shape {this}, larger than (or not the "
                     f"same rank as) level {i - 1} {before}; each level must be no larger "
@@ -119,7 +119,7 @@ class LazyImage:
     def level_scale(self, level: int) -> tuple[float, ...]:
         """The voxel size of ``levels[level]``, from level 0's scale and the shape ratio."""
         full, this = self.levels[0].shape, self.levels[level].shape
-        return tuple(s * (f / t) if t else s for s, f, t in zip(self.scale, full, this))
+        return tuple(s * (f / t) if t else s for s, f, t in zip(self.scale, full, this, strict=False))
 
     def channel_levels(self, index: int) -> list[da.Array]:
         """The levels of one channel, without the channel axis.
@@ -138,7 +138,7 @@ class LazyImage:
             key = (slice(None),) * axis + (index,)
             return [lvl[key] for lvl in self.levels]
         out = []
-        for lvl, src in zip(self.levels, self.sources):
+        for lvl, src in zip(self.levels, self.sources, strict=False):
             chunks = lvl.chunks[:axis] + lvl.chunks[axis + 1 :]
             out.append(as_dask(ChannelView(src, axis, index), chunks, f"{lvl.name}-c{index}"))
         return out
@@ -175,7 +175,7 @@ class LazyImage:
         pyramid = self.display_pyramid(channel)
         if self.sources is None:
             return list(levels) + pyramid[len(levels):]
-        return [LazyArray(src, lvl) for src, lvl in zip(pyramid, levels)] + [
+        return [LazyArray(src, lvl) for src, lvl in zip(pyramid, levels, strict=False)] + [
             LazyArray(src) for src in pyramid[len(levels):]
         ]
 

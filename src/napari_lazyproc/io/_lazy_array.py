@@ -26,7 +26,7 @@ def _split_key(key, shape) -> tuple[tuple, tuple] | None:
         return None
     key = expand_key(key, len(shape))
     outer, inner = [], []
-    for k, n in zip(key, shape):
+    for k, n in zip(key, shape, strict=False):
         if isinstance(k, slice):
             start, stop, step = k.indices(n)
             if step == 1:
@@ -87,7 +87,7 @@ class LazyArray:
     def is_whole(self) -> bool:
         """Whether this is the whole source, not a view of part of it."""
         return all(
-            isinstance(r, slice) and r == slice(0, n) for r, n in zip(self.region, self.source.shape)
+            isinstance(r, slice) and r == slice(0, n) for r, n in zip(self.region, self.source.shape, strict=False)
         )
 
     @property

@@ -13,8 +13,8 @@ import math
 
 import numpy as np
 
-from ._axes import SPATIAL_AXES
 from .._shared.regions import normalize_key
+from ._axes import SPATIAL_AXES
 from ._file_array import as_dask
 
 #: the coarsest level shown may be at most this long along any spatial axis
@@ -71,13 +71,13 @@ class Downsampled:
         self.base = base
         self.factors = tuple(int(f) for f in factors)
         self.method = method
-        self.shape = tuple(math.ceil(n / f) for n, f in zip(base.shape, self.factors))
+        self.shape = tuple(math.ceil(n / f) for n, f in zip(base.shape, self.factors, strict=False))
         self.dtype = np.dtype(base.dtype)
         self.ndim = len(self.shape)
         base_chunks = chunks or tuple(max(1, min(n, 256)) for n in base.shape)
         self.chunks = tuple(
             min(n, max(MIN_CHUNK if f > 1 else 1, math.ceil(c / f)))
-            for n, c, f in zip(self.shape, base_chunks, self.factors)
+            for n, c, f in zip(self.shape, base_chunks, self.factors, strict=False)
         )
         self.name = name or f"lp-down-{method}-{'x'.join(map(str, self.factors))}"
         #: reading one voxel of this level reads this many of the base
@@ -96,20 +96,20 @@ class Downsampled:
         reduced = [a for a, f in enumerate(self.factors) if f > 1]
         axis = reduced[0] if reduced else 0
         per_row = math.prod(
-            (s.stop - s.start) * f for a, (s, f) in enumerate(zip(region, self.factors))
+            (s.stop - s.start) * f for a, (s, f) in enumerate(zip(region, self.factors, strict=False))
             if a != axis
         ) * self.factors[axis]
         step = max(1, self.SLAB_VOXELS // max(1, per_row))
         for lo in range(region[axis].start, region[axis].stop, step):
             hi = min(region[axis].stop, lo + step)
             part = tuple(slice(lo, hi) if a == axis else s for a, s in enumerate(region))
-            out[tuple(slice(p.start - r.start, p.stop - r.start) for p, r in zip(part, region))] \
+            out[tuple(slice(p.start - r.start, p.stop - r.start) for p, r in zip(part, region, strict=False))] \
                 = self._reduce(part)
         return out
 
     def _reduce(self, region) -> np.ndarray:
         src = tuple(slice(s.start * f, min(n, s.stop * f))
-                    for s, f, n in zip(region, self.factors, self.base.shape))
+                    for s, f, n in zip(region, self.factors, self.base.shape, strict=False))
         block = np.asarray(self.base[src])
         if self.method == "nearest":
             return block[tuple(slice(None, None, f) for f in self.factors)]

@@ -10,8 +10,8 @@ from ._label_global import GlobalLabels
 from ._lazy import LazyResult
 from ._params import Param
 from ._precision import PRECISIONS, get_precision, set_precision
-from ._sources import ArraySource, as_source
 from ._registry import REGISTRY, WHOLE, WHOLE_FRAME, Op, get_op, list_ops, register
+from ._sources import ArraySource, as_source
 
 # declarations (registration order is the order list_ops shows within a category)
 from . import _filters  # noqa: E402,F401  isort: skip

@@ -5,10 +5,19 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import ndimage_for
-from ._common import (
-    CVAL, MODE, NEAREST, SIGMA, SIZE, TRUNCATE, as_float, float_dtype, gaussian_radius, half,
-)
 from . import _kernels
+from ._common import (
+    CVAL,
+    MODE,
+    NEAREST,
+    SIGMA,
+    SIZE,
+    TRUNCATE,
+    as_float,
+    float_dtype,
+    gaussian_radius,
+    half,
+)
 from ._params import Param
 from ._registry import Op, register
 
@@ -166,7 +175,7 @@ def _dog(b, low_sigma, high_sigma, truncate, mode, cval):
 
 
 def _check_dog(params, axes):
-    if any(h <= lo for lo, h in zip(params["low_sigma"], params["high_sigma"])):
+    if any(h <= lo for lo, h in zip(params["low_sigma"], params["high_sigma"], strict=False)):
         raise ValueError(f"difference_of_gaussians: high_sigma {params['high_sigma']} must be "
                          f"greater than low_sigma {params['low_sigma']} on every axis")
 

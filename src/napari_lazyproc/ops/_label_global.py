@@ -26,7 +26,6 @@ from ._jobs import Progress
 from ._label import label_block
 from ._levels import label_factors
 
-
 #: a chunk face up to this many voxels (both planes) is read in one piece
 SLAB_VOXELS = 2**25
 
@@ -46,10 +45,10 @@ class GlobalLabels:
         self.axes, self.scale, self.units = source.axes, source.scale, source.units
         chunks = source.chunks or tuple((n,) for n in self.shape)
         self.block = tuple(int(c[0]) for c in chunks)
-        self.grid = tuple(math.ceil(n / b) for n, b in zip(self.shape, self.block))
+        self.grid = tuple(math.ceil(n / b) for n, b in zip(self.shape, self.block, strict=False))
         self.chunks = tuple(
             tuple(min(b, n - i * b) for i in range(g))
-            for n, b, g in zip(self.shape, self.block, self.grid)
+            for n, b, g in zip(self.shape, self.block, self.grid, strict=False)
         )
         self.steps = steps
         self.source_path = getattr(source, "source_path", None)
@@ -153,11 +152,11 @@ class GlobalLabels:
     def _provisional(self, region) -> np.ndarray:
         """Stored chunk labels over ``region`` with each chunk's offset added."""
         local = np.asarray(self._store[region]).astype(np.int64)
-        ranges = [range(s.start // b, (s.stop - 1) // b + 1) for s, b in zip(region, self.block)]
+        ranges = [range(s.start // b, (s.stop - 1) // b + 1) for s, b in zip(region, self.block, strict=False)]
         for index in itertools.product(*ranges):
             sub = tuple(
                 slice(max(s.start, i * b) - s.start, min(s.stop, (i + 1) * b) - s.start)
-                for s, i, b in zip(region, index, self.block)
+                for s, i, b in zip(region, index, self.block, strict=False)
             )
             view = local[sub]
             view[view > 0] += self._offsets[index]
@@ -258,7 +257,7 @@ def _touching(lo: np.ndarray, hi: np.ndarray, axes: list[int], offsets) -> np.nd
     out = []
     for e in offsets:
         a_sl, b_sl = [slice(None)] * lo.ndim, [slice(None)] * lo.ndim
-        for ax, d in zip(axes, e):
+        for ax, d in zip(axes, e, strict=False):
             if d > 0:
                 a_sl[ax], b_sl[ax] = slice(0, -d), slice(d, None)
             elif d < 0:

@@ -200,7 +200,7 @@ class LazyResult:
             out = compute(region)
         else:
             out = np.empty(region_shape(region), self.dtype)
-            for tile, values in zip(tiles, parallel_map(compute, tiles)):
+            for tile, values in zip(tiles, parallel_map(compute, tiles), strict=False):
                 out[within(tile, region)] = values
         if top:
             CACHE.put(key, out)
@@ -220,7 +220,7 @@ class LazyResult:
 
     def _expanded(self, region: Region) -> Region:
         grown = list(region)
-        for a, h in zip(self.spatial, self.halo):
+        for a, h in zip(self.spatial, self.halo, strict=False):
             grown[a] = slice(max(0, region[a].start - h), min(self.shape[a], region[a].stop + h))
         return tuple(grown)
 

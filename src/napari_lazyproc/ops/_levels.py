@@ -50,7 +50,7 @@ def coarse_params(op: Op, params: Params, factors: Sequence[float], level: int,
         items = per_axis if per_axis is not None else [value]
         fs = factors if per_axis is not None else [sum(factors) / len(factors)]
         out = []
-        for v, f in zip(items, fs):
+        for v, f in zip(items, fs, strict=False):
             new = _scaled_int(int(v), f) if p.type is int else float(v) / f
             if p.min is not None and new < p.min:
                 new = type(new)(p.min)
@@ -77,7 +77,7 @@ def footprint_note(op: Op, halo, shape, level: int) -> None:
     """Say once when a coarse level is smaller than the operation's footprint."""
     if halo is None:
         return
-    if any(2 * h + 1 > n for h, n in zip(halo, shape)):
+    if any(2 * h + 1 > n for h, n in zip(halo, shape, strict=False)):
         note_once(f"{op.name} at level {level}: the level {tuple(shape)} is smaller than "
                   f"the footprint; its preview is dominated by the edge mode")
 
@@ -89,4 +89,4 @@ def level_factors(full_shape, shape, spatial) -> tuple[float, ...]:
 
 def label_factors(full_shape, shape) -> tuple[int, ...]:
     """Integer factors for a label-preserving pick at ``shape``."""
-    return tuple(max(1, round(f / n)) if n else 1 for f, n in zip(full_shape, shape))
+    return tuple(max(1, round(f / n)) if n else 1 for f, n in zip(full_shape, shape, strict=False))

@@ -15,6 +15,7 @@ from .._shared.source import Source
 from ..io import LazyArray, LazyImage, guess_axes
 from ._cache import CACHE
 
+
 class _DaskReader:
     """Reads a region of a dask array with the synchronous scheduler (one chunk, one task)."""
 
@@ -56,7 +57,7 @@ class ArraySource:
         if self.base is None:
             return self._scale
         return tuple(s * (b / n) if n else s
-                     for s, b, n in zip(self.base.scale, self.base.shape, self.shape))
+                     for s, b, n in zip(self.base.scale, self.base.shape, self.shape, strict=False))
 
     @scale.setter
     def scale(self, value) -> None:
@@ -91,7 +92,7 @@ class ArraySource:
             return np.asarray(self.reader[region])
         bounds = self._bounds
         ranges = []
-        for s, b in zip(region, bounds):
+        for s, b in zip(region, bounds, strict=False):
             lo = int(np.searchsorted(b, s.start, side="right") - 1)
             hi = int(np.searchsorted(b, s.stop, side="left"))
             ranges.append(range(lo, max(lo + 1, hi)) if s.stop > s.start else range(0))
@@ -104,14 +105,14 @@ class ArraySource:
             key = (self.token, index)
             data = CACHE.get(key)
             if data is None:
-                sl = tuple(slice(int(b[i]), int(b[i + 1])) for b, i in zip(bounds, index))
+                sl = tuple(slice(int(b[i]), int(b[i + 1])) for b, i in zip(bounds, index, strict=False))
                 data = np.asarray(self.reader[sl])
                 CACHE.put(key, data)
             return index, data
 
         for index, data in parallel_map(fetch, blocks):
             src, dst = [], []
-            for b, i, s in zip(bounds, index, region):
+            for b, i, s in zip(bounds, index, region, strict=False):
                 lo, hi = max(int(b[i]), s.start), min(int(b[i + 1]), s.stop)
                 src.append(slice(lo - int(b[i]), hi - int(b[i])))
                 dst.append(slice(lo - s.start, hi - s.start))
@@ -195,7 +196,7 @@ def _image_source(image) -> ArraySource:
                       image.axes, image.scale, image.units, image.name)
     src.source_path = image.source.get("path")
     stored = [src.coarser(r, lvl.shape, lvl.dtype, lvl.chunks, lvl.name)
-              for r, lvl in zip(readers[1:], image.levels[1:])]
+              for r, lvl in zip(readers[1:], image.levels[1:], strict=False)]
     virtual = [
         src.coarser(r, r.shape, r.dtype, normalize_chunks(r.chunks, r.shape), r.name)
         for r in pyramid[len(image.levels):]
