@@ -1,9 +1,11 @@
 """Export: results written chunk by chunk to OME-Zarr, zarr or TIFF, atomically and resumably.
 
-No napari import here; the GUI and the CLI call ``export``.
+No napari import here; the GUI and the CLI call ``export``. ``WRITERS`` maps each format
+name to its writer class.
 """
 
-from ._export import FORMATS, export
+from ._export import export
+from ._formats import WRITERS
 from ._paths import ExportError
 
-__all__ = ["FORMATS", "ExportError", "export"]
+__all__ = ["WRITERS", "ExportError", "export"]

@@ -1,30 +1,25 @@
 """One task per batch of output chunks: compute (input read with its halo), write, mark done.
 
 A ``ChunkJob`` is picklable (results and file arrays pickle by path; the output is
-opened by path), so the same job runs in threads or on dask.distributed workers. Each
-written chunk gets a marker holding a digest of its values, written atomically after
-the chunk. Writes are idempotent: a retried task writes the same bytes. On resume a
-chunk is skipped only when its marker exists and the stored values match the digest;
-a chunk half-written when the process died has no marker, or a wrong digest, and is
-computed again.
+opened by path), so the same job runs in threads or on dask.distributed workers. Writes
+are idempotent: a retried task writes the same bytes. The ``ResumeRecord`` marks each
+written chunk and, on resume, says which are done.
 """
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import math
-import os
 import threading
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from pathlib import Path
+from contextlib import nullcontext
 
 import numpy as np
 
 from .._shared.pool import n_workers, one_task
 from .._shared.regions import block_region, within
-from ..ops._cache import CACHE
-from ..ops._jobs import Cancelled
+from ..ops import CACHE, Cancelled
+from ._resume import ResumeRecord
 
 #: at most this many tasks per level; more chunks are batched
 MAX_TASKS = 10_000
@@ -33,24 +28,18 @@ MAX_TASKS = 10_000
 BATCH_VOXELS = 2**23
 
 
-def digest(values: np.ndarray) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    h.update(str(values.dtype).encode() + str(values.shape).encode())
-    h.update(np.ascontiguousarray(values).data)
-    return h.hexdigest()
-
-
 class ChunkJob:
     """Compute and write the chunks of one output array."""
 
     def __init__(self, source, store: str, array_path: str, block: tuple[int, ...],
-                 markers: str, resume: bool, cache_bytes: int | None = None) -> None:
+                 record: ResumeRecord, level: int, resume: bool,
+                 cache_bytes: int | None = None) -> None:
         self.source = source
         self.store, self.array_path = store, array_path
         self.shape = tuple(source.shape)
         self.block = tuple(int(b) for b in block)
-        self.grid = tuple(math.ceil(n / b) for n, b in zip(self.shape, self.block))
-        self.markers = markers
+        self.grid = tuple(math.ceil(n / b) for n, b in zip(self.shape, self.block, strict=True))
+        self.record, self.level = record, level
         self.resume = resume
         self.cache_bytes = cache_bytes
         self._array = None
@@ -93,45 +82,32 @@ class ChunkJob:
             self._array = zarr.open_array(store=self.store, path=self.array_path, mode="r+")
         return self._array
 
-    def _marker(self, index) -> Path:
-        return Path(self.markers) / ".".join(map(str, index))
-
-    def verified(self, index) -> bool:
-        marker = self._marker(index)
-        try:
-            expected = marker.read_text()
-        except OSError:
-            return False
-        try:
-            stored = np.asarray(self.array()[self.region(index)])
-        except Exception:  # noqa: BLE001 - a truncated or corrupt chunk: compute it again
-            return False
-        return digest(stored) == expected
+    def done(self, index) -> bool:
+        """Whether chunk ``index`` was written by an earlier (interrupted) run."""
+        return self.record.is_done(self.level, index, lambda: self.array()[self.region(index)])
 
     def __call__(self, batch, cancel=None) -> tuple[int, int]:
         """Write the chunks of ``batch``; returns (chunks, bytes) written or verified."""
         arr = self.array()
-        if self.cache_bytes is not None and CACHE.max_bytes > self.cache_bytes:
-            CACHE.resize(self.cache_bytes)  # on a dask worker: bounded memory there too
-        with one_task():  # one box per task: no nested tiles, no caching
+        # the export's budget, held here too since on a dask worker this is all that runs
+        budget = nullcontext() if self.cache_bytes is None else CACHE.budget(self.cache_bytes)
+        with budget, one_task():  # one box per task: no nested tiles, no caching
             for run in _boxes(batch):
                 if cancel is not None and cancel.is_set():
                     raise Cancelled("export cancelled")
-                todo = [i for i in run if not (self.resume and self.verified(i))]
+                todo = [i for i in run if not (self.resume and self.done(i))]
                 if not todo:
                     continue
                 regions = [self.region(i) for i in run]
-                box = tuple(slice(min(r[a].start for r in regions), max(r[a].stop for r in regions))
+                box = tuple(slice(min(r[a].start for r in regions),
+                                  max(r[a].stop for r in regions))
                             for a in range(len(self.shape)))
                 values = np.asarray(self.source.read(box)).astype(arr.dtype, copy=False)
                 for index in todo:
                     region = self.region(index)
                     chunk = values[within(region, box)]
                     arr[region] = chunk
-                    marker = self._marker(index)
-                    tmp = marker.with_name(marker.name + f".tmp{os.getpid()}")
-                    tmp.write_text(digest(chunk))
-                    os.replace(tmp, marker)
+                    self.record.mark_done(self.level, index, chunk)
                 del values
         nbytes = sum(math.prod(r.stop - r.start for r in self.region(i)) for i in batch)
         return len(batch), nbytes * arr.dtype.itemsize
@@ -143,7 +119,7 @@ def _boxes(batch: list[tuple[int, ...]]) -> list[list[tuple[int, ...]]]:
     for index in batch:
         if runs:
             last = runs[-1][-1]
-            diff = [a for a, (x, y) in enumerate(zip(last, index)) if x != y]
+            diff = [a for a, (x, y) in enumerate(zip(last, index, strict=True)) if x != y]
             if len(diff) == 1 and index[diff[0]] == last[diff[0]] + 1 and (
                 len(runs[-1]) == 1 or _axis(runs[-1]) == diff[0]
             ):
@@ -154,12 +130,12 @@ def _boxes(batch: list[tuple[int, ...]]) -> list[list[tuple[int, ...]]]:
 
 
 def _axis(run) -> int:
-    return next(a for a, (x, y) in enumerate(zip(run[0], run[1])) if x != y)
+    return next(a for a, (x, y) in enumerate(zip(run[0], run[1], strict=True)) if x != y)
 
 
 def run(job: ChunkJob, bar, cancel, client=None, workers: int | None = None) -> None:
     """Every batch of ``job``, in threads (bounded in flight) or on a dask cluster."""
-    Path(job.markers).mkdir(parents=True, exist_ok=True)
+    job.record.begin_level(job.level)
     batches = job.batches()
     if client is not None:
         from distributed import as_completed

@@ -26,7 +26,7 @@ def provenance(steps: list[dict], source_path: str | None) -> dict[str, Any]:
 
 def _axes(axes: str, units) -> list[dict[str, Any]]:
     out = []
-    for a, u in zip(axes, units):
+    for a, u in zip(axes, units, strict=True):
         entry: dict[str, Any] = {"name": a, "type": AXIS_TYPES.get(a, "space")}
         if u and AXIS_TYPES.get(a) in ("space", "time"):
             entry["unit"] = u
@@ -40,7 +40,8 @@ def multiscales(name: str, axes: str, units, scales: list[tuple], translate, ver
     for i, scale in enumerate(scales):
         transforms: list[dict[str, Any]] = [{"type": "scale", "scale": [float(s) for s in scale]}]
         if any(translate):
-            transforms.append({"type": "translation", "translation": [float(t) for t in translate]})
+            transforms.append({"type": "translation",
+                               "translation": [float(t) for t in translate]})
         datasets.append({"path": str(i), "coordinateTransformations": transforms})
     ms: dict[str, Any] = {"axes": _axes(axes, units), "datasets": datasets, "name": name}
     if version == "0.4":
@@ -48,18 +49,34 @@ def multiscales(name: str, axes: str, units, scales: list[tuple], translate, ver
     return [ms]
 
 
-def omero(channel_names, channel_colors, contrast_limits, n_channels: int) -> dict[str, Any]:
+def omero(channel_names, channel_colors, windows, n_channels: int) -> dict[str, Any] | None:
+    """The ``omero`` block: a label, color and window per channel, or None when the
+    windows are unknown (the schema requires a color and a window for every channel)."""
+    if not windows or len(windows) != n_channels:
+        return None
+    if channel_colors and len(channel_colors) == n_channels:
+        colors = [c.lstrip("#").upper() for c in channel_colors]
+    else:
+        colors = default_colors(n_channels)
     channels = []
-    for i in range(n_channels):
-        ch: dict[str, Any] = {"label": channel_names[i] if channel_names else f"c{i}",
-                              "active": True}
-        if channel_colors:
-            ch["color"] = channel_colors[i].lstrip("#").upper()
-        if contrast_limits:
-            lo, hi = contrast_limits[i]
-            ch["window"] = {"start": float(lo), "end": float(hi), "min": float(lo), "max": float(hi)}
-        channels.append(ch)
+    for i, (lo, hi) in enumerate(windows):
+        channels.append({
+            "label": channel_names[i] if channel_names else f"c{i}",
+            "active": True,
+            "color": colors[i],
+            "window": {"start": float(lo), "end": float(hi), "min": float(lo), "max": float(hi)},
+        })
     return {"channels": channels}
+
+
+def default_colors(n_channels: int) -> list[str]:
+    """napari's defaults: white for one channel, magenta and green for two, else a cycle
+    of cyan, magenta, yellow, red, green and blue."""
+    if n_channels == 1:
+        return ["FFFFFF"]
+    cycle = ["FF00FF", "00FF00"] if n_channels == 2 else [
+        "00FFFF", "FF00FF", "FFFF00", "FF0000", "00FF00", "0000FF"]
+    return [cycle[i % len(cycle)] for i in range(n_channels)]
 
 
 def wrap(attrs: dict[str, Any], version: str) -> dict[str, Any]:

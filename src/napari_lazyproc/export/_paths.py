@@ -38,7 +38,9 @@ def check_target(path: Path, inputs: list[str], overwrite: bool, resume: bool) -
                 f"exports never write into their input"
             )
     if path.exists() and not overwrite:
-        raise ExportError(f"{path} already exists; pass overwrite=True (--overwrite) to replace it")
+        raise ExportError(
+            f"{path} already exists; pass overwrite=True (--overwrite) to replace it"
+        )
     if partial_path(path).exists() and not (resume or overwrite):
         raise ExportError(
             f"{partial_path(path)} holds an interrupted export; pass resume=True (--resume) "

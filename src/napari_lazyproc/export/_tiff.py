@@ -1,4 +1,4 @@
-"""Tiled BigTIFF / OME-TIFF through tifffile, one plane at a time."""
+"""Tiled BigTIFF / OME-TIFF through tifffile, one plane at a time (not resumable)."""
 
 from __future__ import annotations
 
@@ -8,18 +8,41 @@ from pathlib import Path
 
 import numpy as np
 
-from ..ops._jobs import Progress
+from ..ops import Progress
 from . import _metadata
+from ._input import ExportInput
+from ._writer import Writer
 
 TILE = 256
 
 
-def write_tiff(desc, out: Path, ome: bool, progress=None, cancel=None) -> None:
+class TiffWriter(Writer):
+    """A tiled, zlib-compressed BigTIFF; axes, scale and provenance in its metadata."""
+
+    ome = False
+
+    def check(self, data: ExportInput) -> None:
+        if len(data.shape) < 2 or data.axes[-2:] != "yx":
+            raise ValueError(f"TIFF export needs y and x as the last axes (axes {data.axes!r})")
+
+    def write(self, data: ExportInput, partial: Path) -> None:
+        data.ensure_labels(None, self.options.progress, self.options.cancel)
+        write_tiff(data, partial, ome=self.ome, progress=self.options.progress,
+                   cancel=self.options.cancel)
+
+
+class OmeTiffWriter(TiffWriter):
+    """A tiled OME-TIFF (BigTIFF), with physical pixel sizes where units are known."""
+
+    ome = True
+
+
+def write_tiff(data: ExportInput, out: Path, ome: bool, progress=None, cancel=None) -> None:
+    """Write ``data`` (y and x last) to ``out`` plane by plane, in ``TILE`` x ``TILE``
+    tiles."""
     import tifffile
 
-    shape, axes = desc.shape, desc.axes
-    if len(shape) < 2 or axes[-2:] != "yx":
-        raise ValueError(f"TIFF export needs y and x as the last axes (axes {axes!r})")
+    shape, axes = data.shape, data.axes
     lead = shape[:-2]
     planes = list(np.ndindex(*lead)) if lead else [()]
     bar = Progress(len(planes), progress, cancel, desc="export tiff")
@@ -30,7 +53,8 @@ def write_tiff(desc, out: Path, ome: bool, progress=None, cancel=None) -> None:
         for index in planes:
             bar.check()
             region = tuple(slice(i, i + 1) for i in index) + (slice(0, ny), slice(0, nx))
-            plane = np.asarray(desc.source.read(region)).reshape(ny, nx).astype(desc.dtype, copy=False)
+            plane = np.asarray(data.source.read(region)).reshape(ny, nx)
+            plane = plane.astype(data.dtype, copy=False)
             for y in range(0, ny, tile[0]):
                 for x in range(0, nx, tile[1]):
                     piece = plane[y : y + tile[0], x : x + tile[1]]
@@ -40,9 +64,9 @@ def write_tiff(desc, out: Path, ome: bool, progress=None, cancel=None) -> None:
                     yield piece
             bar.step(1, plane.nbytes)
 
-    prov = _metadata.provenance(desc.steps, desc.source_path)
-    scale = dict(zip(axes, desc.scale))
-    units = dict(zip(axes, desc.units))
+    prov = _metadata.provenance(data.steps, data.source_path)
+    scale = dict(zip(axes, data.scale, strict=True))
+    units = dict(zip(axes, data.units, strict=True))
     metadata: dict = {"axes": axes.upper()}
     if ome:
         for a in "zyx":
@@ -52,9 +76,9 @@ def write_tiff(desc, out: Path, ome: bool, progress=None, cancel=None) -> None:
         metadata["Description"] = json.dumps({"napari-lazyproc": prov})
     else:
         metadata["napari-lazyproc"] = json.dumps(prov)
-        metadata["scale"] = [float(s) for s in desc.scale]
+        metadata["scale"] = [float(s) for s in data.scale]
     try:
-        tifffile.imwrite(out, tiles(), shape=shape, dtype=desc.dtype, tile=tile, bigtiff=True,
+        tifffile.imwrite(out, tiles(), shape=shape, dtype=data.dtype, tile=tile, bigtiff=True,
                          ome=ome, metadata=metadata, compression="zlib",
                          software="napari-lazyproc")
     finally:

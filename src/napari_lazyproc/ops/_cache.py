@@ -1,13 +1,21 @@
-"""One bounded, thread-safe LRU cache of decompressed input chunks and finished tiles."""
+"""One bounded, thread-safe LRU cache of decompressed input chunks and finished tiles.
+
+The cache owns its byte limit. ``set_cache_bytes`` sets the base limit; work that must
+bound memory for a while (an export, a chunk task on a dask worker) enters
+``CACHE.budget(max_bytes)`` instead of resizing, so that overlapping budgets, from any
+threads and in any order, always leave the right limit behind.
+"""
 
 from __future__ import annotations
 
 import os
 import threading
-from collections import OrderedDict
-from collections.abc import Hashable
+from collections import Counter, OrderedDict
+from collections.abc import Hashable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
+from dask.utils import format_bytes
 
 
 def _default_bytes() -> int:
@@ -19,19 +27,102 @@ def _default_bytes() -> int:
     return int(min(total // 4, 4 * 2**30))
 
 
+def _check_bytes(max_bytes: int) -> int:
+    if max_bytes < 0:
+        raise ValueError(f"max_bytes must be >= 0 (got {max_bytes})")
+    return int(max_bytes)
+
+
 class ChunkCache:
     """LRU by bytes. Keys carry the source token and the operation parameters, so a change
-    of parameters is a different key and never shows a stale tile."""
+    of parameters is a different key and never shows a stale tile.
+
+    Parameters
+    ----------
+    max_bytes
+        The base byte limit; default: a quarter of physical memory, at most 4 GiB.
+
+    Notes
+    -----
+    The effective limit, ``max_bytes``, is the smallest of the base limit and every
+    active budget (see `budget`): a budget only ever lowers the limit, and each holder
+    gets at most what it asked for. Values are made read-only when stored, since every
+    caller shares them. A value larger than the limit is not stored.
+    """
 
     def __init__(self, max_bytes: int | None = None) -> None:
-        self.max_bytes = _default_bytes() if max_bytes is None else int(max_bytes)
+        self._base = _default_bytes() if max_bytes is None else _check_bytes(max_bytes)
+        self._budgets: Counter[int] = Counter()  # active budgets, a multiset of sizes
+        self._limit = self._base
         self._items: OrderedDict[Hashable, np.ndarray] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
+    # ------------------------------------------------------------------ limits
+    @property
+    def max_bytes(self) -> int:
+        """The limit in force: the base limit, or the smallest active budget if lower."""
+        return self._limit
+
+    @property
+    def base_bytes(self) -> int:
+        """The limit set by `resize` (``set_cache_bytes``), whatever budgets are active."""
+        return self._base
+
+    def resize(self, max_bytes: int) -> None:
+        """Set the base limit (what ``set_cache_bytes`` sets); budgets still apply.
+
+        To bound memory for a while, use `budget`, which restores the limit on leaving.
+        """
+        max_bytes = _check_bytes(max_bytes)
+        with self._lock:
+            self._base = max_bytes
+            self._update_limit()
+
+    @contextmanager
+    def budget(self, max_bytes: int) -> Iterator[None]:
+        """Hold the cache to at most ``max_bytes`` while the block runs.
+
+        Parameters
+        ----------
+        max_bytes
+            The most bytes the cache may hold while the block runs.
+
+        Notes
+        -----
+        Budgets may overlap, from several threads and in any order (two exports, or an
+        export while a viewer displays): while any is active the limit is the smallest
+        of them and the base limit; leaving one restores the limit the others (or the
+        base) set. Entries over the new limit are evicted when a budget starts.
+        """
+        max_bytes = _check_bytes(max_bytes)
+        with self._lock:
+            self._budgets[max_bytes] += 1
+            self._update_limit()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._budgets[max_bytes] -= 1
+                if not self._budgets[max_bytes]:
+                    del self._budgets[max_bytes]
+                self._update_limit()
+
+    def _update_limit(self) -> None:
+        """Recompute the limit and evict down to it; the caller holds the lock."""
+        self._limit = min(self._base, *self._budgets) if self._budgets else self._base
+        self._evict()
+
+    def _evict(self) -> None:
+        while self._bytes > self._limit and self._items:
+            _, evicted = self._items.popitem(last=False)
+            self._bytes -= evicted.nbytes
+
+    # ------------------------------------------------------------------ entries
     def get(self, key: Hashable) -> np.ndarray | None:
+        """The value stored under ``key`` (now the most recently used), or None."""
         with self._lock:
             value = self._items.get(key)
             if value is None:
@@ -42,29 +133,27 @@ class ChunkCache:
             return value
 
     def put(self, key: Hashable, value: np.ndarray) -> None:
+        """Store ``value`` (made read-only) under ``key``, evicting the least recently used.
+
+        A value larger than the limit is not stored: it would evict everything else.
+        """
         nbytes = int(getattr(value, "nbytes", 0))
-        if nbytes > self.max_bytes:
+        if nbytes > self._limit:
             return
         if isinstance(value, np.ndarray):
             value.setflags(write=False)  # shared between callers: never modified
         with self._lock:
+            if nbytes > self._limit:  # a budget started meanwhile
+                return
             old = self._items.pop(key, None)
             if old is not None:
                 self._bytes -= old.nbytes
             self._items[key] = value
             self._bytes += nbytes
-            while self._bytes > self.max_bytes and self._items:
-                _, evicted = self._items.popitem(last=False)
-                self._bytes -= evicted.nbytes
-
-    def resize(self, max_bytes: int) -> None:
-        with self._lock:
-            self.max_bytes = int(max_bytes)
-            while self._bytes > self.max_bytes and self._items:
-                _, evicted = self._items.popitem(last=False)
-                self._bytes -= evicted.nbytes
+            self._evict()
 
     def clear(self) -> None:
+        """Drop every entry and reset the hit and miss counters (limits are kept)."""
         with self._lock:
             self._items.clear()
             self._bytes = 0
@@ -72,17 +161,29 @@ class ChunkCache:
 
     @property
     def nbytes(self) -> int:
+        """The bytes the cache holds now."""
         return self._bytes
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def __repr__(self) -> str:
+        return (f"ChunkCache({len(self)} entries, {format_bytes(self._bytes)} of "
+                f"{format_bytes(self._limit)}, {self.hits} hits, {self.misses} misses)")
 
 
 CACHE = ChunkCache()
 
 
 def set_cache_bytes(max_bytes: int) -> None:
-    """Set the byte limit of the shared chunk and tile cache."""
+    """Set the byte limit of the shared chunk and tile cache.
+
+    Parameters
+    ----------
+    max_bytes
+        The most bytes the cache holds (0: no caching). An export running now may hold
+        the cache lower until it finishes (``export(..., cache_bytes=...)``).
+    """
     if max_bytes < 0:
         raise ValueError(f"max_bytes must be >= 0 (got {max_bytes})")
     CACHE.resize(max_bytes)

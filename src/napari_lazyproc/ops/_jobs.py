@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from dask.utils import format_bytes
+
 
 class Cancelled(RuntimeError):
     """A job was cancelled; it left nothing that looks complete."""
@@ -45,7 +47,7 @@ class Progress:
             done = self.done
         if self._bar is not None:
             if nbytes:
-                self._bar.set_postfix_str(f"{self.nbytes / 1e9:.2f} GB", refresh=False)
+                self._bar.set_postfix_str(format_bytes(self.nbytes), refresh=False)
             self._bar.update(n)
         if self._callback is not None:
             self._callback(done, self.total)

@@ -1,0 +1,64 @@
+"""What an export reads, whatever it was given: a source and what describes it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..io import LazyImage, sample_contrast_limits
+from ..ops import GlobalLabels, as_source
+
+
+class ExportInput:
+    """The data to export as a source read region by region, with its metadata.
+
+    Parameters
+    ----------
+    data
+        A lazy result, a ``GlobalLabels`` job, a ``LazyImage``, or any array ``apply``
+        accepts.
+    axes
+        The axes of a plain array (default: guessed); results and images carry theirs.
+    name
+        The name written in the metadata (default: the input's, else ``"image"``).
+    """
+
+    def __init__(self, data, axes: str | None = None, name: str | None = None) -> None:
+        self.source = data if isinstance(data, GlobalLabels) else as_source(data, axes)
+        src = self.source
+        self.shape, self.dtype = tuple(src.shape), np.dtype(src.dtype)
+        self.axes, self.scale, self.units = src.axes, tuple(src.scale), tuple(src.units)
+        self.steps = list(getattr(src, "steps", []) or [])
+        self.source_path: str | None = getattr(src, "source_path", None)
+        self.kind: str = getattr(src, "kind", "image")
+        self.name: str = name or getattr(src, "name", "") or "image"
+        chunks = getattr(src, "chunks", None)
+        #: the input's chunk shape, the default output chunks
+        self.block = tuple(int(c[0]) for c in chunks) if chunks else None
+        self.translate: tuple[float, ...] = (0.0,) * len(self.shape)
+        self.channel_names = self.channel_colors = self.contrast_limits = None
+        self._image: LazyImage | None = None
+        if isinstance(data, LazyImage):  # only a file's image carries these
+            self.channel_names, self.channel_colors = data.channel_names, data.channel_colors
+            self.contrast_limits = data.contrast_limits
+            self.translate = tuple(data.translate)
+            self._image = data
+
+    def channel_windows(self) -> list[tuple[float, float]] | None:
+        """Per-channel display limits: the input's, or, for an image with channels,
+        from a bounded sample of it (OME-Zarr 0.4 needs a window for every channel);
+        None when unknown (a result)."""
+        if self.contrast_limits or "c" not in self.axes or self._image is None:
+            return self.contrast_limits
+        windows = sample_contrast_limits(self._image)
+        n_channels = self.shape[self.axes.index("c")]
+        return windows if len(windows) == n_channels else None  # RGB: one pair
+
+    def ensure_labels(self, store: Path | None, progress=None, cancel=None) -> None:
+        """Run a global labeling job that has not run yet (its chunk labels in ``store``,
+        or a temporary folder)."""
+        src = self.source
+        if isinstance(src, GlobalLabels) and not src.done:
+            src.run(progress=progress, cancel=cancel, store=str(store) if store else None)
+            self.dtype = src.dtype

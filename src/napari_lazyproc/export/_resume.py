@@ -1,0 +1,120 @@
+"""The resume record of a chunked export: what the job is, and which chunks are done.
+
+It lives in ``<path>.partial/.lazyproc/`` and is removed just before the partial is
+renamed into place:
+
+- ``job.json``: what was asked (input shape, pipeline, format, chunks, levels); resuming
+  a different export into the same partial is refused;
+- ``done-<level>/<i.j.k>``: one marker per written chunk, holding a digest of its values,
+  written atomically after the chunk. A chunk counts as done only when its marker exists
+  and the stored values still match the digest, so a chunk half-written when the process
+  died is computed again;
+- ``labels-chunks/``: the chunk-local labels of a global labeling job run for the export.
+
+A record is a path only, so it pickles to dask workers with the chunk jobs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._paths import ExportError, remove
+
+#: the record's folder inside the partial
+JOB_DIR = ".lazyproc"
+
+
+def digest(values: np.ndarray) -> str:
+    """A digest of ``values`` (dtype, shape and bytes)."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(str(values.dtype).encode() + str(values.shape).encode())
+    h.update(np.ascontiguousarray(values).data)
+    return h.hexdigest()
+
+
+class ResumeRecord:
+    """Where the job record and chunk markers of the export into ``partial`` live.
+
+    Parameters
+    ----------
+    partial
+        The ``<path>.partial`` folder the export writes.
+    """
+
+    def __init__(self, partial: str | Path) -> None:
+        self.partial = Path(partial)
+        self.root = self.partial / JOB_DIR
+
+    @property
+    def job_file(self) -> Path:
+        return self.root / "job.json"
+
+    @property
+    def labels_store(self) -> Path:
+        """Where a global labeling job keeps its chunk labels (so resume reuses none)."""
+        return self.root / "labels-chunks"
+
+    def markers(self, level: int) -> Path:
+        return self.root / f"done-{level}"
+
+    def begin(self, job: dict[str, Any]) -> None:
+        """Record ``job`` in a fresh partial, or check an existing partial was started
+        by the same job (resume).
+
+        Raises
+        ------
+        ExportError
+            When the partial holds another export's record (or none).
+        """
+        if self.partial.exists():
+            try:
+                previous = json.loads(self.job_file.read_text())
+            except (OSError, ValueError):
+                previous = None
+            if previous != json.loads(json.dumps(job)):  # as JSON: tuples are lists
+                raise ExportError(
+                    f"{self.partial} was started by a different export (input, pipeline, "
+                    f"format or chunks differ); pass overwrite=True to start again"
+                )
+        else:
+            self.root.mkdir(parents=True)
+            self.job_file.write_text(json.dumps(job))
+
+    def begin_level(self, level: int) -> None:
+        self.markers(level).mkdir(parents=True, exist_ok=True)
+
+    def _marker(self, level: int, index: tuple[int, ...]) -> Path:
+        return self.markers(level) / ".".join(map(str, index))
+
+    def is_done(self, level: int, index: tuple[int, ...],
+                stored: Callable[[], np.ndarray]) -> bool:
+        """Whether chunk ``index`` of ``level`` was written: its marker exists and the
+        values ``stored()`` reads back match the marker's digest."""
+        try:
+            expected = self._marker(level, index).read_text()
+        except OSError:
+            return False
+        try:
+            values = np.asarray(stored())
+        except Exception:  # noqa: BLE001 - a truncated or corrupt chunk: compute it again
+            return False
+        return digest(values) == expected
+
+    def mark_done(self, level: int, index: tuple[int, ...], values: np.ndarray) -> None:
+        """Record chunk ``index`` of ``level`` as written with ``values``. Atomic: a
+        marker is whole or absent."""
+        marker = self._marker(level, index)
+        tmp = marker.with_name(marker.name + f".tmp{os.getpid()}")
+        tmp.write_text(digest(values))
+        os.replace(tmp, marker)
+
+    def finish(self) -> None:
+        """Remove the record: the partial is complete."""
+        remove(self.root)
