@@ -6,8 +6,16 @@ from .backend import gpu_available, set_backend
 from .export import ExportError, export
 from .io import ImageReadError, LazyImage, open_image
 from .ops import (
-    Cancelled, GlobalLabels, LazyResult, Pipeline, apply, get_precision, label_global,
-    list_ops, set_cache_bytes, set_precision,
+    Cancelled,
+    GlobalLabels,
+    LazyResult,
+    Pipeline,
+    apply,
+    get_precision,
+    label_global,
+    list_ops,
+    set_cache_bytes,
+    set_precision,
 )
 
 try:

@@ -48,4 +48,4 @@ def make_footprint(kind: str, radius) -> np.ndarray:
     if kind == "box":
         return np.ones(tuple(2 * r + 1 for r in radius), dtype=bool)
     grids = np.ogrid[tuple(slice(-r, r + 1) for r in radius)]
-    return sum((g / r) ** 2 for g, r in zip(grids, radius)) <= 1.0
+    return sum((g / r) ** 2 for g, r in zip(grids, radius, strict=False)) <= 1.0

@@ -10,6 +10,7 @@ import numpy as np
 
 from ._params import Param, Params
 
+
 class _WholeFrame:
     """The halo of operations that need the whole frame (labeling, hole filling)."""
 
