@@ -197,3 +197,25 @@ def test_sample_with_a_3d_gaussian_survives_3d(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "SHAPES (256, 256, 256) (256, 256, 256)" in result.stdout, result.stdout
     assert "EQUAL True" in result.stdout and "BRIGHT True" in result.stdout, result.stdout
+
+
+def test_a_large_plane_zoomed_out_shows_its_coarsest_level_once_computed(
+        make_napari_viewer, qtbot, tmp_path):
+    """A 2D layer: napari keeps its coarsest level once read (thumbnail, zoomed-out view);
+    the values that land later must replace the placeholder read first."""
+    from napari_lazyproc.io import virtual_factors
+
+    data = np.random.default_rng(2).integers(0, 1000, size=(8200, 600), dtype=np.uint16)
+    path = write_zarr(tmp_path / "plane.zarr", data, (1025, 600), dimension_names=["y", "x"])
+    viewer = make_napari_viewer()
+    (raw,) = viewer.open(str(path), plugin="napari-lazyproc")
+    fy, fx = virtual_factors(data.shape, "yx")[-1]
+    assert raw.multiscale and tuple(raw.level_shapes[-1]) == (-(-8200 // fy), -(-600 // fx))
+    raw.locked_data_level = len(raw.level_shapes) - 1  # zoomed out
+    settled(qtbot, raw)
+    padded = np.pad(data.astype(np.float64), ((0, -8200 % fy), (0, -600 % fx)))
+    sums = padded.reshape(padded.shape[0] // fy, fy, padded.shape[1] // fx, fx).sum(axis=(1, 3))
+    counts = np.pad(np.ones(data.shape), ((0, -8200 % fy), (0, -600 % fx))).reshape(
+        sums.shape[0], fy, sums.shape[1], fx).sum(axis=(1, 3))
+    np.testing.assert_array_equal(np.asarray(raw._slice.image.raw),
+                                  np.rint(sums / counts).astype(np.uint16))

@@ -30,15 +30,15 @@ def read_layers(path: str | list[str]) -> list[LayerData]:
     layers: list[LayerData] = []
     for p in paths:
         layers.extend(image_layer_data(open_image(p)))
-    watch_viewer()
-    return layers
+    return watch_viewer(layers)
 
 
-def watch_viewer() -> None:
-    """Have the viewer that asked for these layers refresh them when their background
-    reads land (3D volumes, virtual levels); without a viewer, reads stay synchronous."""
+def watch_viewer(layers: list[LayerData]) -> list[LayerData]:
+    """Have the viewer that asked for ``layers`` refresh them when their background reads
+    land (3D volumes, virtual levels); without a viewer, reads stay synchronous."""
     try:
         from ._qt.live_layers import watch_current_viewer
     except ImportError:  # no Qt: nothing to refresh
-        return
-    watch_current_viewer()
+        return layers
+    watch_current_viewer(layers)
+    return layers

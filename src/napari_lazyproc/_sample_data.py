@@ -9,13 +9,9 @@ from .synthetic import LARGE, SMALL, lightsheet
 
 def lightsheet_large() -> list[LayerData]:
     """T=100, Z=256, Y=X=2048 uint16, generated plane by plane as it is viewed."""
-    layers = image_layer_data(lightsheet(LARGE))
-    watch_viewer()
-    return layers
+    return watch_viewer(image_layer_data(lightsheet(LARGE)))
 
 
 def lightsheet_small() -> list[LayerData]:
     """T=10, Z=64, Y=X=256: the same generator, for quick looks and tests."""
-    layers = image_layer_data(lightsheet(SMALL, levels=1))
-    watch_viewer()
-    return layers
+    return watch_viewer(image_layer_data(lightsheet(SMALL, levels=1)))

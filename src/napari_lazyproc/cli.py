@@ -204,12 +204,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
         import napari
 
         from ._layer_data import image_layer_data
+        from ._qt.live_layers import adopt, watch
         from ._qt.widget import LazyProcessingWidget
         from .synthetic import LARGE, SMALL, lightsheet
 
         viewer = napari.Viewer(show=not args.screenshot, title="napari-lazyproc demo")
         image = lightsheet(SMALL if args.small else LARGE, levels=1 if args.small else 4)
-        for data, kwargs, _ in image_layer_data(image):
+        layers = image_layer_data(image)
+        watch(viewer)
+        adopt(viewer, layers)  # the coarse 3D volume is read in the background
+        for data, kwargs, _ in layers:
             viewer.add_image(data, **kwargs)
         viewer.dims.set_current_step(0, image.shape[0] // 2)
         viewer.dims.set_current_step(1, image.shape[1] // 2)

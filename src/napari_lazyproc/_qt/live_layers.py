@@ -36,22 +36,19 @@ def is_live(layer) -> bool:
     return bool(live_states(layer))
 
 
-def attach(layer, on_ready: Callable | None = None, *, replace: bool = False,
-           states: list[LiveState] | None = None) -> None:
-    """Refresh ``layer`` when any of its levels lands (``on_ready(layer, state, error)``
-    is called on the main thread, after the refresh). ``states``: those of data about
-    to be given to the layer (default: its current levels'); ``replace``: take over
-    states that already report to someone."""
-    ref = weakref.ref(layer)
+def _callbacks(find: Callable[[LiveState], object], on_ready: Callable | None):
+    """(ready, started) callbacks of a state, run on the main thread for the layer that
+    ``find(state)`` says shows it (None: removed, or its data replaced: stale)."""
 
     @ensure_main_thread
     def ready(state: LiveState, error: BaseException | None) -> None:
-        target = ref()
-        if target is None or state not in live_states(target):
-            return  # removed, or its data replaced: stale
+        target = find(state)
+        if target is None:
+            return
         if not any(s.busy and s is not state for s in live_states(target)):
             _set_loading(target, False)
         if error is None:
+            _forget_cached_levels(target)
             target.refresh()
         elif on_ready is None:
             show_error(f"{target.name}: {error}")
@@ -60,14 +57,61 @@ def attach(layer, on_ready: Callable | None = None, *, replace: bool = False,
 
     @ensure_main_thread
     def started(state: LiveState) -> None:
-        target = ref()
-        if target is not None and state in live_states(target):
+        target = find(state)
+        if target is not None:
             _set_loading(target, True)
 
+    return ready, started
+
+
+def attach(layer, on_ready: Callable | None = None, *, replace: bool = False,
+           states: list[LiveState] | None = None) -> None:
+    """Refresh ``layer`` when any of its levels lands (``on_ready(layer, state, error)``
+    is called on the main thread, after the refresh). ``states``: those of data about
+    to be given to the layer (default: its current levels'); ``replace``: take over
+    states that already report to someone."""
+    ref = weakref.ref(layer)
+
+    def find(state):
+        target = ref()
+        return target if target is not None and state in live_states(target) else None
+
+    ready, started = _callbacks(find, on_ready)
     for state in live_states(layer) if states is None else states:
         if state.on_ready is None or replace:
             state.on_ready = ready
             state.on_request = started
+
+
+def adopt(viewer, layer_data) -> None:
+    """Have ``viewer`` refresh the layers it will build from ``layer_data`` (LayerData
+    tuples) when their levels land, from the moment napari first slices them: napari
+    slices a layer while building it, before it is in the viewer, and a virtual level
+    or a 3D volume read then would block the GUI."""
+    ref = weakref.ref(viewer)
+
+    def find(state):
+        target = ref()
+        if target is None:
+            return None
+        return next((lyr for lyr in target.layers if state in live_states(lyr)), None)
+
+    ready, started = _callbacks(find, None)
+    for data, *_ in layer_data:
+        for level in layer_levels(data):
+            if isinstance(level, LiveArray) and level.state.on_ready is None:
+                level.state.on_ready = ready
+                level.state.on_request = started
+
+
+def _forget_cached_levels(layer) -> None:
+    """napari keeps the coarsest level of a 2D multiscale layer once read (for its
+    thumbnail, and for the view when zoomed out): forget it, or a placeholder read there
+    would stay on screen after the values landed."""
+    materializer = getattr(layer, "_level_materializer", None)
+    clear = getattr(materializer, "cache_clear", None)
+    if clear is not None:
+        clear()
 
 
 def _set_loading(layer, loading: bool) -> None:
@@ -161,8 +205,12 @@ def watch(viewer) -> None:
         attach(layer)
 
 
-def watch_current_viewer() -> None:
-    """``watch`` the viewer napari is working in (the one opening a file), if any."""
+def watch_current_viewer(layer_data=()) -> None:
+    """``watch`` the viewer napari is working in (the one opening a file), if any, and
+    ``adopt`` the layers it is about to build from ``layer_data``."""
     import napari
 
-    watch(napari.current_viewer())
+    viewer = napari.current_viewer()
+    if viewer is not None:
+        watch(viewer)
+        adopt(viewer, layer_data)
