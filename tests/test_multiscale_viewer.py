@@ -57,10 +57,15 @@ def test_3d_view_computes_and_reads_only_the_coarsest_level(
     zarr_reads.keys.clear()
     raw.visible = False  # count the result's reads; raw is checked below
 
+    spinner = []  # what the layer list is told: loading (False) then loaded (True)
+    original = layer._slicing_state._set_loaded
+    layer._slicing_state._set_loaded = lambda value: (spinner.append(value), original(value))
     viewer.dims.ndisplay = 3
-    # the toggle returned before the volume was computed: a placeholder is on screen
+    # the toggle returned before the volume was computed: a placeholder is on screen,
+    # and the layer list shows the layer loading (napari's spinner) until it lands
     assert not np.asarray(layer._slice.image.raw).any()
     settled(qtbot, layer, raw)
+    assert spinner[0] is False and spinner[-1] is True and layer.loaded
     t = int(viewer.dims.current_step[0])
     shown = np.asarray(layer._slice.image.raw)
     np.testing.assert_array_equal(shown, _coarsest_gaussian(ome_pyramid_levels[2], t))

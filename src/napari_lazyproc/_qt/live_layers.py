@@ -115,7 +115,10 @@ def _forget_cached_levels(layer) -> None:
 
 
 def _set_loading(layer, loading: bool) -> None:
-    setter = getattr(layer, "_set_loaded", None)  # napari's layer-list spinner
+    """Show napari's loading spinner in the layer list while a level computes (the
+    state napari's own asynchronous slicing sets)."""
+    owner = getattr(layer, "_slicing_state", layer)  # napari >= 0.6 keeps it there
+    setter = getattr(owner, "_set_loaded", None)
     if setter is not None:
         setter(not loading)
 
