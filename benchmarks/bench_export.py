@@ -60,7 +60,9 @@ RUN = textwrap.dedent("""
             ndmeasure.label(a)[0].to_zarr(out)
     took = time.perf_counter() - t0
     # VmHWM: this process's own peak (ru_maxrss would include the parent's, inherited at fork)
-    hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
+    hwm = next(
+        int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM")
+    )
     print(json.dumps({"s": took, "rss": hwm * 1024}))
 """)
 
@@ -73,8 +75,8 @@ def make(name: str, shape, kind: str = "noise"):
         return path
     DATA.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
-    arr = zarr.create_array(path, shape=shape, chunks=CHUNKS, dtype="uint8" if kind == "blobs" else "uint16",
-                            overwrite=True)
+    arr = zarr.create_array(path, shape=shape, chunks=CHUNKS,
+                            dtype="uint8" if kind == "blobs" else "uint16", overwrite=True)
     for z in range(0, shape[0], CHUNKS[0]):
         slab = rng.random((CHUNKS[0], *shape[1:]), dtype=np.float32)
         if kind == "blobs":
@@ -116,7 +118,8 @@ def main() -> str:
     ours = res["ours"]["s"]
     gib = 2**30
     rows = [[name, f"{r['s']:.1f}", f"{r['s'] / ours:.2f}", f"{r['rss'] / gib:.2f}"]
-            for name, r in (("napari-lazyproc", res["ours"]), ("scipy (single-threaded)", res["scipy"]),
+            for name, r in (("napari-lazyproc", res["ours"]),
+                            ("scipy (single-threaded)", res["scipy"]),
                             ("dask-image to_zarr", res["dask-image"]))]
     s_ratio, d_ratio = res["scipy"]["s"] / ours, res["dask-image"]["s"] / ours
     l_ratio = lab["dask-image-label"]["s"] / lab["ours-label"]["s"]

@@ -44,7 +44,8 @@ def main() -> str:
     img, mask = lp.open_image(noise), lp.open_image(blobs)
     rows = []
     for label, fn in (
-        ("first plane gaussian sigma=2", lambda: np.asarray(lp.apply("gaussian", img, sigma=2.0)[Z])),
+        ("first plane gaussian sigma=2",
+         lambda: np.asarray(lp.apply("gaussian", img, sigma=2.0)[Z])),
         ("first plane median 3x3x3", lambda: np.asarray(lp.apply("median", img, size=3)[Z])),
         ("global labeling", lambda: lp.apply("label", mask, scope="global").run()),
     ):

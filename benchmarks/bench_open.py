@@ -47,8 +47,10 @@ def _write_ome(path, shape, chunks, levels, fill: str) -> None:
     axes = [{"name": "t", "type": "time"}, {"name": "c", "type": "channel"}][: len(shape) - 3]
     axes += [{"name": a, "type": "space", "unit": "micrometer"} for a in "zyx"]
     group.attrs["multiscales"] = [{"version": "0.4", "axes": axes, "datasets": datasets}]
-    group.attrs["omero"] = {"channels": [{"label": "nuclei", "color": "FFFFFF",
-                                          "window": {"start": 100, "end": 200, "min": 0, "max": 65535}}]}
+    group.attrs["omero"] = {"channels": [{
+        "label": "nuclei", "color": "FFFFFF",
+        "window": {"start": 100, "end": 200, "min": 0, "max": 65535},
+    }]}
 
 
 def make_data():
@@ -112,7 +114,8 @@ def main() -> str:
         "## Open a file and show its first plane (`bench_open.py`)",
         "",
         f"Median of {REPEATS} runs, peers interleaved run by run in one hidden napari viewer, "
-        "napari's dask cache emptied before each open; ratio = peer time / napari-lazyproc time (above 1: we are faster).",
+        "napari's dask cache emptied before each open; "
+        "ratio = peer time / napari-lazyproc time (above 1: we are faster).",
         "",
         table(["file", "reader", "open + first plane", "peer / ours"], rows),
         "",

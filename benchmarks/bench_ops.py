@@ -79,7 +79,8 @@ def first_plane(noise, op: str, params: dict, halo: int, naive_fn, scipy_fn):
     assert np.array_equal(ours(), naive())
     assert np.array_equal(ours(), slab())
     times = {name: median([_time(fn) for _ in range(REPEATS)])
-             for name, fn in (("napari-lazyproc", ours), ("naive dask-image", naive), ("slab floor", slab))}
+             for name, fn in (("napari-lazyproc", ours), ("naive dask-image", naive),
+                              ("slab floor", slab))}
     whole = arr[:]
     t0 = time.perf_counter()
     scipy_fn(whole)
@@ -165,7 +166,8 @@ def main(with_dask_image_label: bool = True) -> str:
         sections += [f"### First plane, {op} {params}", "",
                      table(["path", "time", "peer / ours"], rows), "", verdict, ""]
     scroll = scrolling(noise)
-    rows = [[k, f"{p50 * 1000:.0f} ms", f"{p95 * 1000:.0f} ms"] for k, (p50, p95) in scroll.items()]
+    rows = [[k, f"{p50 * 1000:.0f} ms", f"{p95 * 1000:.0f} ms"]
+            for k, (p50, p95) in scroll.items()]
     sections += ["### Scrolling z+1 over 64 planes, gaussian sigma=2", "",
                  table(["path", "p50", "p95"], rows), "",
                  f"p95 {scroll['napari-lazyproc'][1] * 1000:.0f} ms (target at most 150 ms), "
@@ -177,10 +179,12 @@ def main(with_dask_image_label: bool = True) -> str:
     scipy_t = lab["scipy.ndimage.label, in memory"][0]
     line = f"{ours_t / scipy_t:.2f}x scipy's time (target at most 2.5x)"
     if "dask_image.ndmeasure.label" in lab:
-        line += f"; {lab['dask_image.ndmeasure.label'][0] / ours_t:.1f}x faster than dask-image (target 20x)"
+        line += (f"; {lab['dask_image.ndmeasure.label'][0] / ours_t:.1f}x faster than dask-image"
+                 " (target 20x)")
     sections += ["### Global labeling of a blobs mask (connectivity 1)", "",
                  "Peak memory is the Python-tracked (tracemalloc) peak during the call; the "
-                 "in-memory scipy figure includes its output, not the input already in memory.", "",
+                 "in-memory scipy figure includes its output, not the input already in memory.",
+                 "",
                  table(["path", "time", "peak memory", "labels", "peer / ours"], rows), "", line]
     text = "\n".join(sections)
     print(text)

@@ -154,7 +154,8 @@ def main() -> str:
          f"{pct(dask_times, 50) / p50:.1f}", f"{pct(scroll['dask-image'], 50):.0f}",
          f"{pct(scroll['dask-image'], 95):.0f}"],
         ["eager skimage (napari-skimage)", f"{pct(eager_times, 50):.0f}",
-         f"{pct(eager_times, 95):.0f}", f"{pct(eager_times, 50) / p50:.1f}", "n/a (in memory)", ""],
+         f"{pct(eager_times, 95):.0f}", f"{pct(eager_times, 50) / p50:.1f}", "n/a (in memory)",
+         ""],
     ]
     text = (
         "## Widget: sigma change and scrolling through napari (128 x 1024 x 1024 uint16, "

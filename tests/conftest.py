@@ -57,7 +57,8 @@ def zarr_v2_consolidated_pyramid(tmp_path) -> Path:
     path = tmp_path / "pyramid.zarr"
     group = zarr.open_group(path, mode="w", zarr_format=2)
     for i, data in enumerate((VOLUME, VOLUME[:, ::2, ::2], VOLUME[:, ::4, ::4])):
-        group.create_array(str(i), shape=data.shape, chunks=(4, 16, 16), dtype=data.dtype)[:] = data
+        group.create_array(str(i), shape=data.shape, chunks=(4, 16, 16),
+                           dtype=data.dtype)[:] = data
     zarr.consolidate_metadata(path)
     return path
 
@@ -67,7 +68,8 @@ def zarr_group_mixed(tmp_path) -> Path:
     """A plain group whose arrays do not form a pyramid: the largest one opens."""
     path = tmp_path / "mixed.zarr"
     group = zarr.open_group(path, mode="w")
-    group.create_array("raw", shape=VOLUME.shape, chunks=(4, 32, 32), dtype=VOLUME.dtype)[:] = VOLUME
+    group.create_array("raw", shape=VOLUME.shape, chunks=(4, 32, 32),
+                       dtype=VOLUME.dtype)[:] = VOLUME
     group.create_array("mask", shape=(5, 5), dtype="uint8")[:] = 1
     group.create_array("other", shape=(40, 90), dtype="float32")[:] = 0.5
     return path
@@ -83,8 +85,10 @@ def _write_ome(path: Path, data: np.ndarray, fmt, channels: bool) -> Path:
     extra = {}
     if channels:
         extra["omero"] = {"channels": [
-            {"label": "DAPI", "color": "0000FF", "window": {"start": 10, "end": 900, "min": 0, "max": 4000}},
-            {"label": "GFP", "color": "00FF00", "window": {"start": 20, "end": 3000, "min": 0, "max": 4000}},
+            {"label": "DAPI", "color": "0000FF",
+             "window": {"start": 10, "end": 900, "min": 0, "max": 4000}},
+            {"label": "GFP", "color": "00FF00",
+             "window": {"start": 20, "end": 3000, "min": 0, "max": 4000}},
         ]}
     write_image(
         data, group, axes=axes, scale_factors=[2, 4], fmt=fmt,
@@ -209,7 +213,8 @@ def bdv_file(tmp_path) -> Path:
                                  chunks=(4, 16, 16))
     xml = textwrap.dedent("""\
         <SpimData version="0.2"><SequenceDescription><ViewSetups>
-        <ViewSetup><id>0</id><voxelSize><unit>µm</unit><size>0.4 0.4 2.0</size></voxelSize></ViewSetup>
+        <ViewSetup><id>0</id>
+        <voxelSize><unit>µm</unit><size>0.4 0.4 2.0</size></voxelSize></ViewSetup>
         </ViewSetups></SequenceDescription></SpimData>""")
     path.with_suffix(".xml").write_text(xml)
     return path
@@ -322,32 +327,73 @@ OP_CASES = {
     "gaussian": ({"sigma": 1.5}, lambda a: ndi.gaussian_filter(a, 1.5)),
     "median": ({"size": 3}, lambda a: ndi.median_filter(a, size=3)),
     "uniform": ({"size": 4}, lambda a: ndi.uniform_filter(a, size=4)),
-    "minimum": ({"size": 3, "mode": "constant", "cval": 7}, lambda a: ndi.minimum_filter(a, size=3, mode="constant", cval=7)),
+    "minimum": (
+        {"size": 3, "mode": "constant", "cval": 7},
+        lambda a: ndi.minimum_filter(a, size=3, mode="constant", cval=7),
+    ),
     "maximum": ({"size": 5}, lambda a: ndi.maximum_filter(a, size=5)),
-    "percentile": ({"percentile": 25, "size": 3}, lambda a: ndi.percentile_filter(a, 25, size=3)),
+    "percentile": (
+        {"percentile": 25, "size": 3},
+        lambda a: ndi.percentile_filter(a, 25, size=3),
+    ),
     "sobel": ({"axis": "y"}, lambda a: ndi.sobel(a.astype(F32), axis=a.ndim - 2)),
-    "prewitt": ({}, lambda a: np.sqrt(sum(ndi.prewitt(a.astype(F32), axis=i) ** 2 for i in range(a.ndim)))),
+    "prewitt": (
+        {},
+        lambda a: np.sqrt(sum(ndi.prewitt(a.astype(F32), axis=i) ** 2 for i in range(a.ndim))),
+    ),
     "laplace": ({"mode": "nearest"}, lambda a: ndi.laplace(a.astype(F32), mode="nearest")),
     "gaussian_laplace": ({"sigma": 1.0}, lambda a: ndi.gaussian_laplace(a.astype(F32), 1.0)),
-    "gaussian_gradient_magnitude": ({"sigma": 1.2}, lambda a: ndi.gaussian_gradient_magnitude(a.astype(F32), 1.2)),
-    "difference_of_gaussians": ({"low_sigma": 1, "high_sigma": 2}, lambda a: ndi.gaussian_filter(a.astype(F32), 1, mode="nearest") - ndi.gaussian_filter(a.astype(F32), 2, mode="nearest")),
+    "gaussian_gradient_magnitude": (
+        {"sigma": 1.2},
+        lambda a: ndi.gaussian_gradient_magnitude(a.astype(F32), 1.2),
+    ),
+    "difference_of_gaussians": (
+        {"low_sigma": 1, "high_sigma": 2},
+        lambda a: (
+            ndi.gaussian_filter(a.astype(F32), 1, mode="nearest")
+            - ndi.gaussian_filter(a.astype(F32), 2, mode="nearest")
+        ),
+    ),
     "erosion": ({"radius": 1}, lambda a: ndi.grey_erosion(a, footprint=ball(1, a.ndim))),
     "dilation": ({"radius": 2, "footprint": "box"}, lambda a: ndi.grey_dilation(a, size=5)),
     "opening": ({"radius": 1}, lambda a: ndi.grey_opening(a, footprint=ball(1, a.ndim))),
     "closing": ({"radius": 1}, lambda a: ndi.grey_closing(a, footprint=ball(1, a.ndim))),
     "white_tophat": ({"radius": 2}, lambda a: morphology.white_tophat(a, ball(2, a.ndim))),
     "black_tophat": ({"radius": 1}, lambda a: morphology.black_tophat(a, ball(1, a.ndim))),
-    "binary_erosion": ({"radius": 1}, lambda a: ndi.binary_erosion(a != 0, structure=ball(1, a.ndim))),
-    "binary_dilation": ({"radius": 1}, lambda a: ndi.binary_dilation(a != 0, structure=ball(1, a.ndim))),
-    "binary_opening": ({"radius": 1}, lambda a: ndi.binary_opening(a != 0, structure=ball(1, a.ndim))),
-    "binary_closing": ({"radius": 1, "footprint": "box"}, lambda a: ndi.binary_closing(a != 0, structure=np.ones((3,) * a.ndim))),
+    "binary_erosion": (
+        {"radius": 1},
+        lambda a: ndi.binary_erosion(a != 0, structure=ball(1, a.ndim)),
+    ),
+    "binary_dilation": (
+        {"radius": 1},
+        lambda a: ndi.binary_dilation(a != 0, structure=ball(1, a.ndim)),
+    ),
+    "binary_opening": (
+        {"radius": 1},
+        lambda a: ndi.binary_opening(a != 0, structure=ball(1, a.ndim)),
+    ),
+    "binary_closing": (
+        {"radius": 1, "footprint": "box"},
+        lambda a: ndi.binary_closing(a != 0, structure=np.ones((3,) * a.ndim)),
+    ),
     "fill_holes": ({}, lambda a: ndi.binary_fill_holes(a != 0)),
     "threshold": ({"value": 100}, lambda a: a > 100),
     "threshold_otsu": ({"sample": "exact"}, lambda a: a > filters.threshold_otsu(a)),
     "threshold_li": ({"sample": "exact"}, lambda a: a > filters.threshold_li(a)),
     "threshold_triangle": ({"sample": "exact"}, lambda a: a > filters.threshold_triangle(a)),
-    "threshold_local": ({"block_size": 5, "offset": 2}, lambda a: a > filters.threshold_local(a, 5, offset=2)),
-    "rescale": ({"in_low": 10, "in_high": 200, "out_dtype": "uint8"}, lambda a: np.rint(np.clip((a.astype(np.float64) - 10) / 190, 0, 1) * 255).astype(np.uint8)),
-    "convert_dtype": ({"dtype": "uint8"}, lambda a: np.clip(np.rint(a) if a.dtype.kind == "f" else a, 0, 255).astype(np.uint8)),
+    "threshold_local": (
+        {"block_size": 5, "offset": 2},
+        lambda a: a > filters.threshold_local(a, 5, offset=2),
+    ),
+    "rescale": (
+        {"in_low": 10, "in_high": 200, "out_dtype": "uint8"},
+        lambda a: np.rint(
+            np.clip((a.astype(np.float64) - 10) / 190, 0, 1) * 255
+        ).astype(np.uint8),
+    ),
+    "convert_dtype": (
+        {"dtype": "uint8"},
+        lambda a: np.clip(np.rint(a) if a.dtype.kind == "f" else a, 0, 255).astype(np.uint8),
+    ),
     "label": ({"connectivity": 1}, lambda a: ndi.label(a != 0)[0]),
 }

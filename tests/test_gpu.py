@@ -93,7 +93,8 @@ def test_gpu_equals_cpu(name, chunks, cupy_backend):
     elif name in INTEGER_OPS or cpu_values.dtype.kind in "biu":
         np.testing.assert_array_equal(gpu_values, cpu_values)
     else:
-        np.testing.assert_allclose(gpu_values, cpu_values, rtol=1e-5, atol=1e-5 * abs(cpu_values).max())
+        np.testing.assert_allclose(gpu_values, cpu_values, rtol=1e-5,
+                                   atol=1e-5 * abs(cpu_values).max())
 
 
 @gpu

@@ -44,7 +44,8 @@ def assert_exact(ours: np.ndarray, ref: np.ndarray, labels: bool = False) -> Non
     if labels:
         assert_same_labels(ours, ref)
     elif ref.dtype.kind == "f" or ours.dtype.kind == "f":
-        np.testing.assert_allclose(ours, ref, rtol=1e-6, atol=1e-6 * max(1.0, float(np.abs(ref).max())))
+        np.testing.assert_allclose(ours, ref, rtol=1e-6,
+                                   atol=1e-6 * max(1.0, float(np.abs(ref).max())))
     else:
         assert ours.dtype == ref.dtype or ref.dtype == bool
         np.testing.assert_array_equal(ours, ref)
@@ -138,7 +139,8 @@ def test_anisotropic_sigma_and_physical_units():
                        name="x", source={"path": None})
     phys = lp.apply("gaussian", img, sigma=1.0, units="physical")
     assert phys.params["sigma"] == (0.5, 2.0, 2.0)
-    np.testing.assert_allclose(np.asarray(phys[4]), ndi.gaussian_filter(a, (0.5, 2, 2))[4], rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(phys[4]), ndi.gaussian_filter(a, (0.5, 2, 2))[4],
+                               rtol=1e-6)
 
 
 @pytest.mark.parametrize("ndim", [2, 3, 4, 5])
@@ -176,7 +178,9 @@ def test_float_otsu_exact():
        st.floats(0.3, 4.0), st.integers(0, 2**16), st.integers(8, 30))
 def test_gaussian_single_plane_shortcut_is_bitwise_scipy(dtype, sigma, seed, z):
     """One plane deep inside a slab takes the per-plane pass; it must equal scipy bitwise."""
-    a = (np.random.default_rng(seed).random((40, 12, 13)) * 200 - (50 if dtype == np.int16 else 0)).astype(dtype)
+    a = (
+        np.random.default_rng(seed).random((40, 12, 13)) * 200 - (50 if dtype == np.int16 else 0)
+    ).astype(dtype)
     res = lp.apply("gaussian", da.from_array(a, chunks=(7, 5, 6)), sigma=(sigma, 1.0, 1.5),
                    precision="exact")
     np.testing.assert_array_equal(np.asarray(res[z]), ndi.gaussian_filter(a, (sigma, 1.0, 1.5))[z])

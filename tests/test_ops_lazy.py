@@ -81,7 +81,9 @@ def test_chained_halos_add_up(volume_zarr, zarr_reads):
     assert _z_chunks(zarr_reads.chunk_keys()) == [1, 2, 3, 4]
 
 
-def test_global_label_reads_each_input_chunk_a_bounded_number_of_times(volume_zarr, zarr_reads, tmp_path):
+def test_global_label_reads_each_input_chunk_a_bounded_number_of_times(
+    volume_zarr, zarr_reads, tmp_path
+):
     path, a = volume_zarr
     lp.set_cache_bytes(0)  # no cache: count what the job itself reads
     try:
@@ -125,7 +127,9 @@ def test_global_label_is_never_triggered_by_slicing():
 def test_global_label_progress_and_cancel():
     a = da.from_array(np.ones((8, 8, 8), bool), chunks=2)
     seen = []
-    lp.apply("label", a, scope="global").run(progress=lambda done, total: seen.append((done, total)))
+    lp.apply("label", a, scope="global").run(
+        progress=lambda done, total: seen.append((done, total))
+    )
     assert seen[-1][0] == seen[-1][1] == 64 + 9
     cancel = threading.Event()
 
@@ -160,8 +164,9 @@ def test_pipeline_json_round_trip_and_provenance(volume_zarr):
 def test_list_ops_describes_parameters():
     ops = {o["name"]: o for o in lp.list_ops()}
     sigma = next(p for p in ops["gaussian"]["params"] if p["name"] == "sigma")
-    assert sigma == {"name": "sigma", "type": "float", "default": 1.0, "min": 0, "quantity": "length",
-                     "help": "Gaussian standard deviation", "per_axis": True, "min_exclusive": True}
+    assert sigma == {"name": "sigma", "type": "float", "default": 1.0, "min": 0,
+                     "quantity": "length", "help": "Gaussian standard deviation",
+                     "per_axis": True, "min_exclusive": True}
     label = {p["name"]: p for p in ops["label"]["params"]}
     assert label["scope"]["choices"] == ["frame", "global"]
     assert ops["label"]["kind"] == "labels"

@@ -52,14 +52,17 @@ def test_manifest_is_valid_in_the_source_tree():
     assert manifest.name == "napari-lazyproc"
     assert {r.command for r in manifest.contributions.readers} == {"napari-lazyproc.get_reader"}
     assert [w.display_name for w in manifest.contributions.widgets] == ["Lazy processing"]
-    assert {tuple(w.layer_types) for w in manifest.contributions.writers} == {("image",), ("labels",)}
+    assert {tuple(w.layer_types) for w in manifest.contributions.writers} == {
+        ("image",), ("labels",)
+    }
     assert set(manifest.contributions.menus) == {"napari/layers/filter", "napari/layers/segment"}
 
 
 @pytest.mark.slow
 def test_wheel_ships_the_manifest_and_npe2_validates_it(tmp_path):
     subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp_path),
+         str(ROOT)],
         check=True, capture_output=True,
     )
     (wheel,) = tmp_path.glob("napari_lazyproc-*.whl")
@@ -74,7 +77,8 @@ def test_wheel_ships_the_manifest_and_npe2_validates_it(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(target))
     # run npe2 from the installed wheel, not from the source tree
     code = (
-        "import sys, napari_lazyproc; assert 'site' in napari_lazyproc.__file__, napari_lazyproc.__file__;"
+        "import sys, napari_lazyproc; "
+        "assert 'site' in napari_lazyproc.__file__, napari_lazyproc.__file__;"
         "from npe2.cli import main; sys.argv=['npe2', 'validate', 'napari-lazyproc']; main()"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -40,7 +40,9 @@ def _region_key(region: tuple) -> tuple:
 
 
 def _start(entry) -> int:
-    return entry[0] if isinstance(entry, tuple) else (entry.start if isinstance(entry, slice) else entry)
+    return entry[0] if isinstance(entry, tuple) else (
+        entry.start if isinstance(entry, slice) else entry
+    )
 
 
 #: a displayed axis cut short (napari shows the part of a pyramid level on screen) is

@@ -57,7 +57,8 @@ def describe(image: LazyImage) -> str:
            + " (virtual, computed when viewed)"]
           if (virtual := image.display_pyramid()[len(image.levels):]) else []),
         "scale:     " + ", ".join(
-            f"{a}={s:g}{' ' + u if u else ''}" for a, s, u in zip(image.axes, image.scale, image.units, strict=False)
+            f"{a}={s:g}{' ' + u if u else ''}"
+            for a, s, u in zip(image.axes, image.scale, image.units, strict=False)
         ),
         f"translate: {image.translate}",
     ]
@@ -77,6 +78,18 @@ def describe(image: LazyImage) -> str:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    """The ``info`` command: print what the reader sees in a file.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line: ``path`` and, for HDF5, ``dataset``.
+
+    Returns
+    -------
+    int
+        The exit status, 0.
+    """
     options = {}
     if args.dataset:
         options["dataset"] = args.dataset
@@ -86,6 +99,18 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_ops(args: argparse.Namespace) -> int:
+    """The ``ops`` command: list the operations and their parameters.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line (``ops`` takes no options).
+
+    Returns
+    -------
+    int
+        The exit status, 0.
+    """
     from .ops import list_ops
 
     for op in list_ops():
@@ -95,7 +120,8 @@ def cmd_ops(args: argparse.Namespace) -> int:
                 f"{k}={v}" for k, v in p.items() if k not in ("name", "type", "default", "help")
             )
             print(f"    {p['name']}: {p['type']} = {p['default']!r}"
-                  + (f"  ({extra})" if extra else "") + (f"  {p['help']}" if p.get("help") else ""))
+                  + (f"  ({extra})" if extra else "")
+                  + (f"  {p['help']}" if p.get("help") else ""))
     return 0
 
 
@@ -130,6 +156,19 @@ def parse_step(text: str) -> dict:
 
 
 def cmd_process(args: argparse.Namespace) -> int:
+    """The ``process`` command: run a pipeline over a whole file and export the result.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line: ``input``, ``output``, the steps (``step``, ``pipeline``)
+        and the export options.
+
+    Returns
+    -------
+    int
+        The exit status, 0; bad steps or export options raise, and ``main`` exits 2.
+    """
     from . import backend
     from .export import ExportError, export
     from .ops import Pipeline, set_precision
@@ -199,6 +238,22 @@ def _ensure_display() -> subprocess.Popen | None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """The ``demo`` command: open napari on the synthetic light-sheet series.
+
+    The widget is docked and a gaussian of the series is added as a live layer. With
+    ``--screenshot`` the viewer renders headless (under Xvfb when there is no screen),
+    saves the picture and exits.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line: ``screenshot``, ``small`` and ``volume`` (``--3d``).
+
+    Returns
+    -------
+    int
+        The exit status, 0.
+    """
     xvfb = _ensure_display() if args.screenshot else None
     try:
         import napari
@@ -267,6 +322,13 @@ def _wait_until_shown(layers, timeout: float = 120.0) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line's parser, with its ``demo``, ``info``, ``ops`` and ``process`` commands.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        A parser whose parsed arguments carry the command to run as ``func``.
+    """
     parser = argparse.ArgumentParser(
         prog="napari-lazyproc",
         description="Lazy, parallel processing of large bio-images.",
@@ -323,6 +385,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``napari-lazyproc`` command line.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after the program name (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit status: 0 on success, 2 (``EXIT_BAD_INPUT``) for bad input, with a
+        one-line reason on stderr, 130 when cancelled.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -230,6 +230,7 @@ class LightSheetVolume:
         self.ndim = 4
 
     def __getitem__(self, key) -> np.ndarray:
+        """Render the region ``key`` selects (ints and step-1 slices)."""
         key = normalize_key(key, self.shape)
         ranges = [range(k.start, k.stop) if isinstance(k, slice) else range(k, k + 1) for k in key]
         out = np.stack([self._render(t, *ranges[1:]) for t in ranges[0]]) if len(ranges[0]) \
@@ -347,6 +348,7 @@ class LightSheetVolume:
             flat_out[r0:r1] = s
 
     def __reduce__(self):
+        """Pickle as the spec and the factor: nothing rendered travels with it."""
         return (LightSheetVolume, (self.spec, self.factor))
 
 

@@ -74,8 +74,8 @@ class LazyProcessingWidget(Container):
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.status = Label(value="")
         self.extend([self.input, self.operation, self.axes, self.lengths, self.params, self.live,
-                     self.gpu, self.advanced, self.add_button, self.label_button, self.export_button,
-                     self.cancel_button, self.status])
+                     self.gpu, self.advanced, self.add_button, self.label_button,
+                     self.export_button, self.cancel_button, self.status])
 
         self._live_layer: weakref.ref | None = None
         self._job: jobs.Job | None = None

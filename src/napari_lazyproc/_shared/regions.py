@@ -53,12 +53,16 @@ def region_shape(region: Region) -> tuple[int, ...]:
 
 def within(inner: Region, outer: Region) -> Region:
     """Where ``inner`` lies inside ``outer``, in ``outer``'s own coordinates."""
-    return tuple(slice(i.start - o.start, i.stop - o.start) for i, o in zip(inner, outer, strict=False))
+    return tuple(
+        slice(i.start - o.start, i.stop - o.start) for i, o in zip(inner, outer, strict=False)
+    )
 
 
 def block_region(index, block, shape) -> Region:
     """The region of chunk ``index`` in a regular grid of ``block``-sized chunks."""
-    return tuple(slice(i * b, min(n, (i + 1) * b)) for i, b, n in zip(index, block, shape, strict=False))
+    return tuple(
+        slice(i * b, min(n, (i + 1) * b)) for i, b, n in zip(index, block, shape, strict=False)
+    )
 
 
 def split_region(region: Region, axes, parts: int) -> list[Region]:

@@ -53,6 +53,13 @@ def set_backend(name: str, memory_budget: int | None = None) -> None:
 
 
 def get_backend() -> str:
+    """The backend chunks are computed with now.
+
+    Returns
+    -------
+    str
+        ``"numpy"`` (the default) or ``"cupy"``, as last chosen with ``set_backend``.
+    """
     return _current["name"]
 
 

@@ -31,16 +31,52 @@ def array_module(array):
 
 
 def is_device(array) -> bool:
+    """Whether ``array`` lives on the device (is a CuPy array).
+
+    Parameters
+    ----------
+    array
+        A numpy or CuPy array, or any other array-like.
+
+    Returns
+    -------
+    bool
+        True for a CuPy array, False for anything else.
+    """
     return type(array).__module__.startswith("cupy")
 
 
 def to_device(array):
+    """``array`` on the device, as a CuPy array (a CuPy array is returned as it is).
+
+    Parameters
+    ----------
+    array
+        A numpy or CuPy array, or any array-like ``cupy.asarray`` accepts.
+
+    Returns
+    -------
+    cupy.ndarray
+        ``array`` itself if it is already on the device, else a copy there.
+    """
     import cupy
 
     return array if is_device(array) else cupy.asarray(array)
 
 
 def to_host(array) -> np.ndarray:
+    """``array`` in host memory, as a numpy array (copied back when it is a CuPy array).
+
+    Parameters
+    ----------
+    array
+        A numpy or CuPy array, or any array-like.
+
+    Returns
+    -------
+    numpy.ndarray
+        The values of ``array`` on the host.
+    """
     if is_device(array):
         return array.get()
     return np.asarray(array)
@@ -69,6 +105,21 @@ def tile_voxels(itemsize: int) -> int:
 
 
 def fits(n_voxels: int, itemsize: int) -> bool:
+    """Whether a tile of ``n_voxels`` voxels fits the device memory budget.
+
+    Parameters
+    ----------
+    n_voxels : int
+        Voxels in the tile.
+    itemsize : int
+        Bytes per voxel of the input.
+
+    Returns
+    -------
+    bool
+        True when no budget is set (tiles are then sized from free memory), else whether
+        ``BYTES_FACTOR`` bytes per input byte stay within the budget.
+    """
     budget = _state["budget"]
     if budget is None:
         return True
@@ -86,6 +137,19 @@ def free_pool() -> None:
 
 
 def is_oom(exc: BaseException) -> bool:
+    """Whether ``exc`` means the device ran out of memory.
+
+    Parameters
+    ----------
+    exc : BaseException
+        An exception raised while computing on the device.
+
+    Returns
+    -------
+    bool
+        True for CuPy's ``OutOfMemoryError``, a ``MemoryError`` or any error whose message
+        says "out of memory"; False when CuPy is not installed.
+    """
     try:
         import cupy
     except ImportError:  # pragma: no cover - only called on the GPU path
@@ -96,6 +160,15 @@ def is_oom(exc: BaseException) -> bool:
 
 
 def warn_once(key: str, message: str) -> None:
+    """Warn with ``message`` (a ``RuntimeWarning``) the first time ``key`` is seen.
+
+    Parameters
+    ----------
+    key : str
+        What the warning is about; later calls with the same key are silent.
+    message : str
+        The warning's text.
+    """
     with _lock:
         if key in _warned:
             return

@@ -119,7 +119,9 @@ class LazyImage:
     def level_scale(self, level: int) -> tuple[float, ...]:
         """The voxel size of ``levels[level]``, from level 0's scale and the shape ratio."""
         full, this = self.levels[0].shape, self.levels[level].shape
-        return tuple(s * (f / t) if t else s for s, f, t in zip(self.scale, full, this, strict=False))
+        return tuple(
+            s * (f / t) if t else s for s, f, t in zip(self.scale, full, this, strict=False)
+        )
 
     def channel_levels(self, index: int) -> list[da.Array]:
         """The levels of one channel, without the channel axis.

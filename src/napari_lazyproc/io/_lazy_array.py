@@ -87,7 +87,8 @@ class LazyArray:
     def is_whole(self) -> bool:
         """Whether this is the whole source, not a view of part of it."""
         return all(
-            isinstance(r, slice) and r == slice(0, n) for r, n in zip(self.region, self.source.shape, strict=False)
+            isinstance(r, slice) and r == slice(0, n)
+            for r, n in zip(self.region, self.source.shape, strict=False)
         )
 
     @property

@@ -71,7 +71,9 @@ class Downsampled:
         self.base = base
         self.factors = tuple(int(f) for f in factors)
         self.method = method
-        self.shape = tuple(math.ceil(n / f) for n, f in zip(base.shape, self.factors, strict=False))
+        self.shape = tuple(
+            math.ceil(n / f) for n, f in zip(base.shape, self.factors, strict=False)
+        )
         self.dtype = np.dtype(base.dtype)
         self.ndim = len(self.shape)
         base_chunks = chunks or tuple(max(1, min(n, 256)) for n in base.shape)
@@ -96,15 +98,18 @@ class Downsampled:
         reduced = [a for a, f in enumerate(self.factors) if f > 1]
         axis = reduced[0] if reduced else 0
         per_row = math.prod(
-            (s.stop - s.start) * f for a, (s, f) in enumerate(zip(region, self.factors, strict=False))
+            (s.stop - s.start) * f
+            for a, (s, f) in enumerate(zip(region, self.factors, strict=False))
             if a != axis
         ) * self.factors[axis]
         step = max(1, self.SLAB_VOXELS // max(1, per_row))
         for lo in range(region[axis].start, region[axis].stop, step):
             hi = min(region[axis].stop, lo + step)
             part = tuple(slice(lo, hi) if a == axis else s for a, s in enumerate(region))
-            out[tuple(slice(p.start - r.start, p.stop - r.start) for p, r in zip(part, region, strict=False))] \
-                = self._reduce(part)
+            out[tuple(
+                slice(p.start - r.start, p.stop - r.start)
+                for p, r in zip(part, region, strict=False)
+            )] = self._reduce(part)
         return out
 
     def _reduce(self, region) -> np.ndarray:

@@ -24,6 +24,7 @@ from ._apply import Pipeline, apply, label_global  # noqa: E402
 
 __all__ = [
     "ArraySource", "CACHE", "Cancelled", "ChunkCache", "GlobalLabels", "LazyResult", "Op", "Param",
-    "PRECISIONS", "Pipeline", "Progress", "REGISTRY", "WHOLE", "WHOLE_FRAME", "apply", "as_source", "label_global", "get_op", "get_precision", "list_ops", "register",
+    "PRECISIONS", "Pipeline", "Progress", "REGISTRY", "WHOLE", "WHOLE_FRAME", "apply",
+    "as_source", "label_global", "get_op", "get_precision", "list_ops", "register",
     "set_cache_bytes", "set_precision",
 ]

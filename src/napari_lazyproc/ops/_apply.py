@@ -60,7 +60,10 @@ def _to_pixels(op, values: dict[str, Any], source, spatial, units: str) -> dict[
         if p.quantity != "length" or out.get(p.name) is None:
             continue
         value = out[p.name]
-        per_axis = value if isinstance(value, Sequence) and not isinstance(value, str) else [value] * len(spatial)
+        per_axis = (
+            value if isinstance(value, Sequence) and not isinstance(value, str)
+            else [value] * len(spatial)
+        )
         if len(per_axis) != len(spatial):
             continue  # validation names the mismatch
         converted = [v / size for v, size in zip(per_axis, sizes, strict=True)]
@@ -114,7 +117,8 @@ def apply(name: str, data, *, axes: str | None = None, units: str = "pixel",
     if op.check is not None:
         op.check(validated.as_dict(), letters)
     if op.name == "label" and validated["scope"] == "global":
-        steps = [*getattr(source, "steps", []), {"op": "label", **validated.as_dict(), "axes": letters}]
+        steps = [*getattr(source, "steps", []),
+                 {"op": "label", **validated.as_dict(), "axes": letters}]
         return GlobalLabels(source, spatial, validated["connectivity"], steps)
     precision = check_precision(get_precision() if precision is None else precision)
     return LazyResult(op, validated, source, spatial, precision=precision)
@@ -154,7 +158,9 @@ class Pipeline:
         self.steps = []
         for i, step in enumerate(steps):
             if not isinstance(step, dict) or "op" not in step:
-                raise ValueError(f"pipeline step {i} must be a mapping with an 'op' (got {step!r})")
+                raise ValueError(
+                    f"pipeline step {i} must be a mapping with an 'op' (got {step!r})"
+                )
             get_op(step["op"])  # unknown names fail now, not on first use
             self.steps.append(dict(step))
 

@@ -147,7 +147,8 @@ for _name, _fn in (("sobel", "sobel"), ("prewitt", "prewitt")):
     ))
 
 register(Op(
-    "laplace", "edges", lambda b, mode, cval: ndimage_for(b).laplace(as_float(b), mode=mode, cval=cval),
+    "laplace", "edges",
+    lambda b, mode, cval: ndimage_for(b).laplace(as_float(b), mode=mode, cval=cval),
     (MODE, CVAL), halo=lambda p, n: (1,) * n, dtype=float_dtype,
     description="discrete Laplacian (scipy.ndimage.laplace)",
 ))

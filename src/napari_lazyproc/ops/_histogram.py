@@ -33,7 +33,9 @@ def sample_regions(shape, max_voxels: int = SAMPLE_VOXELS) -> list[tuple[slice, 
     regions = []
     for flat in picks:
         idx = np.unravel_index(int(flat), outer) if outer else ()
-        crop = tuple(slice((n - s) // 2, (n - s) // 2 + s) for n, s in zip(plane, side, strict=False))
+        crop = tuple(
+            slice((n - s) // 2, (n - s) // 2 + s) for n, s in zip(plane, side, strict=False)
+        )
         regions.append(tuple(slice(int(i), int(i) + 1) for i in idx) + crop)
     return regions
 

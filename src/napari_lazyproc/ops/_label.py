@@ -12,7 +12,9 @@ from ._registry import WHOLE_FRAME, Op, register
 def label_block(b, connectivity: int) -> tuple[np.ndarray, int]:
     import scipy.ndimage
 
-    structure = array_module(b).asarray(scipy.ndimage.generate_binary_structure(b.ndim, connectivity))
+    structure = array_module(b).asarray(
+        scipy.ndimage.generate_binary_structure(b.ndim, connectivity)
+    )
     labels, n = ndimage_for(b).label(b != 0, structure=structure)
     return labels, int(n)
 

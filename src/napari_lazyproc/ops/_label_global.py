@@ -152,7 +152,8 @@ class GlobalLabels:
     def _provisional(self, region) -> np.ndarray:
         """Stored chunk labels over ``region`` with each chunk's offset added."""
         local = np.asarray(self._store[region]).astype(np.int64)
-        ranges = [range(s.start // b, (s.stop - 1) // b + 1) for s, b in zip(region, self.block, strict=False)]
+        ranges = [range(s.start // b, (s.stop - 1) // b + 1)
+                  for s, b in zip(region, self.block, strict=False)]
         for index in itertools.product(*ranges):
             sub = tuple(
                 slice(max(s.start, i * b) - s.start, min(s.stop, (i + 1) * b) - s.start)

@@ -212,7 +212,9 @@ class LazyResult:
         n = math.prod(region_shape(region))
         if get_backend() == "cupy" and self.op.gpu_function is not None and not self.whole_frame:
             limit = device.tile_voxels(self.dtype.itemsize)
-            return [region] if n <= limit else split_region(region, self.spatial, math.ceil(n / limit))
+            return [region] if n <= limit else split_region(
+                region, self.spatial, math.ceil(n / limit)
+            )
         if self.whole_frame or n <= TILE_VOXELS:
             return [region]
         parts = max(n_workers(), math.ceil(n / (4 * TILE_VOXELS)))
@@ -327,7 +329,10 @@ class LazyResult:
             for a in other
         )
         moved = np.moveaxis(block, self.spatial, range(len(other), nd))[crop_other]
-        out = array_module(block).empty(moved.shape[: len(other)] + region_shape(tuple(region[a] for a in self.spatial)), self.dtype)
+        out = array_module(block).empty(
+            moved.shape[: len(other)] + region_shape(tuple(region[a] for a in self.spatial)),
+            self.dtype,
+        )
         for index in np.ndindex(*moved.shape[: len(other)]):
             cur = moved[index]
             for i, a in enumerate(self.spatial):

@@ -55,7 +55,9 @@ class Param:
         lo = "" if self.min is None else f"{'>=' if self.min_inclusive else '>'} {self.min:g}"
         hi = "" if self.max is None else f"<= {self.max:g}"
         parts = [p for p in (lo, hi) if p]
-        kind = "an integer" if self.type is int else "a number" if self.type is float else self.type.__name__
+        kind = ("an integer" if self.type is int
+                else "a number" if self.type is float
+                else self.type.__name__)
         return f"{kind}" + (f" {' and '.join(parts)}" if parts else "")
 
     def _scalar(self, op: str, value: Any) -> Any:
@@ -69,7 +71,9 @@ class Param:
                 raise ValueError(f"{where} must be true or false (got {value!r})")
             return bool(value)
         if self.type in (int, float):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
+            if isinstance(value, bool) or (
+                not isinstance(value, (int, float)) and not hasattr(value, "__float__")
+            ):
                 raise ValueError(f"{where} must be {self.range_text()} (got {value!r})")
             number = float(value)
             if not math.isfinite(number):

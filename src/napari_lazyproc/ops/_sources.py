@@ -56,8 +56,10 @@ class ArraySource:
         """Voxel size; a coarser level's follows from level 0's and the shape ratio."""
         if self.base is None:
             return self._scale
-        return tuple(s * (b / n) if n else s
-                     for s, b, n in zip(self.base.scale, self.base.shape, self.shape, strict=False))
+        return tuple(
+            s * (b / n) if n else s
+            for s, b, n in zip(self.base.scale, self.base.shape, self.shape, strict=False)
+        )
 
     @scale.setter
     def scale(self, value) -> None:
@@ -105,7 +107,9 @@ class ArraySource:
             key = (self.token, index)
             data = CACHE.get(key)
             if data is None:
-                sl = tuple(slice(int(b[i]), int(b[i + 1])) for b, i in zip(bounds, index, strict=False))
+                sl = tuple(
+                    slice(int(b[i]), int(b[i + 1])) for b, i in zip(bounds, index, strict=False)
+                )
                 data = np.asarray(self.reader[sl])
                 CACHE.put(key, data)
             return index, data

@@ -44,7 +44,8 @@ for _method, _text in (("otsu", "Otsu's"), ("li", "Li's minimum cross entropy"),
         prepare=_global(_method),
         description=f"global threshold by {_text} method (as skimage.filters."
                     f"threshold_{_method}); voxels above it are foreground"
-                    + ("; on float images Li iterates on a 256-bin histogram" if _method == "li" else ""),
+                    + ("; on float images Li iterates on a 256-bin histogram"
+                       if _method == "li" else ""),
     ))
 
 
