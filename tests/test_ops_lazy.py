@@ -233,3 +233,14 @@ def test_precision_switch_per_call_and_global_with_clear_errors():
     # provenance round-trips through a pipeline
     again = lp.Pipeline(fast.steps)(a)
     assert again.precision == "fast" and again.token == fast.token
+
+
+def test_old_names_still_work_with_a_deprecation_warning():
+    from napari_lazyproc.ops import WHOLE, WHOLE_FRAME, get_op
+
+    op = get_op("gaussian")
+    with pytest.warns(DeprecationWarning, match="use Op.function"):
+        assert op.cpu is op.function
+    with pytest.warns(DeprecationWarning, match="use Param.quantity"):
+        assert op.param("sigma").unit == "length"
+    assert WHOLE is WHOLE_FRAME

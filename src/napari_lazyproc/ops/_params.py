@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,7 +47,9 @@ class Param:
 
     @property
     def unit(self) -> str | None:
-        """The name of ``quantity`` before 0.2."""
+        """Deprecated: the name of ``quantity`` before 0.2."""
+        warnings.warn("Param.unit is deprecated; use Param.quantity", DeprecationWarning,
+                      stacklevel=2)
         return self.quantity
 
     def range_text(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -81,7 +82,9 @@ class Op:
 
     @property
     def cpu(self) -> Callable[..., np.ndarray]:
-        """The name of ``function`` before 0.2."""
+        """Deprecated: the name of ``function`` before 0.2 (it also runs CuPy blocks)."""
+        warnings.warn("Op.cpu is deprecated; use Op.function", DeprecationWarning,
+                      stacklevel=2)
         return self.function
 
     def param(self, name: str) -> Param:
