@@ -222,5 +222,14 @@ def test_a_large_plane_zoomed_out_shows_its_coarsest_level_once_computed(
     sums = padded.reshape(padded.shape[0] // fy, fy, padded.shape[1] // fx, fx).sum(axis=(1, 3))
     counts = np.pad(np.ones(data.shape), ((0, -8200 % fy), (0, -600 % fx))).reshape(
         sums.shape[0], fy, sums.shape[1], fx).sum(axis=(1, 3))
-    np.testing.assert_array_equal(np.asarray(raw._slice.image.raw),
-                                  np.rint(sums / counts).astype(np.uint16))
+    coarse = np.rint(sums / counts).astype(np.uint16)
+    np.testing.assert_array_equal(np.asarray(raw._slice.image.raw), coarse)
+    # a filtered layer of it, zoomed out from the start: its values replace the
+    # placeholder napari read while the layer was being built
+    viewer.scene.camera.zoom = 0.01  # far out: napari picks the coarsest level for new layers
+    widget, layer = _gaussian_layer(viewer, raw, axes="yx", sigma=16.0)
+    qtbot.wait(100)
+    settled(qtbot, layer)
+    assert layer.data_level == len(layer.level_shapes) - 1
+    np.testing.assert_array_equal(np.asarray(layer._slice.image.raw),
+                                  ndi.gaussian_filter(coarse, (16.0 / fy, 16.0 / fx)))

@@ -24,7 +24,9 @@ from ._shared.source import read_key
 from .io import LazyArray
 from .ops import Cancelled
 
-_executor = ThreadPoolExecutor(1, thread_name_prefix="lazyproc-display")
+#: two display threads: a raw layer's coarse volume and a result's compute side by side
+#: (each state still runs one region at a time, and drops stale ones)
+_executor = ThreadPoolExecutor(2, thread_name_prefix="lazyproc-display")
 
 #: a read of a file's level that touches at most this many voxels (times the level's
 #: ``voxel_cost``: a virtual level reads its factor's worth per voxel) is served at once;

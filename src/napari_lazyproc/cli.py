@@ -288,7 +288,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             viewer.window._qt_window.resize(1500, 950)
             viewer.reset_view()
             if args.volume:
-                viewer.camera.angles = (0.0, -35.0, 60.0)
+                viewer.scene.camera.angles = (0.0, -35.0, 60.0)
             _wait_until_shown(viewer.layers)
             out = Path(args.screenshot)
             out.parent.mkdir(parents=True, exist_ok=True)

@@ -160,6 +160,7 @@ def add_live_layer(viewer, result, kwargs: dict, kind: str, on_ready: Callable |
     attach(layer, on_ready, replace=True)  # never compute on napari's thread
     for level in levels:
         level.state.paused = False
+    _forget_cached_levels(layer)  # napari kept a placeholder read while paused
     layer.refresh()  # now at the viewer's position
     return layer
 

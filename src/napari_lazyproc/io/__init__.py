@@ -9,7 +9,7 @@ from ._errors import ImageReadError
 from ._file_array import as_dask
 from ._image import LazyImage
 from ._lazy_array import LazyArray
-from ._pyramid import Downsampled, display_pyramid, virtual_factors
+from ._pyramid import Downsampled, display_pyramid, level_factor, virtual_factors
 from ._registry import FORMATS, Format, Target, find_format, open_image, register
 
 # registration order is the order formats are asked
@@ -32,6 +32,7 @@ __all__ = [
     "display_pyramid",
     "find_format",
     "guess_axes",
+    "level_factor",
     "open_image",
     "register",
     "sample_contrast_limits",

@@ -117,11 +117,12 @@ class LazyImage:
         return int(self.levels[0].nbytes)
 
     def level_scale(self, level: int) -> tuple[float, ...]:
-        """The voxel size of ``levels[level]``, from level 0's scale and the shape ratio."""
+        """The voxel size of ``levels[level]``, from level 0's and the downsampling."""
+        from ._pyramid import level_factor
+
         full, this = self.levels[0].shape, self.levels[level].shape
-        return tuple(
-            s * (f / t) if t else s for s, f, t in zip(self.scale, full, this, strict=False)
-        )
+        return tuple(s * level_factor(f, t) for s, f, t in zip(self.scale, full, this,
+                                                                strict=True))
 
     def channel_levels(self, index: int) -> list[da.Array]:
         """The levels of one channel, without the channel axis.

@@ -26,6 +26,18 @@ MAX_VOLUME = 2**24
 MIN_CHUNK = 64
 
 
+def level_factor(full: int, coarse: int) -> float:
+    """How many voxels of a level of length ``full`` one voxel of a coarser level of
+    length ``coarse`` spans: the integer f that gives that length (``ceil`` or ``floor``
+    of full / f, as pyramids are written), else the plain ratio."""
+    if coarse <= 0:
+        return 1.0
+    f = max(1, round(full / coarse))
+    if coarse in (-(-full // f), full // f):
+        return float(f)
+    return full / coarse
+
+
 def _fits(shape, spatial) -> bool:
     sides = [shape[a] for a in spatial]
     if any(n > MAX_SIDE for n in sides):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from ..io import level_factor
 from ._params import Params
 from ._registry import Op
 
@@ -83,10 +84,12 @@ def footprint_note(op: Op, halo, shape, level: int) -> None:
 
 
 def level_factors(full_shape, shape, spatial) -> tuple[float, ...]:
-    """Downsampling of ``shape`` relative to ``full_shape`` along each spatial axis."""
-    return tuple(full_shape[a] / shape[a] if shape[a] else 1.0 for a in spatial)
+    """Downsampling of ``shape`` relative to ``full_shape`` along each spatial axis (the
+    integer factor a pyramid was made with, when the shapes say so)."""
+    return tuple(level_factor(full_shape[a], shape[a]) for a in spatial)
 
 
 def label_factors(full_shape, shape) -> tuple[int, ...]:
     """Integer factors for a label-preserving pick at ``shape``."""
-    return tuple(max(1, round(f / n)) if n else 1 for f, n in zip(full_shape, shape, strict=False))
+    return tuple(max(1, round(level_factor(f, n)))
+                 for f, n in zip(full_shape, shape, strict=True))

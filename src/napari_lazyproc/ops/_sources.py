@@ -12,7 +12,7 @@ from dask.base import tokenize
 from .._shared.pool import parallel_map
 from .._shared.regions import Region, region_shape
 from .._shared.source import Source
-from ..io import LazyArray, LazyImage, guess_axes
+from ..io import LazyArray, LazyImage, guess_axes, level_factor
 from ._cache import CACHE
 
 
@@ -53,13 +53,12 @@ class ArraySource:
     # ---------------------------------------------------------------- levels
     @property
     def scale(self) -> tuple[float, ...]:
-        """Voxel size; a coarser level's follows from level 0's and the shape ratio."""
+        """Voxel size; a coarser level's follows from level 0's and the downsampling."""
         if self.base is None:
             return self._scale
-        return tuple(
-            s * (b / n) if n else s
-            for s, b, n in zip(self.base.scale, self.base.shape, self.shape, strict=False)
-        )
+        return tuple(s * level_factor(b, n)
+                     for s, b, n in zip(self.base.scale, self.base.shape, self.shape,
+                                        strict=True))
 
     @scale.setter
     def scale(self, value) -> None:
