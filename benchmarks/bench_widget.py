@@ -70,9 +70,11 @@ def main() -> str:
     widget.axes.value = "zyx"
     widget.set_params(sigma=SIGMAS[0])
     ours = widget.add_layer()
+    ours.locked_data_level = 0  # full resolution, as the peers show it
     _wait_live(ours)
     raw.visible = False
-    np.asarray(raw.data[Z - 16 : Z + 16])  # warm input chunks for every peer
+    full = raw.data[0] if raw.multiscale else raw.data
+    np.asarray(full[Z - 16 : Z + 16])  # warm input chunks for every peer
 
     # ---- a sigma change
     ours_times = []
@@ -84,8 +86,9 @@ def main() -> str:
     arr = zarr.open_array(noise, mode="r")
     slab = np.asarray(arr[Z - 16 : Z + 16])
     expected = ndi.gaussian_filter(slab, SIGMAS[-1])[16]
-    shown = np.asarray(ours._slice.image.raw)
-    assert np.array_equal(shown, expected), "the widget's layer does not show scipy's values"
+    shown = np.asarray(ours._slice.image.raw).astype(np.int64)
+    # precision "fast" (the default): within one grey level of scipy
+    assert np.abs(shown - expected).max() <= 1, "the widget's layer does not show scipy's values"
     ours.visible = False
 
     base = da.from_zarr(arr)
