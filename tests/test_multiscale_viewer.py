@@ -135,7 +135,7 @@ def test_widget_live_update_chain_and_export_on_a_pyramid(
 
 
 def test_large_single_scale_file_opens_as_a_pyramid_and_3d_reads_in_the_background(
-        make_napari_viewer, qtbot, tmp_path):
+        make_napari_viewer, qtbot, tmp_path, zarr_reads):
     data = np.random.default_rng(1).integers(0, 1000, size=(16, 2100, 300), dtype=np.uint16)
     path = write_zarr(tmp_path / "big.zarr", data, (4, 525, 300), dimension_names=list("zyx"))
     viewer = make_napari_viewer()
@@ -148,10 +148,13 @@ def test_large_single_scale_file_opens_as_a_pyramid_and_3d_reads_in_the_backgrou
     settled(qtbot, raw)
     mean = np.rint(data.reshape(16, 525, 4, 300).astype(np.float64).mean(axis=2))
     np.testing.assert_array_equal(np.asarray(raw._slice.image.raw), mean.astype(np.uint16))
-    # a filter of that layer reads the file, never the layer's placeholders
+    # a filter of that layer computes from the coarse volume the layer has shown (in the
+    # chunk cache: the file is not read again), never from the layer's placeholders
+    zarr_reads.keys.clear()
     widget, layer = _gaussian_layer(viewer, raw, axes="zyx", sigma=2.0)
     assert [tuple(s) for s in layer.level_shapes] == [tuple(s) for s in raw.level_shapes]
     settled(qtbot, layer)
+    assert zarr_reads.chunk_keys() == []
     np.testing.assert_array_equal(
         np.asarray(layer._slice.image.raw),
         ndi.gaussian_filter(mean.astype(np.uint16), (2.0, 0.5, 2.0)))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ._live import SYNC_VOXELS, live_levels
+from ._live import SYNC_VOXELS, LiveArray
 from .io import LazyArray, LazyImage, sample_contrast_limits
 from .ops import as_source
 
@@ -21,7 +21,12 @@ def _data(image: LazyImage, channel: int | None = None):
     """The display pyramid (stored levels, then virtual ones) as live arrays: a plane of
     a file is read at once, a 3D volume or a virtual level in the background once a
     viewer listens (``_qt.live_layers``)."""
-    levels = live_levels(image.display_levels(channel), sync_voxels=SYNC_VOXELS)
+    from .ops import image_source
+
+    stored = image.levels if channel is None else image.channel_levels(channel)
+    sources = image_source(image, channel).display_levels
+    levels = [LiveArray(src, base=stored[k] if k < len(stored) else None,
+                        sync_voxels=SYNC_VOXELS) for k, src in enumerate(sources)]
     return levels if len(levels) > 1 else levels[0]
 
 

@@ -11,7 +11,7 @@ from ._lazy import LazyResult
 from ._params import Param
 from ._precision import PRECISIONS, get_precision, set_precision
 from ._registry import REGISTRY, WHOLE, WHOLE_FRAME, Op, get_op, list_ops, register
-from ._sources import ArraySource, as_source
+from ._sources import ArraySource, as_source, image_source
 
 # declarations (registration order is the order list_ops shows within a category)
 from . import _filters  # noqa: E402,F401  isort: skip
@@ -25,6 +25,6 @@ from ._apply import Pipeline, apply, label_global  # noqa: E402
 __all__ = [
     "ArraySource", "CACHE", "Cancelled", "ChunkCache", "GlobalLabels", "LazyResult", "Op", "Param",
     "PRECISIONS", "Pipeline", "Progress", "REGISTRY", "WHOLE", "WHOLE_FRAME", "apply",
-    "as_source", "label_global", "get_op", "get_precision", "list_ops", "register",
+    "as_source", "image_source", "label_global", "get_op", "get_precision", "list_ops", "register",
     "set_cache_bytes", "set_precision",
 ]

@@ -11,7 +11,7 @@ from dask.base import tokenize
 
 from .._shared.pool import parallel_map
 from .._shared.regions import Region, region_shape
-from .._shared.source import Source
+from .._shared.source import RegionReader, Source
 from ..io import LazyArray, LazyImage, guess_axes, level_factor
 from ._cache import CACHE
 
@@ -43,12 +43,21 @@ class ArraySource:
         self._scale = tuple(scale)
         self.units = tuple(units)
         self.name = name
+        #: reading one voxel reads this many from the files (a virtual level: its factor)
+        self.voxel_cost = int(getattr(reader, "voxel_cost", 1))
         self.steps: list[dict[str, Any]] = []
         self.source_path = None
         #: the full-resolution level this one is a coarser level of (None: it is level 0)
         self.base: ArraySource | None = None
         self._levels: list[ArraySource] = [self]
         self._display: list[ArraySource] | None = None
+
+    def to_dask(self):
+        """A dask array of this source, one task per chunk."""
+        from ..io import as_dask
+
+        return as_dask(RegionReader(self), self.chunks or tuple((n,) for n in self.shape),
+                       self.token)
 
     # ---------------------------------------------------------------- levels
     @property
@@ -134,13 +143,13 @@ def as_source(data, axes: str | None = None, *, scale=None, units=None, name: st
     """
     if isinstance(data, (list, tuple)) and data and hasattr(data[0], "shape"):
         src = _as_source(data[0], axes)
-        if isinstance(src, ArraySource) and len(data) > 1:
-            coarse = []
-            for level in data[1:]:
-                part = _as_source(level, src.axes)
-                coarse.append(src.coarser(part.reader, part.shape, part.dtype, part.chunks,
-                                          part.token))
-            src.set_levels(coarse)
+        known = [lvl.token for lvl in getattr(src, "display_levels", [])]
+        parts = [_as_source(level, src.axes) for level in data[1:]]
+        if [src.token, *(p.token for p in parts)] == known:
+            pass  # the layer shows this source's own pyramid: keep it as it is
+        elif isinstance(src, ArraySource) and len(data) > 1:
+            src.set_levels([src.coarser(p.reader, p.shape, p.dtype, p.chunks, p.token)
+                            for p in parts])
     else:
         src = _as_source(data, axes)
     if isinstance(src, ArraySource):
@@ -161,7 +170,7 @@ def _as_source(data, axes: str | None):
     if isinstance(data, LazyArray) and isinstance(data.source, Source) and data.is_whole:
         return data.source
     if isinstance(data, LazyImage):
-        return _image_source(data)
+        return image_source(data)
     shape = tuple(data.shape)
     letters = axes or guess_axes(shape)
     if len(letters) != len(shape):
@@ -188,21 +197,30 @@ def _as_source(data, axes: str | None):
                        (1.0,) * len(shape), unit)
 
 
-def _image_source(image) -> ArraySource:
-    """A LazyImage's level 0, knowing its stored levels and its display pyramid."""
+def image_source(image, channel: int | None = None) -> ArraySource:
+    """A LazyImage's level 0 (or one channel's, without the channel axis) as the engine
+    reads it, knowing its stored levels and its display pyramid.
+
+    Viewer layers read through these too, so a coarse level a layer has shown (a virtual
+    level, costly to compute) is in the chunk cache when a filter of it needs it.
+    """
     from dask.array.core import normalize_chunks
 
-    pyramid = image.display_pyramid()
-    readers = [r if image.sources else _DaskReader(r) for r in pyramid[: len(image.levels)]]
-    level = image.levels[0]
-    src = ArraySource(readers[0], level.shape, level.dtype, level.chunks, level.name,
-                      image.axes, image.scale, image.units, image.name)
+    levels = image.levels if channel is None else image.channel_levels(channel)
+    pyramid = image.display_pyramid(channel)
+    readers = [r if image.sources else _DaskReader(r) for r in pyramid[: len(levels)]]
+    keep = [i for i, a in enumerate(image.axes) if channel is None or a != "c"]
+    axes = "".join(image.axes[i] for i in keep)
+    level = levels[0]
+    src = ArraySource(readers[0], level.shape, level.dtype, level.chunks, level.name, axes,
+                      [image.scale[i] for i in keep], [image.units[i] for i in keep],
+                      image.name)
     src.source_path = image.source.get("path")
     stored = [src.coarser(r, lvl.shape, lvl.dtype, lvl.chunks, lvl.name)
-              for r, lvl in zip(readers[1:], image.levels[1:], strict=False)]
+              for r, lvl in zip(readers[1:], levels[1:], strict=True)]
     virtual = [
         src.coarser(r, r.shape, r.dtype, normalize_chunks(r.chunks, r.shape), r.name)
-        for r in pyramid[len(image.levels):]
+        for r in pyramid[len(levels):]
     ]
     src.set_levels(stored, virtual)
     return src
