@@ -324,6 +324,12 @@ def test_scrolling_finds_the_next_plane_computed_ahead(make_napari_viewer, qtbot
     np.testing.assert_array_equal(np.asarray(layer._slice.image.raw),
                                   ndi.gaussian_filter(TALL, 1.0)[11])
     assert state.n_computed == asked
+    # and the step after it is computed ahead in turn, so scrolling stays ahead
+    qtbot.waitUntil(lambda: not state._ahead and state.n_computed_ahead >= 3, timeout=20000)
+    viewer.dims.set_current_step(0, 12)
+    assert not state.busy and state.n_computed == asked
+    np.testing.assert_array_equal(np.asarray(layer._slice.image.raw),
+                                  ndi.gaussian_filter(TALL, 1.0)[12])
     viewer.dims.set_current_step(0, 20)  # a jump: a placeholder (the nearest plane) meanwhile
     np.testing.assert_array_equal(shown(qtbot, layer), ndi.gaussian_filter(TALL, 1.0)[20])
 

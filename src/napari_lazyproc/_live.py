@@ -274,6 +274,8 @@ class LiveArray(LazyArray):
     def _read(self, region: tuple) -> np.ndarray:
         values = self.state.lookup(region)
         if values is not None:
+            if self.state.on_ready is not None and not self.state.paused:
+                self.state._prefetch(region)  # keep one plane ahead while scrolling
             return values
         whole = aligned(region, self.source.shape)
         if whole == region:
@@ -285,8 +287,6 @@ class LiveArray(LazyArray):
     def _read_whole(self, region: tuple) -> np.ndarray:
         values = self.state.lookup(region)
         if values is not None:
-            if self.state.on_ready is not None and not self.state.paused:
-                self.state._prefetch(region)  # keep one plane ahead while scrolling
             return values
         if self.state.on_ready is None and not self.state.paused or self.state.cheap(region):
             return self.state.compute_now(region)

@@ -25,7 +25,7 @@ _BORDERS = {} if cv2 is None else {
     "nearest": cv2.BORDER_REPLICATE,
     "constant": cv2.BORDER_CONSTANT,
 }
-#: OpenCV is fastest on planes of up to this many voxels per call
+#: the dtypes the OpenCV kernels take
 _SUPPORTED = (np.uint8, np.uint16, np.int16, np.float32)
 
 
@@ -110,22 +110,30 @@ def _to_dtype(values: np.ndarray, dtype) -> np.ndarray:
     return values.astype(dtype, copy=False)
 
 
-def _linear(block, crop, weights, mode, cval, work=np.float32, store=None):
+def _linear(block, crop, weights, mode, cval, work=np.float32, store=None, norms=None):
     """A separable correlation with one odd-or-even kernel per axis (scipy's windows),
-    summed in ``work`` precision. Between axes values are stored as scipy stores them in
-    its output array: integers truncated, and floats rounded to ``store`` when given
-    (float32 passes summed in float64 reproduce scipy to the last bit but for rare ties)."""
+    summed in ``work`` precision, each axis's sum divided by its ``norms`` entry (a box
+    mean sums ones and divides, as scipy does: 3 x (200 / 3) is not 200 in floats).
+    Between axes values are stored as scipy stores them in its output array: integers
+    truncated, and floats rounded to ``store`` when given (float32 passes summed in
+    float64 reproduce scipy to the last bit but for rare ties)."""
     if not _usable(block, mode, cval) or (mode == "constant" and cval != 0):
         return None
     integer = block.dtype.kind in "iu"
+    if integer:  # truncation after each axis: a float32 sum just below a whole number
+        work = np.float64  # would lose a grey level per axis (flat or saturated areas)
     border = _BORDERS[mode]
     depth = cv2.CV_64F if work == np.float64 else cv2.CV_32F
     f = block if block.dtype == work else block.astype(work)
+    norms = list(norms or [1.0] * len(weights))
     if f.ndim == 1:
-        weights = [np.ones(1), *weights]
+        weights, norms = [np.ones(1), *weights], [1.0, *norms]
     one = np.ones(1, work)
+    per_axis = integer or store is not None or any(n != 1.0 for n in norms)
 
-    def between(values):
+    def between(values, norm=1.0):
+        if norm != 1.0:
+            values /= norm
         if integer:
             return np.trunc(values, out=values)
         return values if store is None else values.astype(store).astype(work)
@@ -133,19 +141,19 @@ def _linear(block, crop, weights, mode, cval, work=np.float32, store=None):
     def first(vol, lo, hi):
         out = _first_axis(vol, lo, hi, _offsets(len(weights[0])), mode, cval, weights[0],
                           work)
-        return between(out)
+        return between(out, norms[0])
 
     ky, kx = (np.asarray(w, work) for w in weights[-2:])
     anchor = (len(kx) // 2, len(ky) // 2)
 
     def plane_fn(plane):
-        if integer or store is not None:
+        if per_axis:
             tmp = cv2.sepFilter2D(plane, depth, one, ky, anchor=(0, anchor[1]),
                                   borderType=border)
-            tmp = between(tmp)
+            tmp = between(tmp, norms[-2])
             tmp = cv2.sepFilter2D(tmp, depth, kx, one, anchor=(anchor[0], 0),
                                   borderType=border)
-            return between(tmp)
+            return between(tmp, norms[-1])
         return cv2.sepFilter2D(plane, depth, kx, ky, anchor=anchor, borderType=border)
 
     return _to_dtype(_planes_then(f, crop, first, plane_fn), block.dtype)
@@ -159,7 +167,8 @@ def gaussian(block, crop, sigma, truncate, mode, cval, work=np.float32, store=No
 
 def uniform(block, crop, size, mode, cval):
     """scipy.ndimage.uniform_filter over ``crop``."""
-    return _linear(block, crop, [np.full(int(s), 1.0 / int(s)) for s in size], mode, cval)
+    return _linear(block, crop, [np.ones(int(s)) for s in size], mode, cval,
+                   norms=[float(int(s)) for s in size])
 
 
 def difference_of_gaussians(block, crop, low_sigma, high_sigma, truncate, mode, cval):
@@ -264,6 +273,8 @@ def grey(name: str):
     return run
 
 
+#: the most bytes the window stack of one output plane of a rank filter may take
+RANK_BYTES = 2**28
 #: scipy's boundary modes as numpy.pad modes
 _PADS = {"reflect": "symmetric", "mirror": "reflect", "nearest": "edge", "constant": "constant"}
 
@@ -279,6 +290,13 @@ def rank(block, crop, size, rank_of, mode, cval):
     size = tuple(int(s) for s in size)
     n = int(np.prod(size))
     k = rank_of(n)
+    plane = int(np.prod([c.stop - c.start for c in crop[-2:]]))
+    if plane * n * block.itemsize > RANK_BYTES:
+        return None  # the window stack of one plane would be too large: scipy runs
+    if mode == "constant" and block.dtype.kind in "iu":
+        info = np.iinfo(block.dtype)
+        if not info.min <= cval <= info.max or cval != int(cval):
+            return None  # scipy's cast of an out-of-range cval: leave it to scipy
     before = [s // 2 for s in size]
     after = [s - 1 - s // 2 for s in size]
     # the mode extends the block's edges; at an edge inside the array the halo is there
