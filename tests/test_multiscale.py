@@ -250,3 +250,16 @@ def test_a_panned_view_is_cut_from_tiles_already_computed(tmp_path):
     panned = (0, slice(300, 500), slice(10, 900))  # still inside tiles (0:512, 0:1024)
     np.testing.assert_array_equal(np.asarray(data[panned]), exact[300:500, 10:900])
     assert data.state.n_computed == 1
+
+
+def test_a_filter_of_global_labels_is_a_pyramid_too(ome_pyramid, ome_pyramid_levels):
+    img = lp.open_image(ome_pyramid)
+    mask = lp.apply("threshold", img, value=2000.0)
+    job = lp.label_global(mask).run()
+    grown = lp.apply("dilation", job, radius=1, axes="yx")
+    assert len(grown.levels) == 3
+    full = np.asarray(job)
+    for k, f in enumerate(FACTORS):
+        picked = full[..., ::f, ::f]
+        expected = _per_frame(lambda v: ndi.grey_dilation(v, footprint=_ball((1, 1))), picked, 2)
+        np.testing.assert_array_equal(np.asarray(grown.levels[k]), expected)

@@ -17,6 +17,7 @@ import tempfile
 import threading
 
 import numpy as np
+from dask.base import tokenize
 
 from .._shared.pool import parallel_map
 from .._shared.regions import block_region
@@ -52,7 +53,10 @@ class GlobalLabels:
         )
         self.steps = steps
         self.source_path = getattr(source, "source_path", None)
-        self.token = f"lp-global-labels-{id(self):x}"
+        # the labels depend only on the input and the connectivity (the merge is
+        # deterministic): results of the same input share cache entries, never another's
+        self.token = "lp-global-labels-" + tokenize(source.token, self.spatial,
+                                                    self.connectivity)
         self._store = None
         self._offsets: np.ndarray | None = None
         self._lut: np.ndarray | None = None
@@ -79,13 +83,25 @@ class GlobalLabels:
                 factors = [label_factors(self.shape, lvl.shape) for lvl in coarse]
             else:
                 factors = virtual_factors(self.shape, self.axes)
+            from dask.array.core import normalize_chunks
+
+            from ._sources import ArraySource
+
             reader = RegionReader(self)
-            self._levels = [self] + [
-                Downsampled(reader, f, "nearest", chunks=self.block,
-                            name=f"lp-global-labels-{id(self):x}-{'x'.join(map(str, f))}")
-                for f in factors
-            ]
+            self._levels = [self]
+            for f in factors:
+                pick = Downsampled(reader, f, "nearest", chunks=self.block,
+                                   name=f"{self.token}-{'x'.join(map(str, f))}")
+                self._levels.append(ArraySource(
+                    pick, pick.shape, pick.dtype, normalize_chunks(pick.chunks, pick.shape),
+                    pick.name, self.axes, [s * k for s, k in zip(self.scale, f, strict=True)],
+                    self.units, getattr(self.source, "name", "")))
         return self._levels
+
+    @property
+    def display_levels(self) -> list:
+        """The same as ``levels``: the label pyramid already spans what a viewer shows."""
+        return self.levels
 
     @property
     def multiscale(self) -> bool:

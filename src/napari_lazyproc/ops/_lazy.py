@@ -67,6 +67,9 @@ class LazyResult:
         #: level 0 when this is a coarser level (a preview), else None
         self.base = base
         self._coarse: dict[str, LazyResult] = {}  # coarser levels, by their input's token
+        # its own lock: ``prepared()`` holds ``_lock`` through a whole-image histogram,
+        # and asking for the levels (the GUI thread) must not wait for it
+        self._coarse_lock = threading.Lock()
 
     # ---------------------------------------------------------------- levels
     @property
@@ -94,7 +97,7 @@ class LazyResult:
             return self.base._at_levels(sources)
         out = [self]
         for k, src in enumerate(sources[1:], 1):
-            with self._lock:
+            with self._coarse_lock:
                 level = self._coarse.get(src.token)
                 if level is None:
                     level = self._coarse[src.token] = self._at_level(src, k)
@@ -366,10 +369,11 @@ class LazyResult:
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        del state["_lock"]
+        del state["_lock"], state["_coarse_lock"]
         state["_coarse"] = {}  # rebuilt on demand; workers compute level 0
         return state
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
+        self._coarse_lock = threading.Lock()

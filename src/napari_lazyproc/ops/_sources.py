@@ -52,6 +52,14 @@ class ArraySource:
         self._levels: list[ArraySource] = [self]
         self._display: list[ArraySource] | None = None
 
+    def __getitem__(self, key):
+        """A lazy view (``np.asarray`` of it reads the region through the cache)."""
+        return LazyArray(self)[key]
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        out = self.read(tuple(slice(0, n) for n in self.shape))
+        return out if dtype is None else out.astype(dtype, copy=False)
+
     def to_dask(self):
         """A dask array of this source, one task per chunk."""
         from ..io import as_dask
