@@ -263,3 +263,29 @@ def test_a_filter_of_global_labels_is_a_pyramid_too(ome_pyramid, ome_pyramid_lev
         picked = full[..., ::f, ::f]
         expected = _per_frame(lambda v: ndi.grey_dilation(v, footprint=_ball((1, 1))), picked, 2)
         np.testing.assert_array_equal(np.asarray(grown.levels[k]), expected)
+
+
+def test_a_plane_of_a_virtual_level_reads_only_the_planes_it_needs(tmp_path, zarr_reads):
+    """A stack chunked one plane deep, reduced 2x in z too: one coarse plane reads two
+    planes of the file, never a hundred."""
+    stack = np.random.default_rng(4).integers(0, 500, size=(600, 600, 600), dtype=np.uint16)
+    path = write_zarr(tmp_path / "stack.zarr", stack, (1, 600, 600),
+                      dimension_names=["z", "y", "x"])
+    img = lp.open_image(path)
+    level = img.display_pyramid()[1]
+    assert level.factors[0] == 2 and level.chunks[0] == 1
+    zarr_reads.keys.clear()
+    plane = np.asarray(img.display_levels()[1][10])
+    assert sorted(zarr_reads.chunk_keys()) == ["c/20/0/0", "c/21/0/0"]
+    f = level.factors
+    expected = stack[20:22].reshape(1, 2, 600 // f[1], f[1], 600 // f[2], f[2]).astype(
+        np.float64).mean(axis=(1, 3, 5))[0]
+    np.testing.assert_array_equal(plane, np.rint(expected).astype(np.uint16))
+
+
+def test_widths_stay_odd_and_radii_just_scale(ome_pyramid):
+    img = lp.open_image(ome_pyramid)
+    sizes = lp.apply("median", img, size=5, axes="yx").levels
+    assert [lvl.params["size"] for lvl in sizes] == [(5, 5), (3, 3), (1, 1)]
+    radii = lp.apply("dilation", img, radius=7, axes="yx").levels
+    assert [lvl.params["radius"] for lvl in radii] == [(7, 7), (4, 4), (2, 2)]

@@ -22,7 +22,9 @@ MAX_SIDE = 1024
 #: and hold at most this many voxels when it has three spatial axes (256³: a volume any
 #: GPU textures at once, far below the 2048-per-axis and 1 GiB limits of GL 3D textures)
 MAX_VOLUME = 2**24
-#: a virtual level's chunks reach at least this long along each spatial axis
+#: a virtual level's chunks reach at least this long along the axes of a plane (y, x), so
+#: a plane is not cut into tiny tasks; other axes keep the base's grid (a plane of a stack
+#: chunked one plane deep must not read a hundred)
 MIN_CHUNK = 64
 
 
@@ -77,7 +79,8 @@ class Downsampled:
     #: the most base voxels read at once
     SLAB_VOXELS = 2**25
 
-    def __init__(self, base, factors, method: str = "mean", chunks=None, name: str = "") -> None:
+    def __init__(self, base, factors, method: str = "mean", chunks=None, name: str = "",
+                 min_chunk=None) -> None:
         if method not in ("mean", "nearest"):
             raise ValueError(f"method must be 'mean' or 'nearest' (got {method!r})")
         self.base = base
@@ -90,8 +93,9 @@ class Downsampled:
         self.ndim = len(self.shape)
         base_chunks = chunks or tuple(max(1, min(n, 256)) for n in base.shape)
         self.chunks = tuple(
-            min(n, max(MIN_CHUNK if f > 1 else 1, math.ceil(c / f)))
-            for n, c, f in zip(self.shape, base_chunks, self.factors, strict=False)
+            min(n, max(m if f > 1 else 1, math.ceil(c / f)))
+            for n, c, f, m in zip(self.shape, base_chunks, self.factors,
+                                  min_chunk or (MIN_CHUNK,) * len(self.shape), strict=True)
         )
         self.name = name or f"lp-down-{method}-{'x'.join(map(str, self.factors))}"
         #: reading one voxel of this level reads this many of the base
@@ -177,7 +181,8 @@ def display_pyramid(sources, shapes, axes: str, kind: str = "image",
     if chunks is not None and chunks and isinstance(chunks[0], tuple):
         chunks = tuple(int(c[0]) for c in chunks)
     for factors in virtual_factors(last_shape, axes):
-        level = Downsampled(last, factors, method, chunks=chunks,
+        floor = tuple(MIN_CHUNK if a in "yx" else 1 for a in axes)
+        level = Downsampled(last, factors, method, chunks=chunks, min_chunk=floor,
                             name=f"{name}-{method}{'x'.join(map(str, factors))}")
         sources.append(level)
         shapes.append(level.shape)

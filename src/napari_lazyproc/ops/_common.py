@@ -16,7 +16,7 @@ TRUNCATE = Param("truncate", float, 4.0, min=0, min_inclusive=False,
                  help="kernel radius in standard deviations")
 SIGMA = Param("sigma", float, 1.0, min=0, min_inclusive=False, per_axis=True, quantity="length",
               help="Gaussian standard deviation")
-SIZE = Param("size", int, 3, min=1, max=255, per_axis=True, quantity="length",
+SIZE = Param("size", int, 3, min=1, max=255, per_axis=True, quantity="length", width=True,
              help="filter width in voxels")
 RADIUS = Param("radius", int, 1, min=1, max=127, per_axis=True, quantity="length",
                help="footprint radius")

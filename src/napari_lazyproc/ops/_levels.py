@@ -28,9 +28,9 @@ def note_once(message: str) -> None:
         log.warning(message)
 
 
-def _scaled_int(value: int, factor: float) -> int:
+def _scaled_int(value: int, factor: float, width: bool) -> int:
     scaled = value / factor
-    if value % 2 == 1:  # odd widths stay odd: nearest odd number, at least 1
+    if width and value % 2 == 1:  # odd widths stay odd: nearest odd number, at least 1
         return max(1, 2 * round((scaled - 1) / 2) + 1)
     return max(1, round(scaled))
 
@@ -52,7 +52,7 @@ def coarse_params(op: Op, params: Params, factors: Sequence[float], level: int,
         fs = factors if per_axis is not None else [sum(factors) / len(factors)]
         out = []
         for v, f in zip(items, fs, strict=False):
-            new = _scaled_int(int(v), f) if p.type is int else float(v) / f
+            new = _scaled_int(int(v), f, p.width) if p.type is int else float(v) / f
             if p.min is not None and new < p.min:
                 new = type(new)(p.min)
             if p.type is int and (v / f < 1 or new > v / f + 1):

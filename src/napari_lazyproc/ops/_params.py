@@ -28,6 +28,9 @@ class Param:
     #: what the value measures: "length" (pixels, or physical with ``units="physical"``),
     #: "intensity" (grey levels), or None
     quantity: str | None = None
+    #: a window's width in voxels (sizes): an odd width stays odd at coarser levels, so
+    #: the window stays centred; other lengths (radii, sigmas) just scale
+    width: bool = False
     choices: tuple = ()
     optional: bool = False  # None is allowed
     help: str = ""

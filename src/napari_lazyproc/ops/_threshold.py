@@ -75,7 +75,7 @@ def _check_local(params, axes):
 
 register(Op(
     "threshold_local", "threshold", _local,
-    (Param("block_size", int, 35, min=3, max=1001, per_axis=True, quantity="length",
+    (Param("block_size", int, 35, min=3, max=1001, per_axis=True, quantity="length", width=True,
            help="odd neighbourhood width"),
      Param("method", str, "gaussian", choices=("gaussian", "mean", "median")),
      Param("offset", float, 0.0, quantity="intensity", help="subtracted from the local threshold"),
