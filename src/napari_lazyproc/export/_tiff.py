@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..ops import Progress
+from .._shared.pool import one_task
+from ..ops import CACHE, Progress
 from . import _metadata
 from ._input import ExportInput
 from ._writer import Writer
@@ -27,8 +28,11 @@ class TiffWriter(Writer):
 
     def write(self, data: ExportInput, partial: Path) -> None:
         data.ensure_labels(None, self.options.progress, self.options.cancel)
-        write_tiff(data, partial, ome=self.ome, progress=self.options.progress,
-                   cancel=self.options.cancel)
+        # planes read as single tasks, within the export's cache budget: a GB-sized
+        # plane must not push out what the viewer shows
+        with CACHE.budget(self.options.cache_bytes), one_task():
+            write_tiff(data, partial, ome=self.ome, progress=self.options.progress,
+                       cancel=self.options.cancel)
 
 
 class OmeTiffWriter(TiffWriter):
