@@ -132,11 +132,16 @@ def result_layer_data(result, name: str, contrast_limits=None) -> LayerData:
         kwargs["metadata"]["levels"] = PREVIEW_NOTE
     layer_type = "labels" if result.kind == "labels" else "image"
     if layer_type == "image":
-        if contrast_limits is None:
-            key = tuple(n // 2 for n in result.shape[:-2]) + tuple(
-                slice(max(0, n // 2 - 256), n // 2 + 256) for n in result.shape[-2:]
+        if contrast_limits is None and np.dtype(result.dtype) == bool:
+            contrast_limits = (0.0, 1.0)
+        elif contrast_limits is None:
+            # a central crop of the middle plane of the coarsest level: the cheapest
+            # sample that still spans the image (this runs when the layer is added)
+            coarse = levels[-1]
+            key = tuple(n // 2 for n in coarse.shape[:-2]) + tuple(
+                slice(max(0, n // 2 - 256), n // 2 + 256) for n in coarse.shape[-2:]
             )
-            sample = np.asarray(result[key], dtype=np.float64)
+            sample = np.asarray(coarse[key], dtype=np.float64)
             lo, hi = float(np.nanmin(sample)), float(np.nanmax(sample))
             contrast_limits = (lo, hi if hi > lo else lo + 1)
         kwargs["contrast_limits"] = contrast_limits
