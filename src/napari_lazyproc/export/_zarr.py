@@ -118,6 +118,7 @@ class ChunkedZarrWriter(Writer):
         record = ResumeRecord(partial)
         record.begin(self.job(data))
         data.ensure_labels(record.labels_store, opts.progress, opts.cancel)
+        _prepare_chain(data.source)  # once here, not once per worker process
         with CACHE.budget(opts.cache_bytes), \
                 distributed_client(opts.scheduler, opts.workers) as client:
             scales = self._write_levels(data, partial, record, client)
@@ -226,3 +227,13 @@ class ZarrWriter(ChunkedZarrWriter):
         prov = _metadata.provenance(data.steps, data.source_path)
         arr.attrs.update({"napari-lazyproc": prov, "axes": data.axes,
                           "scale": list(data.scale), "units": list(data.units)})
+
+
+def _prepare_chain(source) -> None:
+    """Compute the whole-image values (global thresholds) of every step of a chain, so
+    they travel with the pickled results to the workers instead of being recomputed."""
+    while source is not None:
+        prepared = getattr(source, "prepared", None)
+        if callable(prepared):
+            prepared()
+        source = getattr(source, "source", None)
