@@ -373,3 +373,18 @@ def test_exact_checkbox_switches_the_live_layer_to_bitwise_scipy(make_napari_vie
     widget.exact.value = True  # a live update of the same layer
     assert layer.metadata["pipeline"][-1]["precision"] == "exact"
     np.testing.assert_array_equal(shown(qtbot, layer), exact)
+
+
+def test_scrolling_one_way_computes_ahead_that_way_only(make_napari_viewer, qtbot, tall_zarr):
+    viewer = make_napari_viewer()
+    (raw,) = viewer.open(str(tall_zarr), plugin="napari-lazyproc")
+    raw.visible = False
+    widget = make(viewer, qtbot)
+    layer = widget.add_layer()
+    state = layer.data.state
+    for z in (10, 11, 12):
+        viewer.dims.set_current_step(0, z)
+        shown(qtbot, layer)
+        qtbot.waitUntil(lambda: not state._ahead, timeout=20000)
+    done = {key[0][0] for key in state._done}
+    assert {13} <= done and 8 not in done  # ahead upwards, nothing spent below

@@ -99,6 +99,8 @@ class LiveState:
         #: while paused, reads get placeholders and start nothing (a layer being built is
         #: sliced at napari's default position before it is placed in the viewer)
         self.paused = False
+        self._last_at: tuple[int, int] | None = None  # (slider axis, position) seen last
+        self._direction = 0  # the way that slider moved last (0: not yet)
         self.n_computed = 0  # regions computed because they were asked for
         self.n_computed_ahead = 0  # neighbours computed ahead and not (yet) asked for
 
@@ -189,7 +191,14 @@ class LiveState:
             return
         axis = steps[-1]  # the innermost slider (z of a t, z stack)
         at = region[axis]
-        for delta in (1, -1):
+        # ahead in the direction the slider moves (both ways until it has moved): the
+        # display threads are shared by every layer
+        last, self._last_at = self._last_at, (axis, _start(at))
+        if last is None or last[0] != axis:
+            self._direction = 0
+        elif last[1] != _start(at):
+            self._direction = 1 if _start(at) > last[1] else -1
+        for delta in (self._direction,) if self._direction else (1, -1):
             i = _start(at) + delta
             if not 0 <= i < shape[axis]:
                 continue
