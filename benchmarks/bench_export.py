@@ -137,6 +137,22 @@ def foreign_note(start: tuple[float, float, float]) -> str:
             f"{wall:.0f} s.")
 
 
+def code_version() -> str:
+    """The commit measured, and whether src/ had uncommitted changes."""
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--", "src")
+    return f"Code: git {head}{' with uncommitted changes in src/' if dirty else ''}."
+
+
 def make(name: str, shape, kind: str = "noise"):
     import zarr
 
@@ -251,7 +267,7 @@ def main() -> str:
 
     gib = 2**30
     src = make("1k", VOLUMES["1k"])
-    start = cpu_snapshot()
+    start, version = cpu_snapshot(), code_version()
     res = {"scipy": run("scipy", src, "1k")}  # once: it takes seconds, single-threaded
     runs: dict[str, list[dict]] = {}
     for _ in range(REPEATS):  # peers interleaved run by run
@@ -337,7 +353,7 @@ def main() -> str:
         f" Mvox/s), dask-image label + to_zarr {lab['dask-image-label']['s']:.1f} s "
         f"({_mvox((128, 1024, 1024), lab['dask-image-label']['s']):.1f} Mvox/s): "
         f"{l_ratio:.0f}x (target >= 20x: {_verdict(l_ratio >= 20)}).\n\n"
-        + foreign_note(start)
+        + f"{foreign_note(start)} {version}"
     )
     print(text)
     return text
