@@ -53,3 +53,45 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def cpu_snapshot() -> tuple[float, float, float]:
+    """(wall, busy CPU seconds of the whole machine, CPU seconds of this process and its
+    finished children): the difference over a run is what other processes used."""
+    import os
+    import resource
+
+    fields = [int(v) for v in open("/proc/stat").readline().split()[1:9]]
+    busy = (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")  # minus idle, iowait
+    mine = sum(getattr(resource.getrusage(who), f)
+               for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+               for f in ("ru_utime", "ru_stime"))
+    return time.perf_counter(), busy, mine
+
+
+def foreign_note(start: tuple[float, float, float]) -> str:
+    """A line saying how much CPU other processes took while this benchmark ran."""
+    import os
+
+    wall, busy, mine = (b - a for a, b in zip(start, cpu_snapshot(), strict=True))
+    other = max(0.0, busy - mine)
+    cores = os.cpu_count() or 1
+    return (f"Other processes (and VM steal) used {other:.0f} CPU-seconds while this benchmark "
+            f"ran, {100 * other / (wall * cores):.0f}% of the {cores} cores over its "
+            f"{wall:.0f} s.")
+
+
+def code_version() -> str:
+    """The commit measured, and whether src/ had uncommitted changes."""
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--", "src")
+    return f"Code: git {head}{' with uncommitted changes in src/' if dirty else ''}."

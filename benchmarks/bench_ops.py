@@ -26,7 +26,7 @@ import tracemalloc
 import dask.array as da
 import numpy as np
 import scipy.ndimage as ndi
-from _common import DATA, machine, median, table
+from _common import DATA, code_version, cpu_snapshot, foreign_note, machine, median, table
 
 SHAPE, CHUNKS = (128, 1024, 1024), (32, 256, 256)
 Z = 64
@@ -89,48 +89,6 @@ def chunk_rows(halo: int) -> tuple[int, int]:
     lo = max(0, Z - halo) // cz * cz
     hi = min(SHAPE[0], -(-(Z + halo + 1) // cz) * cz)
     return lo, hi
-
-
-def cpu_snapshot() -> tuple[float, float, float]:
-    """(wall, busy CPU seconds of the whole machine, CPU seconds of this process and its
-    finished children): the difference over a run is what other processes used."""
-    import os
-    import resource
-
-    fields = [int(v) for v in open("/proc/stat").readline().split()[1:9]]
-    busy = (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")  # minus idle, iowait
-    mine = sum(getattr(resource.getrusage(who), f)
-               for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
-               for f in ("ru_utime", "ru_stime"))
-    return time.perf_counter(), busy, mine
-
-
-def foreign_note(start: tuple[float, float, float]) -> str:
-    """A line saying how much CPU other processes took while this benchmark ran."""
-    import os
-
-    wall, busy, mine = (b - a for a, b in zip(start, cpu_snapshot(), strict=True))
-    other = max(0.0, busy - mine)
-    cores = os.cpu_count() or 1
-    return (f"Other processes (and VM steal) used {other:.0f} CPU-seconds while this benchmark "
-            f"ran, {100 * other / (wall * cores):.0f}% of the {cores} cores over its "
-            f"{wall:.0f} s.")
-
-
-def code_version() -> str:
-    """The commit measured, and whether src/ had uncommitted changes."""
-    import subprocess
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parent.parent
-
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
-        return done.stdout.strip() if done.returncode == 0 else ""
-
-    head = git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = git("status", "--porcelain", "--", "src")
-    return f"Code: git {head}{' with uncommitted changes in src/' if dirty else ''}."
 
 
 # ------------------------------------------------------------------------ profiling
