@@ -95,3 +95,21 @@ def code_version() -> str:
     head = git("rev-parse", "--short", "HEAD") or "unknown"
     dirty = git("status", "--porcelain", "--", "src")
     return f"Code: git {head}{' with uncommitted changes in src/' if dirty else ''}."
+
+
+def profile_rows(fn, top: int) -> list[list[str]]:
+    """cProfile of one call of ``fn``: the ``top`` functions by own time, as table rows
+    (function, calls, own ms, cumulative ms)."""
+    import cProfile
+    import io
+    import pstats
+
+    prof = cProfile.Profile()
+    prof.enable()
+    fn()
+    prof.disable()
+    stats = pstats.Stats(prof, stream=io.StringIO())
+    return [[f"`{path.rsplit('/', 1)[-1]}:{name}`", str(nc), f"{tt * 1000:.1f}",
+             f"{ct * 1000:.1f}"]
+            for (path, _line, name), (_cc, nc, tt, ct, _callers) in sorted(
+                stats.stats.items(), key=lambda kv: -kv[1][2])[:top]]

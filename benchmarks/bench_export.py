@@ -29,7 +29,7 @@ import time
 
 import numpy as np
 import scipy.ndimage as ndi
-from _common import DATA, code_version, cpu_snapshot, foreign_note, table
+from _common import DATA, code_version, cpu_snapshot, foreign_note, profile_rows, table
 
 CHUNKS = (32, 256, 256)
 VOLUMES = {"1k": (256, 1024, 1024), "4g": (512, 2048, 2048)}
@@ -172,9 +172,6 @@ def kernel_box(src, top: int = 5) -> tuple[str, dict[str, float]]:
     """The gaussian kernels alone on one export task's box (4 chunks along z, 128 x 256 x
     256, plus the halo; in memory, one thread): fast against exact, and a cProfile of the
     fast one. Returns the text and each precision's Mvox/s."""
-    import cProfile
-    import io
-    import pstats
 
     import zarr
 
@@ -200,15 +197,7 @@ def kernel_box(src, top: int = 5) -> tuple[str, dict[str, float]]:
             fn()
             times.append(time.perf_counter() - t0)
         rate[name] = 128 * 256 * 256 / sorted(times)[1] / 1e6
-    prof = cProfile.Profile()
-    prof.enable()
-    paths["fast"]()
-    prof.disable()
-    stats = pstats.Stats(prof, stream=io.StringIO())
-    rows = [[f"`{path.rsplit('/', 1)[-1]}:{fn}`", str(nc), f"{tt * 1000:.1f}",
-             f"{ct * 1000:.1f}"]
-            for (path, _line, fn), (_cc, nc, tt, ct, _callers) in sorted(
-                stats.stats.items(), key=lambda kv: -kv[1][2])[:top]]
+    rows = profile_rows(paths["fast"], top)
     vox = math.prod(VOLUMES["1k"]) / 1e6
     text = (f"The kernels alone on one export task's box {tuple(block.shape)} (in memory, one "
             f"thread): fast {rate['fast']:.0f} Mvox/s, exact {rate['exact']:.0f} Mvox/s "

@@ -15,10 +15,7 @@ scipy). Peers, side by side in one run:
 
 from __future__ import annotations
 
-import cProfile
-import io
 import math
-import pstats
 import threading
 import time
 import tracemalloc
@@ -26,7 +23,16 @@ import tracemalloc
 import dask.array as da
 import numpy as np
 import scipy.ndimage as ndi
-from _common import DATA, code_version, cpu_snapshot, foreign_note, machine, median, table
+from _common import (
+    DATA,
+    code_version,
+    cpu_snapshot,
+    foreign_note,
+    machine,
+    median,
+    profile_rows,
+    table,
+)
 
 SHAPE, CHUNKS = (128, 1024, 1024), (32, 256, 256)
 Z = 64
@@ -174,15 +180,7 @@ def kernel_profile(op: str, params: dict, halo: int, top: int = 5) -> str:
     for name, fn in paths.items():
         fn()
         ms[name] = median([_time_only(fn) for _ in range(5)]) * 1000
-    prof = cProfile.Profile()
-    prof.enable()
-    paths["fast"]()
-    prof.disable()
-    stats = pstats.Stats(prof, stream=io.StringIO())
-    rows = [[f"`{path.rsplit('/', 1)[-1]}:{fn}`", str(nc), f"{tt * 1000:.1f}",
-             f"{ct * 1000:.1f}"]
-            for (path, _line, fn), (_cc, nc, tt, ct, _callers) in sorted(
-                stats.stats.items(), key=lambda kv: -kv[1][2])[:top]]
+    rows = profile_rows(paths["fast"], top)
     return (f"The kernels alone on one tile's block {tuple(block.shape)} (half the plane plus "
             f"its halo; in memory, one thread): fast {ms['fast']:.1f} ms, exact "
             f"{ms['exact']:.1f} ms. cProfile of the fast kernel (top {top} by own time):\n\n"
