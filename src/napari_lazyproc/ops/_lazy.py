@@ -304,42 +304,42 @@ class LazyResult:
             params["axes"] = self.spatial_axes
         return params
 
-    def _apply_fast(self, block: np.ndarray, region: Region, expanded: Region):
-        """The fast kernel on every frame over ``region``, or None where it declines."""
-        params = {k: v for k, v in self._call_params().items() if k != "axes"}
+    def _frames(self, block, region: Region, expanded: Region, frame):
+        """``frame(values)`` on every frame of ``block`` (its spatial axes at one index of
+        the others, never across T or C), the other axes cropped from ``expanded`` to
+        ``region``; stacked back in the block's axis order. ``frame`` returns the values
+        over ``region``'s spatial extent, or None to decline (then this returns None)."""
         nd = block.ndim
         other = [a for a in range(nd) if a not in self.spatial]
         inner = within(region, expanded)
-        crop = tuple(inner[a] for a in self.spatial)
         moved = np.moveaxis(block, self.spatial, range(len(other), nd))[
             tuple(inner[a] for a in other)]
-        out = np.empty(moved.shape[: len(other)] + region_shape(crop), self.dtype)
+        spatial_shape = tuple(region[a].stop - region[a].start for a in self.spatial)
+        out = array_module(block).empty(moved.shape[: len(other)] + spatial_shape, self.dtype)
         for index in np.ndindex(*moved.shape[: len(other)]):
-            values = self.op.fast(moved[index], crop, **params)
+            values = frame(moved[index])
             if values is None:
                 return None
             out[index] = values
         return np.moveaxis(out, range(len(other), nd), self.spatial)
 
+    def _apply_fast(self, block: np.ndarray, region: Region, expanded: Region):
+        """The fast kernel on every frame over ``region``, or None where it declines."""
+        params = {k: v for k, v in self._call_params().items() if k != "axes"}
+        inner = within(region, expanded)
+        crop = tuple(inner[a] for a in self.spatial)
+        return self._frames(block, region, expanded,
+                            lambda frame: self.op.fast(frame, crop, **params))
+
     def _apply_separable(self, block: np.ndarray, region: Region, expanded: Region) -> np.ndarray:
         """1-D passes in scipy's axis order, each axis cropped to the region once done."""
         params = self._call_params()
-        nd = block.ndim
-        other = [a for a in range(nd) if a not in self.spatial]
         k = len(self.spatial)
-        crop_other = tuple(
-            slice(region[a].start - expanded[a].start, region[a].stop - expanded[a].start)
-            for a in other
-        )
-        moved = np.moveaxis(block, self.spatial, range(len(other), nd))[crop_other]
-        out = array_module(block).empty(
-            moved.shape[: len(other)] + region_shape(tuple(region[a] for a in self.spatial)),
-            self.dtype,
-        )
-        for index in np.ndindex(*moved.shape[: len(other)]):
-            cur = moved[index]
-            for i, a in enumerate(self.spatial):
-                lo, hi = region[a].start - expanded[a].start, region[a].stop - expanded[a].start
+        bounds = [(region[a].start - expanded[a].start, region[a].stop - expanded[a].start)
+                  for a in self.spatial]
+
+        def passes(cur):
+            for i, (lo, hi) in enumerate(bounds):
                 at = self.op.separable_at
                 done = at(cur, i, lo, hi, **params) if at is not None else None
                 if done is None:
@@ -347,20 +347,16 @@ class LazyResult:
                     keep[i] = slice(lo, hi)
                     done = self.op.separable(cur, i, **params)[tuple(keep)]
                 cur = done
-            out[index] = cur
-        return np.moveaxis(out, range(len(other), nd), self.spatial)
+            return cur
+
+        return self._frames(block, region, expanded, passes)
 
     def _apply(self, block: np.ndarray, fn=None) -> np.ndarray:
         """Run the operation on every spatial sub-block (never across T or C)."""
         fn = fn or self.op.function
         params = self._call_params()
-        nd = block.ndim
-        other = [a for a in range(nd) if a not in self.spatial]
-        moved = np.moveaxis(block, self.spatial, range(len(other), nd))
-        out = array_module(block).empty(moved.shape, self.dtype)
-        for index in np.ndindex(*moved.shape[: len(other)]):
-            out[index] = fn(moved[index], **params)
-        return np.moveaxis(out, range(len(other), nd), self.spatial)
+        whole = tuple(slice(0, n) for n in block.shape)
+        return self._frames(block, whole, whole, lambda frame: fn(frame, **params))
 
     # ---------------------------------------------------------------- export
     def to_dask(self):
