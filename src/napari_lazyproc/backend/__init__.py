@@ -64,11 +64,12 @@ def get_backend() -> str:
 
 
 def ndimage_for(array) -> ModuleType:
-    """scipy.ndimage for numpy arrays, cupyx.scipy.ndimage for CuPy arrays."""
+    """scipy.ndimage for numpy arrays; for CuPy arrays cupyx.scipy.ndimage, its correlation
+    filters summed in double as scipy sums them (``backend.gpu_ndimage``)."""
     if type(array).__module__.startswith("cupy"):
-        import cupyx.scipy.ndimage as cndi
+        from . import gpu_ndimage
 
-        return cndi
+        return gpu_ndimage
     import scipy.ndimage as ndi
 
     return ndi

@@ -213,7 +213,7 @@ class LazyResult:
         """Split along the largest spatial axis so each worker gets a share; on the GPU,
         into tiles that fit the device memory (free memory, or the budget)."""
         n = math.prod(region_shape(region))
-        if get_backend() == "cupy" and self.op.gpu_function is not None and not self.whole_frame:
+        if self.on_gpu and not self.whole_frame:
             limit = device.tile_voxels(self.dtype.itemsize)
             return [region] if n <= limit else split_region(
                 region, self.spatial, math.ceil(n / limit)
@@ -229,12 +229,22 @@ class LazyResult:
             grown[a] = slice(max(0, region[a].start - h), min(self.shape[a], region[a].stop + h))
         return tuple(grown)
 
+    @property
+    def on_gpu(self) -> bool:
+        """Whether tiles are computed on the device: the cupy backend, an operation with a
+        GPU function, and precision "fast". CuPy's kernels are not bitwise scipy (they
+        meet the fast contract), so an exact result is computed with scipy on the CPU."""
+        return (get_backend() == "cupy" and self.op.gpu_function is not None
+                and self.precision == "fast")
+
     def _compute(self, region: Region) -> np.ndarray:
+        if self.on_gpu:
+            return self._compute_gpu(region)
         if get_backend() == "cupy":
-            if self.op.gpu_function is not None:
-                return self._compute_gpu(region)
-            device.warn_once(self.op.name, f"{self.op.name} has no GPU function (CuPy or "
-                              f"cuCIM); it is computed on the CPU")
+            why = ("has no GPU function (CuPy or cuCIM)" if self.op.gpu_function is None
+                   else "is exact (bitwise scipy), which CuPy's kernels are not")
+            device.warn_once(f"{self.op.name}-{self.precision}",
+                             f"{self.op.name} {why}; it is computed on the CPU")
         return self._compute_cpu(region)
 
     def _compute_cpu(self, region: Region) -> np.ndarray:
@@ -285,7 +295,7 @@ class LazyResult:
         only the final tile comes back to the host."""
         expanded = self._expanded(region)
         src = self.source
-        if isinstance(src, LazyResult) and src.op.gpu_function is not None:
+        if isinstance(src, LazyResult) and src.on_gpu:
             block = src._device_values(expanded)
         else:
             block = device.to_device(src.read(expanded))
