@@ -157,3 +157,46 @@ def test_negative_limits_are_refused():
         lp.set_cache_bytes(-1)
     with pytest.raises(ValueError, match="max_bytes must be >= 0"), CACHE.budget(-1):
         pass
+
+
+def test_concurrent_reads_of_the_same_chunk_read_it_once():
+    """Two tiles of a plane share the chunks of their halos: asked at the same time, each
+    chunk is read and decoded once, the second caller waiting for the first."""
+    import threading
+    import time
+    from collections import Counter
+
+    from napari_lazyproc._shared.pool import one_task
+    from napari_lazyproc.ops import as_source
+
+    data = np.arange(8 * 64 * 64, dtype=np.uint16).reshape(8, 64, 64)
+    reads: Counter = Counter()
+
+    class SlowArray:  # a zarr-like chunked array whose reads take a while, counted
+        shape, dtype, ndim, chunks = data.shape, data.dtype, 3, (8, 16, 16)
+        store, path = "memory://slow", "slow"
+
+        def __getitem__(self, key):
+            reads[tuple((k.start, k.stop) for k in key)] += 1
+            time.sleep(0.05)
+            return data[key]
+
+    source = as_source(SlowArray(), "zyx")
+    CACHE.clear()
+    regions = [(slice(0, 8), slice(16, 48), slice(0, 64)),
+               (slice(0, 8), slice(16, 64), slice(0, 64))]
+    out = [None, None]
+
+    def read(i):  # as a tile does on a pool thread: its chunks one after another
+        with one_task():
+            out[i] = source.read(regions[i])
+
+    threads = [threading.Thread(target=read, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for region, values in zip(regions, out, strict=True):
+        np.testing.assert_array_equal(values, data[region])
+    assert reads and max(reads.values()) == 1, reads  # the 8 shared chunks too
+    assert len(reads) == 12

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
@@ -55,6 +55,7 @@ class ChunkCache:
         self._budgets: Counter[int] = Counter()  # active budgets, a multiset of sizes
         self._limit = self._base
         self._items: OrderedDict[Hashable, np.ndarray] = OrderedDict()
+        self._loading: dict[Hashable, threading.Event] = {}  # keys being loaded now
         self._bytes = 0
         self._lock = threading.Lock()
         self.hits = 0
@@ -131,6 +132,46 @@ class ChunkCache:
             self._items.move_to_end(key)
             self.hits += 1
             return value
+
+    def get_or_load(self, key: Hashable, load: Callable[[], np.ndarray]) -> np.ndarray:
+        """The value stored under ``key``, or ``load()`` stored under it. Callers asking
+        for a key that another thread is loading wait for that load instead of repeating
+        it: two tiles of a plane share the chunks of their halos, and each chunk is then
+        read and decoded once.
+
+        Parameters
+        ----------
+        key
+            The cache key.
+        load
+            Computes the value when it is neither stored nor being loaded.
+
+        Returns
+        -------
+        numpy.ndarray
+            The value (read-only when it was stored).
+        """
+        while True:
+            with self._lock:
+                value = self._items.get(key)
+                if value is not None:
+                    self._items.move_to_end(key)
+                    self.hits += 1
+                    return value
+                loading = self._loading.get(key)
+                if loading is None:
+                    self._loading[key] = threading.Event()
+                    self.misses += 1
+            if loading is None:
+                break
+            loading.wait()  # then found stored, or (too large to keep, failed) loaded here
+        try:
+            value = load()
+            self.put(key, value)
+            return value
+        finally:
+            with self._lock:
+                self._loading.pop(key).set()
 
     def put(self, key: Hashable, value: np.ndarray) -> None:
         """Store ``value`` (made read-only) under ``key``, evicting the least recently used.

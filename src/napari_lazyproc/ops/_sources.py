@@ -120,15 +120,10 @@ class ArraySource:
             return out
 
         def fetch(index):
-            key = (self.token, index)
-            data = CACHE.get(key)
-            if data is None:
-                sl = tuple(
-                    slice(int(b[i]), int(b[i + 1])) for b, i in zip(bounds, index, strict=False)
-                )
-                data = np.asarray(self.reader[sl])
-                CACHE.put(key, data)
-            return index, data
+            sl = tuple(slice(int(b[i]), int(b[i + 1]))
+                       for b, i in zip(bounds, index, strict=False))
+            return index, CACHE.get_or_load((self.token, index),
+                                            lambda: np.asarray(self.reader[sl]))
 
         for index, data in parallel_map(fetch, blocks):
             src, dst = [], []
