@@ -1,4 +1,5 @@
-"""npe2 reader: claims zarr / OME-Zarr, HDF5, TIFF and TIFF folders, and returns lazy layers."""
+"""npe2 reader: claims zarr / OME-Zarr (files or URLs: napari passes a URL as a path),
+HDF5, TIFF and TIFF folders, and returns lazy layers."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from dask.utils import format_bytes
 
-from .io import ImageReadError, LazyImage, open_image
+from .io import ImageReadError, LazyImage, is_url, open_image
 from .ops import Cancelled
 
 EXIT_BAD_INPUT = 2
@@ -72,7 +72,8 @@ def describe(image: LazyImage) -> str:
     disk = _disk_size(image)
     lines.append(
         f"size:      {format_bytes(image.nbytes)} in memory, "
-        + (f"{format_bytes(disk)} on disk" if disk is not None else "not on disk")
+        + (f"{format_bytes(disk)} on disk" if disk is not None
+           else "remote (not listed)" if is_url(image.source.get("path")) else "not on disk")
     )
     return "\n".join(lines)
 

@@ -19,6 +19,7 @@ import numpy as np
 from .._shared.pool import n_workers, one_task
 from .._shared.regions import block_region, within
 from ..ops import CACHE, Cancelled
+from ._remote import zarr_store
 from ._resume import ResumeRecord
 
 #: at most this many tasks per level; more chunks are batched
@@ -31,7 +32,7 @@ BATCH_VOXELS = 2**23
 class ChunkJob:
     """Compute and write the chunks of one output array."""
 
-    def __init__(self, source, store: str, array_path: str, block: tuple[int, ...],
+    def __init__(self, source, store, array_path: str, block: tuple[int, ...],
                  record: ResumeRecord, level: int, resume: bool,
                  cache_bytes: int | None = None) -> None:
         self.source = source
@@ -79,7 +80,8 @@ class ChunkJob:
         if self._array is None:
             import zarr
 
-            self._array = zarr.open_array(store=self.store, path=self.array_path, mode="r+")
+            self._array = zarr.open_array(store=zarr_store(self.store), path=self.array_path,
+                                          mode="r+")
         return self._array
 
     def done(self, index) -> bool:

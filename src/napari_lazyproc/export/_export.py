@@ -14,14 +14,16 @@ from ..ops import Cancelled
 from ._formats import WRITERS
 from ._input import ExportInput
 from ._options import CACHE_BYTES, ExportOptions
-from ._paths import ExportError, check_target, commit, partial_path, remove
+from ._paths import ExportError
+from ._remote import export_target
 
 
 def export(data, path, *, format: str = "ome-zarr", version: str = "0.4",
            chunks: tuple[int, ...] | None = None, levels: int = 1, overwrite: bool = False,
            resume: bool = False, progress=None, cancel: threading.Event | None = None,
            scheduler=None, workers: int | None = None, axes: str | None = None,
-           name: str | None = None, cache_bytes: int = CACHE_BYTES) -> Path:
+           name: str | None = None, cache_bytes: int = CACHE_BYTES,
+           storage_options: dict | None = None) -> Path | str:
     """Compute ``data`` chunk by chunk and write it to ``path``.
 
     Parameters
@@ -30,7 +32,8 @@ def export(data, path, *, format: str = "ome-zarr", version: str = "0.4",
         A lazy result, a ``GlobalLabels`` job (run here if needed), a ``LazyImage``, or
         any array ``apply`` accepts.
     path
-        Where to write (a folder for zarr formats, a file for TIFF).
+        Where to write (a folder for zarr formats, a file for TIFF); or, for the zarr
+        formats, the URL of a store (``s3://bucket/out.ome.zarr``, ``gs://...``).
     format
         ``"ome-zarr"`` (default; ``version="0.4"`` on zarr v2, or ``"0.5"`` on zarr v3),
         ``"zarr"`` (a plain zarr v3 array), ``"tiff"`` or ``"ome-tiff"`` (tiled BigTIFF,
@@ -58,11 +61,14 @@ def export(data, path, *, format: str = "ome-zarr", version: str = "0.4",
         The chunk cache is held to this size while exporting (on each worker too), so
         memory stays bounded by a few rows of chunks whatever the array size; input
         chunks shared by neighbouring halos are still read once.
+    storage_options
+        For a URL: passed to fsspec (``{"anon": False, "endpoint_url": ...}``);
+        credentials otherwise come from the environment (``AWS_*`` variables).
 
     Returns
     -------
-    Path
-        ``path``, complete.
+    Path or str
+        ``path``, complete (a URL stays a string).
 
     Raises
     ------
@@ -75,38 +81,45 @@ def export(data, path, *, format: str = "ome-zarr", version: str = "0.4",
     Notes
     -----
     The output is written to ``<path>.partial`` and renamed to ``path`` when complete;
-    until then nothing at ``path`` looks complete. The input is never written.
+    until then nothing at ``path`` looks complete. A URL's store cannot rename: the
+    export is written in place and ``lazyproc-manifest.json``, written last, marks it
+    complete (``open_image`` refuses it before). The input is never written.
     """
     options = ExportOptions(format=format, version=version, chunks=chunks, levels=levels,
                             overwrite=overwrite, resume=resume, progress=progress,
                             cancel=cancel, scheduler=scheduler, workers=workers, axes=axes,
                             name=name, cache_bytes=cache_bytes)
-    path = Path(path)
+    target = export_target(path, storage_options)
+    path = target.path
     writer = WRITERS[options.format](options)
+    if target.remote and not writer.remote:
+        raise ExportError(f"{path}: only the zarr formats can be written to a URL")
     image = ExportInput(data, options.axes, options.name)
-    check_target(path, [image.source_path], options.overwrite, options.resume)
+    target.check([image.source_path], options.overwrite, options.resume)
     if options.resume and not writer.resumable:
         raise ExportError(f"{path}: resume is supported for zarr exports only")
     writer.check(image)
-    partial = partial_path(path)
+    partial = target.partial
     try:
-        if partial.exists() and not options.resume:
-            remove(partial)  # overwrite=True, or a failed write that cannot resume
+        target.prepare(options.resume)
         writer.write(image, partial)
-        commit(partial, path)
+        target.commit({"format": options.format, "version": options.version,
+                       "levels": options.levels, "shape": list(image.shape),
+                       "dtype": str(image.dtype)})
     except (OSError, Cancelled) as exc:
-        if not writer.resumable and partial.exists():
-            remove(partial)
+        if not writer.resumable:
+            target.discard()
         if isinstance(exc, Cancelled):
             raise
         raise ExportError(_cannot_write(path, partial, exc, writer.resumable)) from exc
     return path
 
 
-def _cannot_write(path: Path, partial: Path, exc: OSError, kept: bool) -> str:
+def _cannot_write(path, partial, exc: OSError, kept: bool) -> str:
     message = f"cannot write {path}: {exc.strerror or exc}"
     if kept:
         if getattr(exc, "filename", None):
             message += f" ({exc.filename})"
-        message += f"; what was written is kept in {partial} and resume=True finishes it"
+        where = "" if str(partial) == str(path) else f" in {partial}"
+        message += f"; what was written is kept{where} and resume=True finishes it"
     return message

@@ -68,7 +68,9 @@ def commit(partial: Path, path: Path) -> None:
 
 
 def remove(path: Path) -> None:
-    if path.is_dir():
+    if hasattr(path, "rmtree"):  # a URL (``_remote.RemotePath``)
+        path.rmtree()
+    elif path.is_dir():
         shutil.rmtree(path)
     elif path.exists():
         path.unlink()

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ._paths import ExportError, remove
+from ._remote import RemotePath, write_atomic
 
 #: the record's folder inside the partial
 JOB_DIR = ".lazyproc"
@@ -45,11 +45,12 @@ class ResumeRecord:
     Parameters
     ----------
     partial
-        The ``<path>.partial`` folder the export writes.
+        The ``<path>.partial`` folder the export writes, or the URL of an export
+        written in place (``RemotePath``).
     """
 
-    def __init__(self, partial: str | Path) -> None:
-        self.partial = Path(partial)
+    def __init__(self, partial: str | Path | RemotePath) -> None:
+        self.partial = partial if isinstance(partial, RemotePath) else Path(partial)
         self.root = self.partial / JOB_DIR
 
     @property
@@ -57,8 +58,11 @@ class ResumeRecord:
         return self.root / "job.json"
 
     @property
-    def labels_store(self) -> Path:
-        """Where a global labeling job keeps its chunk labels (so resume reuses none)."""
+    def labels_store(self) -> Path | None:
+        """Where a global labeling job keeps its chunk labels (so resume reuses none);
+        None for a URL: a temporary local folder."""
+        if isinstance(self.root, RemotePath):
+            return None
         return self.root / "labels-chunks"
 
     def markers(self, level: int) -> Path:
@@ -110,10 +114,7 @@ class ResumeRecord:
     def mark_done(self, level: int, index: tuple[int, ...], values: np.ndarray) -> None:
         """Record chunk ``index`` of ``level`` as written with ``values``. Atomic: a
         marker is whole or absent."""
-        marker = self._marker(level, index)
-        tmp = marker.with_name(marker.name + f".tmp{os.getpid()}")
-        tmp.write_text(digest(values))
-        os.replace(tmp, marker)
+        write_atomic(self._marker(level, index), digest(values))
 
     def finish(self) -> None:
         """Remove the record: the partial is complete."""

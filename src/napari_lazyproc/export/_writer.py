@@ -24,6 +24,8 @@ class Writer(ABC):
     #: whether an interrupted write can be finished (``resume=True``); the partial of a
     #: writer that cannot is removed when it fails
     resumable: ClassVar[bool] = False
+    #: whether it can write to a URL's store (``export/_remote.py``)
+    remote: ClassVar[bool] = False
 
     def __init__(self, options: ExportOptions) -> None:
         self.options = options

@@ -17,6 +17,7 @@ from . import _chunks, _metadata
 from ._cluster import distributed_client
 from ._input import ExportInput
 from ._paths import ExportError
+from ._remote import zarr_store
 from ._resume import ResumeRecord
 from ._writer import Writer
 
@@ -49,10 +50,10 @@ class DownsampledLevel:
     (rounded for integers). It pickles by path, for dask workers.
     """
 
-    def __init__(self, store: str, path: str, axes: str, labels: bool) -> None:
+    def __init__(self, store, path: str, axes: str, labels: bool) -> None:
         import zarr
 
-        below = zarr.open_array(store=store, path=path, mode="r")
+        below = zarr.open_array(store=zarr_store(store), path=path, mode="r")
         self.store, self.path, self.axes, self.labels = store, path, axes, labels
         self.below_shape = tuple(below.shape)
         self.dtype = below.dtype
@@ -68,7 +69,8 @@ class DownsampledLevel:
         import zarr
 
         if self._below is None:
-            self._below = zarr.open_array(store=self.store, path=self.path, mode="r")
+            self._below = zarr.open_array(store=zarr_store(self.store), path=self.path,
+                                          mode="r")
         src = tuple(slice(s.start * f, min(n, s.stop * f))
                     for s, f, n in zip(region, self.factors, self.below_shape, strict=True))
         block = np.asarray(self._below[src])
@@ -90,6 +92,7 @@ class ChunkedZarrWriter(Writer):
     """Writes level after level, each chunk once, into a zarr store; resumable."""
 
     resumable = True
+    remote = True
     #: the zarr format written (2 or 3)
     zarr_format = 3
     #: how many levels are written (a plain array has one)
@@ -136,12 +139,12 @@ class ChunkedZarrWriter(Writer):
         for level in range(n_levels):
             array_path = str(level) if self.multiscale else ""
             if level > 0:
-                source = DownsampledLevel(str(partial), str(level - 1), data.axes,
+                source = DownsampledLevel(partial, str(level - 1), data.axes,
                                           data.kind == "labels")
                 shape = source.shape
             block = tuple(min(b, n) for b, n in zip(self.block, shape, strict=True))
             self._create_array(partial, array_path, shape, block, data.dtype, data.axes)
-            job = _chunks.ChunkJob(source, str(partial), array_path, block, record, level,
+            job = _chunks.ChunkJob(source, partial, array_path, block, record, level,
                                    opts.resume, opts.cache_bytes)
             scales.append(tuple(s * (2**level if a in "yx" else 1)
                                 for s, a in zip(data.scale, data.axes, strict=True)))
@@ -157,7 +160,7 @@ class ChunkedZarrWriter(Writer):
         """The output array; when resuming, the one already there if its shape fits."""
         import zarr
 
-        store = str(partial)
+        store = zarr_store(partial)
         if self.options.resume:
             try:
                 arr = zarr.open_array(store=store, path=array_path, mode="r+")
@@ -197,7 +200,7 @@ class OmeZarrWriter(ChunkedZarrWriter):
         import zarr
 
         version = self.version
-        group = zarr.open_group(store=str(partial), mode="r+", zarr_format=self.zarr_format)
+        group = zarr.open_group(store=zarr_store(partial), mode="r+", zarr_format=self.zarr_format)
         ome: dict[str, Any] = {
             "multiscales": _metadata.multiscales(data.name, data.axes, data.units, scales,
                                                  data.translate, version),
@@ -223,7 +226,7 @@ class ZarrWriter(ChunkedZarrWriter):
     def write_attributes(self, data: ExportInput, partial: Path, scales) -> None:
         import zarr
 
-        arr = zarr.open_array(store=str(partial), mode="r+")
+        arr = zarr.open_array(store=zarr_store(partial), mode="r+")
         prov = _metadata.provenance(data.steps, data.source_path)
         arr.attrs.update({"napari-lazyproc": prov, "axes": data.axes,
                           "scale": list(data.scale), "units": list(data.units)})

@@ -11,14 +11,27 @@ from ._image import LazyImage
 from ._lazy_array import LazyArray
 from ._pyramid import Downsampled, display_pyramid, level_factor, virtual_factors
 from ._registry import FORMATS, Format, Target, find_format, open_image, register
+from ._remote import (
+    EXPORT_MANIFEST,
+    EXPORT_RECORD,
+    RemoteTarget,
+    forget_remote,
+    fsspec_options,
+    is_url,
+    open_remote_store,
+)
 
 # registration order is the order formats are asked
 from . import _zarr  # noqa: E402,F401  isort: skip
+from . import _imaris  # noqa: E402,F401  isort: skip  (before _hdf5: .ims is HDF5 too)
+from . import _n5  # noqa: E402,F401  isort: skip
 from . import _hdf5  # noqa: E402,F401  isort: skip
 from . import _tiff  # noqa: E402,F401  isort: skip
 from . import _tiff_sequence  # noqa: E402,F401  isort: skip
 
 __all__ = [
+    "EXPORT_MANIFEST",
+    "EXPORT_RECORD",
     "SPATIAL_AXES",
     "Downsampled",
     "FORMATS",
@@ -26,14 +39,19 @@ __all__ = [
     "ImageReadError",
     "LazyArray",
     "LazyImage",
+    "RemoteTarget",
     "Target",
     "as_dask",
     "convert_unit",
     "display_pyramid",
     "find_format",
+    "forget_remote",
+    "fsspec_options",
     "guess_axes",
+    "is_url",
     "level_factor",
     "open_image",
+    "open_remote_store",
     "register",
     "sample_contrast_limits",
     "virtual_factors",

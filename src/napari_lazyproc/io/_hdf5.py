@@ -199,16 +199,32 @@ class BigDataViewerHdf5(Format):
 
 def _bdv_voxel_size(h5_path: Path) -> tuple[tuple[float, float, float], str | None]:
     """Voxel size (z, y, x) and unit from the BigDataViewer XML beside the HDF5 file."""
-    xml = h5_path.with_suffix(".xml")
+    found = bdv_xml_voxel_size(h5_path.with_suffix(".xml"))
+    return found if found is not None else ((1.0, 1.0, 1.0), None)
+
+
+def bdv_xml_voxel_size(xml: Path) -> tuple[tuple[float, float, float], str | None] | None:
+    """Voxel size (z, y, x) and unit of the first view setup of a BigDataViewer XML.
+
+    Parameters
+    ----------
+    xml
+        A BigDataViewer / BigStitcher ``dataset.xml`` (HDF5 or N5 image loader alike).
+
+    Returns
+    -------
+    tuple or None
+        ``((z, y, x), unit)``, or None when the file is missing or records no voxel size.
+    """
     if not xml.is_file():
-        return (1.0, 1.0, 1.0), None
+        return None
     try:
         root = ET.parse(xml).getroot()
         node = root.find(".//ViewSetup/voxelSize")
         size = [float(v) for v in node.findtext("size").split()]  # x y z
         return (size[2], size[1], size[0]), normalize_unit(node.findtext("unit"))
     except (ET.ParseError, AttributeError, ValueError, IndexError):
-        return (1.0, 1.0, 1.0), None
+        return None
 
 
 @register

@@ -51,6 +51,31 @@ class Target:
         except OSError:
             return b""
 
+    #: why ``open_image`` cannot open a target that does not exist
+    missing = "no such file or directory"
+
+    def read_member(self, name: str) -> bytes | None:
+        """The bytes of the file ``name`` inside this folder, or None."""
+        try:
+            return (self.path / name).read_bytes() if self.is_dir else None
+        except OSError:
+            return None
+
+
+#: target classes for what is not a local path (URLs, see ``_remote``); the first whose
+#: ``accepts(path)`` is true makes the target, with the ``storage_options`` option
+TARGET_TYPES: list[type[Target]] = []
+
+
+def make_target(path: str | os.PathLike, options: dict[str, Any] | None = None) -> Target:
+    """The target for ``path``: a URL's (taking ``storage_options`` out of ``options``)
+    or a local path's."""
+    for cls in TARGET_TYPES:
+        if cls.accepts(path):  # type: ignore[attr-defined]
+            storage_options = (options or {}).pop("storage_options", None)
+            return cls(path, storage_options)  # type: ignore[call-arg]
+    return Target(path)
+
 
 class Format:
     """One on-disk layout. Subclasses set ``name`` and implement ``claims`` and ``open``."""
@@ -112,7 +137,7 @@ def find_format(path: str | os.PathLike) -> type[Format] | None:
         The first registered ``Format`` whose ``claims`` is true, or None.
     """
     try:
-        return _find(Target(path))
+        return _find(make_target(path))
     except (TypeError, ValueError):
         return None
 
@@ -125,10 +150,12 @@ def open_image(path: str | os.PathLike, **options: Any) -> LazyImage:
     Parameters
     ----------
     path
-        A file, a directory (zarr store or folder of TIFFs) or a glob of TIFF files.
+        A file, a directory (zarr store or folder of TIFFs) or a glob of TIFF files;
+        or the URL of a zarr / OME-Zarr store (``https://``, ``s3://``, ``gs://``).
     **options
         Format-specific choices, such as ``dataset="/group/name"`` for HDF5,
-        ``series=1`` for TIFF, or ``axis="z"`` for a TIFF folder.
+        ``series=1`` for TIFF, or ``axis="z"`` for a TIFF folder; for a URL,
+        ``storage_options={...}`` for fsspec (``{"anon": True}``, an ``endpoint_url``).
 
     Returns
     -------
@@ -140,9 +167,9 @@ def open_image(path: str | os.PathLike, **options: Any) -> LazyImage:
         When no format claims the path, or the claimed file cannot be read. The message
         names the path and the cause.
     """
-    target = Target(path)
+    target = make_target(path, options)
     if not target.exists and not target.is_glob:
-        raise ImageReadError(path, "no such file or directory")
+        raise ImageReadError(path, target.missing)
     fmt = _find(target)
     if fmt is None:
         raise ImageReadError(

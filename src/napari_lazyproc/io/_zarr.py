@@ -17,6 +17,7 @@ from ._errors import ImageReadError
 from ._file_array import as_dask
 from ._image import LazyImage
 from ._registry import Format, Target, register
+from ._remote import RemoteTarget, read_block
 
 _V3_META = "zarr.json"
 _V2_META = (".zgroup", ".zarray")
@@ -26,15 +27,30 @@ def _is_zarr_dir(target: Target) -> bool:
     return target.has_member(_V3_META) or any(target.has_member(m) for m in _V2_META)
 
 
-def _read_attrs(root: Path) -> dict[str, Any]:
+def _read_attrs(target: Target) -> dict[str, Any]:
     """The user attributes of a zarr node, read from its metadata file (v3 or v2)."""
-    meta = root / _V3_META
-    if meta.is_file():
-        return json.loads(meta.read_text()).get("attributes", {}) or {}
-    attrs = root / ".zattrs"
-    if attrs.is_file():
-        return json.loads(attrs.read_text())
+    meta = target.read_member(_V3_META)
+    if meta is not None:
+        return json.loads(meta).get("attributes", {}) or {}
+    attrs = target.read_member(".zattrs")
+    if attrs is not None:
+        return json.loads(attrs)
     return {}
+
+
+def _root(target: Target) -> Path | str:
+    """Where the store is, as errors and ``source["path"]`` name it: a path or a URL."""
+    return target.url if isinstance(target, RemoteTarget) else target.path
+
+
+def _join(root: Path | str, *parts: str) -> Path | str:
+    return "/".join((root, *parts)) if isinstance(root, str) else root.joinpath(*parts)
+
+
+def _node_keys(prefix: str, v3: bool) -> list[str]:
+    """The metadata documents zarr reads to open the node at ``prefix``."""
+    names = (_V3_META,) if v3 else (".zarray", ".zgroup", ".zattrs")
+    return [f"{prefix}/{n}" if prefix else n for n in names]
 
 
 def _ome_section(attrs: dict[str, Any]) -> dict[str, Any]:
@@ -43,26 +59,57 @@ def _ome_section(attrs: dict[str, Any]) -> dict[str, Any]:
     return ome if isinstance(ome, dict) else attrs
 
 
-def _check_metadata(root: Path) -> None:
+def _check_metadata(target: Target) -> None:
     """Parse every metadata file at the root so a broken one is named in the error."""
     for name in (_V3_META, *_V2_META, ".zattrs", ".zmetadata"):
-        f = root / name
-        if f.is_file():
+        text = target.read_member(name)
+        if text is not None:
             try:
-                json.loads(f.read_text())
+                json.loads(text)
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise ImageReadError(root, f"{name} is not valid JSON ({exc})") from exc
+                raise ImageReadError(_root(target), f"{name} is not valid JSON ({exc})") from exc
 
 
-def _open_node(root: Path):
+def _open_node(target: Target):
     import zarr
 
-    _check_metadata(root)
-    return zarr.open(str(root), mode="r")
+    _check_metadata(target)
+    if not isinstance(target, RemoteTarget):
+        return zarr.open(str(target.path), mode="r")
+    if target.unfinished_export:
+        raise ImageReadError(target.url, "an unfinished export (it has no manifest yet); "
+                             "export(..., resume=True) finishes it")
+    v3 = target.has_member(_V3_META)
+    return zarr.open(store=target.store, mode="r", zarr_format=3 if v3 else 2)
 
 
-def _array_to_dask(arr, store_root: Path) -> da.Array:
-    """One dask task per zarr chunk (the inner chunk for sharded arrays), no read at creation."""
+def _prefetch_multiscale(target: Target, prefix: str, attrs: dict[str, Any]) -> None:
+    """A remote multiscale's array documents (and its ``labels`` group), fetched at once
+    before zarr opens them one after another; consolidated metadata needs none."""
+    if not isinstance(target, RemoteTarget) or target.has_member(".zmetadata"):
+        return
+    root_meta = target.read_member(_V3_META)
+    if root_meta is not None and json.loads(root_meta).get("consolidated_metadata"):
+        return
+    v3 = root_meta is not None
+    paths = [d.get("path", "") for ms in attrs.get("multiscales") or [] if isinstance(ms, dict)
+             for d in ms.get("datasets") or [] if isinstance(d, dict)]
+    keys = [k for p in paths for k in _node_keys(f"{prefix}{p}", v3)]
+    if not prefix:
+        keys += _node_keys("labels", v3)
+    target.prefetch(keys)
+
+
+def _array_to_dask(arr, store_root: Path | str) -> da.Array:
+    """One dask task per zarr chunk (the inner chunk for sharded arrays), no read at creation.
+
+    A remote array's task reads a block of chunks (``read_block``) in one call, so that
+    zarr fetches them concurrently.
+    """
+    if isinstance(store_root, str):
+        meta = json.dumps(arr.metadata.to_dict(), sort_keys=True, default=str)
+        name = "lp-zarr-" + tokenize(store_root, arr.path, arr.shape, str(arr.dtype), meta)
+        return as_dask(arr, read_block(arr.shape, arr.chunks, arr.dtype.itemsize), name)
     meta_file = store_root / arr.path / (_V3_META if arr.metadata.zarr_format == 3 else ".zarray")
     try:
         mtime = os.stat(meta_file).st_mtime_ns
@@ -120,7 +167,7 @@ def _hex_color(value: Any) -> str | None:
     return None
 
 
-def _open_multiscale(group, root: Path, name: str, kind: str) -> LazyImage:
+def _open_multiscale(group, root: Path | str, name: str, kind: str) -> LazyImage:
     attrs = _ome_section(dict(group.attrs))
     multiscales = attrs.get("multiscales")
     if not multiscales:
@@ -190,7 +237,7 @@ class OmeZarr(Format):
         if not _is_zarr_dir(target):
             return False
         try:
-            attrs = _ome_section(_read_attrs(target.path))
+            attrs = _ome_section(_read_attrs(target))
         except (OSError, ValueError):
             return False
         return bool(attrs.get("multiscales"))
@@ -199,24 +246,36 @@ class OmeZarr(Format):
     def open(cls, target: Target, **options: Any) -> LazyImage:
         if options:
             raise TypeError(f"unexpected keyword argument(s) {', '.join(options)}")
-        group = _open_node(target.path)
-        kind = "labels" if "image-label" in _ome_section(dict(group.attrs)) else "image"
-        image = _open_multiscale(group, target.path, _level_name(target), kind)
-        image.labels = cls._labels(group, target.path)
+        group = _open_node(target)
+        attrs = _ome_section(dict(group.attrs))
+        _prefetch_multiscale(target, "", attrs)
+        kind = "labels" if "image-label" in attrs else "image"
+        root = _root(target)
+        image = _open_multiscale(group, root, _level_name(target), kind)
+        image.labels = cls._labels(group, root, target)
         return image
 
     @staticmethod
-    def _labels(group, root: Path) -> list[LazyImage]:
+    def _labels(group, root: Path | str, target: Target) -> list[LazyImage]:
         if "labels" not in group:
             return []
         labels_group = group["labels"]
         names = _ome_section(dict(labels_group.attrs)).get("labels") or []
+        if isinstance(target, RemoteTarget):  # each label's group at once, then its arrays
+            v3 = target.has_member(_V3_META)
+            target.prefetch([k for n in names for k in _node_keys(f"labels/{n}", v3)])
+            for n in names:
+                key = f"labels/{n}/" + (_V3_META if v3 else ".zattrs")
+                meta = target.read_member(key)
+                if meta is not None:
+                    doc = json.loads(meta)
+                    _prefetch_multiscale(target, f"labels/{n}/",
+                                         _ome_section(doc.get("attributes", doc) or {}))
         out = []
         for name in names:
             if name in labels_group:
-                out.append(
-                    _open_multiscale(labels_group[name], root / "labels" / name, name, "labels")
-                )
+                out.append(_open_multiscale(labels_group[name], _join(root, "labels", name),
+                                            name, "labels"))
         return out
 
 
@@ -252,12 +311,12 @@ class ZarrStore(Format):
     def open(cls, target: Target, *, array: str | None = None) -> LazyImage:
         import zarr
 
-        root = target.path
+        root = _root(target)
         if not _is_zarr_dir(target):
             if target.is_dir:
                 raise ImageReadError(root, "no zarr.json, .zgroup or .zarray in this folder")
             raise ImageReadError(root, "a .zarr path must be a folder")
-        node = _open_node(root)
+        node = _open_node(target)
         others: list[str] = []
         if isinstance(node, zarr.Array):
             arrays = [node]
