@@ -36,6 +36,7 @@ def test_headless_core_imports_no_gui():
     code = (
         "import sys, napari_lazyproc as lp, napari_lazyproc.io, napari_lazyproc.synthetic\n"
         "import napari_lazyproc.ops, napari_lazyproc.backend, napari_lazyproc.export\n"
+        "import napari_lazyproc.measure\n"
         "import napari_lazyproc.cli, napari_lazyproc._live, napari_lazyproc.export._export\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in "
         "('napari', 'qtpy', 'magicgui', 'PyQt5', 'PyQt6', 'PySide2', 'PySide6', 'vispy')]\n"

@@ -5,6 +5,7 @@ from importlib.metadata import PackageNotFoundError, version
 from .backend import gpu_available, set_backend
 from .export import ExportError, export
 from .io import ImageReadError, LazyImage, open_image
+from .measure import measure
 from .ops import (
     Cancelled,
     GlobalLabels,
@@ -38,6 +39,7 @@ __all__ = [
     "gpu_available",
     "label_global",
     "list_ops",
+    "measure",
     "open_image",
     "set_backend",
     "set_cache_bytes",

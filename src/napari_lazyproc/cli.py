@@ -157,13 +157,14 @@ def parse_step(text: str) -> dict:
 
 
 def cmd_process(args: argparse.Namespace) -> int:
-    """The ``process`` command: run a pipeline over a whole file and export the result.
+    """The ``process`` command: run a pipeline over a whole file, export the result and
+    (``--measure``) write a table of its labels.
 
     Parameters
     ----------
     args : argparse.Namespace
-        The parsed command line: ``input``, ``output``, the steps (``step``, ``pipeline``)
-        and the export options.
+        The parsed command line: ``input``, ``output``, the steps (``step``, ``pipeline``),
+        the export options, and ``measure`` and ``properties``.
 
     Returns
     -------
@@ -193,6 +194,21 @@ def cmd_process(args: argparse.Namespace) -> int:
         pipeline = Pipeline(steps)
     except ValueError as exc:
         raise _BadInput(str(exc)) from exc
+    if not args.output and not args.measure:
+        raise _BadInput("process: give -o OUT, --measure TABLE, or both")
+    if args.measure:  # told before anything is computed
+        table = Path(args.measure)
+        if table.suffix.lower() not in (".csv", ".parquet"):
+            raise _BadInput(f"--measure {table}: a table is saved as .csv or .parquet")
+        if table.exists() and not args.overwrite:
+            raise _BadInput(f"--measure {table} exists; pass --overwrite to replace it")
+        if args.properties:
+            from .measure import PROPERTIES
+
+            bad = [p for p in args.properties.split(",") if p.strip() not in PROPERTIES]
+            if bad:
+                raise _BadInput(f"--properties: unsupported {', '.join(bad)}; supported "
+                                f"(they merge exactly across chunks): {', '.join(PROPERTIES)}")
     options = {"dataset": args.dataset} if args.dataset else {}
     image = open_image(args.input, **options)
     fmt, version = args.format, "0.4"
@@ -200,15 +216,43 @@ def cmd_process(args: argparse.Namespace) -> int:
         fmt, version = "ome-zarr", "0.5"
     try:
         result = pipeline(image) if steps else image
-        out = export(result, args.output, format=fmt, version=version, levels=args.levels,
-                     overwrite=args.overwrite, resume=args.resume, progress=not args.quiet,
-                     scheduler=args.scheduler, workers=args.workers)
+        if args.measure and getattr(result, "kind", "image") != "labels":
+            raise _BadInput("--measure needs labels: end the pipeline with a label step "
+                            "(--step label:scope=global), or give a label image as IN")
+        if args.output:
+            out = export(result, args.output, format=fmt, version=version, levels=args.levels,
+                         overwrite=args.overwrite, resume=args.resume,
+                         progress=not args.quiet, scheduler=args.scheduler,
+                         workers=args.workers)
+            print(f"wrote {out}")
+        if args.measure:
+            if args.output:  # the labels as written: computed once, read chunk by chunk
+                with open_image(out) as written:
+                    table = _measure(args, written, image if steps else None)
+            else:
+                table = _measure(args, result, image if steps else None)
+            print(f"wrote {table}")
     except (ValueError, ExportError) as exc:
         raise _BadInput(str(exc)) from exc
     finally:
         image.close()
-    print(f"wrote {out}")
     return 0
+
+
+def _measure(args: argparse.Namespace, labels, image) -> Path:
+    """The ``--measure`` table of the labels a pipeline produced (or the file it wrote
+    them to), with intensities from its input ``image`` (None: the input is the labels)."""
+    from .measure import measure, save_table
+
+    path = Path(args.measure)
+    properties = None
+    if args.properties:
+        properties = [p.strip() for p in args.properties.split(",") if p.strip()]
+    if image is not None and image.kind == "labels":
+        image = None
+    table = measure(labels, image, properties, progress=not args.quiet,
+                    scheduler=args.scheduler, workers=args.workers)
+    return save_table(table, path)
 
 
 class _BadInput(Exception):
@@ -351,17 +395,18 @@ def build_parser() -> argparse.ArgumentParser:
     ops = sub.add_parser("ops", help="list the operations and their parameters")
     ops.set_defaults(func=cmd_ops)
 
+    from .measure import PROPERTIES
     from .ops import list_ops
 
     names = ", ".join(op["name"] for op in list_ops())
     proc = sub.add_parser(
-        "process", help="run a pipeline over a whole file and export the result",
+        "process", help="run a pipeline over a whole file; export the result, measure its labels",
         description="Apply steps to IN chunk by chunk and write OUT. Steps: " + names
         + ". `napari-lazyproc ops` lists their parameters.",
     )
     proc.add_argument("input", metavar="IN")
-    proc.add_argument("-o", "--output", required=True, metavar="OUT",
-                      help="output path (e.g. result.ome.zarr)")
+    proc.add_argument("-o", "--output", metavar="OUT",
+                      help="output path (e.g. result.ome.zarr); optional with --measure")
     proc.add_argument("--step", action="append", metavar="OP[:K=V...]",
                       help="a step, e.g. gaussian:sigma=2 or label:scope=global (repeatable)")
     proc.add_argument("--pipeline", metavar="JSON", help="a pipeline file (lp.Pipeline.to_json)")
@@ -377,6 +422,15 @@ def build_parser() -> argparse.ArgumentParser:
     proc.add_argument("--scheduler", default=os.environ.get("LAZYPROC_SCHEDULER"),
                       metavar="ADDRESS",
                       help="a running dask scheduler (default: $LAZYPROC_SCHEDULER)")
+    proc.add_argument("--measure", metavar="TABLE",
+                      help="also write a regionprops table (.csv, or .parquet with pyarrow) "
+                           "of the labels the pipeline produces: it must end in a label step "
+                           "(or IN be a label image); intensities are measured in IN, one "
+                           "row per label (and time point), computed chunk by chunk")
+    proc.add_argument("--properties", metavar="P1,P2",
+                      help="with --measure: scikit-image regionprops names (default: label, "
+                           "area, centroid, bbox, and intensity mean, min and max); only "
+                           "those that merge across chunks: " + ", ".join(PROPERTIES))
     proc.add_argument("--resume", action="store_true", help="finish an interrupted export")
     proc.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     proc.add_argument("--dataset", help="HDF5 dataset to read")

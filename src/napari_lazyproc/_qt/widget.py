@@ -26,6 +26,7 @@ from .._live import LiveState
 from ..ops import REGISTRY, apply, get_op, get_precision
 from . import choices, jobs
 from .live_layers import add_live_layer, live_states, recompute, replace_result, watch
+from .measure import MeasurePanel
 from .param_form import ParamForm
 
 if TYPE_CHECKING:
@@ -76,6 +77,8 @@ class LazyProcessingWidget(Container):
         self.extend([self.input, self.operation, self.axes, self.lengths, self.params, self.live,
                      self.gpu, self.advanced, self.add_button, self.label_button,
                      self.export_button, self.cancel_button, self.status])
+        self.measure_panel = MeasurePanel(viewer)  # a regionprops table of a Labels layer
+        self.append(self.measure_panel)
 
         self._live_layer: weakref.ref | None = None
         self._job: jobs.Job | None = None
