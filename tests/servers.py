@@ -32,6 +32,8 @@ class _Handler(SimpleHTTPRequestHandler):
                 time.sleep(server.delay)
             if action == "fail":
                 self.send_error(503, "Service Unavailable")
+            elif server.missing_is_forbidden and not Path(self.translate_path(path)).exists():
+                self.send_error(403, "Forbidden")  # as S3 answers without ListBucket
             elif action == "reset":
                 self.close_connection = True
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
@@ -45,6 +47,15 @@ class _Handler(SimpleHTTPRequestHandler):
         finally:
             with server.lock:
                 server.in_flight -= 1
+
+
+    def do_HEAD(self) -> None:  # noqa: N802 - http.server's name
+        server: FileServer = self.server.owner  # type: ignore[attr-defined]
+        path = self.path.split("?", 1)[0]
+        if server.missing_is_forbidden and not Path(self.translate_path(path)).exists():
+            self.send_error(403, "Forbidden")
+        else:
+            super().do_HEAD()
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -69,6 +80,9 @@ class FileServer:
         get a 503, a connection reset, or an answer after ``hang_seconds``.
     max_in_flight
         The most requests served at the same time.
+    missing_is_forbidden
+        Answer 403 rather than 404 for what is not there, as S3 does for a reader who
+        may not list the bucket.
     """
 
     def __init__(self, root: str | os.PathLike, delay: float = 0.0) -> None:
@@ -78,6 +92,8 @@ class FileServer:
         self.fail: dict[str, int] = {}
         self.reset: dict[str, int] = {}
         self.hang: dict[str, int] = {}
+        #: answer 403, not 404, for a path that is not there (a bucket without listing)
+        self.missing_is_forbidden = False
         self.hang_seconds = 3.0
         self.in_flight = self.max_in_flight = 0
         self.lock = threading.Lock()

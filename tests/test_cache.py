@@ -200,3 +200,33 @@ def test_concurrent_reads_of_the_same_chunk_read_it_once():
         np.testing.assert_array_equal(values, data[region])
     assert reads and max(reads.values()) == 1, reads  # the 8 shared chunks too
     assert len(reads) == 12
+
+
+def test_waiters_get_the_loaded_value_even_when_it_is_too_large_to_keep():
+    import threading
+    import time
+
+    cache = ChunkCache(max_bytes=0)  # keeps nothing
+    loads = []
+
+    def load():
+        loads.append(1)
+        time.sleep(0.1)
+        return np.ones(1000)
+
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(cache.get_or_load("k", load)))
+               for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(loads) == 1 and len(got) == 4 and all(g.sum() == 1000 for g in got)
+    assert len(cache) == 0
+
+
+def test_a_failed_load_is_retried_by_the_next_caller_not_shared():
+    cache = ChunkCache()
+    with pytest.raises(OSError, match="flaky"):
+        cache.get_or_load("k", lambda: (_ for _ in ()).throw(OSError("flaky")))
+    assert cache.get_or_load("k", lambda: np.arange(3)).tolist() == [0, 1, 2]

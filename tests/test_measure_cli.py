@@ -63,3 +63,18 @@ def test_process_measure_without_output_and_bad_input(tmp_path):
     assert done.returncode == 2 and "unsupported perimeter" in done.stderr
     done = run(str(raw), "--step", "label", "--measure", str(table))
     assert done.returncode == 2 and "exists" in done.stderr
+
+
+def test_process_measure_of_a_plain_label_image_and_table_paths_checked_first(tmp_path):
+    labels, n = ndi.label(MASK)
+    lab = write_zarr(tmp_path / "lab.zarr", labels.astype(np.uint32), (5, 20, 20))
+    table = tmp_path / "plain.csv"
+    done = run(str(lab), "--measure", str(table), "--quiet")
+    assert done.returncode == 0, done.stderr
+    got = pd.read_csv(table)
+    assert got["label"].tolist() == list(range(1, n + 1))
+    assert got["area"].tolist() == np.bincount(labels.ravel())[1:].tolist()
+    # a table in a folder that does not exist: one line before anything is computed
+    done = run(str(lab), "--measure", str(tmp_path / "nowhere" / "t.csv"))
+    assert done.returncode == 2 and "does not exist" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

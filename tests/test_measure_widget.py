@@ -146,3 +146,25 @@ def test_measure_the_labels_of_label_whole_volume(make_napari_viewer, qtbot):
                                                                     "intensity_max")))
     pd.testing.assert_frame_equal(labels.features.drop(columns="index"), ref,
                                   check_dtype=False)
+
+
+def test_a_time_series_shows_the_rows_of_the_frame_on_screen(make_napari_viewer, qtbot):
+    """napari looks a label up by value, one row per label: for a t column the features
+    hold the rows of the time point shown, and follow the t slider."""
+    series = np.stack([LABELS, np.roll(LABELS, 5, axis=2) * (LABELS[..., ::-1] > 0)])
+    viewer = make_napari_viewer()
+    cells = viewer.add_labels(series, name="cells")
+    panel = MeasurePanel(viewer)
+    panel.labels.value = cells
+    panel.properties.value = ["label", "area"]
+    job = panel.measure()
+    qtbot.waitUntil(lambda: job.finished, timeout=30000)
+    assert job.outcome == "done", job.message
+    whole = cells.metadata["measurements"]
+    assert sorted(set(whole["t"])) == [0, 1]
+    for t in (1, 0):
+        viewer.dims.set_point(0, t)
+        ref = pd.DataFrame(regionprops_table(series[t], properties=("label", "area")))
+        np.testing.assert_array_equal(cells.features["label"], ref["label"])
+        np.testing.assert_array_equal(cells.features["area"], ref["area"])
+        assert (cells.features["t"] == t).all()

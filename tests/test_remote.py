@@ -164,6 +164,27 @@ def test_http_404_is_an_image_read_error_naming_the_url(server):
     assert napari_get_reader(server.url("missing/data")) is None
 
 
+def test_a_bucket_without_listing_opens_and_reads_missing_chunks_as_fill(server):
+    """S3 (and CloudFront before it) answers 403, not 404, for a key that is not there when
+    the reader may not list the bucket: the absent metadata documents and the chunks zarr
+    never wrote (all fill value) are absent, not errors; a store with nothing is an error
+    naming it."""
+    sparse = np.zeros((8, 64, 64), np.uint16)
+    sparse[:4] = 7  # the chunks of z 4-7 are all fill value: zarr does not write them
+    zarr.create_array(server.root / "sparse.zarr", shape=sparse.shape, chunks=(4, 32, 32),
+                      dtype=sparse.dtype)[:] = sparse
+    server.missing_is_forbidden = True
+    try:
+        img = lp.open_image(server.url("v05.ome.zarr"))
+        np.testing.assert_array_equal(img.levels[0].compute(), DATA)
+        np.testing.assert_array_equal(lp.open_image(server.url("sparse.zarr")).levels[0]
+                                      .compute(), sparse)
+        with pytest.raises(ImageReadError, match="missing.ome.zarr"):
+            lp.open_image(server.url("missing.ome.zarr"))
+    finally:
+        server.missing_is_forbidden = False
+
+
 def test_http_timeout_is_an_image_read_error(server):
     import aiohttp
 
@@ -395,3 +416,42 @@ def test_gs_without_gcsfs_names_the_missing_library(monkeypatch):
     message = str(info.value)
     assert "gs://bucket/x.ome.zarr" in message and "gcsfs" in message
     assert "napari-lazyproc[remote]" in message
+
+
+def test_an_overwritten_store_is_read_anew_through_the_cache(s3):
+    """The chunk cache keys a remote array by a token that changes when the store is
+    exported again: a filter of the new store never shows the old chunks."""
+    url = "s3://bucket/rewritten.ome.zarr"
+    for value in (1, 9):
+        lp.export(np.full((64, 64), value, np.uint16), url, chunks=(32, 32), axes="yx",
+                  overwrite=True)
+        res = lp.apply("gaussian", lp.open_image(url), sigma=1.0)
+        assert np.unique(np.asarray(res)).tolist() == [value]
+
+
+def test_a_failed_manifest_write_leaves_an_unfinished_export_that_resume_finishes(
+        s3, monkeypatch):
+    """The resume record goes only after the manifest: a failure in between leaves a
+    store that readers refuse and resume=True completes, never one with neither."""
+    from napari_lazyproc.export import _remote as remote_export
+
+    url = "s3://bucket/no-manifest.ome.zarr"
+    data = np.arange(64 * 64, dtype=np.uint16).reshape(64, 64)
+    real = remote_export.write_atomic
+
+    def fail_on_manifest(path, text):
+        if str(path).endswith(EXPORT_MANIFEST):
+            raise OSError("the network went away")
+        return real(path, text)
+
+    monkeypatch.setattr(remote_export, "write_atomic", fail_on_manifest)
+    with pytest.raises(ExportError, match="resume=True finishes it"):
+        lp.export(data, url, chunks=(32, 32), axes="yx")
+    fs = s3.filesystem()
+    assert fs.exists(f"bucket/no-manifest.ome.zarr/{EXPORT_RECORD}")
+    with pytest.raises(ImageReadError, match="unfinished export"):
+        lp.open_image(url)
+    monkeypatch.setattr(remote_export, "write_atomic", real)
+    assert lp.export(data, url, chunks=(32, 32), axes="yx", resume=True) == url
+    np.testing.assert_array_equal(lp.open_image(url).levels[0].compute(), data)
+    assert not fs.exists(f"bucket/no-manifest.ome.zarr/{EXPORT_RECORD}")

@@ -202,10 +202,17 @@ def cmd_process(args: argparse.Namespace) -> int:
             raise _BadInput(f"--measure {table}: a table is saved as .csv or .parquet")
         if table.exists() and not args.overwrite:
             raise _BadInput(f"--measure {table} exists; pass --overwrite to replace it")
-        if args.properties:
-            from .measure import PROPERTIES
+        if not table.resolve().parent.is_dir():
+            raise _BadInput(f"--measure {table}: the folder {table.resolve().parent} does "
+                            f"not exist")
+        from .measure import PROPERTIES, parquet_available
 
-            bad = [p for p in args.properties.split(",") if p.strip() not in PROPERTIES]
+        if table.suffix.lower() == ".parquet" and not parquet_available():
+            raise _BadInput(f"--measure {table}: saving Parquet needs pyarrow (pip install "
+                            f"'napari-lazyproc[parquet]'); or save as .csv")
+        if args.properties:
+            bad = [p for p in args.properties.split(",") if p.strip() and p.strip()
+                   not in PROPERTIES]
             if bad:
                 raise _BadInput(f"--properties: unsupported {', '.join(bad)}; supported "
                                 f"(they merge exactly across chunks): {', '.join(PROPERTIES)}")
@@ -216,9 +223,10 @@ def cmd_process(args: argparse.Namespace) -> int:
         fmt, version = "ome-zarr", "0.5"
     try:
         result = pipeline(image) if steps else image
-        if args.measure and getattr(result, "kind", "image") != "labels":
+        if args.measure and not _are_labels(result, bool(steps)):
             raise _BadInput("--measure needs labels: end the pipeline with a label step "
-                            "(--step label:scope=global), or give a label image as IN")
+                            "(--step label:scope=global), or give a label image (integers) "
+                            "as IN")
         if args.output:
             out = export(result, args.output, format=fmt, version=version, levels=args.levels,
                          overwrite=args.overwrite, resume=args.resume,
@@ -234,9 +242,22 @@ def cmd_process(args: argparse.Namespace) -> int:
             print(f"wrote {table}")
     except (ValueError, ExportError) as exc:
         raise _BadInput(str(exc)) from exc
+    except OSError as exc:  # saving the table
+        raise _BadInput(f"cannot write {exc.filename or args.measure}: "
+                        f"{exc.strerror or exc}") from exc
     finally:
         image.close()
     return 0
+
+
+def _are_labels(result, computed: bool) -> bool:
+    """Whether ``result`` can be measured: a label result or label image, or (read from a
+    file as it is) any image of integers, which is what label images are stored as."""
+    if getattr(result, "kind", "image") == "labels":
+        return True
+    import numpy as np
+
+    return not computed and np.dtype(result.dtype).kind in "iu"
 
 
 def _measure(args: argparse.Namespace, labels, image) -> Path:

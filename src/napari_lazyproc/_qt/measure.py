@@ -9,6 +9,7 @@ Points layer of the centroids coloured by a column.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -80,12 +81,49 @@ def measure_layer(labels: Labels, image: Image | None, properties, *,
                     on_finish=on_finish).start()
 
 
-def set_features(layer: Labels, table: pd.DataFrame) -> None:
+#: the dims callback that keeps each layer's features on the frame shown
+_followers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def set_features(layer: Labels, table: pd.DataFrame, viewer=None) -> None:
     """The table as the layer's features, with napari's ``index`` column (the label) that
-    the status bar looks labels up by."""
+    the status bar looks labels up by. napari looks a label up by value, one row per
+    label, so a table of a time series (a ``t`` column: one row per time point and
+    label) gives the features the rows of the frame shown, following the viewer's
+    sliders; the whole table is in ``layer.metadata["measurements"]``."""
+    layer.metadata["measurements"] = table
+    spatial = table.attrs.get("axes", "")
+    data_axes = table.attrs.get("data_axes", "")
+    keys = [a for a in data_axes if a not in spatial and a in table]
+    old = _followers.pop(layer, None)
+    if old is not None and viewer is not None:
+        viewer.dims.events.current_step.disconnect(old)
+    if not keys or len(data_axes) != layer.ndim:
+        layer.features = _with_index(table)
+        return
+    ref = weakref.ref(layer)
+
+    def follow(event=None) -> None:
+        lay = ref()
+        if lay is None:
+            return
+        point = lay.world_to_data(viewer.dims.point) if viewer is not None else \
+            [0] * lay.ndim
+        rows = np.ones(len(table), dtype=bool)
+        for a in keys:
+            rows &= table[a].to_numpy() == int(round(float(point[data_axes.index(a)])))
+        lay.features = _with_index(table[rows].reset_index(drop=True))
+
+    follow()
+    if viewer is not None:
+        viewer.dims.events.current_step.connect(follow)
+        _followers[layer] = follow
+
+
+def _with_index(table: pd.DataFrame) -> pd.DataFrame:
     features = table.copy()
     features.insert(0, "index", table["label"].to_numpy())
-    layer.features = features
+    return features
 
 
 def centroid_points(viewer: napari.viewer.Viewer, labels: Labels, table: pd.DataFrame,
@@ -213,7 +251,7 @@ class MeasurePanel(Container):
 
     def _done(self, layer: Labels, table: pd.DataFrame) -> None:
         self.table = table
-        set_features(layer, table)
+        set_features(layer, table, self.viewer)
         self.color_by.reset_choices()
         if self.points.value:
             centroid_points(self.viewer, layer, table, self.color_by.value)

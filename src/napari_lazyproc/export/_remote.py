@@ -247,6 +247,9 @@ class RemoteExport:
                "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
                    timespec="seconds"), **manifest}
         write_atomic(self.manifest, json.dumps(doc, indent=1))
+        from ._resume import ResumeRecord  # (it imports this module)
+
+        ResumeRecord(self.partial).finish()  # after the manifest: never neither of them
         forget_remote(self.path)
 
     def discard(self) -> None:

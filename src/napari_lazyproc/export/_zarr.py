@@ -126,7 +126,8 @@ class ChunkedZarrWriter(Writer):
                 distributed_client(opts.scheduler, opts.workers) as client:
             scales = self._write_levels(data, partial, record, client)
         self.write_attributes(data, partial, scales)
-        record.finish()
+        if isinstance(partial, Path):  # a URL's record goes after its manifest (commit)
+            record.finish()
 
     def _write_levels(self, data: ExportInput, partial: Path, record: ResumeRecord,
                       client) -> list[tuple[float, ...]]:

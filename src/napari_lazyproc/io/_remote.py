@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import re
 import threading
@@ -36,6 +37,8 @@ EXPORT_RECORD = ".lazyproc/job.json"
 #: what opening a URL fetches first, all at once (one round trip)
 SNIFF_KEYS = ("zarr.json", ".zgroup", ".zarray", ".zattrs", ".zmetadata", EXPORT_MANIFEST,
               EXPORT_RECORD)
+
+_log = logging.getLogger("napari_lazyproc")
 
 #: transient errors (5xx, 429, a dropped connection) are retried this many times
 RETRIES = 3
@@ -152,6 +155,10 @@ def describe_error(exc: BaseException, timeout: float | None = None) -> str:
     return str(exc) or type(exc).__name__
 
 
+def _forbidden(exc: BaseException) -> bool:
+    return isinstance(exc, ImageReadError) and str(exc.cause).startswith("HTTP 403")
+
+
 def _join(url: str, key: str) -> str:
     return f"{url.rstrip('/')}/{key}" if key else url
 
@@ -245,7 +252,16 @@ def _make_remote_store_class():
             if is_meta and key in self.metadata:
                 value = self.metadata[key]
                 return None if value is None else prototype.buffer.from_bytes(value)
-            value = await self._get(key, prototype, byte_range)
+            try:
+                value = await self._get(key, prototype, byte_range)
+            except ImageReadError as exc:
+                # a bucket readable without listing answers 403 for a key that is not
+                # there: a chunk never written (zarr leaves empty chunks out) is absent
+                if is_meta or not _forbidden(exc):
+                    raise
+                _log.info("%s: HTTP 403 for chunk %s, read as absent (fill value)",
+                          self.url, key)
+                return None
             if is_meta:
                 self.metadata[key] = None if value is None else value.to_bytes()
             return value
@@ -276,8 +292,15 @@ def _make_remote_store_class():
         async def fetch(self, keys: Iterable[str]) -> dict[str, bytes | None]:
             """Fetch ``keys`` concurrently (metadata ones are kept); None where absent."""
             keys = list(keys)
-            values = await asyncio.gather(*(self.get(k) for k in keys))
-            out = {k: None if v is None else v.to_bytes()
+            values = await asyncio.gather(*(self.get(k) for k in keys), return_exceptions=True)
+            errors = [v for v in values if isinstance(v, BaseException)]
+            # 403 beside documents that were read: a bucket readable without listing,
+            # where a missing key is forbidden rather than not found; 403 with nothing
+            # read: really forbidden
+            found = any(v is not None and not isinstance(v, BaseException) for v in values)
+            if errors and (not found or any(not _forbidden(e) for e in errors)):
+                raise errors[0]
+            out = {k: None if v is None or isinstance(v, BaseException) else v.to_bytes()
                    for k, v in zip(keys, values, strict=True)}
             self.metadata.update(out)
             return out
@@ -355,12 +378,42 @@ _sniffed: dict[tuple[str, str], tuple[float, dict[str, bytes | None]]] = {}
 _sniffed_lock = threading.Lock()
 
 
+#: how many times this process changed each URL (an export): part of its arrays' tokens
+_generations: dict[str, int] = {}
+
+
 def forget_remote(url: str) -> None:
-    """Drop what was sniffed at ``url`` and under it (an export just changed it)."""
+    """Drop what was sniffed at ``url`` and under it, and give its arrays new tokens (an
+    export just changed it: chunks cached under the old tokens must not be served)."""
     url = url.rstrip("/")
     with _sniffed_lock:
         for key in [k for k in _sniffed if k[0] == url or k[0].startswith(url + "/")]:
             del _sniffed[key]
+        _generations[url] = _generations.get(url, 0) + 1
+
+
+def store_version(url: str) -> tuple:
+    """What tells this store's contents from an earlier store at the same URL: how many
+    times this process changed it, and the export manifest sniffed at its root (its date
+    changes with every export, from any process). Part of the tokens of its arrays.
+
+    Parameters
+    ----------
+    url : str
+        The store's root URL.
+
+    Returns
+    -------
+    tuple
+        A hashable value for the dask names and cache keys of the store's arrays.
+    """
+    url = url.rstrip("/")
+    with _sniffed_lock:
+        generation = sum(n for k, n in _generations.items()
+                         if url == k or url.startswith(k + "/") or k.startswith(url + "/"))
+        manifests = tuple(hit[1].get(EXPORT_MANIFEST) or b"" for k, hit in _sniffed.items()
+                          if k[0] == url)
+    return generation, manifests
 
 
 def _options_key(storage_options: dict) -> str:

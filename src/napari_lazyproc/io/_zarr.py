@@ -17,7 +17,7 @@ from ._errors import ImageReadError
 from ._file_array import as_dask
 from ._image import LazyImage
 from ._registry import Format, Target, register
-from ._remote import RemoteTarget, read_block
+from ._remote import RemoteTarget, read_block, store_version
 
 _V3_META = "zarr.json"
 _V2_META = (".zgroup", ".zarray")
@@ -108,7 +108,8 @@ def _array_to_dask(arr, store_root: Path | str) -> da.Array:
     """
     if isinstance(store_root, str):
         meta = json.dumps(arr.metadata.to_dict(), sort_keys=True, default=str)
-        name = "lp-zarr-" + tokenize(store_root, arr.path, arr.shape, str(arr.dtype), meta)
+        name = "lp-zarr-" + tokenize(store_root, arr.path, arr.shape, str(arr.dtype), meta,
+                                     store_version(store_root))
         return as_dask(arr, read_block(arr.shape, arr.chunks, arr.dtype.itemsize), name)
     meta_file = store_root / arr.path / (_V3_META if arr.metadata.zarr_format == 3 else ".zarray")
     try:

@@ -33,6 +33,17 @@ def _check_bytes(max_bytes: int) -> int:
     return int(max_bytes)
 
 
+class _Loading:
+    """A value being loaded by one thread, waited for by the others."""
+
+    __slots__ = ("done", "failed", "value")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.failed = False
+        self.value = None
+
+
 class ChunkCache:
     """LRU by bytes. Keys carry the source token and the operation parameters, so a change
     of parameters is a different key and never shows a stale tile.
@@ -55,7 +66,7 @@ class ChunkCache:
         self._budgets: Counter[int] = Counter()  # active budgets, a multiset of sizes
         self._limit = self._base
         self._items: OrderedDict[Hashable, np.ndarray] = OrderedDict()
-        self._loading: dict[Hashable, threading.Event] = {}  # keys being loaded now
+        self._loading: dict[Hashable, _Loading] = {}  # keys being loaded now
         self._bytes = 0
         self._lock = threading.Lock()
         self.hits = 0
@@ -151,27 +162,36 @@ class ChunkCache:
         numpy.ndarray
             The value (read-only when it was stored).
         """
-        while True:
-            with self._lock:
-                value = self._items.get(key)
-                if value is not None:
-                    self._items.move_to_end(key)
-                    self.hits += 1
-                    return value
-                loading = self._loading.get(key)
-                if loading is None:
-                    self._loading[key] = threading.Event()
-                    self.misses += 1
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+                self.hits += 1
+                return value
+            loading = self._loading.get(key)
             if loading is None:
-                break
-            loading.wait()  # then found stored, or (too large to keep, failed) loaded here
+                loading = self._loading[key] = _Loading()
+                self.misses += 1
+                mine = True
+            else:
+                self.hits += 1
+                mine = False
+        if not mine:
+            loading.done.wait()
+            if loading.failed:  # the load raised there: try here (and raise here)
+                return self.get_or_load(key, load)
+            return loading.value  # also when it was too large to keep
         try:
-            value = load()
-            self.put(key, value)
-            return value
+            loading.value = load()
+            self.put(key, loading.value)
+            return loading.value
+        except BaseException:
+            loading.failed = True
+            raise
         finally:
             with self._lock:
-                self._loading.pop(key).set()
+                del self._loading[key]
+            loading.done.set()
 
     def put(self, key: Hashable, value: np.ndarray) -> None:
         """Store ``value`` (made read-only) under ``key``, evicting the least recently used.
