@@ -396,4 +396,34 @@ OP_CASES = {
         lambda a: np.clip(np.rint(a) if a.dtype.kind == "f" else a, 0, 255).astype(np.uint8),
     ),
     "label": ({"connectivity": 1}, lambda a: ndi.label(a != 0)[0]),
+    "shift_frames": (
+        {"shifts": [[0, 1.5, -0.75, 2.25]]},
+        lambda a: ndi.shift(a, (1.5, -0.75, 2.25), order=1, mode="constant"),
+    ),
 }
+
+# a projection changes the shape (z removed): the reference is numpy on the whole array,
+# and tests that index a result index it on the axes it keeps (``result.axes``)
+OP_CASES["project"] = ({"axis": "z", "method": "std"}, lambda a: np.std(a, axis=0))
+
+# user kernels (ops/_generic.py): 3-D kernels for the 3-D cases, of uneven sizes, with
+# origins that shift the window (so the halo is not symmetric), weights summing under 1
+_WEIGHTS = np.random.default_rng(17).random((3, 2, 4)) / 12
+_WINDOW = np.random.default_rng(18).random((2, 3, 3)) > 0.4
+OP_CASES["convolve"] = (
+    {"weights": _WEIGHTS.tolist(), "mode": "mirror", "origin": [1, 0, -2]},
+    lambda a: ndi.convolve(a, _WEIGHTS, mode="mirror", origin=[1, 0, -2]),
+)
+OP_CASES["correlate"] = (
+    {"weights": _WEIGHTS.tolist(), "mode": "constant", "cval": 5, "origin": [-1, -1, 1]},
+    lambda a: ndi.correlate(a, _WEIGHTS, mode="constant", cval=5, origin=[-1, -1, 1]),
+)
+OP_CASES["rank_filter"] = (
+    {"rank": -2, "footprint": _WINDOW.tolist(), "mode": "nearest", "origin": [-1, 1, 0]},
+    lambda a: ndi.rank_filter(a, -2, footprint=_WINDOW, mode="nearest", origin=[-1, 1, 0]),
+)
+# a Python function: not JSON, so it lives in Python cases only (never in a pipeline file)
+OP_CASES["generic_filter"] = (
+    {"function": np.ptp, "size": [3, 2, 3], "mode": "constant", "cval": 1},
+    lambda a: ndi.generic_filter(a, np.ptp, size=(3, 2, 3), mode="constant", cval=1),
+)

@@ -105,6 +105,9 @@ def test_region_equals_whole_array_reference(name, precision, case):
         a = (a * 10).astype(np.uint16)  # Li on floats iterates a 256-bin histogram; see docs
     result = lp.apply(name, da.from_array(a, chunks=chunks), precision=precision, **params)
     assert result.precision == precision and result.steps[-1]["precision"] == precision
+    if result.axes != result.source.axes:  # a projection: the key on the axes it keeps
+        key = tuple(k for k, axis in zip(key, result.source.axes, strict=True)
+                    if axis in result.axes)
     ours = np.asarray(result[key])
     assert_within_contract(ours, np.asarray(reference(a))[key], name, precision)
 

@@ -2,19 +2,25 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from ._live import get_prefetch_budget, set_prefetch_budget
 from .backend import gpu_available, set_backend
 from .export import ExportError, export
 from .io import ImageReadError, LazyImage, open_image
 from .measure import measure
 from .ops import (
     Cancelled,
+    DriftEstimation,
     GlobalLabels,
     LazyResult,
     Pipeline,
     apply,
+    drift_job,
+    estimate_drift,
     get_precision,
     label_global,
     list_ops,
+    load_shifts,
+    save_shifts,
     set_cache_bytes,
     set_precision,
 )
@@ -26,6 +32,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "Cancelled",
+    "DriftEstimation",
     "ExportError",
     "GlobalLabels",
     "ImageReadError",
@@ -34,14 +41,20 @@ __all__ = [
     "Pipeline",
     "__version__",
     "apply",
+    "drift_job",
+    "estimate_drift",
     "export",
     "get_precision",
+    "get_prefetch_budget",
     "gpu_available",
     "label_global",
     "list_ops",
+    "load_shifts",
     "measure",
     "open_image",
+    "save_shifts",
     "set_backend",
     "set_cache_bytes",
     "set_precision",
+    "set_prefetch_budget",
 ]

@@ -251,15 +251,15 @@ def result_layer_name(op, values: Mapping[str, Any], *, input_name: str,
     Returns
     -------
     str
-        ``"raw · gaussian σ=2 micrometer"``: the first numeric parameter always, then every
-        parameter that differs from its default.
+        ``"raw · gaussian σ=2 micrometer"``: the first numeric parameter and an axis
+        (a projection's) always, then every parameter that differs from its default.
     """
     parts = []
     for i, p in enumerate(op.params):
         if p.name not in values:
             continue
         value = values[p.name]
-        if i == 0 and p.type is not str or value != p.default:
+        if i == 0 and p.type is not str or value != p.default or p.quantity == "axis":
             unit = f" {length_unit}" if p.quantity == "length" and length_unit else ""
             parts.append(f"{SYMBOLS.get(p.name, p.name)}={_fmt(value)}{unit}")
     return f"{input_name} · {op.name}" + (" " + " ".join(parts) if parts else "")

@@ -7,7 +7,11 @@ that into widgets, so that adding an operation never touches the GUI:
 - bounded numbers as sliders with an editable readout, others as spin boxes;
 - lengths in pixels, or in the layer's physical unit (the default converted with the
   voxel size);
-- optional values as a text field, empty meaning automatic.
+- optional values as a text field, empty meaning automatic;
+- an axis (``quantity="axis"``, a projection's) as a combo box of the input's axes;
+- a kernel (``quantity="kernel"``) as a text field: a nested list or a ``.npy`` path;
+- a Python object (``quantity="python"``, generic_filter's function) as a disabled field
+  saying it is set from Python only.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ _UNBOUNDED = 1e9
 _INT_MAX = 2**31 - 1  # Qt's spin boxes hold a C int
 
 
-def param_widget(p: Param, *, length_unit: str | None = None, length_scale: float = 1.0):
+def param_widget(p: Param, *, length_unit: str | None = None, length_scale: float = 1.0,
+                 data_axes: str | None = None):
     """The widget for one parameter.
 
     Parameters
@@ -37,6 +42,8 @@ def param_widget(p: Param, *, length_unit: str | None = None, length_scale: floa
         The physical unit lengths are given in; None for pixels.
     length_scale : float
         The voxel size in ``length_unit`` (pixels to physical), for the default.
+    data_axes : str, optional
+        The input's axis letters: an axis parameter offers only those it has.
 
     Returns
     -------
@@ -53,9 +60,22 @@ def param_widget(p: Param, *, length_unit: str | None = None, length_scale: floa
                              widget_type=widget_type, options={"tooltip": tip, **options})
 
     if p.choices:
-        return make(p.default, p.type, choices=list(p.choices))
+        options = list(p.choices)
+        if p.quantity == "axis" and data_axes:  # the axes the input has
+            options = [c for c in options if c in data_axes] or options
+        return make(p.default if p.default in options else options[0], p.type,
+                    choices=options)
     if p.type is bool:
         return make(bool(p.default), bool)
+    if p.quantity == "kernel":  # text: the engine reads it and names what is wrong
+        return make("", str, "LineEdit", tooltip=tip + ": a nested list such as "
+                    "[[0, 1, 0], [1, -4, 1], [0, 1, 0]] (one dimension per spatial axis), "
+                    "or the path of a .npy file")
+    if p.quantity == "python":  # a function is not something a form can hold
+        widget = make("from Python only", str, "LineEdit",
+                      tooltip=tip + " (lp.apply from Python; not in the widget)")
+        widget.enabled = False
+        return widget
     if p.optional:  # text, so that empty can mean automatic
         return make("" if p.default is None else str(p.default), str, "LineEdit",
                     tooltip=tip + " (empty: automatic)")
@@ -90,7 +110,7 @@ class ParamForm(Container):
         self.op: Op | None = None
 
     def build(self, op: Op, *, length_unit: str | None = None,
-              length_scale: float = 1.0) -> None:
+              length_scale: float = 1.0, data_axes: str | None = None) -> None:
         """Replace the widgets with those of ``op`` at their defaults (``changed`` is not
         emitted: the caller decides whether the result changed).
 
@@ -102,6 +122,8 @@ class ParamForm(Container):
             The physical unit lengths are given in; None for pixels.
         length_scale : float
             The voxel size in ``length_unit``, to show defaults in that unit.
+        data_axes : str, optional
+            The input's axis letters, for axis parameters.
         """
         with self.changed.blocked():
             self.clear()
@@ -109,7 +131,8 @@ class ParamForm(Container):
             for p in op.params:
                 if (op.name, p.name) not in HIDDEN:
                     self.append(param_widget(p, length_unit=length_unit,
-                                             length_scale=length_scale))
+                                             length_scale=length_scale,
+                                             data_axes=data_axes))
         self.tooltip = op.description
 
     def values(self) -> dict[str, Any]:
@@ -125,6 +148,10 @@ class ParamForm(Container):
         for widget in self:
             value = widget.value
             p = self.op.param(widget.name)
+            if p.quantity in ("kernel", "python"):  # the engine checks it, naming it
+                text = str(value).strip() if p.quantity == "kernel" else ""
+                values[p.name] = text or None
+                continue
             if p.optional:
                 text = str(value).strip()
                 try:

@@ -25,6 +25,7 @@ from .._layer_data import (
 from .._live import LiveState
 from ..ops import REGISTRY, apply, get_op, get_precision
 from . import choices, jobs
+from .drift import DriftPanel
 from .live_layers import add_live_layer, live_states, recompute, replace_result, watch
 from .measure import MeasurePanel
 from .param_form import ParamForm
@@ -79,6 +80,8 @@ class LazyProcessingWidget(Container):
                      self.export_button, self.cancel_button, self.status])
         self.measure_panel = MeasurePanel(viewer)  # a regionprops table of a Labels layer
         self.append(self.measure_panel)
+        self.drift_panel = DriftPanel(viewer)  # "Correct drift": shifts, registered layer
+        self.append(self.drift_panel)
 
         self._live_layer: weakref.ref | None = None
         self._job: jobs.Job | None = None
@@ -148,10 +151,19 @@ class LazyProcessingWidget(Container):
         """The physical unit lengths are given in, or None for pixels."""
         return self.lengths.current_choice if self.lengths.value == "physical" else None
 
+    def _named_frame(self) -> bool:
+        """Whether the operation's parameters name the axes it runs along (a projection's
+        ``axis``), so that the spatial axes choice does not apply to it."""
+        geometry = get_op(self.operation.value).geometry
+        return geometry is not None and geometry.frame is not None
+
     def _build_params(self) -> None:
         unit = self._length_unit()
-        scale = choices.length_scale(self._source(), self.axes.value) if unit else 1.0
-        self.params.build(get_op(self.operation.value), length_unit=unit, length_scale=scale)
+        source = self._source()
+        scale = choices.length_scale(source, self.axes.value) if unit else 1.0
+        self.axes.enabled = not self._named_frame()
+        self.params.build(get_op(self.operation.value), length_unit=unit, length_scale=scale,
+                          data_axes=None if source is None else source.axes)
 
     def param_values(self) -> dict[str, Any]:
         """The parameters as the widget shows them.
@@ -174,7 +186,8 @@ class LazyProcessingWidget(Container):
         layer = self.input.value
         if layer is None:
             raise ValueError("no input layer: open an image or choose one in 'input'")
-        return apply(self.operation.value, layer_source(layer), axes=self.axes.value,
+        axes = None if self._named_frame() else self.axes.value
+        return apply(self.operation.value, layer_source(layer), axes=axes,
                      units=self._units(), precision=self.precision, **self.param_values())
 
     @property
@@ -194,7 +207,8 @@ class LazyProcessingWidget(Container):
             "pipeline": result.steps,
             "source": {"path": result.source_path, "layer": self.input.value.name},
             "lazyproc": {"op": self.operation.value, "params": self.param_values(),
-                         "axes": self.axes.value, "units": self._units()},
+                         "axes": getattr(result, "spatial_axes", self.axes.value),
+                         "units": self._units()},
             **({"levels": PREVIEW_NOTE} if len(result_levels(result)) > 1 else {}),
         }
 
@@ -216,14 +230,16 @@ class LazyProcessingWidget(Container):
         layer_in = self.input.value
         limits = None
         if (result.kind != "labels" and result.dtype == layer_in.dtype
-                and isinstance(layer_in, Image) and result.op.category != "threshold"):
+                and isinstance(layer_in, Image) and result.op.category != "threshold"
+                and result.op.geometry is None):
             limits = tuple(layer_in.contrast_limits)  # the same grey levels look the same
         try:
             _, kwargs, kind = result_layer_data(result, name, contrast_limits=limits)
         except Exception as exc:  # noqa: BLE001 - e.g. an unreadable file: tell, don't crash
             show_error(f"{name}: {exc}")
             return None
-        kwargs["translate"] = list(layer_in.translate)
+        # a projection drops its axis: the layer overlays its input on the others
+        kwargs["translate"] = list(result.translate_from(layer_in.translate))
         kwargs["metadata"] = self._metadata(result)
         layer = add_live_layer(self.viewer, result, kwargs, kind, self._on_ready)
         self.viewer.layers.selection.active = layer

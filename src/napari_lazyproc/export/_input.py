@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io import LazyImage, sample_contrast_limits
-from ..ops import GlobalLabels, as_source
+from ..ops import GlobalLabels, as_source, provenance_steps
 
 
 class ExportInput:
@@ -29,7 +29,8 @@ class ExportInput:
         src = self.source
         self.shape, self.dtype = tuple(src.shape), np.dtype(src.dtype)
         self.axes, self.scale, self.units = src.axes, tuple(src.scale), tuple(src.units)
-        self.steps = list(getattr(src, "steps", []) or [])
+        #: the steps as the export records them (a Python function by its name)
+        self.steps = provenance_steps(getattr(src, "steps", []) or [])
         self.source_path: str | None = getattr(src, "source_path", None)
         self.kind: str = getattr(src, "kind", "image")
         self.name: str = name or getattr(src, "name", "") or "image"

@@ -5,12 +5,22 @@ exporter read the registry.
 """
 
 from ._cache import CACHE, ChunkCache, set_cache_bytes
+from ._drift import DriftEstimation, drift_job, estimate_drift, load_shifts, save_shifts
 from ._jobs import Cancelled, Progress
 from ._label_global import GlobalLabels
 from ._lazy import LazyResult
 from ._params import Param
 from ._precision import PRECISIONS, get_precision, set_precision
-from ._registry import REGISTRY, WHOLE, WHOLE_FRAME, Op, get_op, list_ops, register
+from ._registry import (
+    REGISTRY,
+    WHOLE,
+    WHOLE_FRAME,
+    Geometry,
+    Op,
+    get_op,
+    list_ops,
+    register,
+)
 from ._sources import ArraySource, as_source, image_source
 
 # declarations (registration order is the order list_ops shows within a category)
@@ -19,12 +29,19 @@ from . import _morphology  # noqa: E402,F401  isort: skip
 from . import _threshold  # noqa: E402,F401  isort: skip
 from . import _intensity  # noqa: E402,F401  isort: skip
 from . import _label  # noqa: E402,F401  isort: skip
+from . import _shift  # noqa: E402,F401  isort: skip
+from . import _project  # noqa: E402,F401  isort: skip
+from . import _generic  # noqa: E402,F401  isort: skip
 
 from ._apply import Pipeline, apply, label_global  # noqa: E402
+from ._generic import provenance_steps  # noqa: E402
 
 __all__ = [
-    "ArraySource", "CACHE", "Cancelled", "ChunkCache", "GlobalLabels", "LazyResult", "Op", "Param",
+    "ArraySource", "CACHE", "Cancelled", "ChunkCache", "Geometry", "GlobalLabels", "LazyResult",
+    "Op", "Param",
     "PRECISIONS", "Pipeline", "Progress", "REGISTRY", "WHOLE", "WHOLE_FRAME", "apply",
     "as_source", "image_source", "label_global", "get_op", "get_precision", "list_ops", "register",
     "set_cache_bytes", "set_precision",
+    "DriftEstimation", "drift_job", "estimate_drift", "load_shifts", "save_shifts",
+    "provenance_steps",
 ]

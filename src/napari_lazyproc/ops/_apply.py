@@ -33,6 +33,21 @@ def _spatial_axes(source, axes: str | None, op_name: str) -> tuple[int, ...]:
     return tuple(sorted(letters.index(a) for a in axes))
 
 
+def _named_frame(op, source, axes: str | None, params: dict[str, Any]) -> tuple[int, ...]:
+    """The frame of an operation whose parameters name its axes (a projection's
+    ``axis``): any axes of the data, t and c included; ``axes``, when given, must agree
+    (a pipeline saved with its provenance repeats them)."""
+    letters = op.geometry.frame(op.validate(params, 1).as_dict())
+    missing = [a for a in letters if a not in source.axes]
+    if missing:
+        raise ValueError(f"{op.name}: the data has no axis {', '.join(map(repr, missing))} "
+                         f"(its axes are {source.axes!r})")
+    if axes is not None and axes != letters:
+        raise ValueError(f"{op.name} runs along the axes its parameters name ({letters!r}); "
+                         f"axes={axes!r} does not apply")
+    return tuple(sorted(source.axes.index(a) for a in letters))
+
+
 def _voxel_sizes(source, spatial) -> list[float]:
     """Each spatial axis's voxel size, in the unit of the last one (x) when the file gives
     the axes different units (z in mm, y and x in µm)."""
@@ -110,7 +125,10 @@ def apply(name: str, data, *, axes: str | None = None, units: str = "pixel",
     """
     op = get_op(name)
     source = as_source(data, data_axes)
-    spatial = _spatial_axes(source, axes, name)
+    if op.geometry is not None and op.geometry.frame is not None:
+        spatial = _named_frame(op, source, axes, params)
+    else:
+        spatial = _spatial_axes(source, axes, name)
     params = _to_pixels(op, params, source, spatial, units)
     validated = op.validate(params, len(spatial))
     letters = "".join(source.axes[a] for a in spatial)
@@ -172,7 +190,11 @@ class Pipeline:
         return result
 
     def to_json(self) -> str:
-        return json.dumps(self.steps)
+        """The steps as JSON (kernels as lists); a step holding a Python function (a
+        ``generic_filter``) raises a ``ValueError`` naming it, as JSON cannot hold it."""
+        from ._generic import pipeline_json
+
+        return pipeline_json(self.steps)
 
     @classmethod
     def from_json(cls, text: str) -> Pipeline:

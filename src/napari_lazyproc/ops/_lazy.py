@@ -31,6 +31,12 @@ from ._registry import WHOLE_FRAME, Op
 TILE_VOXELS = 2**19
 
 
+def _regular(size: int, n: int) -> tuple[int, ...]:
+    """A regular chunking of ``n`` voxels in chunks of ``size`` (the last one shorter)."""
+    size = max(1, int(size))
+    return (size,) * (n // size) + ((n % size,) if n % size else ()) or (0,)
+
+
 class LazyResult:
     """An operation applied lazily to an input (a file's array or another result).
 
@@ -44,16 +50,17 @@ class LazyResult:
         self.op = op
         #: "fast" (kernels within the contract of ``ops._precision``) or "exact" (scipy)
         self.precision = precision
+        geo = op.geometry
+        if geo is not None and geo.bind is not None:  # values from the input's voxel size
+            params = op.validate(geo.bind(params.as_dict(), tuple(
+                float(source.scale[a]) for a in spatial)), len(spatial))
         self.params = params
         self.source = source
+        #: the input axes the operation runs over (its frame); the others pass through
         self.spatial = tuple(spatial)
-        self.shape = tuple(source.shape)
+        self._layout(source)  # shape, axes, scale, units and chunks of the output
         self.ndim = len(self.shape)
         self.dtype = np.dtype(op.dtype(source.dtype, params.as_dict()))
-        self.axes = source.axes
-        self.scale = source.scale
-        self.units = source.units
-        self.chunks = source.chunks or tuple((n,) for n in self.shape)
         self.token = "lp-" + op.name + "-" + tokenize(op.name, params.values, self.spatial,
                                                       source.token, self.fast)
         self._prepared: dict[str, Any] | None = None
@@ -61,7 +68,7 @@ class LazyResult:
         halo = op.halo(params.as_dict(), len(self.spatial))
         self.whole_frame = halo is WHOLE_FRAME
         self.halo = tuple(
-            (self.shape[a] if self.whole_frame else int(halo[i]))
+            (source.shape[a] if self.whole_frame else int(halo[i]))
             for i, a in enumerate(self.spatial)
         )
         #: level 0 when this is a coarser level (a preview), else None
@@ -70,6 +77,85 @@ class LazyResult:
         # its own lock: ``prepared()`` holds ``_lock`` through a whole-image histogram,
         # and asking for the levels (the GUI thread) must not wait for it
         self._coarse_lock = threading.Lock()
+
+    # ---------------------------------------------------------------- geometry
+    def _layout(self, source) -> None:
+        """The output's shape, axes, scale, units and chunks: the input's, or, for an
+        operation with a ``Geometry``, the input's with the frame mapped to the output
+        frame (its axes kept in place, removed ones dropped)."""
+        geo = self.op.geometry
+        chunks = source.chunks or tuple((n,) for n in source.shape)
+        #: the input axis of each output axis
+        self._inputs = tuple(range(len(source.shape)))
+        #: the output axes of the frame (the same as ``spatial`` without a geometry)
+        self.out_spatial = self.spatial
+        self.shape, self.axes = tuple(source.shape), source.axes
+        self.scale, self.units, self.chunks = source.scale, source.units, chunks
+        if geo is None:
+            return
+        values = self.params.as_dict()
+        frame = "".join(source.axes[a] for a in self.spatial)
+        self._frame_shape = tuple(int(source.shape[a]) for a in self.spatial)
+        out_frame = geo.axes(frame, values)
+        out_shape = tuple(int(n) for n in geo.shape(self._frame_shape, values))
+        if len(out_shape) != len(out_frame) or "".join(
+                a for a in frame if a in out_frame) != out_frame:
+            raise ValueError(f"{self.op.name}: its output frame {out_frame!r} {out_shape} is "
+                             f"not the input frame {frame!r} or some of its axes, in order")
+        sizes = dict(zip(out_frame, out_shape, strict=True))
+        self._inputs = tuple(a for a in range(len(source.shape))
+                             if a not in self.spatial or source.axes[a] in out_frame)
+        self.axes = "".join(source.axes[a] for a in self._inputs)
+        self.out_spatial = tuple(self.axes.index(a) for a in out_frame)
+        self.shape = tuple(sizes.get(source.axes[a], source.shape[a]) if a in self.spatial
+                           else source.shape[a] for a in self._inputs)
+        self.units = tuple(source.units[a] for a in self._inputs)
+        self.scale = self._placed(source.scale, (0.0,) * len(source.shape))[0]
+        self.chunks = tuple(
+            chunks[a] if n == source.shape[a] else _regular(chunks[a][0], n)
+            for a, n in zip(self._inputs, self.shape, strict=True))
+
+    def _placed(self, scale, translate) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """The output's voxel size and origin from the input's (one per input axis)."""
+        geo = self.op.geometry
+        if geo is None:
+            return tuple(scale), tuple(translate)
+        values = self.params.as_dict()
+        frame_scale = tuple(float(scale[a]) for a in self.spatial)
+        frame_origin = tuple(float(translate[a]) for a in self.spatial)
+        if geo.place is not None:
+            frame_scale, frame_origin = geo.place(frame_scale, frame_origin,
+                                                  self._frame_shape, values)
+        else:  # the frame axes kept keep their voxel size and origin
+            kept = [i for i, a in enumerate(self.spatial) if a in self._inputs]
+            frame_scale = tuple(frame_scale[i] for i in kept)
+            frame_origin = tuple(frame_origin[i] for i in kept)
+        out_scale, out_origin = [], []
+        for k, a in enumerate(self._inputs):
+            if k in self.out_spatial:
+                i = self.out_spatial.index(k)
+                out_scale.append(float(frame_scale[i]))
+                out_origin.append(float(frame_origin[i]))
+            else:
+                out_scale.append(float(scale[a]))
+                out_origin.append(float(translate[a]))
+        return tuple(out_scale), tuple(out_origin)
+
+    def translate_from(self, translate) -> tuple[float, ...]:
+        """The origin of the result (napari's ``translate``) given its input's.
+
+        Parameters
+        ----------
+        translate : sequence of float
+            The input's origin, one value per input axis, in physical units.
+
+        Returns
+        -------
+        tuple of float
+            One value per output axis: the input's for most operations; without the
+            projected axis for a projection (the geometry's ``place`` says).
+        """
+        return self._placed(self.source.scale, translate)[1]
 
     # ---------------------------------------------------------------- levels
     @property
@@ -105,8 +191,11 @@ class LazyResult:
         return out
 
     def _at_level(self, source, k: int) -> LazyResult:
-        factors = level_factors(self.shape, source.shape, self.spatial)
+        factors = level_factors(self.source.shape, source.shape, self.spatial)
         params = coarse_params(self.op, self.params, factors, k, self.spatial_axes)
+        if self.op.at_level is not None:
+            params = self.op.validate(self.op.at_level(params.as_dict(), factors),
+                                      len(factors))
         level = LazyResult(self.op, params, source, self.spatial, base=self,
                            precision=self.precision)
         footprint_note(self.op, None if level.whole_frame else level.halo,
@@ -129,7 +218,7 @@ class LazyResult:
 
     @property
     def spatial_axes(self) -> str:
-        return "".join(self.axes[a] for a in self.spatial)
+        return "".join(self.source.axes[a] for a in self.spatial)
 
     @property
     def steps(self) -> list[dict[str, Any]]:
@@ -213,21 +302,64 @@ class LazyResult:
         """Split along the largest spatial axis so each worker gets a share; on the GPU,
         into tiles that fit the device memory (free memory, or the budget)."""
         n = math.prod(region_shape(region))
+        if self.op.geometry is not None:  # what a tile reads: a projection's whole axis
+            n = math.prod(region_shape(self._expanded(region)))
         if self.on_gpu and not self.whole_frame:
             limit = device.tile_voxels(self.dtype.itemsize)
-            return [region] if n <= limit else split_region(
-                region, self.spatial, math.ceil(n / limit)
-            )
+            return [region] if n <= limit else self._split(region, math.ceil(n / limit))
         if self.whole_frame or n <= TILE_VOXELS:
             return [region]
         parts = max(n_workers(), math.ceil(n / (4 * TILE_VOXELS)))
-        return split_region(region, self.spatial, parts)
+        return self._split(region, parts)
+
+    @property
+    def _tile_axes(self) -> tuple[int, ...]:
+        """The output axes a region may be cut along: the frame, or, for an operation with
+        a ``Geometry``, any axis (the others pass through; the frame is mapped)."""
+        return tuple(range(self.ndim)) if self.op.geometry is not None else self.spatial
+
+    def _split(self, region: Region, parts: int) -> list[Region]:
+        """``region`` in up to ``parts`` tiles. For a ``Geometry``, cut along an axis that
+        passes through at the input's chunk boundaries, so that each input chunk is read
+        by one tile (tiles run in parallel; two reading one chunk would both read it)."""
+        tiles = split_region(region, self._tile_axes, parts)
+        if self.op.geometry is None or len(tiles) < 2 or self.source.chunks is None:
+            return tiles
+        axis = next(k for k, (t, r) in enumerate(zip(tiles[0], region, strict=True))
+                    if t != r)
+        a = self._inputs[axis]
+        if a in self.spatial:
+            return tiles
+        bounds = np.cumsum((0, *self.source.chunks[a]))
+        lo, hi = region[axis].start, region[axis].stop
+        cuts = sorted({int(bounds[np.abs(bounds - t[axis].stop).argmin()]) for t in tiles[:-1]}
+                      - {lo, hi})
+        edges = [lo, *(c for c in cuts if lo < c < hi), hi]
+        return [tuple(slice(e0, e1) if k == axis else s for k, s in enumerate(region))
+                for e0, e1 in zip(edges[:-1], edges[1:], strict=True)]
 
     def _expanded(self, region: Region) -> Region:
+        """The input region that output ``region`` needs: grown by the halo and clipped
+        (for a ``Geometry``: the box it maps to, then the halo)."""
+        if self.op.geometry is not None:
+            return self._source_region(region)
         grown = list(region)
         for a, h in zip(self.spatial, self.halo, strict=False):
             grown[a] = slice(max(0, region[a].start - h), min(self.shape[a], region[a].stop + h))
         return tuple(grown)
+
+    def _source_region(self, region: Region) -> Region:
+        """For a ``Geometry``: the other axes as they are, the frame's box from the
+        geometry (grown by the halo, clipped to the input)."""
+        box: list[slice] = [slice(0, 0)] * len(self.source.shape)
+        for k, a in enumerate(self._inputs):
+            if a not in self.spatial:
+                box[a] = region[k]
+        frame = self.op.geometry.region(tuple(region[k] for k in self.out_spatial),
+                                        self._frame_shape, self.params.as_dict())
+        for a, s, h, n in zip(self.spatial, frame, self.halo, self._frame_shape, strict=True):
+            box[a] = slice(max(0, int(s.start) - h), min(n, int(s.stop) + h))
+        return tuple(box)
 
     @property
     def on_gpu(self) -> bool:
@@ -249,11 +381,13 @@ class LazyResult:
 
     def _compute_cpu(self, region: Region) -> np.ndarray:
         expanded = self._expanded(region)
+        if self.op.geometry is not None:
+            return self._apply_geometric(self.source.read(expanded), region, expanded)
         if self.whole_frame:
             key = (self.token, "frame", tuple((s.start, s.stop) for s in expanded))
             full = CACHE.get(key)
             if full is None:
-                full = self._apply(self.source.read(expanded))
+                full = self._apply(self.source.read(expanded), where=expanded)
                 CACHE.put(key, full)
         else:
             block = self.source.read(expanded)
@@ -263,7 +397,7 @@ class LazyResult:
                     return values
             if self.op.separable is not None:
                 return self._apply_separable(block, region, expanded)
-            full = self._apply(block)
+            full = self._apply(block, where=expanded)
         return full[within(region, expanded)]
 
     # ---------------------------------------------------------------- GPU
@@ -280,7 +414,7 @@ class LazyResult:
             device.free_pool()
         parts = []
         if not self.whole_frame and math.prod(region_shape(region)) > device.MIN_TILE_VOXELS:
-            parts = split_region(region, self.spatial, 2)
+            parts = split_region(region, self._tile_axes, 2)
         if len(parts) < 2:
             device.warn_once(f"oom-{self.op.name}", f"{self.op.name}: out of GPU memory even "
                               f"for small tiles; computing on the CPU")
@@ -300,9 +434,11 @@ class LazyResult:
         else:
             block = device.to_device(src.read(expanded))
         fn = self.op.gpu_function
+        if self.op.geometry is not None:
+            return self._apply_geometric(block, region, expanded, fn)
         if self.op.separable is not None:
             return self._apply_separable(block, region, expanded)
-        full = self._apply(block, fn)
+        full = self._apply(block, fn, where=expanded)
         return full[within(region, expanded)]
 
     def _call_params(self) -> dict[str, Any]:
@@ -318,7 +454,9 @@ class LazyResult:
         """``frame(values)`` on every frame of ``block`` (its spatial axes at one index of
         the others, never across T or C), the other axes cropped from ``expanded`` to
         ``region``; stacked back in the block's axis order. ``frame`` returns the values
-        over ``region``'s spatial extent, or None to decline (then this returns None)."""
+        over ``region``'s spatial extent, or None to decline (then this returns None).
+        For an operation with ``needs_frame``, ``frame`` also gets ``frame=`` the frame's
+        index along the other axes, by letter and in the whole array (``{"t": 3}``)."""
         nd = block.ndim
         other = [a for a in range(nd) if a not in self.spatial]
         inner = within(region, expanded)
@@ -327,7 +465,10 @@ class LazyResult:
         spatial_shape = tuple(region[a].stop - region[a].start for a in self.spatial)
         out = array_module(block).empty(moved.shape[: len(other)] + spatial_shape, self.dtype)
         for index in np.ndindex(*moved.shape[: len(other)]):
-            values = frame(moved[index])
+            at = ({"frame": {self.axes[a]: region[a].start + i
+                             for a, i in zip(other, index, strict=True)}}
+                  if self.op.needs_frame else {})
+            values = frame(moved[index], **at)
             if values is None:
                 return None
             out[index] = values
@@ -339,7 +480,7 @@ class LazyResult:
         inner = within(region, expanded)
         crop = tuple(inner[a] for a in self.spatial)
         return self._frames(block, region, expanded,
-                            lambda frame: self.op.fast(frame, crop, **params))
+                            lambda block, **at: self.op.fast(block, crop, **params, **at))
 
     def _apply_separable(self, block: np.ndarray, region: Region, expanded: Region) -> np.ndarray:
         """1-D passes in scipy's axis order, each axis cropped to the region once done."""
@@ -361,12 +502,41 @@ class LazyResult:
 
         return self._frames(block, region, expanded, passes)
 
-    def _apply(self, block: np.ndarray, fn=None) -> np.ndarray:
-        """Run the operation on every spatial sub-block (never across T or C)."""
+    def _apply(self, block: np.ndarray, fn=None, where: Region | None = None) -> np.ndarray:
+        """Run the operation on every spatial sub-block (never across T or C); ``where``:
+        the block's region in the array (for ``needs_frame``)."""
         fn = fn or self.op.function
         params = self._call_params()
-        whole = tuple(slice(0, n) for n in block.shape)
-        return self._frames(block, whole, whole, lambda frame: fn(frame, **params))
+        whole = where or tuple(slice(0, n) for n in block.shape)
+        return self._frames(block, whole, whole, lambda block, **at: fn(block, **params, **at))
+
+    def _apply_geometric(self, block, region: Region, expanded: Region, fn=None):
+        """A ``Geometry`` operation: ``block`` (the input over ``expanded``) to the values
+        over the output ``region``, frame by frame (all frames in one call for a
+        ``batched`` function); the other axes pass through. Numpy or CuPy blocks alike."""
+        fn = fn or self.op.function
+        params = self._call_params()
+        nd = block.ndim
+        other = [a for a in range(nd) if a not in self.spatial]
+        n_other = len(other)
+        moved = np.moveaxis(block, self.spatial, range(n_other, nd))
+        where = {"region": tuple(region[k] for k in self.out_spatial),
+                 "source_region": tuple(expanded[a] for a in self.spatial)}
+        if self.op.geometry.wants_shape:
+            where["frame_shape"] = self._frame_shape
+        if self.op.batched:
+            values = fn(moved, **where, **params)
+        else:
+            values = array_module(block).empty(
+                moved.shape[:n_other] + region_shape(where["region"]), self.dtype)
+            for index in np.ndindex(*moved.shape[:n_other]):
+                at = ({"frame": {self.source.axes[a]: expanded[a].start + i
+                                 for a, i in zip(other, index, strict=True)}}
+                      if self.op.needs_frame else {})
+                values[index] = fn(moved[index], **where, **params, **at)
+        values = values.astype(self.dtype, copy=False)
+        k = len(self.out_spatial)
+        return np.moveaxis(values, range(n_other, n_other + k), self.out_spatial)
 
     # ---------------------------------------------------------------- export
     def to_dask(self):

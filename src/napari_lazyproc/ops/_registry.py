@@ -23,6 +23,68 @@ class _WholeFrame:
 WHOLE_FRAME = _WholeFrame()
 WHOLE = WHOLE_FRAME  # the name before 0.2
 
+Region = tuple[slice, ...]
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """An output whose shape (and axes) differ from the input's: a projection, and the
+    geometric transforms that map an output box to an input box rather than a halo.
+
+    The operation runs over a *frame*, its spatial axes (``apply``'s ``axes``, or the
+    axes its parameters name, see ``frame``); the other axes (t, c...) pass through
+    unchanged, one output index per input index. The geometry maps the input frame to
+    the output frame. Every callable gets the validated parameters as a dict.
+
+    Attributes
+    ----------
+    shape
+        ``shape(frame_shape, params) -> tuple``: the output frame's shape, one size per
+        output frame axis (``()`` for a projection, which removes its axis).
+    region
+        ``region(out_region, frame_shape, params) -> Region``: the input frame box
+        (step-1 slices within ``frame_shape``, one per input frame axis) that the output
+        frame box ``out_region`` needs. For a projection: all of the projected axis;
+        for an affine transform: the bounding box of the output box's corners through
+        the inverse transform, grown by the interpolation's support and clipped. The
+        operation's ``halo``, when it has one, is added to this box.
+    axes
+        ``axes(frame_axes, params) -> str``: the output frame's axis letters, the input
+        frame's or a subset of them in the same order (default: the same axes).
+    frame
+        ``frame(params) -> str``: the frame's axis letters when the parameters name them
+        (a projection's ``axis``); ``apply`` then takes no other ``axes``. None: the
+        frame is ``apply``'s ``axes``, spatial axes only, as for any operation.
+    place
+        ``place(scale, translate, frame_shape, params) -> (scale, translate)``: the voxel
+        size and origin of the output frame's axes from the input frame's (physical
+        units); default: those of the axes kept. A result layer uses it to overlay its
+        input.
+    bind
+        ``bind(params, frame_scale) -> params``: parameters that default to the input
+        frame's voxel size (a deskew's ``voxel_size``), filled in when the result is
+        made, so the token, the provenance and every level see the values used.
+    wants_shape
+        True to pass the input frame's shape to the function as ``frame_shape=`` (a
+        transform whose mapping depends on it: a rotation about the centre, a zoom).
+
+    Notes
+    -----
+    The operation's ``function`` is then called as ``function(block, region=...,
+    source_region=..., **params)``: ``block`` holds the input over ``source_region``
+    (slices over the input frame axes, in the whole array's coordinates) and it returns
+    the values over ``region`` (slices over the output frame axes). The engine reads,
+    tiles (along any output axis), caches and chains it like any other operation.
+    """
+
+    shape: Callable[[tuple[int, ...], dict[str, Any]], tuple[int, ...]]
+    region: Callable[[Region, tuple[int, ...], dict[str, Any]], Region]
+    axes: Callable[[str, dict[str, Any]], str] = lambda letters, p: letters
+    frame: Callable[[dict[str, Any]], str] | None = None
+    place: Callable[..., tuple[tuple[float, ...], tuple[float, ...]]] | None = None
+    bind: Callable[[dict[str, Any], tuple[float, ...]], dict[str, Any]] | None = None
+    wants_shape: bool = False
+
 
 @dataclass(frozen=True)
 class Op:
@@ -45,6 +107,13 @@ class Op:
     on_gpu
         False for a function that only runs on numpy blocks: under the GPU backend the
         operation is then computed on the CPU, with one warning.
+    geometry
+        Optional ``Geometry``: an output frame whose shape (and axes) differ from the
+        input's, and the input box each output box needs (projections, transforms).
+    batched
+        True when ``function`` takes a block with any number of leading frame axes and
+        works on its trailing (spatial) axes, so the engine calls it once per block
+        rather than once per frame (a projection along z of every time point at once).
     """
 
     name: str
@@ -69,11 +138,23 @@ class Op:
     separable_at: Callable[..., np.ndarray | None] | None = None
     #: pass the spatial axis letters to ``function`` as ``axes=`` (per-axis operations)
     needs_axes: bool = False
+    #: pass the frame's index along the non-spatial axes to ``function`` and ``fast`` as
+    #: ``frame=``, by axis letter (``{"t": 3}``; ``{}`` without such axes): parameters
+    #: that differ per time point, such as a drift correction's shifts
+    needs_frame: bool = False
+    #: ``at_level(values, factors) -> values``: parameters at a level downsampled by
+    #: ``factors`` (one per spatial axis) beyond lengths, which scale by themselves: a
+    #: table of per-frame shifts in pixels
+    at_level: Callable[[dict[str, Any], tuple[float, ...]], dict[str, Any]] | None = None
     on_gpu: bool = True
     #: ``fast(block, crop, **params)``: the values over ``crop`` (a slice per spatial
     #: axis of ``block``) by a faster kernel within the "fast" precision contract, or
     #: None where it has no fast path; used for numpy blocks under precision "fast"
     fast: Callable[..., np.ndarray | None] | None = None
+    #: an output shape and axes of its own, and the input box an output box needs
+    geometry: Geometry | None = None
+    #: ``function`` handles leading frame axes itself (one call per block)
+    batched: bool = False
 
     @property
     def gpu_function(self) -> Callable[..., Any] | None:
