@@ -230,3 +230,37 @@ def test_a_failed_load_is_retried_by_the_next_caller_not_shared():
     with pytest.raises(OSError, match="flaky"):
         cache.get_or_load("k", lambda: (_ for _ in ()).throw(OSError("flaky")))
     assert cache.get_or_load("k", lambda: np.arange(3)).tolist() == [0, 1, 2]
+
+
+def test_a_zarr_region_is_read_in_one_call_and_each_chunk_once(tmp_path, zarr_reads,
+                                                               monkeypatch):
+    """The chunks of a region not cached are read by one zarr call over their box (zarr
+    then fetches and decodes them concurrently); chunks already cached are not read
+    again, and each lands in the cache on its own."""
+    import zarr
+
+    from napari_lazyproc.ops import as_source
+
+    data = np.arange(8 * 96 * 96, dtype=np.uint16).reshape(8, 96, 96)
+    arr = zarr.create_array(tmp_path / "a.zarr", shape=data.shape, chunks=(4, 32, 32),
+                            dtype=data.dtype)
+    arr[:] = data
+    arr = zarr.open_array(tmp_path / "a.zarr", mode="r")
+    calls = []
+    original = type(arr).__getitem__
+    monkeypatch.setattr(type(arr), "__getitem__",
+                        lambda self, key: calls.append(key) or original(self, key))
+    source = as_source(arr, "zyx")
+    CACHE.clear()
+    zarr_reads.keys.clear()
+    first = (slice(0, 8), slice(0, 64), slice(10, 96))  # 2 x 2 x 3 chunks
+    np.testing.assert_array_equal(source.read(first), data[first])
+    assert len(calls) == 1
+    chunk_keys = zarr_reads.chunk_keys()
+    assert len(chunk_keys) == 12 and len(set(chunk_keys)) == 12
+    calls.clear()
+    second = (slice(0, 8), slice(40, 96), slice(0, 96))  # half of it cached already
+    np.testing.assert_array_equal(source.read(second), data[second])
+    assert len(calls) == 1  # the 2 x 1 x 3 chunks not cached, in one box
+    chunk_keys = zarr_reads.chunk_keys()
+    assert len(chunk_keys) == 18 and len(set(chunk_keys)) == 18

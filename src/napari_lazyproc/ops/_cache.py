@@ -193,6 +193,67 @@ class ChunkCache:
                 del self._loading[key]
             loading.done.set()
 
+    def claim(self, keys: list[Hashable]) -> tuple[dict, list, dict]:
+        """Sort ``keys`` for a caller that loads several at once (one read of a box of
+        chunks): the values stored, the keys this caller must load (claimed: others wait
+        for them, and the caller must ``fulfil`` or ``abandon`` each), and the loads of
+        other callers to wait for (``wait``).
+
+        Parameters
+        ----------
+        keys : list
+            The cache keys wanted.
+
+        Returns
+        -------
+        found : dict
+            key -> value, for the keys stored now.
+        mine : list
+            The keys this caller claimed.
+        others : dict
+            key -> a load under way elsewhere; ``wait(key, it, load)`` gives its value.
+        """
+        found, mine, others = {}, [], {}
+        with self._lock:
+            for key in keys:
+                value = self._items.get(key)
+                if value is not None:
+                    self._items.move_to_end(key)
+                    self.hits += 1
+                    found[key] = value
+                elif key in self._loading:
+                    self.hits += 1
+                    others[key] = self._loading[key]
+                else:
+                    self._loading[key] = _Loading()
+                    self.misses += 1
+                    mine.append(key)
+        return found, mine, others
+
+    def fulfil(self, key: Hashable, value: np.ndarray) -> None:
+        """Store the value of a claimed key and hand it to those waiting for it."""
+        self.put(key, value)
+        with self._lock:
+            loading = self._loading.pop(key)
+        loading.value = value
+        loading.done.set()
+
+    def abandon(self, keys: list[Hashable]) -> None:
+        """Give up claimed keys not fulfilled (the load failed): waiters load them."""
+        with self._lock:
+            dropped = [self._loading.pop(k) for k in keys if k in self._loading]
+        for loading in dropped:
+            loading.failed = True
+            loading.done.set()
+
+    def wait(self, key: Hashable, loading, load: Callable[[], np.ndarray]) -> np.ndarray:
+        """The value of ``key``, which another caller claimed (``loading``, from
+        ``claim``), once loaded; loaded here when that load failed."""
+        loading.done.wait()
+        if not loading.failed:
+            return loading.value
+        return self.get_or_load(key, load)
+
     def put(self, key: Hashable, value: np.ndarray) -> None:
         """Store ``value`` (made read-only) under ``key``, evicting the least recently used.
 
