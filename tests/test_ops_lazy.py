@@ -244,3 +244,13 @@ def test_old_names_still_work_with_a_deprecation_warning():
     with pytest.warns(DeprecationWarning, match="use Param.quantity"):
         assert op.param("sigma").unit == "length"
     assert WHOLE is WHOLE_FRAME
+
+
+def test_label_pairs_are_the_distinct_rows_numpy_finds():
+    from napari_lazyproc.ops._label_global import _unique_pairs
+
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(1, 50, 10000), rng.integers(1, 50, 10000)
+    for x in (a, a + 2**40):  # 64-bit keys, and labels too large for them
+        np.testing.assert_array_equal(_unique_pairs(x, b),
+                                      np.unique(np.stack([x, b], axis=1), axis=0))
