@@ -427,3 +427,34 @@ OP_CASES["generic_filter"] = (
     {"function": np.ptp, "size": [3, 2, 3], "mode": "constant", "cval": 1},
     lambda a: ndi.generic_filter(a, np.ptp, size=(3, 2, 3), mode="constant", cval=1),
 )
+
+# geometric transforms (ops/_transforms.py, ops/_deskew.py): outputs at least as large as
+# the input along every axis, so the hypothesis test's key (drawn on the input) indexes them
+_AFFINE = np.array([[1.05, 0.1, -0.2], [0.05, 0.95, 0.3], [0.1, -0.25, 1.1]])
+OP_CASES["affine_transform"] = (
+    {"matrix": _AFFINE.tolist(), "offset": [0.5, -1.0, 2.0], "order": 1, "mode": "nearest"},
+    lambda a: ndi.affine_transform(a, _AFFINE, [0.5, -1.0, 2.0], order=1, mode="nearest"),
+)
+OP_CASES["shift"] = (
+    {"shift": [1.5, -0.75, 2.25], "order": 3, "mode": "mirror"},
+    lambda a: ndi.shift(a, (1.5, -0.75, 2.25), order=3, mode="mirror"),
+)
+OP_CASES["zoom"] = (
+    {"zoom": [1.5, 1.3, 2.0], "order": 1, "mode": "reflect"},
+    lambda a: ndi.zoom(a, (1.5, 1.3, 2.0), order=1, mode="reflect"),
+)
+# rotate turns the plane of its two spatial axes: ``axes`` is apply's (each z plane)
+OP_CASES["rotate"] = (
+    {"angle": 30.0, "axes": "yx", "order": 1, "mode": "grid-wrap"},
+    lambda a: ndi.rotate(a, 30.0, axes=(a.ndim - 2, a.ndim - 1), order=1, mode="grid-wrap"),
+)
+
+
+def _deskewed(a):
+    from napari_lazyproc.ops import deskew_transform
+
+    t = deskew_transform(a.shape, 31.8, (1.0, 1.0, 0.8))
+    return ndi.affine_transform(a, t.matrix, output_shape=t.output_shape, order=1)
+
+
+OP_CASES["deskew"] = ({"angle": 31.8, "voxel_size": [1.0, 1.0, 0.8], "order": 1}, _deskewed)

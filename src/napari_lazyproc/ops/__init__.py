@@ -32,8 +32,11 @@ from . import _label  # noqa: E402,F401  isort: skip
 from . import _shift  # noqa: E402,F401  isort: skip
 from . import _project  # noqa: E402,F401  isort: skip
 from . import _generic  # noqa: E402,F401  isort: skip
+from . import _transforms  # noqa: E402,F401  isort: skip
+from . import _deskew  # noqa: E402,F401  isort: skip
 
 from ._apply import Pipeline, apply, label_global  # noqa: E402
+from ._deskew import DeskewTransform, deskew_transform  # noqa: E402
 from ._generic import provenance_steps  # noqa: E402
 
 __all__ = [
@@ -43,5 +46,5 @@ __all__ = [
     "as_source", "image_source", "label_global", "get_op", "get_precision", "list_ops", "register",
     "set_cache_bytes", "set_precision",
     "DriftEstimation", "drift_job", "estimate_drift", "load_shifts", "save_shifts",
-    "provenance_steps",
+    "provenance_steps", "DeskewTransform", "deskew_transform",
 ]

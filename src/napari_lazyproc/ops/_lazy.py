@@ -381,8 +381,9 @@ class LazyResult:
 
     def _compute_cpu(self, region: Region) -> np.ndarray:
         expanded = self._expanded(region)
-        if self.op.geometry is not None:
-            return self._apply_geometric(self.source.read(expanded), region, expanded)
+        if self.op.geometry is not None:  # its ``fast`` takes the function's arguments
+            return self._apply_geometric(self.source.read(expanded), region, expanded,
+                                         self.op.fast if self.fast else None)
         if self.whole_frame:
             key = (self.token, "frame", tuple((s.start, s.stop) for s in expanded))
             full = CACHE.get(key)

@@ -149,7 +149,8 @@ class Op:
     on_gpu: bool = True
     #: ``fast(block, crop, **params)``: the values over ``crop`` (a slice per spatial
     #: axis of ``block``) by a faster kernel within the "fast" precision contract, or
-    #: None where it has no fast path; used for numpy blocks under precision "fast"
+    #: None where it has no fast path; used for numpy blocks under precision "fast". With
+    #: a ``geometry``, it is called as ``function`` is and returns the values (no None)
     fast: Callable[..., np.ndarray | None] | None = None
     #: an output shape and axes of its own, and the input box an output box needs
     geometry: Geometry | None = None
