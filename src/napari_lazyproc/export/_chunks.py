@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import itertools
 import math
-import threading
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from contextlib import nullcontext
+from contextlib import closing, nullcontext
 
 import numpy as np
 
-from .._shared.pool import n_workers, one_task
+from .._shared.pool import bounded_unordered, n_workers, one_task
 from .._shared.regions import block_region, within
 from ..ops import CACHE, Cancelled
 from ._remote import zarr_store
@@ -152,27 +150,9 @@ def run(job: ChunkJob, bar, cancel, client=None, workers: int | None = None) -> 
             raise
         return
     n_threads = workers or n_workers() + 1  # one more, to overlap reads and writes
-    stop = threading.Event()  # tells running tasks to stop before their next chunk
-    pending: set = set()
-    todo = iter(batches)
-    with ThreadPoolExecutor(n_threads, thread_name_prefix="lazyproc-export") as pool:
-        try:
-            while True:
-                while len(pending) < 2 * n_threads:
-                    batch = next(todo, None)
-                    if batch is None:
-                        break
-                    pending.add(pool.submit(job, batch, stop))
-                if not pending:
-                    break
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    n, nbytes = future.result()
-                    bar.step(n, nbytes)  # raises Cancelled when asked to stop
-                    if cancel is not None and cancel.is_set():
-                        raise Cancelled("export cancelled")
-        except BaseException:
-            stop.set()
-            for future in pending:
-                future.cancel()
-            raise
+    with closing(bounded_unordered(job, batches, n_threads, "lazyproc-export")) as results:
+        for n, nbytes in results:
+            bar.step(n, nbytes)  # raises Cancelled when asked to stop
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("export cancelled")
+

@@ -12,12 +12,11 @@ from __future__ import annotations
 import itertools
 import math
 import threading
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from contextlib import nullcontext
+from contextlib import closing, nullcontext
 
 import numpy as np
 
-from .._shared.pool import n_workers, one_task
+from .._shared.pool import bounded_unordered, n_workers, one_task
 from .._shared.regions import Region
 from ..export import distributed_client
 from ..io import SPATIAL_AXES, convert_unit
@@ -280,31 +279,12 @@ def _run_threads(task: RegionTask, regions, bar: Progress, cancel, nkeys: int,
                  ndim: int) -> Partial:
     """Every region on threads, a bounded number in flight, merged as they finish."""
     acc = Accumulator(ndim, nkeys, task.needs)
-    threads = n_workers()
-    stop = threading.Event()  # tells running tasks to stop before reading
-    pending: set = set()
-    todo = iter(regions)
-    with ThreadPoolExecutor(threads, thread_name_prefix="lazyproc-measure") as pool:
-        try:
-            while True:
-                while len(pending) < 2 * threads:
-                    region = next(todo, None)
-                    if region is None:
-                        break
-                    pending.add(pool.submit(task, region, stop))
-                if not pending:
-                    break
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    acc.add(future.result())
-                    bar.step()  # raises Cancelled when asked to stop
-                if cancel is not None and cancel.is_set():
-                    raise Cancelled("measure cancelled")
-        except BaseException:
-            stop.set()
-            for future in pending:
-                future.cancel()
-            raise
+    with closing(bounded_unordered(task, regions, n_workers(), "lazyproc-measure")) as results:
+        for result in results:
+            acc.add(result)
+            bar.step()  # raises Cancelled when asked to stop
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("measure cancelled")
     return acc.flush()
 
 
