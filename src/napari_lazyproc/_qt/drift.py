@@ -21,12 +21,13 @@ from typing import TYPE_CHECKING
 
 from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton, SpinBox, Table
 from napari.layers import Image
-from napari.utils.notifications import show_error, show_info
+from napari.utils.notifications import show_error
 
 from .._layer_data import layer_source, result_layer_data
 from ..ops import apply, drift_job, save_shifts
 from . import jobs
 from .live_layers import add_live_layer
+from .tables import ask_save_path, save_notifying
 
 if TYPE_CHECKING:
     import napari
@@ -261,22 +262,12 @@ class DriftPanel(Container):
         bool
             Whether it was written.
         """
-        if self.table is None:
-            show_error("nothing to save: correct drift first")
-            return False
-        try:
-            save_shifts(self.table, path)
-        except (ValueError, OSError) as exc:
-            show_error(str(exc))
-            return False
-        show_info(f"saved {path}")
-        return True
+        return save_notifying(save_shifts, self.table, path,
+                              "nothing to save: correct drift first")
 
     def _save_dialog(self, _=None) -> None:
-        from qtpy.QtWidgets import QFileDialog
-
         name = self._input.name if self._input is not None else "drift"
-        path, _ = QFileDialog.getSaveFileName(self.native, "Save the shifts",
-                                              f"{name} shifts.csv", "CSV (*.csv)")
+        path = ask_save_path(self.native, "Save the shifts", f"{name} shifts.csv",
+                             "CSV (*.csv)")
         if path:
             self.save_table(path)

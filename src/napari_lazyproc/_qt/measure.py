@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton, Select
 from napari.layers import Image, Labels
-from napari.utils.notifications import show_error, show_info
+from napari.utils.notifications import show_error
 
 from .._layer_data import layer_source
 from ..measure import PROPERTIES, check_properties, measure, parquet_available, save_table
 from . import jobs
+from .tables import ask_save_path, save_notifying
 
 if TYPE_CHECKING:
     import napari
@@ -284,23 +285,11 @@ class MeasurePanel(Container):
         bool
             Whether it was written.
         """
-        if self.table is None:
-            show_error("nothing to save: measure first")
-            return False
-        try:
-            save_table(self.table, path)
-        except (ValueError, OSError) as exc:
-            show_error(str(exc))
-            return False
-        show_info(f"saved {path}")
-        return True
+        return save_notifying(save_table, self.table, path, "nothing to save: measure first")
 
     def _save_dialog(self, _=None) -> None:
-        from qtpy.QtWidgets import QFileDialog
-
         filters = "CSV (*.csv)" + (";;Parquet (*.parquet)" if parquet_available() else "")
         name = self.labels.value.name if self.labels.value is not None else "table"
-        path, _ = QFileDialog.getSaveFileName(self.native, "Save the table", f"{name}.csv",
-                                              filters)
+        path = ask_save_path(self.native, "Save the table", f"{name}.csv", filters)
         if path:
             self.save_table(path)
