@@ -264,3 +264,30 @@ def test_a_zarr_region_is_read_in_one_call_and_each_chunk_once(tmp_path, zarr_re
     assert len(calls) == 1  # the 2 x 1 x 3 chunks not cached, in one box
     chunk_keys = zarr_reads.chunk_keys()
     assert len(chunk_keys) == 18 and len(set(chunk_keys)) == 18
+
+
+def test_under_a_tight_budget_a_large_box_is_read_chunk_by_chunk(tmp_path, monkeypatch):
+    """A box read in one call holds several times its bytes at once: under a cache budget
+    (an export bounding its memory) a box over its share is read a chunk at a time."""
+    import zarr
+
+    from napari_lazyproc.ops import as_source
+
+    data = np.arange(8 * 96 * 96, dtype=np.uint16).reshape(8, 96, 96)
+    zarr.create_array(tmp_path / "a.zarr", shape=data.shape, chunks=(4, 32, 32),
+                      dtype=data.dtype)[:] = data
+    arr = zarr.open_array(tmp_path / "a.zarr", mode="r")
+    calls = []
+    original = type(arr).__getitem__
+    monkeypatch.setattr(type(arr), "__getitem__",
+                        lambda self, key: calls.append(key) or original(self, key))
+    source = as_source(arr, "zyx")
+    region = (slice(0, 8), slice(0, 64), slice(0, 96))  # 12 chunks, 96 KiB
+    with CACHE.budget(16 * 96 * 2**10 - 1):
+        np.testing.assert_array_equal(source.read(region), data[region])
+    assert len(calls) == 12
+    CACHE.clear()
+    calls.clear()
+    with CACHE.budget(16 * 96 * 2**10):
+        np.testing.assert_array_equal(source.read(region), data[region])
+    assert len(calls) == 1

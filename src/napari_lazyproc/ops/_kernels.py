@@ -124,7 +124,10 @@ def _linear(block, crop, weights, mode, cval, work=np.float32, store=None, norms
         work = np.float64  # would lose a grey level per axis (flat or saturated areas)
     border = _BORDERS[mode]
     depth = cv2.CV_64F if work == np.float64 else cv2.CV_32F
-    f = block if block.dtype == work else block.astype(work)
+    # a slab's first pass reads integers as they are (OpenCV and numpy convert them
+    # exactly): no whole-box float copy, the largest allocation of an export task
+    f = block if block.dtype == work or (integer and block.ndim == 3) else \
+        block.astype(work)
     norms = list(norms or [1.0] * len(weights))
     if f.ndim == 1:
         weights, norms = [np.ones(1), *weights], [1.0, *norms]

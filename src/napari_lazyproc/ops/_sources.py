@@ -96,6 +96,11 @@ class ArraySource:
             return self.base.display_levels
         return self._display if self._display is not None else self._levels
 
+    def _box_bytes(self, ranges) -> int:
+        """Bytes of the chunks that ``ranges`` (of chunk indices, per axis) cover."""
+        return self.dtype.itemsize * math.prod(
+            int(b[r[-1] + 1] - b[r[0]]) for b, r in zip(self._bounds, ranges, strict=True))
+
     def _read_bulk(self, blocks: list, chunk_slices) -> list:
         """The chunks ``blocks`` (indices), those not cached read in one call of the reader
         over their bounding box, then cached one by one; chunks another caller is reading
@@ -174,7 +179,8 @@ class ArraySource:
             return index, CACHE.get_or_load((self.token, index),
                                             lambda: np.asarray(self.reader[chunk_slices(index)]))
 
-        if self._bulk and len(blocks) > 1:
+        if self._bulk and len(blocks) > 1 and self._box_bytes(ranges) <= \
+                CACHE.max_bytes // BULK_SHARE:
             pieces = self._read_bulk(blocks, chunk_slices)
         else:
             pieces = parallel_map(fetch, blocks)
@@ -186,6 +192,14 @@ class ArraySource:
                 dst.append(slice(lo - s.start, hi - s.start))
             out[tuple(dst)] = data[tuple(src)]
         return out
+
+
+#: a read of a box of chunks in one call holds about three times the box at once (zarr's
+#: decode buffers, the box, the region assembled from it): boxes above this share of the
+#: cache's limit are read chunk by chunk instead, so work that bounds its memory with a
+#: cache budget (an export, 512 MiB: boxes over 32 MiB) keeps to it, while a plane on
+#: screen (the whole cache, 4 GiB by default) gets its chunks in one call
+BULK_SHARE = 16
 
 
 def _reads_in_bulk(reader) -> bool:
