@@ -254,3 +254,23 @@ def test_label_pairs_are_the_distinct_rows_numpy_finds():
     for x in (a, a + 2**40):  # 64-bit keys, and labels too large for them
         np.testing.assert_array_equal(_unique_pairs(x, b),
                                       np.unique(np.stack([x, b], axis=1), axis=0))
+
+
+def test_global_labels_of_frames_sharing_a_chunk_are_numbered_apart():
+    """A chunk holding several time points labels each frame on its own; the later
+    frames' labels follow the earlier ones', never reusing a number."""
+    rng = np.random.default_rng(3)
+    mask = ndi.gaussian_filter(rng.random((3, 8, 24, 24)), (0, 1, 2, 2)) > 0.5
+    job = lp.apply("label", da.from_array(mask, chunks=(3, 4, 12, 12)), data_axes="tzyx",
+                   axes="zyx", scope="global").run()
+    values = np.asarray(job)
+    seen = set()
+    for t in range(3):
+        ref, n = ndi.label(mask[t])
+        ours = values[t]
+        pairs = np.unique(np.stack([ours.ravel(), ref.ravel()]), axis=1)
+        assert pairs.shape[1] == n + 1  # a permutation of scipy's labels (and 0 for 0)
+        labels = set(np.unique(ours)) - {0}
+        assert len(labels) == n and not labels & seen
+        seen |= labels
+    assert job.n_labels == len(seen)

@@ -144,7 +144,9 @@ class GlobalLabels:
             total = 0
             for frame in np.ndindex(*moved.shape[: len(other)]):
                 labels, n = _label_frame(moved[frame], self.connectivity)
-                out[frame] = np.where(labels > 0, labels + total, 0)
+                if total:  # numbered after the chunk's earlier frames (in place: no copies)
+                    np.add(labels, total, out=labels, where=labels > 0)
+                out[frame] = labels
                 total += n
             chunk_store[region] = np.moveaxis(out, range(len(other), self.ndim), self.spatial)
             counts[index] = total
