@@ -470,3 +470,28 @@ def test_device_path_with_numpy_standing_in_for_cupy(monkeypatch):
     assert res.on_gpu and len(res._tiles(tuple(slice(0, n) for n in res.shape))) > 1
     np.testing.assert_array_equal(np.asarray(res), ndi.affine_transform(
         A3, t.matrix, output_shape=t.output_shape, order=1))
+
+
+def test_widget_rotate_on_a_volume_turns_each_plane(make_napari_viewer, qtbot):
+    """rotate turns one plane: picked on a 3-D layer (whose default axes are zyx), the
+    widget switches to 2D per plane, as rotate's own check asks, and the layer is scipy's
+    rotation of each z plane."""
+    pytest.importorskip("napari")
+    from napari_lazyproc._qt.widget import LazyProcessingWidget
+
+    vol = np.random.default_rng(9).random((6, 20, 24)).astype(np.float32)
+    viewer = make_napari_viewer()
+    layer_in = viewer.add_image(vol, name="vol")
+    widget = LazyProcessingWidget(viewer)
+    widget.input.value = layer_in
+    assert widget.axes.value == "zyx"
+    widget.operation.value = "rotate"
+    assert widget.axes.value == "yx"
+    widget.set_params(angle=30.0, order=1)
+    layer = widget.add_layer()
+    expected = ndi.rotate(vol, 30.0, axes=(1, 2), order=1)
+    data = layer.data[0] if layer.multiscale else layer.data
+    assert data.shape == expected.shape
+    z = int(viewer.dims.current_step[0])
+    np.testing.assert_allclose(_shown(qtbot, layer), expected[z], rtol=0,
+                               atol=1e-6 * np.abs(expected).max())

@@ -140,7 +140,27 @@ class LazyProcessingWidget(Container):
 
     def _on_operation(self, _value=None) -> None:
         self._live_layer = None
+        self._fit_axes()
         self._build_params()
+
+    def _fit_axes(self) -> None:
+        """When the operation refuses the spatial axes chosen (``rotate`` turns one plane,
+        not a volume), choose the first it accepts, as its own check says."""
+        op = get_op(self.operation.value)
+        if op.check is None or self._named_frame():
+            return
+
+        def accepts(axes: str) -> bool:
+            try:
+                op.check(op.validate({}, len(axes)).as_dict(), axes)
+            except (ValueError, TypeError, KeyError):
+                return False
+            return True
+
+        if not accepts(self.axes.value):
+            fitting = [axes for axes in self.axes.choices if accepts(axes)]
+            if fitting:
+                self.axes.value = fitting[0]
 
     def _on_lengths(self, _value=None) -> None:
         self._build_params()
