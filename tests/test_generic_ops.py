@@ -350,3 +350,20 @@ def test_an_export_of_a_generic_filter_records_the_function_by_name(tmp_path):
                                   ndi.generic_filter(VOL, np.ptp, 3))
     attrs = json.dumps(dict(__import__("zarr").open_group(out, mode="r").attrs))
     assert "python:numpy.ptp" in attrs
+
+
+def test_a_rewritten_kernel_file_is_a_new_result(tmp_path):
+    """The cache keys a kernel file by its path and its modification: tiles computed with
+    the old kernel are never served for the new one."""
+    import os
+
+    path = tmp_path / "k.npy"
+    np.save(path, np.ones((3, 3)) / 9)
+    first = lp.apply("convolve", VOL, weights=str(path), axes="yx")
+    np.asarray(first)
+    np.save(path, np.eye(3))
+    os.utime(path, ns=(os.stat(path).st_atime_ns, os.stat(path).st_mtime_ns + 10**9))
+    second = lp.apply("convolve", VOL, weights=str(path), axes="yx")
+    assert second.token != first.token
+    np.testing.assert_array_equal(np.asarray(second),
+                                  np.stack([ndi.convolve(p, np.eye(3)) for p in VOL]))

@@ -10,6 +10,7 @@ input chunks and finished tiles sit in the shared LRU cache, keyed by the parame
 from __future__ import annotations
 
 import math
+import os
 import threading
 from typing import Any
 
@@ -37,6 +38,23 @@ def _regular(size: int, n: int) -> tuple[int, ...]:
     return (size,) * (n // size) + ((n % size,) if n % size else ()) or (0,)
 
 
+def _token_values(op: Op, params: Params) -> tuple:
+    """The parameters as a result's token sees them: a kernel given as a ``.npy`` path by
+    the file's modification time and size too, so that a rewritten file is a new result
+    rather than the old one's cached tiles (the provenance keeps the path)."""
+    kernels = {p.name for p in op.params if p.quantity == "kernel"}
+    out = []
+    for name, value in params.values:
+        if name in kernels and isinstance(value, str):
+            try:
+                st = os.stat(value)
+                value = (value, st.st_mtime_ns, st.st_size)
+            except OSError:
+                pass
+        out.append((name, value))
+    return tuple(out)
+
+
 class LazyResult:
     """An operation applied lazily to an input (a file's array or another result).
 
@@ -61,8 +79,8 @@ class LazyResult:
         self._layout(source)  # shape, axes, scale, units and chunks of the output
         self.ndim = len(self.shape)
         self.dtype = np.dtype(op.dtype(source.dtype, params.as_dict()))
-        self.token = "lp-" + op.name + "-" + tokenize(op.name, params.values, self.spatial,
-                                                      source.token, self.fast)
+        self.token = "lp-" + op.name + "-" + tokenize(op.name, _token_values(op, params),
+                                                      self.spatial, source.token, self.fast)
         self._prepared: dict[str, Any] | None = None
         self._lock = threading.Lock()
         halo = op.halo(params.as_dict(), len(self.spatial))

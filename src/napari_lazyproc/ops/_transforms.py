@@ -304,9 +304,11 @@ def resample_fast(block, mapping: Mapping, region, source_region, order, mode, c
     """``resample`` within the "fast" contract, without a coordinate array: scipy's
     ``affine_transform`` on the block with the offset moved to the block's origin, so a
     coordinate may differ from scipy's whole-array one in its last bits (1e-13 of a value;
-    an integer output may round the other way: one grey level). Nearest-neighbour
-    (``order`` 0), where such a bit decides which voxel is taken, stays exact."""
-    if order == 0 or mapping.kind == "copy":
+    an integer output may round the other way: one grey level). Where such a bit decides
+    which value is taken, the exact ``resample`` runs: nearest-neighbour (``order`` 0),
+    and ``mode="constant"``, where a coordinate one bit past the last voxel is ``cval``
+    instead of the voxel's value."""
+    if order == 0 or mapping.kind == "copy" or mode == "constant":
         return resample(block, mapping, region, source_region, order, mode, cval, prefilter)
     out0 = np.array([r.start for r in region], dtype=np.float64)
     in0 = np.array([s.start for s in source_region], dtype=np.float64)
