@@ -17,19 +17,10 @@ from ._common import CVAL
 from ._drift import frame_shift, shift_rows
 from ._params import Param
 from ._registry import Op, register
+from ._transforms import MODES, prefilter_margin
 
-#: the largest pole of scipy's B-spline prefilter, by spline order
-_POLES = {2: 0.171573, 3: 0.267949, 4: 0.361341, 5: 0.430575}
 #: modes a halo reproduces exactly (the wraps read the far edge)
-SHIFT_MODES = ("constant", "nearest", "reflect", "mirror", "grid-constant", "grid-mirror")
-
-
-def prefilter_margin(order: int) -> int:
-    """Voxels beyond which scipy's spline prefilter of ``order`` no longer changes a value
-    (its influence below 2**-60)."""
-    if order < 2:
-        return 0
-    return math.ceil(math.log(2.0**-60) / math.log(_POLES[order]))
+SHIFT_MODES = tuple(m for m in MODES if "wrap" not in m)
 
 
 def _halo(params, n: int) -> tuple[int, ...]:
