@@ -162,36 +162,18 @@ class ChunkCache:
         numpy.ndarray
             The value (read-only when it was stored).
         """
-        with self._lock:
-            value = self._items.get(key)
-            if value is not None:
-                self._items.move_to_end(key)
-                self.hits += 1
-                return value
-            loading = self._loading.get(key)
-            if loading is None:
-                loading = self._loading[key] = _Loading()
-                self.misses += 1
-                mine = True
-            else:
-                self.hits += 1
-                mine = False
-        if not mine:
-            loading.done.wait()
-            if loading.failed:  # the load raised there: try here (and raise here)
-                return self.get_or_load(key, load)
-            return loading.value  # also when it was too large to keep
+        found, mine, others = self.claim([key])
+        if found:
+            return found[key]
+        if others:
+            return self.wait(key, others[key], load)
         try:
-            loading.value = load()
-            self.put(key, loading.value)
-            return loading.value
+            value = load()
         except BaseException:
-            loading.failed = True
+            self.abandon(mine)
             raise
-        finally:
-            with self._lock:
-                del self._loading[key]
-            loading.done.set()
+        self.fulfil(key, value)
+        return value
 
     def claim(self, keys: list[Hashable]) -> tuple[dict, list, dict]:
         """Sort ``keys`` for a caller that loads several at once (one read of a box of
