@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton, SpinBox, Table
+from magicgui.widgets import CheckBox, ComboBox, Container, PushButton, SpinBox, Table
 from napari.layers import Image
 from napari.utils.notifications import show_error
 
@@ -161,7 +161,7 @@ class DriftPanel(Container):
         self.table: pd.DataFrame | None = None
         self.result_layer = None
         self.follower: FrameTranslate | None = None
-        self._job: jobs.Job | None = None
+        self._controls = jobs.JobControls("Correct drift", "Cancel drift")
         self._input = None
         self.layer = ComboBox(label="series", choices=self._series, nullable=True)
         self.reference = ComboBox(label="reference", choices=["first", "previous"],
@@ -173,16 +173,15 @@ class DriftPanel(Container):
         self.refine = CheckBox(text="Refine at full resolution", value=True,
                                tooltip="the coarse estimate refined on a crop of level 0")
         self.show = ComboBox(label="show", choices=list(SHOW), value="layer")
-        self.run_button = PushButton(text="Correct drift")
-        self.cancel_button = PushButton(text="Cancel drift", enabled=False)
+        self.run_button = self._controls.run_button
+        self.cancel_button = self._controls.cancel_button
         self.save_button = PushButton(text="Save shifts (CSV)…", enabled=False)
-        self.status = Label(value="")
+        self.status = self._controls.status
         self.view = Table(value=None, label="shifts")
         self.extend([self.layer, self.reference, self.upsample, self.refine, self.show,
                      self.run_button, self.cancel_button, self.save_button, self.status,
                      self.view])
         self.run_button.changed.connect(self.correct_drift)
-        self.cancel_button.changed.connect(self.cancel)
         self.save_button.changed.connect(self._save_dialog)
         viewer.layers.events.inserted.connect(self._refresh)
         viewer.layers.events.removed.connect(self._refresh)
@@ -217,17 +216,12 @@ class DriftPanel(Container):
         except ValueError as exc:
             show_error(str(exc))
             return None
-        self._job, self._input = job, layer
-        self.run_button.enabled = False
-        self.cancel_button.enabled = True
-        self.status.value = job.title + "…"
-        return job
+        self._input = layer
+        return self._controls.started(job)
 
     def cancel(self, _=None) -> None:
         """Stop the estimation; no table is kept."""
-        if self._job is not None:
-            self._job.cancel()
-            self.status.value = "cancelling…"
+        self._controls.cancel()
 
     def _done(self, layer, table: pd.DataFrame) -> None:
         self.table = table
@@ -247,11 +241,7 @@ class DriftPanel(Container):
             self.result_layer = add_registered_layer(self.viewer, layer, table)
 
     def _finished(self, job: jobs.Job) -> None:
-        if self._job is job:
-            self._job = None
-        self.run_button.enabled = True
-        self.cancel_button.enabled = False
-        self.status.value = job.message
+        self._controls.finished(job)
 
     # ------------------------------------------------------------------ saving
     def save_table(self, path: str) -> bool:

@@ -233,3 +233,45 @@ def export_layer(layer, path: str, *, on_finish: Callable[[Job], object] | None 
         return export(source, path, progress=progress, cancel=cancel, **options)
 
     return Job(f"export {layer.name}", work, total=1, on_finish=on_finish).start()
+
+
+class JobControls:
+    """A run button, a cancel button and a status line around one background job at a
+    time (the measure and drift panels).
+
+    Parameters
+    ----------
+    run_text, cancel_text : str
+        The buttons' texts.
+    """
+
+    def __init__(self, run_text: str, cancel_text: str) -> None:
+        from magicgui.widgets import Label, PushButton
+
+        self.run_button = PushButton(text=run_text)
+        self.cancel_button = PushButton(text=cancel_text, enabled=False)
+        self.status = Label(value="")
+        self.job: Job | None = None
+        self.cancel_button.changed.connect(self.cancel)
+
+    def started(self, job: Job) -> Job:
+        """``job`` is running: the run button waits for it, cancel is offered."""
+        self.job = job
+        self.run_button.enabled = False
+        self.cancel_button.enabled = True
+        self.status.value = job.title + "…"
+        return job
+
+    def cancel(self, _=None) -> None:
+        """Stop the running job; what it would have made is not kept."""
+        if self.job is not None:
+            self.job.cancel()
+            self.status.value = "cancelling…"
+
+    def finished(self, job: Job, detail: str = "") -> None:
+        """``job`` ended however it did: say so (with ``detail``), offer running again."""
+        if self.job is job:
+            self.job = None
+        self.run_button.enabled = True
+        self.cancel_button.enabled = False
+        self.status.value = job.message + detail

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton, Select
+from magicgui.widgets import CheckBox, ComboBox, Container, PushButton, Select
 from napari.layers import Image, Labels
 from napari.utils.notifications import show_error
 
@@ -171,7 +171,7 @@ class MeasurePanel(Container):
         super().__init__(labels=True, label="measure")
         self.viewer = viewer
         self.table: pd.DataFrame | None = None
-        self._job: jobs.Job | None = None
+        self._controls = jobs.JobControls("Measure", "Cancel measuring")
         self.labels = ComboBox(label="labels", choices=self._labels_choices, nullable=True)
         self.image = ComboBox(label="intensities", choices=self._image_choices, nullable=True)
         self.properties = Select(label="properties", choices=list(PROPERTIES),
@@ -179,17 +179,15 @@ class MeasurePanel(Container):
         self.points = CheckBox(text="Points of centroids", value=False)
         self.color_by = ComboBox(label="colour by", choices=self._color_choices,
                                  nullable=True)
-        self.measure_button = PushButton(text="Measure")
+        self.measure_button = self._controls.run_button
         why = "" if parquet_available() else " (Parquet needs pyarrow, which is not installed)"
         self.save_button = PushButton(text="Save table…", enabled=False,
                                       tooltip="CSV or Parquet" + why)
-        self.cancel_button = PushButton(text="Cancel measuring", enabled=False)
-        self.status = Label(value="")
+        self.cancel_button, self.status = self._controls.cancel_button, self._controls.status
         self.extend([self.labels, self.image, self.properties, self.points, self.color_by,
                      self.measure_button, self.save_button, self.cancel_button, self.status])
         self.measure_button.changed.connect(self.measure)
         self.save_button.changed.connect(self._save_dialog)
-        self.cancel_button.changed.connect(self.cancel)
         self.color_by.changed.connect(self._recolor)
         viewer.layers.events.inserted.connect(self._refresh)
         viewer.layers.events.removed.connect(self._refresh)
@@ -238,17 +236,11 @@ class MeasurePanel(Container):
         except ValueError as exc:
             show_error(str(exc))
             return None
-        self._job = job
-        self.measure_button.enabled = False
-        self.cancel_button.enabled = True
-        self.status.value = job.title + "…"
-        return job
+        return self._controls.started(job)
 
     def cancel(self, _=None) -> None:
         """Stop the measurement; no table is kept."""
-        if self._job is not None:
-            self._job.cancel()
-            self.status.value = "cancelling…"
+        self._controls.cancel()
 
     def _done(self, layer: Labels, table: pd.DataFrame) -> None:
         self.table = table
@@ -259,13 +251,9 @@ class MeasurePanel(Container):
         self.save_button.enabled = True
 
     def _finished(self, job: jobs.Job) -> None:
-        if self._job is job:
-            self._job = None
-        self.measure_button.enabled = True
-        self.cancel_button.enabled = False
         rows = f" ({len(self.table)} rows)" if job.outcome == "done" and self.table is not None \
             else ""
-        self.status.value = job.message + rows
+        self._controls.finished(job, rows)
 
     def _recolor(self, value=None) -> None:
         layer = self.labels.value
