@@ -146,20 +146,33 @@ def test_anisotropic_sigma_and_physical_units():
                                rtol=1e-6)
 
 
+@pytest.mark.parametrize("faces", ["kept", "read back"])
 @pytest.mark.parametrize("ndim", [2, 3, 4, 5])
-def test_global_label_equals_scipy_for_every_connectivity(ndim):
-    """All axes spatial (letters beyond zyx given explicitly), chunks about half of each side."""
+def test_global_label_equals_scipy_for_every_connectivity(ndim, faces, monkeypatch):
+    """All axes spatial (letters beyond zyx given explicitly), chunks about half of each side
+    (one voxel along the first axis); the merge's planes kept from pass 1 or read back."""
+    from napari_lazyproc.ops import _label_global
+
+    reads = []
+    if faces == "read back":
+        monkeypatch.setattr(_label_global, "FACE_BYTES", 0)
+    provisional = _label_global.GlobalLabels._provisional
+    monkeypatch.setattr(_label_global.GlobalLabels, "_provisional",
+                        lambda self, region: reads.append(region) or provisional(self, region))
     rng = np.random.default_rng(ndim)
     shape = (9, 11, 10, 6, 5)[:ndim]
     a = ndi.gaussian_filter(rng.random(shape), 0.8) > 0.5
     letters = "uvzyx"[-ndim:]
+    chunks = [1] + [max(2, s // 2) for s in shape[1:]]
     for connectivity in range(1, ndim + 1):
-        job = lp.apply("label", da.from_array(a, chunks=[max(2, s // 2) for s in shape]),
+        job = lp.apply("label", da.from_array(a, chunks=chunks),
                        data_axes=letters, axes=letters, scope="global", connectivity=connectivity)
         job.run()
+        assert bool(reads) == (faces == "read back")  # kept planes: the store is not read
         ref, n = ndi.label(a, structure=ndi.generate_binary_structure(ndim, connectivity))
         assert job.n_labels == n
         assert_same_labels(np.asarray(job[...]), ref)
+        reads.clear()
 
 
 def test_otsu_value_equals_skimage_and_sample_is_close():

@@ -102,11 +102,14 @@ def test_global_label_reads_each_input_chunk_a_bounded_number_of_times(
     assert max(input_reads) == 1  # and each once
 
 
-def test_global_label_in_face_pieces(monkeypatch):
-    """Faces too large for one read are split into overlapping pieces; diagonals still join."""
+@pytest.mark.parametrize("face_bytes", [2**29, 0])
+def test_global_label_in_face_pieces(monkeypatch, face_bytes):
+    """Faces too large for one read are split into overlapping pieces; diagonals still join
+    (the pieces from the planes pass 1 kept, or read back from the stored labels)."""
     from napari_lazyproc.ops import _label_global
 
     monkeypatch.setattr(_label_global, "SLAB_VOXELS", 10)
+    monkeypatch.setattr(_label_global, "FACE_BYTES", face_bytes)
     a = np.zeros((12, 12, 12), bool)
     idx = np.arange(12)
     a[idx, idx, idx] = True  # a diagonal line: joined only with connectivity 3

@@ -1,9 +1,11 @@
 """Global labeling: per-chunk labels, a union-find merge across chunk faces, a relabel.
 
 Pass 1 labels every chunk on its own (in parallel) and stores the chunk-local labels in a
-zarr array. Each input chunk is read once. Pass 2 reads, for every internal chunk face,
-the two voxel planes on either side (from the stored labels, not the input) and collects
-the pairs of provisional labels that touch under the connectivity. The connected
+zarr array (lz4: cheap to write and read back), keeping each chunk's outer planes in
+memory when they fit ``FACE_BYTES``. Each input chunk is read once. Pass 2 takes, for
+every internal chunk face, the two voxel planes on either side (those kept planes, or
+read back from the stored labels, never the input) and collects the pairs of
+provisional labels that touch under the connectivity. The connected
 components of that graph give one label per object; a lookup table maps provisional
 labels to consecutive final ones when regions are read. Cost is linear in the number of
 chunks, and memory is bounded by a few chunks plus the table of labels.
@@ -29,6 +31,9 @@ from ._levels import label_factors
 
 #: a chunk face up to this many voxels (both planes) is read in one piece
 SLAB_VOXELS = 2**25
+#: pass 1 keeps the chunks' outer planes (the merge's input) in memory up to this many
+#: bytes; beyond it the merge reads them back from the stored chunk labels
+FACE_BYTES = 2**29
 
 
 class GlobalLabels:
@@ -123,6 +128,7 @@ class GlobalLabels:
         ``cancel``: a threading.Event; ``store``: where to keep the chunk labels (a path
         or zarr store; a temporary folder by default)."""
         import zarr
+        from zarr.codecs import BloscCodec
 
         blocks = self._blocks()
         n_faces = sum(g - 1 for a, g in enumerate(self.grid) if a in self.spatial)
@@ -130,10 +136,15 @@ class GlobalLabels:
         if store is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="lazyproc-labels-")
             store = self._tmp.name
-        chunk_store = zarr.create_array(store, shape=self.shape, chunks=self.block,
-                                        dtype="uint32", fill_value=0, overwrite=True)
+        # lz4 with byte shuffle: labels compress well and this store is written and read
+        # once each; zarr's default zstd took as long as the labeling itself
+        chunk_store = zarr.create_array(
+            store, shape=self.shape, chunks=self.block, dtype="uint32", fill_value=0,
+            overwrite=True,
+            compressors=BloscCodec(cname="lz4", clevel=1, shuffle="shuffle"))
         counts = np.zeros(self.grid, np.int64)
         other = [a for a in range(self.ndim) if a not in self.spatial]
+        faces = {} if self._face_bytes() <= FACE_BYTES else None
 
         def label_one(index):
             bar.check()
@@ -148,7 +159,14 @@ class GlobalLabels:
                     np.add(labels, total, out=labels, where=labels > 0)
                 out[frame] = labels
                 total += n
-            chunk_store[region] = np.moveaxis(out, range(len(other), self.ndim), self.spatial)
+            out = np.moveaxis(out, range(len(other), self.ndim), self.spatial)
+            chunk_store[region] = out
+            if faces is not None:  # the planes next to a neighbour chunk, for the merge
+                for a in self.spatial:
+                    if index[a] > 0:
+                        faces[index, a, 0] = np.take(out, 0, axis=a)
+                    if index[a] < self.grid[a] - 1:
+                        faces[index, a, 1] = np.take(out, -1, axis=a)
             counts[index] = total
             bar.step()
 
@@ -158,7 +176,8 @@ class GlobalLabels:
             offsets.flat[1:] = np.cumsum(counts.ravel())[:-1]
             self._store, self._offsets = chunk_store, offsets
             n_total = int(counts.sum())
-            pairs = self._face_pairs(bar)
+            pairs = self._face_pairs(bar, faces)
+            faces = None
             self._lut, self.n_labels = _relabel(n_total, pairs)
             self._levels = None
             if self.n_labels >= 2**32 - 1:
@@ -181,9 +200,39 @@ class GlobalLabels:
             view[view > 0] += self._offsets[index]
         return local
 
-    def _face_pairs(self, bar: Progress) -> np.ndarray:
+    def _face_bytes(self) -> int:
+        """Bytes of the planes on both sides of every internal chunk face."""
+        volume = math.prod(self.shape)
+        return sum(2 * (self.grid[a] - 1) * (volume // max(1, self.shape[a])) * 4
+                   for a in self.spatial)
+
+    def _kept_planes(self, kept: dict, axis: int, region) -> np.ndarray:
+        """Provisional labels over ``region`` (two planes across a chunk face along
+        ``axis``) from the planes pass 1 kept: as ``_provisional`` would read them."""
+        out = np.zeros([s.stop - s.start for s in region], np.int64)
+        k = (region[axis].start + 1) // self.block[axis]
+        ranges = [[0] if a == axis else range(region[a].start // self.block[a],
+                                              (region[a].stop - 1) // self.block[a] + 1)
+                  for a in range(self.ndim)]
+        for index in itertools.product(*ranges):
+            src, dst = [], []
+            for a in range(self.ndim):
+                if a == axis:
+                    continue
+                lo = index[a] * self.block[a]
+                start, stop = max(region[a].start, lo), min(region[a].stop, lo + self.block[a])
+                src.append(slice(start - lo, stop - lo))
+                dst.append(slice(start - region[a].start, stop - region[a].start))
+            for side, (i, pos) in enumerate(((k - 1, 1), (k, 0))):
+                chunk = index[:axis] + (i,) + index[axis + 1:]
+                piece = kept[chunk, axis, pos][tuple(src)].astype(np.int64)
+                piece[piece > 0] += self._offsets[chunk]
+                out[tuple(dst[:axis]) + (side,) + tuple(dst[axis:])] = piece
+        return out
+
+    def _face_pairs(self, bar: Progress, kept: dict | None = None) -> np.ndarray:
         """Pairs of provisional labels that touch across internal chunk faces, the faces
-        read and compared in parallel."""
+        compared in parallel: from the planes pass 1 kept (``kept``), or read back."""
         faces = []
         for axis in self.spatial:
             others = [a for a in self.spatial if a != axis]
@@ -216,7 +265,10 @@ class GlobalLabels:
                         lo = tile[a] * self.block[a]
                         hi = min(self.shape[a], lo + self.block[a] + (1 if a in others else 0))
                         region.append(slice(lo, hi))
-                both = self._provisional(tuple(region))
+                if kept is None:
+                    both = self._provisional(tuple(region))
+                else:
+                    both = self._kept_planes(kept, axis, tuple(region))
                 lo_plane = np.take(both, 0, axis=axis)
                 hi_plane = np.take(both, 1, axis=axis)
                 in_plane = [o if o < axis else o - 1 for o in others]
