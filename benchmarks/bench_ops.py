@@ -205,6 +205,8 @@ def first_plane(noise, op: str, params: dict, halo: int, naive_fn, scipy_fn):
     """Median cold time per path (runs interleaved path by path), and voxels per path."""
     import zarr
 
+    from napari_lazyproc.io._codecs import fast_codecs
+
     arr = zarr.open_array(noise, mode="r")
     lo, hi = chunk_rows(halo)
 
@@ -222,6 +224,11 @@ def first_plane(noise, op: str, params: dict, halo: int, naive_fn, scipy_fn):
     def raw():
         return arr[lo:hi]
 
+    fast_arr = fast_codecs(arr)
+
+    def raw_zarrs():
+        return fast_arr[lo:hi]
+
     exact, fast, ref = ours("exact")(), ours("fast")(), naive()
     assert np.array_equal(exact, ref) and np.array_equal(exact, slab())
     if op == "gaussian":  # the fast contract: integers within one grey level
@@ -229,7 +236,8 @@ def first_plane(noise, op: str, params: dict, halo: int, naive_fn, scipy_fn):
     else:
         assert np.array_equal(fast, exact)
     paths = {"napari-lazyproc, fast": ours("fast"), "napari-lazyproc, exact": ours("exact"),
-             "naive dask-image": naive, "slab floor": slab, "raw read floor": raw}
+             "naive dask-image": naive, "slab floor": slab, "raw read floor": raw,
+             "raw read floor, zarrs": raw_zarrs}
     runs: dict[str, list[float]] = {k: [] for k in paths}
     for k in range(REPEATS):
         for name, fn in paths.items():
@@ -238,7 +246,7 @@ def first_plane(noise, op: str, params: dict, halo: int, naive_fn, scipy_fn):
     times = {k: median(v) for k, v in runs.items()}
     spread = {k: f"{min(v):.3f}-{max(v):.3f} s" for k, v in runs.items()}
     voxels = {k: PLANE for k in paths}
-    voxels["raw read floor"] = (hi - lo) * PLANE
+    voxels["raw read floor"] = voxels["raw read floor, zarrs"] = (hi - lo) * PLANE
     whole = arr[:]
     t0 = time.perf_counter()
     scipy_fn(whole)
@@ -258,24 +266,28 @@ def _plane_section(op, params, halo, times, voxels, spread) -> list[str]:
              table(["path", "time (median)", "min-max", "Mvox", "Mvox/s", "time / fast"],
                    rows), "",
              f"Mvox: voxels computed (the plane, or the whole volume for scipy); for the raw "
-             f"read floor, voxels read and decoded (chunk rows z {lo}..{hi}, every y and x). "
-             f"Fast kernels: {exact / fast:.2f}x the exact path's speed.", ""]
+             f"read floors, voxels read and decoded (chunk rows z {lo}..{hi}, every y and x) "
+             f"by zarr-python's codec pipeline (the one naive dask-image uses) and by zarrs "
+             f"(the one we use). Fast kernels: {exact / fast:.2f}x the exact path's speed.",
+             ""]
+    floor_s = min(times["raw read floor"], times["raw read floor, zarrs"])
     if op == "gaussian":
-        floor = fast / times["raw read floor"]
+        floor = fast / floor_s
         lines.append(
-            f"Targets (fast): at most {GAUSS_FLOOR}x the raw read floor "
-            f"({_verdict(floor <= GAUSS_FLOOR)}: {floor:.2f}x, {fast:.3f} s against "
-            f"{times['raw read floor']:.3f} s); at least {GAUSS_NAIVE:g}x faster than naive "
+            f"Targets (fast): at most {GAUSS_FLOOR}x the raw read floor, the faster of the "
+            f"two ({_verdict(floor <= GAUSS_FLOOR)}: {floor:.2f}x, {fast:.3f} s against "
+            f"{floor_s:.3f} s); at least {GAUSS_NAIVE:g}x faster than naive "
             f"dask-image ({_verdict(naive / fast >= GAUSS_NAIVE)}: {naive / fast:.1f}x). "
-            f"Exact: {exact / times['raw read floor']:.2f}x the floor, "
+            f"Exact: {exact / floor_s:.2f}x the floor, "
             f"{naive / exact:.1f}x naive.")
     else:
         lines.append(
             f"Target (fast): at least {MEDIAN_NAIVE:g}x faster than naive dask-image "
             f"({_verdict(naive / fast >= MEDIAN_NAIVE)}: {naive / fast:.1f}x). "
             f"Exact: {naive / exact:.1f}x naive.")
-    lines[-1] += (f" Reading the chunks alone (raw read floor) is "
-                  f"{naive / times['raw read floor']:.1f}x faster than naive: the most a path "
+    lines[-1] += (f" Reading the chunks alone is {naive / times['raw read floor']:.1f}x "
+                  f"faster than naive with zarr-python's pipeline, "
+                  f"{naive / times['raw read floor, zarrs']:.1f}x with zarrs: the most a path "
                   f"that reads this file's chunk rows can reach.")
     return [*lines, ""]
 

@@ -143,6 +143,11 @@ def test_each_output_chunk_is_written_once(zarr_v3_array, tmp_path, monkeypatch,
 
 
 def _count_sets(monkeypatch, store_class) -> list[str]:
+    """Keys written through ``store_class.set``; zarrs (which writes files itself) is off
+    meanwhile, as in the ``zarr_reads`` fixture."""
+    from napari_lazyproc.io import _codecs
+
+    monkeypatch.setitem(_codecs._state, "enabled", False)
     keys: list[str] = []
     original = store_class.set
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from .._shared.pool import bounded_unordered, n_workers, one_task
 from .._shared.regions import block_region, within
+from ..io import fast_codecs, os_errors
 from ..ops import CACHE, Cancelled
 from ._remote import zarr_store
 from ._resume import ResumeRecord
@@ -78,8 +79,8 @@ class ChunkJob:
         if self._array is None:
             import zarr
 
-            self._array = zarr.open_array(store=zarr_store(self.store), path=self.array_path,
-                                          mode="r+")
+            self._array = fast_codecs(zarr.open_array(
+                store=zarr_store(self.store), path=self.array_path, mode="r+"))
         return self._array
 
     def done(self, index) -> bool:
@@ -106,7 +107,8 @@ class ChunkJob:
                 for index in todo:
                     region = self.region(index)
                     chunk = values[within(region, box)]
-                    arr[region] = chunk
+                    with os_errors():
+                        arr[region] = chunk
                     self.record.mark_done(self.level, index, chunk)
                 del values
         nbytes = sum(math.prod(r.stop - r.start for r in self.region(i)) for i in batch)

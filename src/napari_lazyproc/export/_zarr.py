@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ..io import fast_codecs
 from ..ops import CACHE, Progress
 from . import _chunks, _metadata
 from ._cluster import distributed_client
@@ -69,8 +70,8 @@ class DownsampledLevel:
         import zarr
 
         if self._below is None:
-            self._below = zarr.open_array(store=zarr_store(self.store), path=self.path,
-                                          mode="r")
+            self._below = fast_codecs(zarr.open_array(store=zarr_store(self.store),
+                                                      path=self.path, mode="r"))
         src = tuple(slice(s.start * f, min(n, s.stop * f))
                     for s, f, n in zip(region, self.factors, self.below_shape, strict=True))
         block = np.asarray(self._below[src])

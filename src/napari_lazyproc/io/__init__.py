@@ -4,6 +4,7 @@ Formats are asked in registration order; each says cheaply whether it claims a p
 """
 
 from ._axes import SPATIAL_AXES, convert_unit, guess_axes
+from ._codecs import fast_codecs, os_errors
 from ._contrast import sample_contrast_limits
 from ._errors import ImageReadError
 from ._file_array import as_dask
@@ -44,6 +45,7 @@ __all__ = [
     "as_dask",
     "convert_unit",
     "display_pyramid",
+    "fast_codecs",
     "find_format",
     "forget_remote",
     "fsspec_options",
@@ -52,6 +54,7 @@ __all__ = [
     "level_factor",
     "open_image",
     "open_remote_store",
+    "os_errors",
     "register",
     "sample_contrast_limits",
     "virtual_factors",

@@ -13,6 +13,7 @@ import numpy as np
 from dask.base import tokenize
 
 from ._axes import axes_from_names, guess_axes, normalize_unit
+from ._codecs import fast_codecs
 from ._errors import ImageReadError
 from ._file_array import as_dask
 from ._image import LazyImage
@@ -204,6 +205,7 @@ def _open_multiscale(group, root: Path | str, name: str, kind: str) -> LazyImage
         if all("start" in w and "end" in w for w in windows):
             contrast = [(float(w["start"]), float(w["end"])) for w in windows]
 
+    arrays = [fast_codecs(a) for a in arrays]
     levels = [_array_to_dask(a, root) for a in arrays]
     return LazyImage(
         levels=levels,
@@ -338,6 +340,7 @@ class ZarrStore(Format):
                 arrays = found
             else:
                 arrays, others = [found[0]], [a.path for a in found[1:]]
+        arrays = [fast_codecs(a) for a in arrays]
         first = arrays[0]
         axes = axes_from_names(_array_dim_names(first), first.shape)
         if len(axes) != first.ndim:

@@ -24,7 +24,7 @@ from dask.base import tokenize
 from .._shared.pool import parallel_map
 from .._shared.regions import block_region
 from .._shared.source import RegionReader
-from ..io import LazyArray, as_dask
+from ..io import LazyArray, as_dask, fast_codecs
 from ._jobs import Progress
 from ._label import label_block
 from ._levels import label_factors
@@ -138,10 +138,10 @@ class GlobalLabels:
             store = self._tmp.name
         # lz4 with byte shuffle: labels compress well and this store is written and read
         # once each; zarr's default zstd took as long as the labeling itself
-        chunk_store = zarr.create_array(
+        chunk_store = fast_codecs(zarr.create_array(
             store, shape=self.shape, chunks=self.block, dtype="uint32", fill_value=0,
             overwrite=True,
-            compressors=BloscCodec(cname="lz4", clevel=1, shuffle="shuffle"))
+            compressors=BloscCodec(cname="lz4", clevel=1, shuffle="shuffle")))
         counts = np.zeros(self.grid, np.int64)
         other = [a for a in range(self.ndim) if a not in self.spatial]
         faces = {} if self._face_bytes() <= FACE_BYTES else None
