@@ -70,16 +70,38 @@ def _first_axis(f: np.ndarray, lo: int, hi: int, offsets, mode: str, cval: float
     out = np.empty((hi - lo, *f.shape[1:]), work if linear else f.dtype)
     for k in range(hi - lo):
         taps = _indices(n, lo + k + np.asarray(offsets), mode)
+
+        def plane(i):
+            return np.full(f.shape[1:], cval, f.dtype) if i < 0 else np.ascontiguousarray(f[i])
+
+        if linear and cv2 is not None and f.ndim == 3:
+            out[k] = _weighted_planes([plane(i) for i in taps], combine, work)
+            continue
         acc = None
         for j, i in enumerate(taps):
-            plane = np.full(f.shape[1:], cval, f.dtype) if i < 0 else f[i]
             if linear:
-                term = work(combine[j]) * plane
+                term = work(combine[j]) * plane(i)
                 acc = term if acc is None else acc + term
             else:
-                acc = plane.copy() if acc is None else combine(acc, plane, out=acc)
+                acc = plane(i).copy() if acc is None else combine(acc, plane(i), out=acc)
         out[k] = acc
     return out
+
+
+def _weighted_planes(planes: list, weights, work) -> np.ndarray:
+    """sum(weights[j] * planes[j]) in ``work`` precision, two planes a pass (OpenCV's
+    addWeighted reads integers as they are: no float copies of the planes)."""
+    depth = cv2.CV_64F if work == np.float64 else cv2.CV_32F
+    n = len(planes)
+    acc = None
+    for j in range(n // 2):
+        pair = cv2.addWeighted(planes[j], float(weights[j]), planes[n - 1 - j],
+                               float(weights[n - 1 - j]), 0.0, dtype=depth)
+        acc = pair if acc is None else cv2.add(acc, pair, dst=acc)
+    if n % 2:
+        middle = cv2.multiply(planes[n // 2], 1.0, scale=float(weights[n // 2]), dtype=depth)
+        acc = middle if acc is None else cv2.add(acc, middle, dst=acc)
+    return acc
 
 
 def _planes_then(f: np.ndarray, crop, first, plane_fn) -> np.ndarray:
