@@ -73,7 +73,9 @@ def main() -> str:
     _wait_live(ours)
     raw.visible = False
     full = raw.data[0] if raw.multiscale else raw.data
-    np.asarray(full[Z - 16 : Z + 16])  # warm input chunks for every peer
+    # read synchronously into the engine's cache (a read of the layer's data would
+    # start a background job over the whole aligned region and return a placeholder)
+    full.source.read((slice(Z - 16, Z + 16), slice(0, full.shape[1]), slice(0, full.shape[2])))
 
     # ---- a sigma change
     ours_times = []

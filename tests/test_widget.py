@@ -388,3 +388,32 @@ def test_scrolling_one_way_computes_ahead_that_way_only(make_napari_viewer, qtbo
         qtbot.waitUntil(lambda: not state._ahead, timeout=20000)
     done = {key[0][0] for key in state._done}
     assert {13} <= done and 8 not in done  # ahead upwards, nothing spent below
+
+
+def test_a_parameter_change_waits_before_computing_frames_ahead(make_napari_viewer, qtbot,
+                                                                tall_zarr):
+    """Right after a live update its frames ahead wait (a dragged parameter makes each
+    result stale at once); once the update has settled they come."""
+    import time
+
+    from napari_lazyproc import _live
+
+    viewer = make_napari_viewer()
+    (raw,) = viewer.open(str(tall_zarr), plugin="napari-lazyproc")
+    raw.visible = False
+    widget = make(viewer, qtbot)
+    layer = widget.add_layer()
+    viewer.dims.set_current_step(0, 10)
+    shown(qtbot, layer)
+    changed = time.monotonic()
+    widget.set_params(sigma=2.0)
+    np.testing.assert_array_equal(shown(qtbot, layer), ndi.gaussian_filter(TALL, 2.0)[10])
+    state = layer.data.state
+    if time.monotonic() - changed < _live.AHEAD_AFTER_UPDATE * 0.8:
+        assert state.n_computed_ahead == 0 and not state._ahead  # nothing ahead yet
+    qtbot.waitUntil(lambda: state.n_computed_ahead >= 2 and not state._ahead, timeout=20000)
+    assert time.monotonic() - changed >= _live.AHEAD_AFTER_UPDATE
+    viewer.dims.set_current_step(0, 11)
+    assert not state.busy  # computed ahead once the update settled
+    np.testing.assert_array_equal(np.asarray(layer._slice.image.raw),
+                                  ndi.gaussian_filter(TALL, 2.0)[11])

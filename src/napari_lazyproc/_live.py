@@ -25,6 +25,7 @@ import itertools
 import logging
 import math
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -73,6 +74,11 @@ class _DisplayQueue:
 #: two display threads: a raw layer's coarse volume and a result's compute side by side,
 #: or the frame on screen and the frames ahead of it (each region runs on one thread)
 _queue = _DisplayQueue(2)
+
+#: seconds after a live update before its frames ahead are computed: while a parameter is
+#: being dragged each result is stale at once, and its frames ahead would hold the display
+#: threads (and the cores) from the next one
+AHEAD_AFTER_UPDATE = 0.3
 
 #: priorities: the region on screen, then frames ahead by distance, then regions of levels
 #: only the layer list's thumbnail shows
@@ -283,6 +289,10 @@ class LiveState:
         self._wrap = bool(previous._wrap) if previous is not None else False
         if previous is not None and previous.playing:
             self._axis, self._direction = previous._axis, previous._direction
+        #: a live update (new parameters) plans frames ahead only from this moment on
+        self._ahead_from = time.monotonic() + AHEAD_AFTER_UPDATE if previous is not None \
+            else 0.0
+        self._later: tuple | None = None  # the region to plan when that moment comes
         self.n_computed = 0  # regions computed because they were asked for
         self.n_computed_ahead = 0  # neighbours computed ahead and not (yet) asked for
         self.n_ahead_shown = 0  # frames computed ahead, then shown
@@ -529,6 +539,11 @@ class LiveState:
             Queue the frames ahead that are missing, nearest first, while the budget
             allows; otherwise only drop the work for frames no longer ahead.
         """
+        if schedule and not self.playing:
+            wait = self._ahead_from - time.monotonic()
+            if wait > 0:  # just after a live update: later, if still wanted then
+                self._plan_later(region, wait)
+                schedule = False
         jobs = []
         with self._lock:
             if self.closed:
@@ -610,6 +625,25 @@ class LiveState:
                     del self._pending[key]
         if wanted and values is not None and not self.paused:
             self.plan(region)  # the region on screen landed: now the frames ahead
+
+    def _plan_later(self, region: tuple, wait: float) -> None:
+        """``plan(region)`` in ``wait`` seconds if ``region`` is still the one on screen
+        (one timer a state: the region planned is the latest asked for)."""
+        with self._lock:
+            pending, self._later = self._later, region
+        if pending is not None:
+            return
+
+        def later() -> None:
+            with self._lock:
+                region, self._later = self._later, None
+            if region is not None and not self.closed \
+                    and self._last in (None, _region_key(region)):
+                self.plan(region)
+
+        timer = threading.Timer(wait, later)
+        timer.daemon = True
+        timer.start()
 
     def compute_now(self, region: tuple) -> np.ndarray:
         self.n_sync += 1
