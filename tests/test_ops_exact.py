@@ -237,3 +237,25 @@ def test_fast_rank_filters_leave_an_out_of_range_cval_to_scipy():
         ours = lp.apply("median", a, size=3, mode="constant", cval=cval, precision="fast")
         np.testing.assert_array_equal(np.asarray(ours),
                                       ndi.median_filter(a, 3, mode="constant", cval=cval))
+
+
+@pytest.mark.parametrize("name", ["binary_erosion", "binary_dilation", "binary_opening",
+                                  "binary_closing"])
+@pytest.mark.parametrize("footprint, radius", [("ball", (1, 2, 2)), ("box", (1, 1, 2)),
+                                               ("ball", (2, 1, 1))])
+def test_fast_binary_morphology_runs_opencv_and_equals_scipy(name, footprint, radius):
+    """The fast kernel (OpenCV on the 0/1 mask) answers, and equals scipy on the whole
+    array: at its edges (scipy's border is background) and at chunk edges."""
+    from napari_lazyproc.ops import _kernels
+    from napari_lazyproc.ops._common import make_footprint
+
+    rng = np.random.default_rng(len(name) + radius[0])
+    a = (ndi.gaussian_filter(rng.random((11, 40, 37)), 1.2) > 0.5).astype(np.uint16) * 7
+    structure = make_footprint(footprint, radius)
+    reference = getattr(ndi, name)(a != 0, structure=structure)
+    crop = (slice(2, 9), slice(0, 40), slice(5, 30))
+    direct = _kernels.binary(name)(a, crop, footprint, radius)
+    assert direct is not None and direct.dtype == bool
+    result = lp.apply(name, da.from_array(a, chunks=(4, 9, 16)), footprint=footprint,
+                      radius=radius, precision="fast")
+    np.testing.assert_array_equal(np.asarray(result), reference)

@@ -304,6 +304,21 @@ def grey(name: str):
     return run
 
 
+def binary(name: str):
+    """A fast binary erosion, dilation, opening or closing: the grey one on the 0/1 mask
+    with scipy's border for binary morphology (outside the array is background)."""
+    grey_op = grey(name.removeprefix("binary_"))
+
+    def run(block, crop, footprint, radius):
+        if not isinstance(block, np.ndarray):
+            return None
+        mask = (block != 0).view(np.uint8)
+        out = grey_op(mask, crop, footprint, radius, "constant", 0.0)
+        return None if out is None else out.view(bool)
+
+    return run
+
+
 #: the most bytes the window stack of one output plane of a rank filter may take
 RANK_BYTES = 2**28
 #: scipy's boundary modes as numpy.pad modes

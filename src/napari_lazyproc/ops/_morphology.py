@@ -58,6 +58,7 @@ for _name, (_fn, _times, _text) in _BINARY.items():
     register(Op(
         _name, "binary", _binary(_fn), (FOOTPRINT, RADIUS),
         halo=_radius_halo(_times), dtype=lambda d, p: np.dtype(bool), binary_input=True,
+        fast=_kernels.binary(_name),
         description=f"{_text} (scipy.ndimage.{_fn}, nonzero is foreground)",
     ))
 
