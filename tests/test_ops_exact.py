@@ -25,7 +25,7 @@ GLOBAL = {"threshold_otsu", "threshold_li", "threshold_triangle"}
 #: exactly equal in "fast" too: order statistics, morphology, thresholds and labels
 EXACT_IN_FAST = {name for name, op in REGISTRY.items()
                  if op.category in ("morphology", "binary", "threshold", "labeling")
-                 or name in ("median", "minimum", "maximum", "percentile")}
+                 or name in ("median", "minimum", "maximum", "percentile", "rank_filter")}
 
 
 def test_every_registered_operation_is_tested():

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import array_module, ndimage_for
+from . import _kernels
 from ._common import CVAL, MODE, SIZE
 from ._levels import note_once
 from ._params import Param
@@ -259,6 +260,14 @@ def _rank_filter(b, rank, size, footprint, mode, cval, origin):
                                       cval=cval, origin=origin)
 
 
+def _rank_filter_fast(b, crop, rank, size, footprint, mode, cval, origin):
+    """A box window, centred: the sliding-window rank kernel (an order statistic of the
+    block's own values, so exactly scipy's); a footprint or an origin: scipy."""
+    if footprint is not None or any(int(o) for o in np.atleast_1d(origin)):
+        return None
+    return _kernels.rank(b, crop, size, lambda n: rank + n if rank < 0 else rank, mode, cval)
+
+
 FOOTPRINT_HELP = ("the window's shape (nonzero is in the window): a nested list, a .npy "
                   "path or an array; replaces size")
 
@@ -269,6 +278,7 @@ register(Op(
      SIZE, kernel_param("rank_filter", "footprint", FOOTPRINT_HELP), MODE, CVAL, ORIGIN),
     halo=_window_halo_of, check=_check_rank, at_level=_same_kernel_note("rank_filter",
                                                                         "footprint"),
+    fast=_rank_filter_fast,
     description="the rank-th value of a window (scipy.ndimage.rank_filter)",
 ))
 
