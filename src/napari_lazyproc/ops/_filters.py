@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import ndimage_for
-from . import _kernels
+from . import _kernels, _kernels_edges
 from ._common import (
     CVAL,
     MODE,
@@ -141,7 +141,7 @@ for _name, _fn in (("sobel", "sobel"), ("prewitt", "prewitt")):
     register(Op(
         _name, "edges", _derivative(_fn), (AXIS, MODE, CVAL),
         halo=lambda p, n: (1,) * n, dtype=float_dtype,
-        needs_axes=True, check=_check_axis,
+        needs_axes=True, check=_check_axis, fast=getattr(_kernels_edges, _name),
         description=f"{_name.title()} derivative along an axis, or the gradient magnitude "
                     f"(sqrt of the sum of squares of scipy.ndimage.{_fn} along each axis)",
     ))
@@ -149,7 +149,7 @@ for _name, _fn in (("sobel", "sobel"), ("prewitt", "prewitt")):
 register(Op(
     "laplace", "edges",
     lambda b, mode, cval: ndimage_for(b).laplace(as_float(b), mode=mode, cval=cval),
-    (MODE, CVAL), halo=lambda p, n: (1,) * n, dtype=float_dtype,
+    (MODE, CVAL), halo=lambda p, n: (1,) * n, dtype=float_dtype, fast=_kernels_edges.laplace,
     description="discrete Laplacian (scipy.ndimage.laplace)",
 ))
 def _gaussian_derivative(name):
@@ -165,7 +165,7 @@ for _name, _text in (("gaussian_laplace", "Laplacian of Gaussian, LoG"),
     register(Op(
         _name, "edges", _gaussian_derivative(_name), (SIGMA, TRUNCATE, MODE, CVAL),
         halo=lambda p, n: gaussian_radius(p["sigma"], p["truncate"]), dtype=float_dtype,
-        description=f"{_text} (scipy.ndimage.{_name})",
+        fast=getattr(_kernels_edges, _name), description=f"{_text} (scipy.ndimage.{_name})",
     ))
 
 
