@@ -74,7 +74,8 @@ def _first_axis(f: np.ndarray, lo: int, hi: int, offsets, mode: str, cval: float
         def plane(i):
             return np.full(f.shape[1:], cval, f.dtype) if i < 0 else np.ascontiguousarray(f[i])
 
-        if linear and cv2 is not None and f.ndim == 3:
+        # (OpenCV reads a float64 array of up to 4 values as a scalar: numpy for those)
+        if linear and cv2 is not None and f.ndim == 3 and f[0].size > 4:
             out[k] = _weighted_planes([plane(i) for i in taps], combine, work)
             continue
         acc = None

@@ -495,7 +495,7 @@ class LazyResult:
 
     def _apply_fast(self, block: np.ndarray, region: Region, expanded: Region):
         """The fast kernel on every frame over ``region``, or None where it declines."""
-        params = {k: v for k, v in self._call_params().items() if k != "axes"}
+        params = self._call_params()  # with ``axes`` for operations that need them
         inner = within(region, expanded)
         crop = tuple(inner[a] for a in self.spatial)
         return self._frames(block, region, expanded,
