@@ -16,8 +16,8 @@ A record is a path only, so it pickles to dask workers with the chunk jobs.
 
 from __future__ import annotations
 
-import hashlib
 import json
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,11 +32,11 @@ JOB_DIR = ".lazyproc"
 
 
 def digest(values: np.ndarray) -> str:
-    """A digest of ``values`` (dtype, shape and bytes)."""
-    h = hashlib.blake2b(digest_size=16)
-    h.update(str(values.dtype).encode() + str(values.shape).encode())
-    h.update(np.ascontiguousarray(values).data)
-    return h.hexdigest()
+    """A digest of ``values`` (dtype, shape and bytes): CRC-32 of the bytes, which tells a
+    chunk written whole from one torn by a crash, at several GB/s (blake2b took a tenth
+    of an export's CPU). A marker of another form never matches: its chunk is redone."""
+    head = f"{values.dtype.str}{values.shape}"
+    return f"crc32:{head}:{zlib.crc32(np.ascontiguousarray(values).data):08x}"
 
 
 class ResumeRecord:
