@@ -20,7 +20,7 @@ def provenance(steps: list[dict], source_path: str | None) -> dict[str, Any]:
         "pipeline": steps,
         "source": source_path,
         "versions": versions,
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
 
 

@@ -244,7 +244,7 @@ class RemoteExport:
         except importlib_metadata.PackageNotFoundError:  # pragma: no cover
             version = "unknown"
         doc = {"complete": True, "written_by": f"napari-lazyproc {version}",
-               "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
+               "date": datetime.datetime.now(datetime.UTC).isoformat(
                    timespec="seconds"), **manifest}
         write_atomic(self.manifest, json.dumps(doc, indent=1))
         from ._resume import ResumeRecord  # (it imports this module)
