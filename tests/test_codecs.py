@@ -47,6 +47,14 @@ def test_switched_off_every_array_keeps_zarr_pythons_pipeline(tmp_path, monkeypa
     np.testing.assert_array_equal(src.read((slice(0, 9), slice(0, 40), slice(0, 52))), DATA)
 
 
+def test_fortran_ordered_v2_arrays_keep_zarr_pythons_pipeline(tmp_path):
+    path = _write(tmp_path / "f.zarr", zarr_format=2, order="F")
+    src = image_source(lp.open_image(path))
+    assert not _codecs.uses_zarrs(src.reader)
+    region = (slice(1, 8), slice(3, 39), slice(5, 50))
+    np.testing.assert_array_equal(src.read(region), DATA[region])
+
+
 def test_stores_zarrs_cannot_run_are_left_alone():
     arr = zarr.create_array(zarr.storage.MemoryStore(), shape=(5,), dtype="int32")
     assert _codecs.fast_codecs(arr) is arr

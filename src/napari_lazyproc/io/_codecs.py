@@ -12,12 +12,15 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import threading
 import warnings
 from contextlib import contextmanager
 
 #: zarr's config value that selects the zarrs pipeline
 PIPELINE = "zarrs.ZarrsCodecPipeline"
 _state = {"enabled": True}
+#: zarr's config and the warnings filters are process-wide: one thread at a time swaps them
+_config_lock = threading.Lock()
 
 
 def available() -> bool:
@@ -42,9 +45,11 @@ def fast_codecs(arr):
     from zarr.storage import LocalStore
 
     if (not available() or not isinstance(arr.store, LocalStore) or uses_zarrs(arr)
-            or not arr.dtype.isnative):  # zarrs reads native byte order only
+            or not arr.dtype.isnative  # zarrs reads native byte order only
+            or getattr(arr.metadata, "order", "C") != "C"):  # and C-ordered chunks only
         return arr
-    with warnings.catch_warnings():  # "unsupported by ZarrsCodecPipeline": we check below
+    # "unsupported by ZarrsCodecPipeline" warnings are ignored: impl is checked below
+    with _config_lock, warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         with zarr.config.set({"codec_pipeline.path": PIPELINE}):
             fast = zarr.Array(zarr.AsyncArray(arr.metadata, arr.async_array.store_path,

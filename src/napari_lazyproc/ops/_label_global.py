@@ -24,7 +24,7 @@ from dask.base import tokenize
 from .._shared.pool import parallel_map
 from .._shared.regions import block_region
 from .._shared.source import RegionReader
-from ..io import LazyArray, as_dask, fast_codecs
+from ..io import LazyArray, as_dask, fast_codecs, os_errors
 from ._jobs import Progress
 from ._label import label_block
 from ._levels import label_factors
@@ -160,7 +160,8 @@ class GlobalLabels:
                 out[frame] = labels
                 total += n
             out = np.moveaxis(out, range(len(other), self.ndim), self.spatial)
-            chunk_store[region] = out
+            with os_errors():
+                chunk_store[region] = out
             if faces is not None:  # the planes next to a neighbour chunk, for the merge
                 for a in self.spatial:
                     if index[a] > 0:
