@@ -308,7 +308,8 @@ def test_save_layers_uses_the_npe2_writer(make_napari_viewer, qtbot, tmp_path, t
     assert attrs["napari-lazyproc"]["pipeline"][-1]["op"] == "median"
 
 
-def test_scrolling_finds_the_next_plane_computed_ahead(make_napari_viewer, qtbot, tall_zarr):
+def _layer_at_plane_10(make_napari_viewer, qtbot, tall_zarr):
+    """A viewer with the raw file hidden and the widget's live layer shown at z = 10."""
     viewer = make_napari_viewer()
     (raw,) = viewer.open(str(tall_zarr), plugin="napari-lazyproc")
     raw.visible = False
@@ -316,6 +317,11 @@ def test_scrolling_finds_the_next_plane_computed_ahead(make_napari_viewer, qtbot
     layer = widget.add_layer()
     viewer.dims.set_current_step(0, 10)
     shown(qtbot, layer)
+    return viewer, widget, layer
+
+
+def test_scrolling_finds_the_next_plane_computed_ahead(make_napari_viewer, qtbot, tall_zarr):
+    viewer, widget, layer = _layer_at_plane_10(make_napari_viewer, qtbot, tall_zarr)
     state = layer.data.state
     qtbot.waitUntil(lambda: not state._ahead and state.n_computed_ahead >= 2, timeout=20000)
     asked = state.n_computed
@@ -398,13 +404,7 @@ def test_a_parameter_change_waits_before_computing_frames_ahead(make_napari_view
 
     from napari_lazyproc import _live
 
-    viewer = make_napari_viewer()
-    (raw,) = viewer.open(str(tall_zarr), plugin="napari-lazyproc")
-    raw.visible = False
-    widget = make(viewer, qtbot)
-    layer = widget.add_layer()
-    viewer.dims.set_current_step(0, 10)
-    shown(qtbot, layer)
+    viewer, widget, layer = _layer_at_plane_10(make_napari_viewer, qtbot, tall_zarr)
     changed = time.monotonic()
     widget.set_params(sigma=2.0)
     np.testing.assert_array_equal(shown(qtbot, layer), ndi.gaussian_filter(TALL, 2.0)[10])
