@@ -25,6 +25,8 @@ _BORDERS = {} if cv2 is None else {
     "nearest": cv2.BORDER_REPLICATE,
     "constant": cv2.BORDER_CONSTANT,
 }
+#: columns of a slab's first pass filtered at once (its float band stays in cache)
+SLAB_COLUMNS = 256
 #: the dtypes the OpenCV kernels take
 _SUPPORTED = (np.uint8, np.uint16, np.int16, np.float32)
 
@@ -105,19 +107,18 @@ def _weighted_planes(planes: list, weights, work) -> np.ndarray:
     return acc
 
 
-def _planes_then(f: np.ndarray, crop, first, plane_fn) -> np.ndarray:
+def _planes_then(f: np.ndarray, crop, first, plane_fn, dtype) -> np.ndarray:
     """Axis 0 by ``first(f, lo, hi)`` at the planes asked for (3-D blocks), then
-    ``plane_fn`` on each plane, cropped; 1- and 2-D blocks go straight to ``plane_fn``."""
+    ``plane_fn`` on each plane, cropped and stored as ``dtype`` plane by plane (no
+    whole-box float result); 1- and 2-D blocks go straight to ``plane_fn``."""
     if f.ndim == 1:
-        return _planes_then(f[None], (slice(0, 1), *crop), None, plane_fn)[0]
+        return _planes_then(f[None], (slice(0, 1), *crop), None, plane_fn, dtype)[0]
     if f.ndim == 2:
-        return plane_fn(np.ascontiguousarray(f))[crop]
+        return _to_dtype(plane_fn(np.ascontiguousarray(f))[crop], dtype)
     planes = first(f, crop[0].start, crop[0].stop)
-    sample = plane_fn(np.ascontiguousarray(planes[0]))[crop[1:]]
-    out = np.empty((len(planes), *sample.shape), sample.dtype)
-    out[0] = sample
-    for k in range(1, len(planes)):
-        out[k] = plane_fn(np.ascontiguousarray(planes[k]))[crop[1:]]
+    out = np.empty((len(planes), *(c.stop - c.start for c in crop[1:])), dtype)
+    for k in range(len(planes)):
+        out[k] = _to_dtype(plane_fn(np.ascontiguousarray(planes[k]))[crop[1:]], dtype)
     return out
 
 
@@ -127,9 +128,10 @@ def _usable(block, mode, cval, dtypes=(*_SUPPORTED, np.float64)) -> bool:
 
 
 def _to_dtype(values: np.ndarray, dtype) -> np.ndarray:
+    """``values`` (a float result this module owns: clipped in place) as ``dtype``."""
     if np.dtype(dtype).kind in "iu":
         info = np.iinfo(dtype)
-        return np.clip(values, info.min, info.max).astype(dtype)
+        return np.clip(values, info.min, info.max, out=values).astype(dtype)
     return values.astype(dtype, copy=False)
 
 
@@ -168,12 +170,18 @@ def _linear(block, crop, weights, mode, cval, work=np.float32, store=None, norms
         if hi - lo <= 4:  # a few planes (one on screen): only those
             out = _first_axis(vol, lo, hi, _offsets(len(weights[0])), mode, cval,
                               weights[0], work)
-        else:  # a slab (an export's box): one pass over the planes seen as rows
-            kz = np.asarray(weights[0], work)
-            rows = np.ascontiguousarray(vol).reshape(vol.shape[0], -1)
-            out = cv2.sepFilter2D(rows, depth, one, kz, anchor=(0, len(kz) // 2),
-                                  borderType=border)[lo:hi].reshape(hi - lo, *vol.shape[1:])
-        return between(out, norms[0])
+            return between(out, norms[0])
+        # a slab (an export's box): the planes seen as rows, filtered a band of columns
+        # at a time (a float band stays in cache; no whole-slab float array) and stored
+        # as scipy stores its passes: integers truncated, in their own dtype
+        kz = np.asarray(weights[0], work)
+        rows = np.ascontiguousarray(vol).reshape(vol.shape[0], -1)
+        out = np.empty((hi - lo, rows.shape[1]), block.dtype if integer else work)
+        for j in range(0, rows.shape[1], SLAB_COLUMNS):
+            band = cv2.sepFilter2D(rows[:, j : j + SLAB_COLUMNS], depth, one, kz,
+                                   anchor=(0, len(kz) // 2), borderType=border)[lo:hi]
+            out[:, j : j + SLAB_COLUMNS] = _to_dtype(between(band, norms[0]), out.dtype)
+        return out.reshape(hi - lo, *vol.shape[1:])
 
     ky, kx = (np.asarray(w, work) for w in weights[-2:])
     anchor = (len(kx) // 2, len(ky) // 2)
@@ -188,7 +196,7 @@ def _linear(block, crop, weights, mode, cval, work=np.float32, store=None, norms
             return between(tmp, norms[-1])
         return cv2.sepFilter2D(plane, depth, kx, ky, anchor=anchor, borderType=border)
 
-    return _to_dtype(_planes_then(f, crop, first, plane_fn), block.dtype)
+    return _planes_then(f, crop, first, plane_fn, block.dtype)
 
 
 def gaussian(block, crop, sigma, truncate, mode, cval, work=np.float32, store=None):
