@@ -61,7 +61,8 @@ def fast_codecs(arr):
 @contextmanager
 def os_errors():
     """zarrs reports a failed file operation as ``RuntimeError("... (os error N)")``:
-    raise it as the ``OSError`` zarr-python gives (a full disk is ENOSPC either way)."""
+    raise it as the ``OSError`` zarr-python gives (a full disk is ENOSPC either way),
+    zarrs' own text (which names the chunk) kept in the message."""
     try:
         yield
     except RuntimeError as exc:
@@ -69,4 +70,4 @@ def os_errors():
         if found is None:
             raise
         code = int(found.group(1))
-        raise OSError(code, os.strerror(code)) from exc
+        raise OSError(code, f"{os.strerror(code)}: {exc}") from exc
