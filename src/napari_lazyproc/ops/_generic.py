@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import array_module, ndimage_for
-from . import _kernels
+from . import _kernels, _kernels_correlate
 from ._common import CVAL, MODE, SIZE
 from ._levels import note_once
 from ._params import Param
@@ -210,6 +210,7 @@ for _name, _text in (
          MODE, CVAL, ORIGIN),
         halo=_weights_halo, check=_weights_check(_name),
         at_level=_same_kernel_note(_name, "weights"),
+        fast=getattr(_kernels_correlate, _name),
         description=f"{_text}; output in the input's dtype, as scipy gives it",
     ))
 
