@@ -80,6 +80,21 @@ def test_demo_screenshot_headless(tmp_path):
     assert np.unique(shot[..., 0]).size > 20
 
 
+@pytest.mark.slow
+def test_demo_with_no_screen_renders_headless_instead_of_failing(tmp_path):
+    """The README's first command on a server: no DISPLAY, no --screenshot; Qt would
+    abort, so the demo renders under Xvfb to a picture in the current folder and says so."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    result = subprocess.run([sys.executable, "-m", "napari_lazyproc.cli", "demo", "--small"],
+                            capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "no screen found" in result.stderr and "napari-lazyproc-demo.png" in result.stderr
+    import imageio.v3 as iio
+
+    shot = iio.imread(tmp_path / "napari-lazyproc-demo.png")
+    assert shot.shape[0] > 400 and np.unique(shot[..., 0]).size > 20
+
+
 def test_process_exact_records_the_precision(zarr_v3_array, tmp_path):
     import zarr
     from scipy import ndimage as ndi

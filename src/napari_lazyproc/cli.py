@@ -280,9 +280,19 @@ class _BadInput(Exception):
     """Bad input on the command line: exit 2 with this one-line reason."""
 
 
+#: where ``demo`` saves its picture on a machine with no screen
+HEADLESS_DEMO_PNG = "napari-lazyproc-demo.png"
+
+
+def _no_screen() -> bool:
+    """Linux with neither an X nor a Wayland display (a server, a container, CI)."""
+    return sys.platform == "linux" and not (os.environ.get("DISPLAY")
+                                            or os.environ.get("WAYLAND_DISPLAY"))
+
+
 def _ensure_display() -> subprocess.Popen | None:
     """Start Xvfb when there is no screen, so ``demo --screenshot`` renders headless."""
-    if sys.platform != "linux" or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+    if not _no_screen():
         return None
     xvfb = shutil.which("Xvfb")
     if xvfb is None:
@@ -308,7 +318,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     The widget is docked and a gaussian of the series is added as a live layer. With
     ``--screenshot`` the viewer renders headless (under Xvfb when there is no screen),
-    saves the picture and exits.
+    saves the picture and exits; with no screen at all (no ``DISPLAY``) it does so
+    without being asked, to ``napari-lazyproc-demo.png``, rather than fail in Qt.
 
     Parameters
     ----------
@@ -320,6 +331,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     int
         The exit status, 0.
     """
+    if not args.screenshot and _no_screen():  # nowhere to show a window: render instead
+        args.screenshot = HEADLESS_DEMO_PNG
+        print(f"no screen found (DISPLAY is not set): rendering the demo headless to "
+              f"{HEADLESS_DEMO_PNG}; on a desktop it opens napari", file=sys.stderr)
     xvfb = _ensure_display() if args.screenshot else None
     try:
         import napari
