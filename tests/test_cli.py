@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -11,6 +12,10 @@ import pytest
 from conftest import VOLUME
 
 from napari_lazyproc.cli import main
+
+#: the demo renders headless under Xvfb, on Linux
+HEADLESS = pytest.mark.skipif(sys.platform != "linux" or shutil.which("Xvfb") is None,
+                              reason="renders headless under Xvfb (Linux)")
 
 
 def test_info_prints_what_the_reader_sees(ome_zarr_v04, capsys):
@@ -63,6 +68,7 @@ def test_console_script_runs(tiff_plain):
 
 
 @pytest.mark.slow
+@HEADLESS
 def test_demo_screenshot_headless(tmp_path):
     """``demo --screenshot`` renders the large sample with no screen and exits."""
     out = tmp_path / "demo.png"
@@ -81,6 +87,7 @@ def test_demo_screenshot_headless(tmp_path):
 
 
 @pytest.mark.slow
+@HEADLESS
 def test_demo_with_no_screen_renders_headless_instead_of_failing(tmp_path):
     """The README's first command on a server: no DISPLAY, no --screenshot; Qt would
     abort, so the demo renders under Xvfb to a picture in the current folder and says so."""
@@ -93,6 +100,20 @@ def test_demo_with_no_screen_renders_headless_instead_of_failing(tmp_path):
 
     shot = iio.imread(tmp_path / "napari-lazyproc-demo.png")
     assert shot.shape[0] > 400 and np.unique(shot[..., 0]).size > 20
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="DISPLAY is how Linux finds a screen")
+def test_demo_with_no_screen_and_no_xvfb_says_so(tmp_path):
+    """No screen and no Xvfb on PATH: a one-line reason and exit 2, not a Qt abort."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env["PATH"] = str(tmp_path)  # nothing there: no Xvfb
+    for extra in ([], ["--screenshot", str(tmp_path / "x.png")]):
+        result = subprocess.run([sys.executable, "-m", "napari_lazyproc.cli", "demo", *extra],
+                                capture_output=True, text=True, env=env, timeout=120,
+                                cwd=tmp_path)
+        assert result.returncode == 2, result.stderr[-2000:]
+        assert "no Xvfb" in result.stderr and "Traceback" not in result.stderr
+        assert not (tmp_path / "x.png").exists()
 
 
 def test_process_exact_records_the_precision(zarr_v3_array, tmp_path):

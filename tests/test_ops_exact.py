@@ -218,16 +218,29 @@ def test_physical_lengths_convert_axes_in_different_units():
         lp.apply("gaussian", odd, sigma=1.0, units="physical")
 
 
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16])
-@pytest.mark.parametrize("value", [0, 1, 200, 255])
-@pytest.mark.parametrize("name, params", [("gaussian", {"sigma": 1.3}), ("uniform", {"size": 3})])
-def test_fast_kernels_on_flat_and_saturated_blocks(dtype, value, name, params):
-    """A flat area sums to a whole number: truncating a float32 sum just below it lost a
-    grey level per axis; within one grey level in all."""
-    a = np.full((8, 40, 40), value, dtype)
-    a[:, 20:, 20:] = np.iinfo(dtype).max  # a saturated corner
+FLAT_VALUES = [(dtype, value) for dtype in (np.uint8, np.uint16, np.int16)
+               for value in (0, 1, 3, 100, 200, 251, 255, 1000, 12345, 65535, -7, -32768)
+               if np.iinfo(dtype).min <= value <= np.iinfo(dtype).max]
+
+
+@pytest.mark.parametrize("dtype, value", FLAT_VALUES)
+@pytest.mark.parametrize("name, params", [("gaussian", {"sigma": 0.5}),
+                                          ("gaussian", {"sigma": 1.3}),
+                                          ("gaussian", {"sigma": 2.0}),
+                                          ("gaussian", {"sigma": 3.3}),
+                                          ("uniform", {"size": 3}), ("uniform", {"size": 4})])
+@pytest.mark.parametrize("shape", [(8, 40, 40), (40, 40)])
+def test_fast_kernels_on_flat_saturated_and_ramp_blocks(dtype, value, name, params, shape):
+    """A flat area (or a linear ramp) sums to a whole number, which two summation orders
+    put on either side of it: truncated after each axis, a grey level was lost per axis
+    (2 or 3 in all). Within one grey level of scipy everywhere."""
+    info = np.iinfo(dtype)
+    a = np.full(shape, value, dtype)
+    a[..., 20:, 20:] = info.max  # a saturated corner
+    a[..., :10, :] = (value + np.arange(shape[-1]) * (value > 0)).clip(info.min, info.max)
     ours = np.asarray(lp.apply(name, a, precision="fast", **params))
-    reference = ndi.gaussian_filter(a, 1.3) if name == "gaussian" else ndi.uniform_filter(a, 3)
+    reference = (ndi.gaussian_filter(a, params["sigma"]) if name == "gaussian"
+                 else ndi.uniform_filter(a, params["size"]))
     assert np.abs(ours.astype(np.int64) - reference.astype(np.int64)).max() <= 1
 
 

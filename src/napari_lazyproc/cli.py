@@ -304,10 +304,13 @@ def _ensure_display() -> subprocess.Popen | None:
             [xvfb, f":{n}", "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
-        for _ in range(50):
-            if os.path.exists(f"/tmp/.X11-unix/X{n}"):
+        for _ in range(100):
+            if os.path.exists(f"/tmp/.X11-unix/X{n}") or proc.poll() is not None:
                 break
             time.sleep(0.1)
+        if proc.poll() is not None or not os.path.exists(f"/tmp/.X11-unix/X{n}"):
+            proc.terminate()
+            continue  # this display did not start: the next one
         os.environ["DISPLAY"] = f":{n}"
         return proc
     return None
@@ -331,11 +334,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     int
         The exit status, 0.
     """
+    if _no_screen() and shutil.which("Xvfb") is None:
+        raise _BadInput("no screen (DISPLAY is not set) and no Xvfb to render on: run the "
+                        "demo on a desktop, or install Xvfb (apt-get install xvfb)")
     if not args.screenshot and _no_screen():  # nowhere to show a window: render instead
         args.screenshot = HEADLESS_DEMO_PNG
         print(f"no screen found (DISPLAY is not set): rendering the demo headless to "
               f"{HEADLESS_DEMO_PNG}; on a desktop it opens napari", file=sys.stderr)
     xvfb = _ensure_display() if args.screenshot else None
+    if args.screenshot and _no_screen():
+        raise _BadInput("no screen (DISPLAY is not set) and Xvfb did not start")
     try:
         import napari
 

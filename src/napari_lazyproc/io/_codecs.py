@@ -10,7 +10,6 @@ dtype or byte order it lacks), stay with zarr-python's pipeline, values unchange
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
 import threading
 import warnings
@@ -70,4 +69,4 @@ def os_errors():
         if found is None:
             raise
         code = int(found.group(1))
-        raise OSError(code, f"{os.strerror(code)}: {exc}") from exc
+        raise OSError(code, str(exc)) from exc

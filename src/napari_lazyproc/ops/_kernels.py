@@ -36,10 +36,12 @@ def available() -> bool:
 
 
 def gaussian_weights(sigma: float, truncate: float) -> np.ndarray:
-    """scipy's 1-D Gaussian kernel (radius ``int(truncate * sigma + 0.5)``)."""
-    radius = int(truncate * float(sigma) + 0.5)
-    x = np.arange(-radius, radius + 1, dtype=np.float64)
-    w = np.exp(-0.5 / (float(sigma) ** 2) * x * x)
+    """scipy's 1-D Gaussian kernel (radius ``int(truncate * sigma + 0.5)``), bit for bit
+    (``scipy.ndimage._filters._gaussian_kernel1d`` with order 0)."""
+    sigma = float(sigma)
+    radius = int(truncate * sigma + 0.5)
+    x = np.arange(-radius, radius + 1)  # scipy's arithmetic to the last bit:
+    w = np.exp(-0.5 / (sigma * sigma) * x**2)  # (c * x) * x rounds differently
     return w / w.sum()
 
 
@@ -122,6 +124,48 @@ def _planes_then(f: np.ndarray, crop, first, plane_fn, dtype) -> np.ndarray:
     return out
 
 
+#: a pass's float64 sum within this of a whole number may truncate on the other side
+#: of it from scipy's sum (summed in another order): those voxels are summed again in
+#: scipy's order (float64 sums of uint16 windows differ by far less: ~1e-9)
+TIE = 1e-6
+
+
+def _truncate_like_scipy(values, src, axis: int, lo: int, weights, mode: str, cval: float):
+    """``values`` (float64 sums of the symmetric ``weights`` correlated with ``src`` along
+    ``axis``, at outputs ``lo + i`` there; the other axes as ``src``'s) truncated toward
+    zero as scipy truncates its own sums. A flat area sums to a whole number, which two
+    summation orders put on either side of it; unfixed, a grey level was lost per axis."""
+    near = np.rint(values)
+    rows = near.reshape(-1, near.shape[-1])  # a view: OpenCV writes into ``near``
+    cv2.absdiff(values.reshape(-1, values.shape[-1]), rows, rows)  # to the nearest one
+    ties = np.nonzero(near < TIE) if near.min() < TIE else None
+    np.trunc(values, out=values)
+    if ties is not None:
+        values[ties] = np.trunc(_scipy_sum(src, axis, ties, lo, weights, mode, cval))
+    return values
+
+
+def _scipy_sum(src, axis: int, at, lo: int, weights, mode: str, cval: float) -> np.ndarray:
+    """scipy's ``correlate1d`` sums of a symmetric odd kernel at the outputs ``at`` (index
+    arrays), in its order: the centre tap, then each pair of taps from the outermost in
+    (ni_filters.c), in float64."""
+    w = np.asarray(weights, np.float64)
+    r = len(w) // 2
+    n = src.shape[axis]
+
+    def tap(d):
+        idx = _indices(n, at[axis] + lo + d, mode)
+        coords = list(at)
+        coords[axis] = np.maximum(idx, 0)
+        v = src[tuple(coords)].astype(np.float64)
+        return np.where(idx < 0, cval, v) if mode == "constant" else v
+
+    acc = tap(0) * w[r]
+    for j in range(r, 0, -1):
+        acc += (tap(-j) + tap(j)) * w[r - j]
+    return acc
+
+
 def _usable(block, mode, cval, dtypes=(*_SUPPORTED, np.float64)) -> bool:
     return (cv2 is not None and isinstance(block, np.ndarray) and block.dtype in dtypes
             and block.ndim <= 3 and block.size > 0)
@@ -140,8 +184,9 @@ def _linear(block, crop, weights, mode, cval, work=np.float32, store=None, norms
     summed in ``work`` precision, each axis's sum divided by its ``norms`` entry (a box
     mean sums ones and divides, as scipy does: 3 x (200 / 3) is not 200 in floats).
     Between axes values are stored as scipy stores them in its output array: integers
-    truncated, and floats rounded to ``store`` when given (float32 passes summed in
-    float64 reproduce scipy to the last bit but for rare ties)."""
+    truncated (a sum within ``TIE`` of a whole number summed again in scipy's order, so
+    flat areas and ramps truncate as scipy's do), and floats rounded to ``store`` when
+    given."""
     if not _usable(block, mode, cval) or (mode == "constant" and cval != 0):
         return None
     integer = block.dtype.kind in "iu"
@@ -159,10 +204,18 @@ def _linear(block, crop, weights, mode, cval, work=np.float32, store=None, norms
     one = np.ones(1, work)
     per_axis = integer or store is not None or any(n != 1.0 for n in norms)
 
-    def between(values, norm=1.0):
-        if norm != 1.0:
-            values /= norm
-        if integer:
+    # scipy sums a symmetric odd kernel in its own order: whole-number ties are redone so
+    symmetric = [len(w) % 2 == 1 and np.array_equal(w, w[::-1]) for w in weights]
+
+    def between(values, k, src, axis, lo=0):
+        """Pass ``k``'s sums (of ``src`` along ``axis``, outputs from ``lo``) stored as
+        scipy stores them."""
+        k %= len(weights)
+        if norms[k] != 1.0:
+            values /= norms[k]
+        if integer and norms[k] == 1.0 and symmetric[k]:
+            return _truncate_like_scipy(values, src, axis, lo, weights[k], mode, cval)
+        if integer:  # a box's sum of integers is exact, and so is its division
             return np.trunc(values, out=values)
         return values if store is None else values.astype(store).astype(work)
 
@@ -170,7 +223,7 @@ def _linear(block, crop, weights, mode, cval, work=np.float32, store=None, norms
         if hi - lo <= 4:  # a few planes (one on screen): only those
             out = _first_axis(vol, lo, hi, _offsets(len(weights[0])), mode, cval,
                               weights[0], work)
-            return between(out, norms[0])
+            return between(out, 0, vol, 0, lo)
         # a slab (an export's box): the planes seen as rows, filtered a band of columns
         # at a time (a float band stays in cache; no whole-slab float array) and stored
         # as scipy stores its passes: integers truncated, in their own dtype
@@ -178,9 +231,10 @@ def _linear(block, crop, weights, mode, cval, work=np.float32, store=None, norms
         rows = np.ascontiguousarray(vol).reshape(vol.shape[0], -1)
         out = np.empty((hi - lo, rows.shape[1]), block.dtype if integer else work)
         for j in range(0, rows.shape[1], SLAB_COLUMNS):
-            band = cv2.sepFilter2D(rows[:, j : j + SLAB_COLUMNS], depth, one, kz,
-                                   anchor=(0, len(kz) // 2), borderType=border)[lo:hi]
-            out[:, j : j + SLAB_COLUMNS] = _to_dtype(between(band, norms[0]), out.dtype)
+            src = rows[:, j : j + SLAB_COLUMNS]
+            band = cv2.sepFilter2D(src, depth, one, kz, anchor=(0, len(kz) // 2),
+                                   borderType=border)[lo:hi]
+            out[:, j : j + SLAB_COLUMNS] = _to_dtype(between(band, 0, src, 0, lo), out.dtype)
         return out.reshape(hi - lo, *vol.shape[1:])
 
     ky, kx = (np.asarray(w, work) for w in weights[-2:])
@@ -190,10 +244,10 @@ def _linear(block, crop, weights, mode, cval, work=np.float32, store=None, norms
         if per_axis:
             tmp = cv2.sepFilter2D(plane, depth, one, ky, anchor=(0, anchor[1]),
                                   borderType=border)
-            tmp = between(tmp, norms[-2])
-            tmp = cv2.sepFilter2D(tmp, depth, kx, one, anchor=(anchor[0], 0),
+            tmp = between(tmp, -2, plane, 0)
+            out = cv2.sepFilter2D(tmp, depth, kx, one, anchor=(anchor[0], 0),
                                   borderType=border)
-            return between(tmp, norms[-1])
+            return between(out, -1, tmp, 1)
         return cv2.sepFilter2D(plane, depth, kx, ky, anchor=anchor, borderType=border)
 
     return _planes_then(f, crop, first, plane_fn, block.dtype)
