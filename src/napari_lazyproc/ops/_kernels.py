@@ -116,21 +116,23 @@ def _planes_then(f: np.ndarray, crop, first, plane_fn, dtype) -> np.ndarray:
     if f.ndim == 1:
         return _planes_then(f[None], (slice(0, 1), *crop), None, plane_fn, dtype)[0]
     if f.ndim == 2:
-        return _to_dtype(plane_fn(np.ascontiguousarray(f))[crop], dtype)
+        return plane_fn(np.ascontiguousarray(f))[crop].astype(dtype)
     planes = first(f, crop[0].start, crop[0].stop)
     out = np.empty((len(planes), *(c.stop - c.start for c in crop[1:])), dtype)
     for k in range(len(planes)):
-        out[k] = _to_dtype(plane_fn(np.ascontiguousarray(planes[k]))[crop[1:]], dtype)
+        out[k] = plane_fn(np.ascontiguousarray(planes[k]))[crop[1:]]
     return out
 
 
-#: a pass's float64 sum within this of a whole number may truncate on the other side
-#: of it from scipy's sum (summed in another order): those voxels are summed again in
-#: scipy's order (float64 sums of uint16 windows differ by far less: ~1e-9)
-TIE = 1e-6
+#: a pass's float64 sum this close to a whole number (in units of its taps x the
+#: dtype's largest magnitude x float64's epsilon; two orders of summing differ by at
+#: most about a quarter of it) may truncate on the other side of it from scipy's sum:
+#: those voxels are summed again in scipy's order
+TIE_EPS = 4.0
 
 
-def _truncate_like_scipy(values, src, axis: int, lo: int, weights, mode: str, cval: float):
+def _truncate_like_scipy(values, src, axis: int, lo: int, weights, mode: str, cval: float,
+                         tie: float):
     """``values`` (float64 sums of the symmetric ``weights`` correlated with ``src`` along
     ``axis``, at outputs ``lo + i`` there; the other axes as ``src``'s) truncated toward
     zero as scipy truncates its own sums. A flat area sums to a whole number, which two
@@ -138,7 +140,7 @@ def _truncate_like_scipy(values, src, axis: int, lo: int, weights, mode: str, cv
     near = np.rint(values)
     rows = near.reshape(-1, near.shape[-1])  # a view: OpenCV writes into ``near``
     cv2.absdiff(values.reshape(-1, values.shape[-1]), rows, rows)  # to the nearest one
-    ties = np.nonzero(near < TIE) if near.min() < TIE else None
+    ties = np.nonzero(near < tie) if near.min() < tie else None
     np.trunc(values, out=values)
     if ties is not None:
         values[ties] = np.trunc(_scipy_sum(src, axis, ties, lo, weights, mode, cval))
@@ -171,20 +173,12 @@ def _usable(block, mode, cval, dtypes=(*_SUPPORTED, np.float64)) -> bool:
             and block.ndim <= 3 and block.size > 0)
 
 
-def _to_dtype(values: np.ndarray, dtype) -> np.ndarray:
-    """``values`` (a float result this module owns: clipped in place) as ``dtype``."""
-    if np.dtype(dtype).kind in "iu":
-        info = np.iinfo(dtype)
-        return np.clip(values, info.min, info.max, out=values).astype(dtype)
-    return values.astype(dtype, copy=False)
-
-
 def _linear(block, crop, weights, mode, cval, work=np.float32, store=None, norms=None):
     """A separable correlation with one odd-or-even kernel per axis (scipy's windows),
     summed in ``work`` precision, each axis's sum divided by its ``norms`` entry (a box
     mean sums ones and divides, as scipy does: 3 x (200 / 3) is not 200 in floats).
     Between axes values are stored as scipy stores them in its output array: integers
-    truncated (a sum within ``TIE`` of a whole number summed again in scipy's order, so
+    truncated (a sum within rounding of a whole number summed again in scipy's order, so
     flat areas and ramps truncate as scipy's do), and floats rounded to ``store`` when
     given."""
     if not _usable(block, mode, cval) or (mode == "constant" and cval != 0):
@@ -206,6 +200,10 @@ def _linear(block, crop, weights, mode, cval, work=np.float32, store=None, norms
 
     # scipy sums a symmetric odd kernel in its own order: whole-number ties are redone so
     symmetric = [len(w) % 2 == 1 and np.array_equal(w, w[::-1]) for w in weights]
+    if integer:
+        info = np.iinfo(block.dtype)
+        largest = max(abs(int(info.min)), int(info.max))
+        ties = [TIE_EPS * len(w) * np.finfo(np.float64).eps * largest for w in weights]
 
     def between(values, k, src, axis, lo=0):
         """Pass ``k``'s sums (of ``src`` along ``axis``, outputs from ``lo``) stored as
@@ -214,7 +212,8 @@ def _linear(block, crop, weights, mode, cval, work=np.float32, store=None, norms
         if norms[k] != 1.0:
             values /= norms[k]
         if integer and norms[k] == 1.0 and symmetric[k]:
-            return _truncate_like_scipy(values, src, axis, lo, weights[k], mode, cval)
+            return _truncate_like_scipy(values, src, axis, lo, weights[k], mode, cval,
+                                        ties[k])
         if integer:  # a box's sum of integers is exact, and so is its division
             return np.trunc(values, out=values)
         return values if store is None else values.astype(store).astype(work)
@@ -234,7 +233,7 @@ def _linear(block, crop, weights, mode, cval, work=np.float32, store=None, norms
             src = rows[:, j : j + SLAB_COLUMNS]
             band = cv2.sepFilter2D(src, depth, one, kz, anchor=(0, len(kz) // 2),
                                    borderType=border)[lo:hi]
-            out[:, j : j + SLAB_COLUMNS] = _to_dtype(between(band, 0, src, 0, lo), out.dtype)
+            out[:, j : j + SLAB_COLUMNS] = between(band, 0, src, 0, lo)
         return out.reshape(hi - lo, *vol.shape[1:])
 
     ky, kx = (np.asarray(w, work) for w in weights[-2:])
