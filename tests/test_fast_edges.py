@@ -159,7 +159,7 @@ def test_gaussian_weights_are_scipys():
     for sigma in (0.3, 1.0, 1.7, 4.2):
         for order in (0, 1, 2):
             radius = int(4.0 * sigma + 0.5)
-            np.testing.assert_array_equal(_kernels_edges.gaussian_kernel1d(sigma, order, radius),
+            np.testing.assert_array_equal(_kernels.gaussian_kernel1d(sigma, order, radius),
                                           _gaussian_kernel1d(sigma, order, radius))
 
 

@@ -35,14 +35,31 @@ def available() -> bool:
     return cv2 is not None
 
 
-def gaussian_weights(sigma: float, truncate: float) -> np.ndarray:
-    """scipy's 1-D Gaussian kernel (radius ``int(truncate * sigma + 0.5)``), bit for bit
-    (``scipy.ndimage._filters._gaussian_kernel1d`` with order 0)."""
-    sigma = float(sigma)
-    radius = int(truncate * sigma + 0.5)
-    x = np.arange(-radius, radius + 1)  # scipy's arithmetic to the last bit:
-    w = np.exp(-0.5 / (sigma * sigma) * x**2)  # (c * x) * x rounds differently
-    return w / w.sum()
+def gaussian_kernel1d(sigma: float, order: int, radius: int) -> np.ndarray:
+    """scipy.ndimage's ``_gaussian_kernel1d(sigma, order, radius)``, the same arithmetic:
+    the Gaussian times the polynomial that its ``order``-th derivative makes."""
+    exponent_range = np.arange(order + 1)
+    sigma2 = sigma * sigma
+    x = np.arange(-radius, radius + 1)
+    phi_x = np.exp(-0.5 / sigma2 * x**2)
+    phi_x = phi_x / phi_x.sum()
+    if order == 0:
+        return phi_x
+    q = np.zeros(order + 1)
+    q[0] = 1
+    d = np.diag(exponent_range[1:], 1)  # d @ q(x) = q'(x)
+    p = np.diag(np.ones(order) / -sigma2, -1)  # p @ q(x) = q(x) * p'(x)
+    q_deriv = d + p
+    for _ in range(order):
+        q = q_deriv.dot(q)
+    q = (x[:, None] ** exponent_range).dot(q)
+    return q * phi_x
+
+
+def gaussian_weights(sigma: float, order: int, truncate: float) -> np.ndarray:
+    """The weights scipy's ``gaussian_filter1d`` correlates with (its kernel reversed)."""
+    sd = float(sigma)
+    return gaussian_kernel1d(sd, int(order), int(truncate * sd + 0.5))[::-1]
 
 
 def _indices(n: int, positions: np.ndarray, mode: str) -> np.ndarray:
@@ -254,7 +271,7 @@ def _linear(block, crop, weights, mode, cval, work=np.float32, store=None, norms
 
 def gaussian(block, crop, sigma, truncate, mode, cval, work=np.float32, store=None):
     """scipy.ndimage.gaussian_filter over ``crop``."""
-    weights = [gaussian_weights(s, truncate) if s > 1e-15 else np.ones(1) for s in sigma]
+    weights = [gaussian_weights(s, 0, truncate) if s > 1e-15 else np.ones(1) for s in sigma]
     return _linear(block, crop, weights, mode, cval, work, store)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._kernels import _BORDERS, _indices, _offsets, _usable, cv2
+from ._kernels import _BORDERS, _indices, _offsets, _usable, cv2, gaussian_weights
 
 #: the dtypes these kernels take (scipy's path makes integers float32, exactly)
 _DTYPES = (np.uint8, np.uint16, np.int16, np.float32, np.float64)
@@ -29,33 +29,6 @@ _DIFF = (-1.0, 0.0, 1.0)
 _SOBEL = (1.0, 2.0, 1.0)
 _PREWITT = (1.0, 1.0, 1.0)
 _SECOND = (1.0, -2.0, 1.0)
-
-
-def gaussian_kernel1d(sigma: float, order: int, radius: int) -> np.ndarray:
-    """scipy.ndimage's ``_gaussian_kernel1d(sigma, order, radius)``, the same arithmetic:
-    the Gaussian times the polynomial that its ``order``-th derivative makes."""
-    exponent_range = np.arange(order + 1)
-    sigma2 = sigma * sigma
-    x = np.arange(-radius, radius + 1)
-    phi_x = np.exp(-0.5 / sigma2 * x**2)
-    phi_x = phi_x / phi_x.sum()
-    if order == 0:
-        return phi_x
-    q = np.zeros(order + 1)
-    q[0] = 1
-    d = np.diag(exponent_range[1:], 1)  # d @ q(x) = q'(x)
-    p = np.diag(np.ones(order) / -sigma2, -1)  # p @ q(x) = q(x) * p'(x)
-    q_deriv = d + p
-    for _ in range(order):
-        q = q_deriv.dot(q)
-    q = (x[:, None] ** exponent_range).dot(q)
-    return q * phi_x
-
-
-def gaussian_weights(sigma: float, order: int, truncate: float) -> np.ndarray:
-    """The weights scipy's ``gaussian_filter1d`` correlates with (its kernel reversed)."""
-    sd = float(sigma)
-    return gaussian_kernel1d(sd, int(order), int(truncate * sd + 0.5))[::-1]
 
 
 def _with_cval(img, axis, w, cval):
