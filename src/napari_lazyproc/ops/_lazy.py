@@ -482,6 +482,16 @@ class LazyResult:
         moved = np.moveaxis(block, self.spatial, range(len(other), nd))[
             tuple(inner[a] for a in other)]
         spatial_shape = tuple(region[a].stop - region[a].start for a in self.spatial)
+        if not other and not self.op.needs_frame and isinstance(block, np.ndarray):
+            # one frame (a volume's box): its own result, not copied into another array
+            values = frame(moved)
+            if values is None or (isinstance(values, np.ndarray) and values.dtype == self.dtype
+                                  and values.shape == spatial_shape
+                                  and not np.may_share_memory(values, block)):
+                return values
+            out = np.empty(spatial_shape, self.dtype)
+            out[...] = values
+            return out
         out = array_module(block).empty(moved.shape[: len(other)] + spatial_shape, self.dtype)
         for index in np.ndindex(*moved.shape[: len(other)]):
             at = ({"frame": {self.axes[a]: region[a].start + i
