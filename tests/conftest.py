@@ -463,3 +463,26 @@ def _deskewed(a):
 
 
 OP_CASES["deskew"] = ({"angle": 31.8, "voxel_size": [1.0, 1.0, 0.8], "order": 1}, _deskewed)
+
+
+@pytest.fixture
+def fast_spy(monkeypatch):
+    """``fast_spy(name)``: a list that records, for each call of that operation's fast
+    kernel, whether it answered (a kernel returning None falls back to scipy silently)."""
+    import dataclasses
+
+    from napari_lazyproc.ops import REGISTRY
+
+    def spy(name: str) -> list[bool]:
+        answers: list[bool] = []
+        kernel = REGISTRY[name].fast
+
+        def recorded(*args, **kwargs):
+            out = kernel(*args, **kwargs)
+            answers.append(out is not None)
+            return out
+
+        monkeypatch.setitem(REGISTRY, name, dataclasses.replace(REGISTRY[name], fast=recorded))
+        return answers
+
+    return spy

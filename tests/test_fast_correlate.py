@@ -5,8 +5,6 @@ the edges, large kernels (which OpenCV would filter by DFT), and through the pub
 
 from __future__ import annotations
 
-import dataclasses
-
 import dask.array as da
 import numpy as np
 import pytest
@@ -309,19 +307,11 @@ def _regions(shape):
 
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("dtype", [np.uint16, np.float32])
-def test_through_the_api_with_chunks(name, dtype, monkeypatch):
+def test_through_the_api_with_chunks(name, dtype, fast_spy):
     """lp.apply with chunks smaller than the kernel: the fast kernel runs (and does not
     decline) for every region read, within the contract of scipy on the whole array;
     "exact" is bitwise scipy."""
-    answers = []
-    kernel = REGISTRY[name].fast
-
-    def spy(*args, **kwargs):
-        out = kernel(*args, **kwargs)
-        answers.append(out is not None)
-        return out
-
-    monkeypatch.setitem(REGISTRY, name, dataclasses.replace(REGISTRY[name], fast=spy))
+    answers = fast_spy(name)
     a = image((10, 30, 40), dtype, seed=15)
     w = weights((3, 4, 5), dtype, seed=16)
     origin = (1, -2, 0)

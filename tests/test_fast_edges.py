@@ -187,24 +187,14 @@ def test_registered_as_fast_kernels():
 
 @pytest.mark.parametrize("name", ["sobel", "prewitt"])
 @pytest.mark.parametrize("axis", ["z", "y", "x", "magnitude"])
-def test_the_engine_runs_the_kernel_along_a_named_axis(name, axis, monkeypatch):
+def test_the_engine_runs_the_kernel_along_a_named_axis(name, axis, fast_spy):
     """The engine passes the spatial axis letters, so a derivative along one axis takes
     the fast path too (a kernel returning None would fall back to scipy silently)."""
-    import dataclasses
-
     import dask.array as da
 
     import napari_lazyproc as lp
 
-    answers = []
-    kernel = REGISTRY[name].fast
-
-    def spy(*args, **kwargs):
-        out = kernel(*args, **kwargs)
-        answers.append(out is not None)
-        return out
-
-    monkeypatch.setitem(REGISTRY, name, dataclasses.replace(REGISTRY[name], fast=spy))
+    answers = fast_spy(name)
     a = np.random.default_rng(2).random((9, 20, 24)).astype(np.float32)
     res = lp.apply(name, da.from_array(a, chunks=(4, 11, 9)), axis=axis, precision="fast")
     ours = np.asarray(res)
