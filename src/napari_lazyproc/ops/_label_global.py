@@ -130,6 +130,9 @@ class GlobalLabels:
         import zarr
         from zarr.codecs import BloscCodec
 
+        # the input's stamp before it is read: these labels are of the bytes it names
+        self._run_stamp = tokenize(getattr(self.source, "stamp", lambda r: ())(
+            tuple(slice(0, n) for n in self.shape)))
         blocks = self._blocks()
         n_faces = sum(g - 1 for a, g in enumerate(self.grid) if a in self.spatial)
         bar = Progress(len(blocks) + n_faces, progress, cancel, desc="label")
@@ -291,6 +294,10 @@ class GlobalLabels:
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ reading
+    def stamp(self, region) -> tuple:
+        """The labels are of the input as it was when ``run()`` read it."""
+        return (getattr(self, "_run_stamp", None),)
+
     def read(self, region, cancel=None) -> np.ndarray:
         if not self.done:
             raise RuntimeError(

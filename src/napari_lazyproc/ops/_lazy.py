@@ -30,6 +30,10 @@ from ._registry import WHOLE_FRAME, Op
 
 #: regions larger than this many voxels are split into tiles computed in parallel
 TILE_VOXELS = 2**19
+#: whole-input values (a threshold) are checked against the input's stamp on every read
+#: when that check costs under RECHECK_COST seconds, else at most every RECHECK_EVERY
+RECHECK_COST = 0.002
+RECHECK_EVERY = 1.0
 
 
 def _regular(size: int, n: int) -> tuple[int, ...]:
@@ -79,9 +83,13 @@ class LazyResult:
         self._layout(source)  # shape, axes, scale, units and chunks of the output
         self.ndim = len(self.shape)
         self.dtype = np.dtype(op.dtype(source.dtype, params.as_dict()))
+        # every value that can change the result's values but the input's bytes (those
+        # are in ``stamp``): parameters, axes, the input, the precision and its kernels
         self.token = "lp-" + op.name + "-" + tokenize(op.name, _token_values(op, params),
-                                                      self.spatial, source.token, self.fast)
+                                                      self.spatial, source.token,
+                                                      self.precision, self.fast)
         self._prepared: dict[str, Any] | None = None
+        self._prepared_check = (None, 0.0, 0.0)  # (input stamp, checked at, its cost)
         self._lock = threading.Lock()
         halo = op.halo(params.as_dict(), len(self.spatial))
         self.whole_frame = halo is WHOLE_FRAME
@@ -259,15 +267,45 @@ class LazyResult:
 
     # ---------------------------------------------------------------- evaluation
     def prepared(self) -> dict[str, Any]:
-        """Values computed once from the whole input (e.g. a global threshold)."""
+        """Values computed once from the whole input (e.g. a global threshold), computed
+        again when the input's bytes change (see ``_input_changed``)."""
         if self.op.prepare is None:
             return {}
         if self.base is not None:  # one value for every level: a consistent pyramid
             return self.base.prepared()
         with self._lock:
-            if self._prepared is None:
+            changed = self._input_changed()  # the stamp is taken before the input is read
+            if self._prepared is None or changed:
                 self._prepared = dict(self.op.prepare(self))
             return self._prepared
+
+    def _input_changed(self) -> bool:
+        """Whether the whole input's stamp differs from the one the prepared values were
+        made from. Checked on every read where that costs little (a stat per chunk file:
+        under ``RECHECK_COST`` seconds), else at most every ``RECHECK_EVERY`` seconds."""
+        import time
+
+        stamp, at, cost = self._prepared_check
+        now = time.monotonic()
+        if self._prepared is not None and cost > RECHECK_COST and now - at < RECHECK_EVERY:
+            return False
+        whole = tuple(slice(0, n) for n in self.source.shape)
+        current = tokenize(self.source.stamp(whole))
+        self._prepared_check = (current, now, time.monotonic() - now)
+        return stamp != current
+
+    def stamp(self, region: Region) -> tuple:
+        """What changes when the bytes ``region`` reads change: its input's stamp over
+        the region grown by the halo, and the whole-input values it uses (a threshold)."""
+        inner = self.source.stamp(self._expanded(region))
+        if self.op.prepare is None:
+            return inner
+        return (inner, tokenize(self.prepared()))
+
+    def _key(self, region: Region, *extra) -> tuple:
+        """A cache key: the token, the backend computing it, the region and its stamp."""
+        return (self.token, get_backend(), *extra, tuple((s.start, s.stop) for s in region),
+                self.stamp(region))
 
     def __getitem__(self, key) -> LazyArray:
         return LazyArray(self)[key]
@@ -283,7 +321,7 @@ class LazyResult:
     def cached(self, key) -> np.ndarray | None:
         """``self[key]`` if it is in the cache, else None; never computes."""
         region, squeeze = key_region(key, self.shape)
-        hit = CACHE.get((self.token, tuple((s.start, s.stop) for s in region)))
+        hit = CACHE.get(self._key(region))
         return None if hit is None else hit[squeeze]
 
     def read(self, region: Region, cancel: threading.Event | None = None) -> np.ndarray:
@@ -294,8 +332,8 @@ class LazyResult:
         """
         self.prepared()  # once, before tiles fan out
         top = not in_worker()
-        key = (self.token, tuple((s.start, s.stop) for s in region))
-        if top:
+        if top:  # the stamp is taken before reading: a change meanwhile is a miss next time
+            key = self._key(region)
             hit = CACHE.get(key)
             if hit is not None:
                 return hit
@@ -403,7 +441,7 @@ class LazyResult:
             return self._apply_geometric(self.source.read(expanded), region, expanded,
                                          self.op.fast if self.fast else None)
         if self.whole_frame:
-            key = (self.token, "frame", tuple((s.start, s.stop) for s in expanded))
+            key = self._key(expanded, "frame")
             full = CACHE.get(key)
             if full is None:
                 full = self._apply(self.source.read(expanded), where=expanded)
