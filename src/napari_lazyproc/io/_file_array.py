@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from typing import Any
 
 import dask.array as da
@@ -16,6 +17,32 @@ from dask.base import tokenize
 
 from .._shared.regions import normalize_key
 from ._identity import file_stamp, remember_reader, stamp
+
+#: real path -> the arrays holding a handle open on it
+_holders: dict[str, weakref.WeakSet] = {}
+_holders_lock = threading.Lock()
+
+
+def release_stale(path: str, now: tuple | None = None) -> None:
+    """Close the handles our arrays hold on ``path`` opened before its bytes changed.
+
+    A library that shares one open file per inode (HDF5) would otherwise hand a new
+    opening the old opening's metadata and chunk cache.
+    """
+    now = file_stamp(path) if now is None else now
+    with _holders_lock:
+        arrays = list(_holders.get(os.path.realpath(path), ()))
+    for arr in arrays:
+        if arr._handle is not None and arr._handle_stamp != now:
+            arr.close()
+
+
+def open_hdf5(path: str | os.PathLike):
+    """``h5py.File(path, "r")``, with no stale opening of it left to share."""
+    import h5py
+
+    release_stale(str(path))
+    return h5py.File(path, "r")
 
 
 class FileArray:
@@ -40,6 +67,9 @@ class FileArray:
         self._handle = handle
         self._handle_stamp = file_stamp(self.path) if handle is not None else None
         self._lock = threading.Lock()
+        if handle is not None:
+            with _holders_lock:
+                _holders.setdefault(os.path.realpath(self.path), weakref.WeakSet()).add(self)
 
     @property
     def ndim(self) -> int:
@@ -54,12 +84,15 @@ class FileArray:
     def _get_handle(self) -> Any:
         now = file_stamp(self.path)
         if self._handle is not None and now != self._handle_stamp:
-            self.close()  # the file changed since it was opened
+            release_stale(self.path, now)  # this one and any other on the old bytes
         if self._handle is None:
             with self._lock:
                 if self._handle is None:
                     self._handle = self._open()
                     self._handle_stamp = now
+                    with _holders_lock:
+                        _holders.setdefault(os.path.realpath(self.path),
+                                            weakref.WeakSet()).add(self)
         return self._handle
 
     def stamp(self, region) -> tuple:
