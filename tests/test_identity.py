@@ -251,3 +251,18 @@ def test_resume_after_the_input_changed_is_refused_never_mixed(tmp_path):
     done = lp.export(lp.apply("median", lp.open_image(path), size=3), out, format="zarr",
                      overwrite=True)
     np.testing.assert_array_equal(zarr.open_array(done)[:], ndi.median_filter(arr[:], 3))
+
+
+def test_a_layer_never_shows_a_plane_of_the_old_bytes(zarr_v3_array):
+    """The display keeps the planes around the one on screen; after the file changes,
+    each is computed again rather than shown from that memory."""
+    from napari_lazyproc._live import live_levels
+
+    img = lp.open_image(zarr_v3_array)
+    raw = live_levels([as_source(img)])[0]
+    result = live_levels(lp.apply("gaussian", img, sigma=1.0, precision="exact").levels)[0]
+    for z in (4, 5, 6):
+        np.asarray(raw[z]), np.asarray(result[z])
+    _zarr_rewrite(zarr_v3_array)
+    np.testing.assert_array_equal(np.asarray(raw[5]), NEW[5])
+    np.testing.assert_array_equal(np.asarray(result[5]), ndi.gaussian_filter(NEW, 1.0)[5])
