@@ -279,20 +279,43 @@ class LazyResult:
                 self._prepared = dict(self.op.prepare(self))
             return self._prepared
 
+    def _whole_stamp(self) -> tuple[str, float]:
+        """A digest of the whole input's stamp, and what computing it cost (seconds)."""
+        import time
+
+        t0 = time.monotonic()
+        whole = tuple(slice(0, n) for n in self.source.shape)
+        return tokenize(self.source.stamp(whole)), time.monotonic() - t0
+
     def _input_changed(self) -> bool:
         """Whether the whole input's stamp differs from the one the prepared values were
-        made from. Checked on every read where that costs little (a stat per chunk file:
-        under ``RECHECK_COST`` seconds), else at most every ``RECHECK_EVERY`` seconds."""
+        made from (the caller holds ``_lock``). Checked on every read where that costs
+        little (a stat per chunk file: under ``RECHECK_COST`` seconds), else at most
+        every ``RECHECK_EVERY`` seconds (or a hundred times its cost)."""
         import time
 
         stamp, at, cost = self._prepared_check
         now = time.monotonic()
-        if self._prepared is not None and cost > RECHECK_COST and now - at < RECHECK_EVERY:
+        if self._prepared is not None and cost > RECHECK_COST and \
+                now - at < max(RECHECK_EVERY, 100 * cost):
             return False
-        whole = tuple(slice(0, n) for n in self.source.shape)
-        current = tokenize(self.source.stamp(whole))
-        self._prepared_check = (current, now, time.monotonic() - now)
+        current, cost = self._whole_stamp()
+        self._prepared_check = (current, now, cost)
         return stamp != current
+
+    def _prepared_stamp(self):
+        """The prepared values as a cache key sees them, never computing them and never
+        waiting for them (the display thread asks): None before they exist; a changed
+        input, where checking is cheap, is a value no entry holds."""
+        values = self._prepared
+        if values is None:
+            return None
+        stamp, _, cost = self._prepared_check
+        if cost <= RECHECK_COST:
+            current, _ = self._whole_stamp()
+            if current != stamp:
+                return ("changed", current)
+        return tokenize(values)
 
     def stamp(self, region: Region) -> tuple:
         """What changes when the bytes ``region`` reads change: its input's stamp over
@@ -300,7 +323,7 @@ class LazyResult:
         inner = self.source.stamp(self._expanded(region))
         if self.op.prepare is None:
             return inner
-        return (inner, tokenize(self.prepared()))
+        return (inner, (self.base or self)._prepared_stamp())
 
     def _key(self, region: Region, *extra) -> tuple:
         """A cache key: the token, the backend computing it, the region and its stamp."""
