@@ -229,7 +229,8 @@ class GlobalLabels:
                 dst.append(slice(start - region[a].start, stop - region[a].start))
             for side, (i, pos) in enumerate(((k - 1, 1), (k, 0))):
                 chunk = index[:axis] + (i,) + index[axis + 1:]
-                piece = kept[chunk, axis, pos][tuple(src)].astype(np.int64)
+                # an array even where the face is one voxel (1-D input: a 0-d plane)
+                piece = np.array(kept[chunk, axis, pos][tuple(src)], np.int64)
                 piece[piece > 0] += self._offsets[chunk]
                 out[tuple(dst[:axis]) + (side,) + tuple(dst[axis:])] = piece
         return out

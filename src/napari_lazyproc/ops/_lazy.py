@@ -449,6 +449,8 @@ class LazyResult:
                 and self.precision == "fast")
 
     def _compute(self, region: Region) -> np.ndarray:
+        if 0 in region_shape(region):  # nothing asked (a tile 0 wide): no kernel runs
+            return np.empty(region_shape(region), self.dtype)
         if self.on_gpu:
             return self._compute_gpu(region)
         if get_backend() == "cupy":
@@ -507,6 +509,8 @@ class LazyResult:
     def _device_values(self, region: Region):
         """A CuPy array over ``region``. A chained input computes on the device too, so
         only the final tile comes back to the host."""
+        if 0 in region_shape(region):
+            return device.to_device(np.empty(region_shape(region), self.dtype))
         expanded = self._expanded(region)
         src = self.source
         if isinstance(src, LazyResult) and src.on_gpu:
