@@ -334,6 +334,9 @@ def _readable(reader):
     if not is_zarr_array(reader):
         return reader
     loc = zarr_location(reader)
+    store = reader.store
+    if type(store).__name__ == "LocalStore" and getattr(store, "read_only", False):
+        return fast_codecs(reader)  # opened as ``open_image`` opens it already
     if loc is not None and loc[0] == "local":
         import zarr
 
