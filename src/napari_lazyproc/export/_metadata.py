@@ -24,6 +24,17 @@ def provenance(steps: list[dict], source_path: str | None) -> dict[str, Any]:
     }
 
 
+def plain_geometry(data) -> dict[str, Any]:
+    """The geometry as a plain zarr array's attributes (and a TIFF's shaped metadata):
+    ``axes``, ``scale``, ``translate``, ``units`` (None: pixels) and ``channel_names``."""
+    out: dict[str, Any] = {"axes": data.axes, "scale": [float(s) for s in data.scale],
+                           "translate": [float(t) for t in data.translate],
+                           "units": [u or None for u in data.units]}
+    if data.channel_names:
+        out["channel_names"] = list(data.channel_names)
+    return out
+
+
 def _axes(axes: str, units) -> list[dict[str, Any]]:
     out = []
     for a, u in zip(axes, units, strict=True):

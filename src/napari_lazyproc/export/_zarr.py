@@ -212,16 +212,34 @@ class OmeZarrWriter(ChunkedZarrWriter):
             ome["image-label"] = {"version": version, **label} if version == "0.4" else label
         elif "c" in data.axes:
             n = data.shape[data.axes.index("c")]
-            omero = _metadata.omero(data.channel_names, data.channel_colors,
-                                    data.channel_windows(), n)
+            windows = data.channel_windows()
+            if windows is None and data.channel_names:  # a result's: from what was written
+                windows = _written_windows(partial, str(len(scales) - 1), data.axes)
+            omero = _metadata.omero(data.channel_names, data.channel_colors, windows, n)
             if omero is not None:
                 ome["omero"] = omero
         prov = _metadata.provenance(data.steps, data.source_path)
         group.attrs.update({**_metadata.wrap(ome, version), "napari-lazyproc": prov})
 
 
+def _written_windows(partial, path: str, axes: str) -> list[tuple[float, float]]:
+    """Per-channel display windows of the level written at ``path``, from a bounded
+    sample of it (OME-Zarr 0.4 needs one per channel to name the channels)."""
+    import dask.array as da
+    import zarr
+
+    from ..io import LazyImage, sample_contrast_limits
+
+    arr = zarr.open_array(store=zarr_store(partial), path=path, mode="r")
+    n = len(axes)
+    image = LazyImage(levels=[da.from_zarr(arr)], axes=axes, scale=(1.0,) * n,
+                      translate=(0.0,) * n, units=(None,) * n, name="", source={})
+    return sample_contrast_limits(image)
+
+
 class ZarrWriter(ChunkedZarrWriter):
-    """A plain zarr v3 array, with axes, scale, units and provenance as attributes."""
+    """A plain zarr v3 array; its attributes hold the axes, scale, translate, units,
+    channel names and provenance (``io``'s zarr reader reads them back)."""
 
     multiscale = False
 
@@ -230,8 +248,7 @@ class ZarrWriter(ChunkedZarrWriter):
 
         arr = zarr.open_array(store=zarr_store(partial), mode="r+")
         prov = _metadata.provenance(data.steps, data.source_path)
-        arr.attrs.update({"napari-lazyproc": prov, "axes": data.axes,
-                          "scale": list(data.scale), "units": list(data.units)})
+        arr.attrs.update({"napari-lazyproc": prov, **_metadata.plain_geometry(data)})
 
 
 def _prepare_chain(source) -> None:
