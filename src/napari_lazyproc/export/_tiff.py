@@ -72,7 +72,10 @@ def write_tiff(data: ExportInput, out: Path, ome: bool, progress=None, cancel=No
     extra: dict = {}
     if ome:
         metadata = ome_geometry(data, planes)
-        metadata["Description"] = json.dumps({"napari-lazyproc": prov})
+        # what OME-XML cannot say (a c axis' or unitless t's scale and origin) goes in
+        # the Description, as a plain zarr's attributes; the reader fills the gaps with it
+        metadata["Description"] = json.dumps({"napari-lazyproc": prov,
+                                              "geometry": _metadata.plain_geometry(data)})
     else:  # tifffile's shaped JSON holds any key: the geometry as a plain zarr's attributes
         metadata = {**_metadata.plain_geometry(data), "axes": axes.upper(),
                     "napari-lazyproc": json.dumps(prov)}
@@ -94,13 +97,13 @@ def ome_geometry(data: ExportInput, planes: list[tuple[int, ...]]) -> dict:
     units = dict(zip(axes, data.units, strict=True))
     origin = dict(zip(axes, data.translate, strict=True))
     metadata: dict = {"axes": axes.upper()}
-    for a in "zyx":
-        if a in scale:
+    for a in "zyx":  # a size in pixels only where it is not one pixel
+        if a in scale and (units[a] or scale[a] != 1.0):
             metadata[f"PhysicalSize{a.upper()}"] = scale[a]
             metadata[f"PhysicalSize{a.upper()}Unit"] = _ome_unit(units[a]) or "pixel"
-    if "t" in scale:
+    if "t" in scale and units["t"]:  # frames (no unit): in the Description's geometry
         metadata["TimeIncrement"] = scale["t"]
-        metadata["TimeIncrementUnit"] = _ome_unit(units["t"]) or "s"
+        metadata["TimeIncrementUnit"] = _ome_unit(units["t"])
     if data.channel_names:
         metadata["Channel"] = {"Name": list(data.channel_names)}
     if any(origin.get(a, 0.0) for a in "tzyx"):

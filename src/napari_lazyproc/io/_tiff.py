@@ -108,6 +108,30 @@ def _ome_color(value) -> str | None:
     return f"#{rgba >> 24 & 255:02x}{rgba >> 16 & 255:02x}{rgba >> 8 & 255:02x}"
 
 
+def _own_geometry(tif, series: int, axes: str) -> dict[str, Any] | None:
+    """The geometry napari-lazyproc's export keeps in the OME Image's Description."""
+    import json
+
+    import tifffile
+
+    images = _as_list(tifffile.xml2dict(tif.ome_metadata).get("OME", {}).get("Image"))
+    image = images[series] if series < len(images) else {}
+    try:
+        geometry = json.loads(image.get("Description") or "")["geometry"]
+    except (TypeError, ValueError, KeyError):
+        return None
+    n = len(axes)
+    try:
+        out = {"scale": [float(v) for v in geometry["scale"]],
+               "translate": [float(v) for v in geometry["translate"]],
+               "units": [normalize_unit(u) for u in geometry["units"]]}
+    except (TypeError, ValueError, KeyError):
+        return None
+    if geometry.get("axes") != axes or any(len(v) != n for v in out.values()):
+        return None
+    return out
+
+
 def _ome_metadata(tif, series: int, axes: str) -> dict[str, Any]:
     px = _ome_pixels(tif, series)
     size = {a: px.get(f"PhysicalSize{a.upper()}") for a in "zyx"}
@@ -122,6 +146,11 @@ def _ome_metadata(tif, series: int, axes: str) -> dict[str, Any]:
     channels = _as_list(px.get("Channel"))
     out: dict[str, Any] = {"scale": scale, "units": units,
                            "translate": _ome_origin(px, axes, units)}
+    own = _own_geometry(tif, series, axes)
+    for i, a in enumerate(axes):  # axes OME-XML says nothing of: from our own record
+        if own is not None and a not in "zyx" and not (a == "t" and px.get("TimeIncrement")):
+            for key in ("scale", "translate", "units"):
+                out[key][i] = own[key][i]
     n_c = None
     if "c" in axes:
         n_c = tif.series[series].shape[axes.index("c")]
