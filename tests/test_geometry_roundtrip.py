@@ -133,6 +133,26 @@ def test_a_chain_of_results_and_levels_keep_the_origin(series, tmp_path):
     assert back.level_scale(1) == (1.5, 2.0, 1.0, 0.5)
 
 
+@pytest.mark.parametrize("labels", [False, True])
+def test_coarser_ome_zarr_levels_are_placed_where_their_voxels_are(series, tmp_path, labels):
+    """A mean of 2 x 2 voxels sits between them (as ome-zarr-py writes it); a picked label
+    sits on the first."""
+    one = lp.ops.image_source(series, channel=0)
+    data = lp.label_global(lp.apply("threshold", one, value=1500)) if labels else \
+        lp.apply("gaussian", one, sigma=1.0, axes="zyx")
+    back = _export(data, tmp_path, "ome-zarr", levels=3)
+    attrs = dict(zarr.open_group(back.source["path"], mode="r").attrs)
+    got = [d["coordinateTransformations"] for d in attrs["multiscales"][0]["datasets"]]
+    origin = (3.0, 1.5, -3.25, 10.125)
+    for k, (scale, translation) in enumerate(got):
+        f = 2**k
+        assert scale["scale"] == [1.5, 2.0, 0.5 * f, 0.25 * f]
+        half = 0.0 if labels else (f - 1) / 2
+        assert translation["translation"] == [3.0, 1.5, -3.25 + half * 0.5,
+                                              10.125 + half * 0.25]
+    assert back.translate == origin
+
+
 def test_global_labels_carry_the_origin(series, tmp_path):
     mask = lp.apply("threshold", lp.ops.image_source(series, channel=0), value=1500)
     labels = lp.label_global(mask, axes="zyx")

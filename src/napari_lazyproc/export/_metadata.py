@@ -45,12 +45,14 @@ def _axes(axes: str, units) -> list[dict[str, Any]]:
     return out
 
 
-def multiscales(name: str, axes: str, units, scales: list[tuple], translate, version: str
-                ) -> list[dict[str, Any]]:
+def multiscales(name: str, axes: str, units, scales: list[tuple], translates: list[tuple],
+                version: str) -> list[dict[str, Any]]:
+    """The ``multiscales`` block: one dataset per level with its voxel size and origin."""
     datasets = []
-    for i, scale in enumerate(scales):
+    placed = any(any(t) for t in translates)
+    for i, (scale, translate) in enumerate(zip(scales, translates, strict=True)):
         transforms: list[dict[str, Any]] = [{"type": "scale", "scale": [float(s) for s in scale]}]
-        if any(translate):
+        if placed:
             transforms.append({"type": "translation",
                                "translation": [float(t) for t in translate]})
         datasets.append({"path": str(i), "coordinateTransformations": transforms})

@@ -203,9 +203,16 @@ class OmeZarrWriter(ChunkedZarrWriter):
 
         version = self.version
         group = zarr.open_group(store=zarr_store(partial), mode="r+", zarr_format=self.zarr_format)
+        # a level averaged from 2 x 2 voxels is centred between them, half a voxel of level
+        # 0 on per halving; a label level picks the first voxel and stays where it is
+        shift = 0.0 if data.kind == "labels" else 0.5
+        translates = [tuple(t + shift * (2**k - 1) * s0 if a in "yx" else t
+                            for t, s0, a in zip(data.translate, data.scale, data.axes,
+                                                strict=True))
+                      for k in range(len(scales))]
         ome: dict[str, Any] = {
             "multiscales": _metadata.multiscales(data.name, data.axes, data.units, scales,
-                                                 data.translate, version),
+                                                 translates, version),
         }
         if data.kind == "labels":
             label: dict[str, Any] = {"source": {"image": "../../"}}
