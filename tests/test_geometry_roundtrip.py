@@ -185,6 +185,19 @@ def test_an_imagej_tiff_origin_is_read(tmp_path):
     assert _geometry(image) == ("zyx", (2.0, 0.5, 0.25), (-3.0, 1.0, -1.0), (UM,) * 3, None)
 
 
+def test_a_folder_of_tiffs_keeps_the_first_files_geometry(tmp_path):
+    for t in range(3):
+        tifffile.imwrite(tmp_path / f"frame_{t:03d}.ome.tif", RAW[0, :, 0], ome=True,
+                         metadata={"axes": "CYX", "PhysicalSizeY": 0.5, "PhysicalSizeX": 0.25,
+                                   "Channel": {"Name": NAMES},
+                                   "Plane": {"PositionY": [-3.25] * 2, "PositionX": [10.125] * 2,
+                                             "PositionYUnit": ["µm"] * 2,
+                                             "PositionXUnit": ["µm"] * 2}})
+    image = lp.open_image(tmp_path)
+    assert _geometry(image) == ("zcyx", (1.0, 1.0, 0.5, 0.25), (0.0, 0.0, -3.25, 10.125),
+                                (None, None, UM, UM), NAMES)
+
+
 # ----------------------------------------------------------------------- napari's side
 def test_the_npe2_writer_keeps_a_layers_geometry(tmp_path):
     pytest.importorskip("napari")
