@@ -110,6 +110,15 @@ def test_a_zoom_changes_the_voxel_size_and_it_travels(series, tmp_path, fmt):
         "tczyx", TRANSLATE, UNITS, NAMES)
 
 
+@pytest.mark.parametrize("fmt", list(FORMATS))
+def test_a_rotation_moves_the_origin_and_it_travels(series, tmp_path, fmt):
+    result = lp.apply("rotate", series, angle=30.0, axes="yx")  # reshape: the whole turn
+    assert result.translate == result.translate_from(TRANSLATE)
+    assert result.translate[-2] < TRANSLATE[-2]  # the grown plane starts above the input's
+    back = _export(result, tmp_path, fmt)
+    assert _geometry(back) == _geometry(result)
+
+
 @pytest.mark.parametrize("fmt", ["zarr", "tiff", "ome-tiff"])
 def test_frames_without_a_unit_keep_their_spacing(tmp_path, fmt):
     """A t axis in frames (no unit) spaced 2 apart: OME-TIFF has no unitless time
