@@ -68,6 +68,17 @@ def _rank_1d(name):
     return run
 
 
+def _running_sum(dtype, params, n):
+    """scipy's ``uniform_filter1d`` keeps one running sum (in double) along each line, so
+    an output's rounding depends on every value before it, unless every sum is exact:
+    integers of up to 32 bits (window sums far below 2**53). Axes of size 1 have no pass."""
+    dtypes = [np.dtype(dtype)]
+    if params.get("output") is not None:
+        dtypes.append(np.dtype(params["output"]))
+    inexact = any(d.kind not in "iub" or d.itemsize > 4 for d in dtypes)
+    return tuple(inexact and int(s) > 1 for s in params["size"])
+
+
 def _rank(name):
     def run(b, size, mode, cval, **extra):
         return getattr(ndimage_for(b), name)(b, size=size, mode=mode, cval=cval, **extra)
@@ -89,7 +100,8 @@ register(Op(
 register(Op(
     "uniform", "smoothing", _rank("uniform_filter"), (SIZE, MODE, CVAL),
     halo=lambda p, n: half(p["size"]), separable=_rank_1d("uniform_filter1d"),
-    fast=_kernels.uniform, description="mean of a box (scipy.ndimage.uniform_filter)",
+    prefix=_running_sum, fast=_kernels.uniform,
+    description="mean of a box (scipy.ndimage.uniform_filter)",
 ))
 register(Op(
     "minimum", "smoothing", _rank("minimum_filter"), (SIZE, MODE, CVAL),

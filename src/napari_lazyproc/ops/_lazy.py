@@ -89,6 +89,9 @@ class LazyResult:
             (source.shape[a] if self.whole_frame else int(halo[i]))
             for i, a in enumerate(self.spatial)
         )
+        #: per spatial axis: computed from index 0 (scipy's running sums, exact results)
+        self.prefix = ((False,) * len(self.spatial) if op.prefix is None or self.fast
+                       else tuple(op.prefix(source.dtype, params.as_dict(), len(self.spatial))))
         #: level 0 when this is a coarser level (a preview), else None
         self.base = base
         self._coarse: dict[str, LazyResult] = {}  # coarser levels, by their input's token
@@ -328,6 +331,9 @@ class LazyResult:
         if self.whole_frame or n <= TILE_VOXELS:
             return [region]
         parts = max(n_workers(), math.ceil(n / (4 * TILE_VOXELS)))
+        if any(self.prefix):  # a tile reads from index 0: cut only the other axes
+            axes = [a for a, p in zip(self.spatial, self.prefix, strict=True) if not p]
+            return split_region(region, axes, parts) if axes else [region]
         return self._split(region, parts)
 
     @property
@@ -362,8 +368,9 @@ class LazyResult:
         if self.op.geometry is not None:
             return self._source_region(region)
         grown = list(region)
-        for a, h in zip(self.spatial, self.halo, strict=False):
-            grown[a] = slice(max(0, region[a].start - h), min(self.shape[a], region[a].stop + h))
+        for a, h, p in zip(self.spatial, self.halo, self.prefix, strict=True):
+            grown[a] = slice(0 if p else max(0, region[a].start - h),
+                             min(self.shape[a], region[a].stop + h))
         return tuple(grown)
 
     def _source_region(self, region: Region) -> Region:

@@ -136,6 +136,11 @@ class Op:
     #: ``separable_at(block, i, lo, hi, **params)``: the same pass at outputs lo:hi only,
     #: or None where it cannot be done exactly (then ``separable`` runs)
     separable_at: Callable[..., np.ndarray | None] | None = None
+    #: ``prefix(input_dtype, params, n_axes) -> tuple[bool, ...]``: per spatial axis,
+    #: whether scipy's pass accumulates along the whole line (a running sum) whose
+    #: rounding depends on every value before an output, for this dtype. Where it does,
+    #: an exact result computes a region from index 0 of that axis (bitwise scipy)
+    prefix: Callable[[np.dtype, dict[str, Any], int], tuple[bool, ...]] | None = None
     #: pass the spatial axis letters to ``function`` as ``axes=`` (per-axis operations)
     needs_axes: bool = False
     #: pass the frame's index along the non-spatial axes to ``function`` and ``fast`` as
