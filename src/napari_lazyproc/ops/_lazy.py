@@ -19,7 +19,7 @@ from dask.base import tokenize
 
 from .._shared.pool import in_worker, n_workers, parallel_map
 from .._shared.regions import Region, key_region, region_shape, split_region, within
-from .._shared.source import RegionReader
+from .._shared.source import RegionReader, owned
 from ..backend import array_module, device, get_backend
 from ..io import LazyArray, as_dask
 from ._cache import CACHE
@@ -276,8 +276,8 @@ class LazyResult:
         return LazyArray(self)[key]
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
-        out = self.read(tuple(slice(0, n) for n in self.shape))
-        return out if dtype is None else out.astype(dtype, copy=False)
+        out = self.read(tuple(slice(0, n) for n in self.shape))  # the cache's: copied
+        return owned(out if dtype is None else out.astype(dtype, copy=False))
 
     def compute(self, key=...) -> np.ndarray:
         """The values of ``self[key]`` as a numpy array."""

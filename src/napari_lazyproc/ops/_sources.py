@@ -12,7 +12,7 @@ from dask.base import tokenize
 
 from .._shared.pool import parallel_map
 from .._shared.regions import Region, region_shape
-from .._shared.source import RegionReader, Source
+from .._shared.source import RegionReader, Source, owned
 from ..io import LazyArray, LazyImage, guess_axes, level_factor
 from ._cache import CACHE
 
@@ -60,8 +60,8 @@ class ArraySource:
         return LazyArray(self)[key]
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
-        out = self.read(tuple(slice(0, n) for n in self.shape))
-        return out if dtype is None else out.astype(dtype, copy=False)
+        out = self.read(tuple(slice(0, n) for n in self.shape))  # the cache's: copied
+        return owned(out if dtype is None else out.astype(dtype, copy=False))
 
     def to_dask(self):
         """A dask array of this source, one task per chunk."""
