@@ -360,3 +360,17 @@ def test_exact_local_mean_threshold_keeps_scipys_running_sum():
     np.testing.assert_array_equal(np.asarray(result[120:200, 150:260]),
                                   reference[120:200, 150:260])
     np.testing.assert_array_equal(np.asarray(result), reference)
+
+
+def test_label_dtypes_per_frame_as_scipy_global_unsigned():
+    """Per frame: scipy's int32 (values bitwise scipy's). Global: uint32, uint64 beyond
+    2**32 - 1 labels (a whole volume can hold more than int32 counts)."""
+    mask = ndi.gaussian_filter(np.random.default_rng(4).random((6, 30, 40)), 1.0) > 0.5
+    frames = lp.apply("label", da.from_array(mask, chunks=(2, 16, 16)), axes="yx")
+    ours = np.asarray(frames)
+    reference = _per_frame(lambda m: ndi.label(m)[0], mask, 1)
+    assert frames.dtype == ours.dtype == reference.dtype == np.int32
+    np.testing.assert_array_equal(ours, reference)
+    job = lp.apply("label", da.from_array(mask, chunks=(2, 16, 16)), scope="global").run()
+    assert job.dtype == np.asarray(job).dtype == np.uint32
+    assert_same_labels(np.asarray(job), ndi.label(mask)[0])
