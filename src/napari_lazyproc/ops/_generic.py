@@ -23,7 +23,7 @@ import numpy as np
 
 from ..backend import array_module, ndimage_for
 from . import _kernels, _kernels_correlate
-from ._common import CVAL, MODE, SIZE
+from ._common import CVAL, MODE, SIZE, output_dtype
 from ._levels import note_once
 from ._params import Param
 from ._registry import Op, register
@@ -72,9 +72,10 @@ ORIGIN = Param("origin", int, 0, per_axis=True,
 
 
 def _correlation(name: str):
-    def run(b, weights, mode, cval, origin):
+    def run(b, weights, mode, cval, origin, output=None):
         w = array_module(b).asarray(kernel_array(weights, f"{name}: weights"), np.float64)
-        return getattr(ndimage_for(b), name)(b, w, mode=mode, cval=cval, origin=origin)
+        return getattr(ndimage_for(b), name)(b, w, output=output_dtype(output), mode=mode,
+                                             cval=cval, origin=origin)
 
     return run
 
@@ -109,6 +110,7 @@ for _name, _text in (
         at_level=_same_kernel_note(_name, "weights"),
         fast=getattr(_kernels_correlate, _name),
         description=f"{_text}; output in the input's dtype, as scipy gives it",
+        output=True,
     ))
 
 # ------------------------------------------------------------ rank and generic filters
@@ -150,12 +152,13 @@ def _window_halo_of(params, n: int) -> tuple[int, ...]:
     return _window_halo(_window_shape(params), params["origin"])
 
 
-def _rank_filter(b, rank, size, footprint, mode, cval, origin):
+def _rank_filter(b, rank, size, footprint, mode, cval, origin, output=None):
     fp = _footprint(footprint, "rank_filter: footprint")
     if fp is not None:
         fp, size = array_module(b).asarray(fp), None
-    return ndimage_for(b).rank_filter(b, rank, size=size, footprint=fp, mode=mode,
-                                      cval=cval, origin=origin)
+    return ndimage_for(b).rank_filter(b, rank, size=size, footprint=fp,
+                                      output=output_dtype(output), mode=mode, cval=cval,
+                                      origin=origin)
 
 
 def _rank_filter_fast(b, crop, rank, size, footprint, mode, cval, origin):
@@ -178,6 +181,7 @@ register(Op(
                                                                         "footprint"),
     fast=_rank_filter_fast,
     description="the rank-th value of a window (scipy.ndimage.rank_filter)",
+    output=True,
 ))
 
 
@@ -215,12 +219,13 @@ def keywords(value) -> tuple:
 
 
 def _generic_filter(b, function, size, footprint, mode, cval, origin, extra_arguments,
-                    extra_keywords):
+                    extra_keywords, output=None):
     fp = _footprint(footprint, "generic_filter: footprint")
     if fp is not None:
         size = None
     return ndimage_for(b).generic_filter(
-        b, function, size=size, footprint=fp, mode=mode, cval=cval, origin=origin,
+        b, function, size=size, footprint=fp, output=output_dtype(output), mode=mode,
+        cval=cval, origin=origin,
         extra_arguments=tuple(extra_arguments or ()),
         extra_keywords=dict(extra_keywords or ()))
 
@@ -245,6 +250,7 @@ register(Op(
     at_level=_same_kernel_note("generic_filter", "footprint"),
     description="a Python function of each window (scipy.ndimage.generic_filter); from "
                 "Python only, on the CPU",
+    output=True,
 ))
 
 # ------------------------------------------------------------------------------ JSON

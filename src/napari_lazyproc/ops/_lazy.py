@@ -79,6 +79,8 @@ class LazyResult:
         self._layout(source)  # shape, axes, scale, units and chunks of the output
         self.ndim = len(self.shape)
         self.dtype = np.dtype(op.dtype(source.dtype, params.as_dict()))
+        #: a fast kernel computes the operation's own dtype: ``output=`` another is scipy's
+        self._own_dtype = self.dtype == op.own_dtype(source.dtype, params.as_dict())
         self.token = "lp-" + op.name + "-" + tokenize(op.name, _token_values(op, params),
                                                       self.spatial, source.token, self.fast)
         self._prepared: dict[str, Any] | None = None
@@ -231,7 +233,7 @@ class LazyResult:
     @property
     def fast(self) -> bool:
         """Whether a fast kernel computes this result (precision "fast" and one exists)."""
-        return self.precision == "fast" and self.op.fast is not None
+        return self.precision == "fast" and self.op.fast is not None and self._own_dtype
 
     @property
     def kind(self) -> str:
@@ -513,6 +515,7 @@ class LazyResult:
     def _apply_fast(self, block: np.ndarray, region: Region, expanded: Region):
         """The fast kernel on every frame over ``region``, or None where it declines."""
         params = self._call_params()  # with ``axes`` for operations that need them
+        params.pop("output", None)  # the kernel's own dtype (``fast`` checked it)
         inner = within(region, expanded)
         crop = tuple(inner[a] for a in self.spatial)
         return self._frames(block, region, expanded,

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ._common import OUTPUT
 from ._params import Param, Params
 
 
@@ -161,6 +162,21 @@ class Op:
     geometry: Geometry | None = None
     #: ``function`` handles leading frame axes itself (one call per block)
     batched: bool = False
+    #: offer scipy's ``output=`` (a dtype): the ``OUTPUT`` parameter is added, the result
+    #: has that dtype, and ``function`` / ``separable`` get ``output=`` (None: their own);
+    #: the ``fast`` kernel runs only where its dtype is the same, without ``output``
+    output: bool = False
+
+    def __post_init__(self) -> None:
+        if self.output and not any(p.name == "output" for p in self.params):
+            own = self.dtype
+            object.__setattr__(self, "params", (*self.params, OUTPUT))
+            object.__setattr__(self, "dtype", lambda d, p: (
+                np.dtype(p["output"]) if p.get("output") is not None else own(d, p)))
+
+    def own_dtype(self, input_dtype, params: dict[str, Any]) -> np.dtype:
+        """The result's dtype without ``output=`` (what a fast kernel computes)."""
+        return np.dtype(self.dtype(input_dtype, {**params, "output": None}))
 
     @property
     def gpu_function(self) -> Callable[..., Any] | None:
