@@ -12,6 +12,7 @@ import scipy.ndimage as ndi
 
 import napari_lazyproc as lp
 from napari_lazyproc.ops import REGISTRY
+from napari_lazyproc.ops._common import make_footprint
 
 _W = np.random.default_rng(17).random((3, 2, 4)) / 12
 #: op -> (params, scipy with ``output``)
@@ -37,6 +38,11 @@ CASES = {
     "convolve": ({"weights": _W.tolist(), "mode": "mirror"},
                  lambda a, o: ndi.convolve(a, _W, output=o, mode="mirror")),
 }
+for _name, _fn in (("erosion", "grey_erosion"), ("dilation", "grey_dilation"),
+                   ("opening", "grey_opening"), ("closing", "grey_closing"),
+                   ("white_tophat", "white_tophat"), ("black_tophat", "black_tophat")):
+    CASES[_name] = ({"radius": (1, 2, 1)}, lambda a, o, fn=_fn: getattr(ndi, fn)(
+        a, footprint=make_footprint("ball", (1, 2, 1)), output=o))
 KEY = (slice(1, 5), slice(7, 23), slice(9, 24))
 
 
