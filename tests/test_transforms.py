@@ -175,13 +175,20 @@ def test_zoom_by_one_is_the_input_as_in_scipy():
 @pytest.mark.parametrize("order", [2, 3, 4, 5])
 @pytest.mark.parametrize("mode", ["mirror", "nearest", "grid-constant", "wrap", "reflect"])
 def test_spline_prefilter_margin_makes_regions_exact_without_the_whole_axis(order, mode):
-    """scipy prefilters whole lines; a region reads its box plus ``prefilter_margin``
+    """scipy prefilters whole lines; a fast region reads its box plus ``prefilter_margin``
     (|pole| ** margin < 2**-60) and agrees within 1e-12 of the largest value, while a
-    margin of a quarter of that visibly does not: the margin is what makes it exact."""
+    margin of a quarter of that visibly does not: the margin is what makes it exact.
+    An exact region reads the whole line, and is bitwise scipy's."""
     a = (np.random.default_rng(order).random((3, 400)) * 1000).astype(np.float64)
     expected = ndi.shift(a, (0.3, 2.6), order=order, mode=mode)
-    res = lp.apply("shift", da.from_array(a, chunks=(3, 16)), shift=(0.3, 2.6), order=order,
-                   mode=mode)
+    data = da.from_array(a, chunks=(3, 16))
+    exact = lp.apply("shift", data, shift=(0.3, 2.6), order=order, mode=mode,
+                     precision="exact")
+    region = (slice(0, 3), slice(180, 200))
+    assert exact._expanded(region)[1] == slice(0, 400)
+    np.testing.assert_array_equal(np.asarray(exact[region]), expected[region])
+    res = lp.apply("shift", data, shift=(0.3, 2.6), order=order, mode=mode,
+                   precision="fast")
     region = (slice(0, 3), slice(180, 200))
     box = res._expanded(region)
     assert box[1].stop - box[1].start < 20 + 2 * prefilter_margin(order) + 2 * order + 4 < 400

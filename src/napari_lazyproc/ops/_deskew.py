@@ -40,6 +40,7 @@ from ._transforms import (
     _function,
     input_box,
     lengths,
+    prefiltered,
     typed,
 )
 
@@ -216,6 +217,7 @@ register(Op(
            help="turn the volume to the coverslip's frame (z up from the coverslip)"),
      Param("order", int, 1, min=0, max=5, help="spline order: 0 nearest, 1 linear, 3 cubic"),
      MODE, CVAL, PREFILTER),
+    exact_whole=prefiltered,
     geometry=DESKEW, check=_check, at_level=_at_level, fast=_function(_mapping, fast=True),
     description="deskew a stage-scan lattice light-sheet or OPM stack (an affine "
                 "transform; nothing cut; the output's voxel size set so it shows upright)",

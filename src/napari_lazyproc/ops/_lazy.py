@@ -99,6 +99,12 @@ class LazyResult:
             (source.shape[a] if self.whole_frame else int(halo[i]))
             for i, a in enumerate(self.spatial)
         )
+        #: an exact region reads its whole frame (scipy's spline prefilter)
+        self._exact_whole = (precision == "exact" and op.exact_whole is not None
+                             and op.exact_whole(params.as_dict()))
+        if self._exact_whole and op.geometry is None:
+            self.whole_frame = True
+            self.halo = tuple(source.shape[a] for a in self.spatial)
         #: per spatial axis: computed from index 0 (scipy's running sums, exact results)
         self.prefix = ((False,) * len(self.spatial) if op.prefix is None or self.fast
                        else tuple(op.prefix(source.dtype, params.as_dict(), len(self.spatial))))
@@ -417,6 +423,9 @@ class LazyResult:
         if self.whole_frame or n <= TILE_VOXELS:
             return [region]
         parts = max(n_workers(), math.ceil(n / (4 * TILE_VOXELS)))
+        if self._exact_whole:  # a tile reads its whole frame: cut only the other axes
+            axes = [k for k in range(self.ndim) if k not in self.out_spatial]
+            return split_region(region, axes, parts) if axes else [region]
         if any(self.prefix):  # a tile reads from index 0: cut only the other axes
             axes = [a for a, p in zip(self.spatial, self.prefix, strict=True) if not p]
             return split_region(region, axes, parts) if axes else [region]
@@ -468,6 +477,8 @@ class LazyResult:
                 box[a] = region[k]
         frame = self.op.geometry.region(tuple(region[k] for k in self.out_spatial),
                                         self._frame_shape, self.params.as_dict())
+        if self._exact_whole:
+            frame = tuple(slice(0, n) for n in self._frame_shape)
         for a, s, h, n in zip(self.spatial, frame, self.halo, self._frame_shape, strict=True):
             box[a] = slice(max(0, int(s.start) - h), min(n, int(s.stop) + h))
         return tuple(box)

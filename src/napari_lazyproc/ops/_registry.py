@@ -142,6 +142,10 @@ class Op:
     #: rounding depends on every value before an output, for this dtype. Where it does,
     #: an exact result computes a region from index 0 of that axis (bitwise scipy)
     prefix: Callable[[np.dtype, dict[str, Any], int], tuple[bool, ...]] | None = None
+    #: ``exact_whole(params) -> bool``: whether, under precision "exact", a region needs
+    #: its whole frame: scipy's spline prefilter is recursive along whole lines, both
+    #: ways, so a box grown by a margin is within 1e-15 ("fast"), not bitwise
+    exact_whole: Callable[[dict[str, Any]], bool] | None = None
     #: pass the spatial axis letters to ``function`` as ``axes=`` (per-axis operations)
     needs_axes: bool = False
     #: pass the frame's index along the non-spatial axes to ``function`` and ``fast`` as

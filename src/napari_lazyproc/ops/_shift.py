@@ -17,7 +17,7 @@ from ._common import CVAL
 from ._drift import frame_shift, shift_rows
 from ._params import Param
 from ._registry import Op, register
-from ._transforms import MODES, prefilter_margin
+from ._transforms import MODES, prefilter_margin, prefiltered
 
 #: modes a halo reproduces exactly (the wraps read the far edge)
 SHIFT_MODES = tuple(m for m in MODES if "wrap" not in m)
@@ -68,6 +68,7 @@ register(Op(
      Param("order", int, 1, min=0, max=5, help="spline order (1: linear; 3: cubic)"),
      Param("mode", str, "constant", choices=SHIFT_MODES, help="how the array edge is extended"),
      CVAL),
+    exact_whole=prefiltered,
     halo=_halo, check=_check, needs_frame=True, at_level=_at_level, on_gpu=False,
     description="translate each time point by its shift (scipy.ndimage.shift), e.g. to "
                 "correct drift estimated by estimate_drift",

@@ -57,6 +57,12 @@ POLES = {2: 3.0 - math.sqrt(8.0), 3: 2.0 - math.sqrt(3.0), 4: 0.3613412259002201
          5: 0.430575347099973791851434783493}
 
 
+def prefiltered(p: dict) -> bool:
+    """Whether scipy prefilters the input (a spline of order 2 or more): an exact region
+    then reads its whole frame (``Op.exact_whole``)."""
+    return bool(p.get("prefilter", True)) and int(p["order"]) >= 2
+
+
 def prefilter_margin(order: int) -> int:
     """Voxels beyond which scipy's spline prefilter of ``order`` changes a coefficient by
     less than 2**-60 of the input's magnitude (0 below order 2: no prefilter).
@@ -408,6 +414,7 @@ register(Op(
            optional=True, help="the output's shape over the spatial axes (empty: the "
                                "input's)"),
      ORDER, MODE, CVAL, PREFILTER),
+    exact_whole=prefiltered,
     geometry=_geometry(_affine_mapping), check=_affine_check, at_level=_affine_at_level,
     fast=_function(_affine_mapping, fast=True),
     description="scipy.ndimage.affine_transform of each frame: the value at output index o "
@@ -429,6 +436,7 @@ register(Op(
            help="the shift along each spatial axis (the same for every frame; "
                 "shift_frames shifts each time point by its own)"),
      ORDER, MODE, CVAL, PREFILTER),
+    exact_whole=prefiltered,
     geometry=_geometry(_shift_mapping), fast=_function(_shift_mapping, fast=True),
     description="scipy.ndimage.shift of each frame by one shift (spline-interpolated)",
 ))
@@ -475,6 +483,7 @@ register(Op(
      ORDER, MODE, CVAL, PREFILTER,
      Param("grid_mode", bool, False, help="zoom the pixel grid's extent (voxel edges), not "
                                           "the distance between the first and last centres")),
+    exact_whole=prefiltered,
     geometry=_geometry(_zoom_mapping, place=_zoom_place), check=_zoom_check,
     fast=_function(_zoom_mapping, fast=True),
     description="scipy.ndimage.zoom of each frame (the output shape as scipy computes it)",
@@ -523,6 +532,7 @@ register(Op(
            help="degrees, counter-clockwise in the plane of the two spatial axes"),
      Param("reshape", bool, True, help="grow the output so the whole input fits"),
      ORDER, MODE, CVAL, PREFILTER),
+    exact_whole=prefiltered,
     geometry=_geometry(_rotate_mapping, place=_rotate_place), check=_rotate_check,
     fast=_function(_rotate_mapping, fast=True),
     description="scipy.ndimage.rotate in the plane of the two spatial axes (axes='yx': "
