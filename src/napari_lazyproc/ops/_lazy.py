@@ -55,6 +55,18 @@ def _token_values(op: Op, params: Params) -> tuple:
     return tuple(out)
 
 
+def _takes(fn, name: str) -> bool:
+    """Whether ``fn`` takes the keyword ``name`` (a ``prepare`` written as
+    ``prepare(result)`` gets no progress or cancel)."""
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
 class LazyResult:
     """An operation applied lazily to an input (a file's array or another result).
 
@@ -80,7 +92,8 @@ class LazyResult:
         self.ndim = len(self.shape)
         self.dtype = np.dtype(op.dtype(source.dtype, params.as_dict()))
         self.token = "lp-" + op.name + "-" + tokenize(op.name, _token_values(op, params),
-                                                      self.spatial, source.token, self.fast)
+                                                      self.spatial, source.token, self.fast,
+                                                      self.statistics)
         self._prepared: dict[str, Any] | None = None
         self._lock = threading.Lock()
         halo = op.halo(params.as_dict(), len(self.spatial))
@@ -231,6 +244,13 @@ class LazyResult:
         return self.precision == "fast" and self.op.fast is not None
 
     @property
+    def statistics(self) -> str | None:
+        """How whole-image values are computed: "whole" (every voxel, as scikit-image /
+        numpy on the whole array) or "sampled" (a bounded sample); None without any."""
+        mode = getattr(self.op.prepare, "statistics", None)
+        return mode(self) if callable(mode) else None
+
+    @property
     def kind(self) -> str:
         return self.op.kind
 
@@ -243,6 +263,8 @@ class LazyResult:
         """The pipeline that made this result, as JSON-able steps (provenance)."""
         step = {"op": self.op.name, **self.params.as_dict(), "axes": self.spatial_axes,
                 "precision": self.precision}
+        if self.statistics is not None:
+            step["statistics"] = self.statistics
         return [*getattr(self.source, "steps", []), step]
 
     @property
@@ -258,15 +280,19 @@ class LazyResult:
         return f"LazyResult({chain}, shape={self.shape}, dtype={self.dtype}, axes={self.axes!r})"
 
     # ---------------------------------------------------------------- evaluation
-    def prepared(self) -> dict[str, Any]:
-        """Values computed once from the whole input (e.g. a global threshold)."""
+    def prepared(self, progress=None, cancel: threading.Event | None = None) -> dict[str, Any]:
+        """Values computed once from the whole input (e.g. a global threshold): a job
+        (``progress``: True for a bar or ``f(done, total)``; ``cancel``: an Event, then
+        ``Cancelled``), kept by the input's identity (``ops._global_stats``)."""
         if self.op.prepare is None:
             return {}
         if self.base is not None:  # one value for every level: a consistent pyramid
-            return self.base.prepared()
+            return self.base.prepared(progress, cancel)
         with self._lock:
             if self._prepared is None:
-                self._prepared = dict(self.op.prepare(self))
+                extra = {k: v for k, v in (("progress", progress), ("cancel", cancel))
+                         if v is not None and _takes(self.op.prepare, k)}
+                self._prepared = dict(self.op.prepare(self, **extra))
             return self._prepared
 
     def __getitem__(self, key) -> LazyArray:
@@ -292,7 +318,7 @@ class LazyResult:
         ``cancel``: when set, the read stops before its next tile and raises
         ``Cancelled`` (stale display work is dropped, not finished).
         """
-        self.prepared()  # once, before tiles fan out
+        self.prepared(cancel=cancel)  # once, before tiles fan out
         top = not in_worker()
         key = (self.token, tuple((s.start, s.stop) for s in region))
         if top:

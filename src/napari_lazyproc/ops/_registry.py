@@ -103,7 +103,9 @@ class Op:
         ``dtype(input_dtype, params) -> output dtype``.
     prepare
         Optional ``prepare(result) -> dict`` run once, lazily, for values that depend on
-        the whole image (global thresholds); its output is added to the parameters.
+        the whole image (global thresholds); its output is added to the parameters. It
+        may take ``progress=`` and ``cancel=`` (a job's), and may carry an attribute
+        ``statistics(result) -> "whole" | "sampled" | None`` (recorded in the steps).
     on_gpu
         False for a function that only runs on numpy blocks: under the GPU backend the
         operation is then computed on the CPU, with one warning.
