@@ -25,9 +25,10 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .._shared.pool import parallel_map
+from .._shared.pool import in_worker, parallel_map
 from ._cache import CACHE
 from ._histogram import (
+    SAMPLE_VOXELS,
     ValueCounts,
     float_counts,
     float_edges,
@@ -52,6 +53,11 @@ _running: dict = {}
 _lock = threading.Lock()
 
 
+def mode_for(source, whole: bool) -> str:
+    """"whole" when asked for, or when the sample would read every voxel anyway."""
+    return WHOLE if whole or math.prod(source.shape) <= SAMPLE_VOXELS else SAMPLED
+
+
 def whole_region(source) -> tuple[slice, ...]:
     return tuple(slice(0, int(n)) for n in source.shape)
 
@@ -63,35 +69,66 @@ def stats_key(source, kind: str, mode: str, q=None) -> tuple:
             kind, mode, None if q is None else tuple(float(v) for v in q))
 
 
-def statistic(source, kind: str, mode: str = WHOLE, q=None, progress=None, cancel=None):
+class _Running:
+    """A statistic being computed: its callers wait for ``done``."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.value = None
+        self.error: BaseException | None = None
+
+
+def statistic(source, kind: str, mode: str = WHOLE, q=None, progress=None, cancel=None,
+              stale=None):
     """The statistic ``kind`` of ``source`` (a threshold, or the percentiles ``q``),
-    computed once per input identity; concurrent callers wait for the one computing it."""
+    computed once per input identity.
+
+    ``cancel`` stops the job (``Cancelled``; nothing is kept). ``stale`` (a display
+    read's event) only stops this caller's wait: the job then runs on its own thread and
+    goes on, so the next read finds it done or running instead of starting it over.
+    Callers of a running job wait for it, except a worker-pool task, which computes on
+    its own (serially) rather than hold a pool thread the job may need.
+    """
     key = stats_key(source, kind, mode, q)
     while True:
         with _lock:
             if key in _done:
                 _done.move_to_end(key)
                 return _done[key]
-            event = _running.get(key)
-            mine = event is None
+            job = _running.get(key)
+            mine = job is None
             if mine:
-                event = _running[key] = threading.Event()
+                job = _running[key] = _Running()
+        if not mine and in_worker():
+            return GlobalStats(source, kind, mode, q).run(progress, cancel)
         if mine:
-            break
-        while not event.wait(0.05):  # another caller computes it
-            if cancel is not None and cancel.is_set():
-                raise Cancelled("cancelled")
-    try:
-        value = GlobalStats(source, kind, mode, q).run(progress, cancel)
-        with _lock:
-            _done[key] = value
-            while len(_done) > KEEP:
-                _done.popitem(last=False)
-        return value
-    finally:
-        with _lock:
-            _running.pop(key, None)
-        event.set()
+            def work(job=job):
+                try:
+                    job.value = GlobalStats(source, kind, mode, q).run(progress, cancel)
+                    with _lock:
+                        _done[key] = job.value
+                        while len(_done) > KEEP:
+                            _done.popitem(last=False)
+                except BaseException as exc:  # told to the callers waiting
+                    job.error = exc
+                finally:
+                    with _lock:
+                        _running.pop(key, None)
+                    job.done.set()
+
+            if stale is not None and cancel is None and not in_worker():
+                threading.Thread(target=work, daemon=True, name="lazyproc-stats").start()
+            else:
+                work()
+        while not job.done.wait(0.05):
+            for event in (cancel, stale):
+                if event is not None and event.is_set():
+                    raise Cancelled("cancelled")
+        if job.error is None:
+            return job.value
+        if mine or not isinstance(job.error, Cancelled):
+            raise job.error
+        # another caller's job was cancelled: this one computes it
 
 
 def clear() -> None:
@@ -118,6 +155,9 @@ class GlobalStats:
         """The values of region ``i`` (from the first pass's copy when it was kept)."""
         if self._kept is not None and i in self._kept:
             return self._kept[i]
+        return self._load(i)
+
+    def _load(self, i: int) -> np.ndarray:
         return np.asarray(self.source.read(self.regions[i]))
 
     def _pass(self, fn, bar: Progress, keep: bool = False) -> list:

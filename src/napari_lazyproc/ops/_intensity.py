@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._global_stats import statistic
+from ._global_stats import mode_for, statistic
 from ._params import Param
 from ._registry import Op, register
 
@@ -33,12 +33,12 @@ def _rescale(b, in_low, in_high, out_dtype, **_):
     return _convert(f * np.iinfo(target).max, out_dtype)
 
 
-def _rescale_prepare(result, progress=None, cancel=None):
+def _rescale_prepare(result, progress=None, cancel=None, stale=None):
     p = result.params
     if p["in_low"] is not None and p["in_high"] is not None:
         return {}
     lo, hi = statistic(result.source, "percentiles", result.statistics, q=PERCENTILES,
-                       progress=progress, cancel=cancel)
+                       progress=progress, cancel=cancel, stale=stale)
     return {"in_low": p["in_low"] if p["in_low"] is not None else lo,
             "in_high": p["in_high"] if p["in_high"] is not None else hi}
 
@@ -48,7 +48,7 @@ def _rescale_statistics(result) -> str | None:
     p = result.params
     if p["in_low"] is not None and p["in_high"] is not None:
         return None
-    return "whole" if result.precision == "exact" else "sampled"
+    return mode_for(result.source, result.precision == "exact")
 
 
 _rescale_prepare.statistics = _rescale_statistics

@@ -280,18 +280,20 @@ class LazyResult:
         return f"LazyResult({chain}, shape={self.shape}, dtype={self.dtype}, axes={self.axes!r})"
 
     # ---------------------------------------------------------------- evaluation
-    def prepared(self, progress=None, cancel: threading.Event | None = None) -> dict[str, Any]:
-        """Values computed once from the whole input (e.g. a global threshold): a job
-        (``progress``: True for a bar or ``f(done, total)``; ``cancel``: an Event, then
-        ``Cancelled``), kept by the input's identity (``ops._global_stats``)."""
+    def prepared(self, progress=None, cancel: threading.Event | None = None,
+                 stale: threading.Event | None = None) -> dict[str, Any]:
+        """Values computed once from the whole input (e.g. a global threshold), by a job
+        kept by the input's identity (``ops._global_stats``). ``progress``: True for a
+        bar or ``f(done, total)``; ``cancel``: an Event that stops the job
+        (``Cancelled``); ``stale``: one that only stops waiting for it (a display read)."""
         if self.op.prepare is None:
             return {}
         if self.base is not None:  # one value for every level: a consistent pyramid
-            return self.base.prepared(progress, cancel)
+            return self.base.prepared(progress, cancel, stale)
         with self._lock:
             if self._prepared is None:
-                extra = {k: v for k, v in (("progress", progress), ("cancel", cancel))
-                         if v is not None and _takes(self.op.prepare, k)}
+                given = (("progress", progress), ("cancel", cancel), ("stale", stale))
+                extra = {k: v for k, v in given if v is not None and _takes(self.op.prepare, k)}
                 self._prepared = dict(self.op.prepare(self, **extra))
             return self._prepared
 
@@ -318,7 +320,7 @@ class LazyResult:
         ``cancel``: when set, the read stops before its next tile and raises
         ``Cancelled`` (stale display work is dropped, not finished).
         """
-        self.prepared(cancel=cancel)  # once, before tiles fan out
+        self.prepared(stale=cancel)  # once, before tiles fan out
         top = not in_worker()
         key = (self.token, tuple((s.start, s.stop) for s in region))
         if top:

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..backend import ndimage_for
 from ._common import CVAL, MODE
-from ._global_stats import SAMPLED, WHOLE, statistic
+from ._global_stats import mode_for, statistic
 from ._params import Param
 from ._registry import Op, register
 
@@ -18,9 +18,9 @@ SAMPLE = Param("sample", str, "auto", choices=("auto", "exact"),
 
 def statistics_mode(result) -> str:
     """"whole" (every voxel) under precision "exact" or ``sample="exact"``, else
-    "sampled" (a bounded sample)."""
+    "sampled" (a bounded sample, when the input is larger than it)."""
     whole = result.precision == "exact" or result.params.as_dict().get("sample") == "exact"
-    return WHOLE if whole else SAMPLED
+    return mode_for(result.source, whole)
 
 
 def _above(b, threshold, **_):
@@ -35,9 +35,9 @@ register(Op(
 
 
 def _global(method):
-    def prepare(result, progress=None, cancel=None):
+    def prepare(result, progress=None, cancel=None, stale=None):
         return {"threshold": statistic(result.source, method, result.statistics,
-                                       progress=progress, cancel=cancel)}
+                                       progress=progress, cancel=cancel, stale=stale)}
 
     prepare.statistics = statistics_mode
     return prepare
