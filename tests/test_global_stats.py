@@ -209,3 +209,30 @@ def test_progress_and_cancel(misleading, monkeypatch):
     again = lp.apply("threshold_triangle", z, precision="exact")
     assert again.prepared()["threshold"] == filters.threshold_triangle(a)
     assert sorted(reads) == list(range(len(_global_stats.source_chunk_regions(res.source))))
+
+
+def test_widget_runs_an_exact_statistic_as_a_job(make_napari_viewer, qtbot, tmp_path):
+    """The widget's exact Otsu of an input larger than the sample: a job with progress,
+    whose value the layer (and a re-created result) uses."""
+    from napari_lazyproc._qt.live_layers import live_states
+    from napari_lazyproc._qt.widget import LazyProcessingWidget
+
+    a = _misleading(np.uint8)
+    path = tmp_path / "big.zarr"
+    zarr.create_array(path, shape=a.shape, chunks=CHUNKS, dtype=a.dtype)[:] = a
+    viewer = make_napari_viewer()
+    (raw,) = viewer.open(str(path), plugin="napari-lazyproc")
+    widget = LazyProcessingWidget(viewer)
+    widget.exact.value = True
+    widget.axes.value = "zyx"
+    widget.operation.value = "threshold_otsu"
+    layer = widget.add_layer()
+    job = widget._job
+    assert job is not None and widget.cancel_button.enabled
+    qtbot.waitUntil(lambda: job.finished, timeout=30000)
+    assert job.outcome == "done" and job.bar.n == job.bar.total == 36
+    assert layer.metadata["pipeline"][-1]["statistics"] == "whole"
+    state = live_states(layer)[0]
+    assert state.result.prepared()["threshold"] == filters.threshold_otsu(a)
+    widget.set_params(sample="exact")  # a new result of the same input: no new job
+    assert widget._job is None

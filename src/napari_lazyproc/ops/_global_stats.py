@@ -70,24 +70,40 @@ def stats_key(source, kind: str, mode: str, q=None) -> tuple:
 
 
 class _Running:
-    """A statistic being computed: its callers wait for ``done``."""
+    """A statistic being computed: its callers wait for ``done``; any caller's
+    ``cancel`` stops it, and every caller's ``progress(done, total)`` hears of it."""
 
     def __init__(self) -> None:
         self.done = threading.Event()
         self.value = None
         self.error: BaseException | None = None
+        self.cancels: list[threading.Event] = []
+        self.listeners: list = []
+
+    def is_set(self) -> bool:  # the job's cancel event: any of its callers'
+        return any(e.is_set() for e in self.cancels)
+
+    def progress(self, done: int, total: int) -> None:
+        for listener in list(self.listeners):
+            listener(done, total)
+
+    def join(self, progress, cancel) -> None:
+        if cancel is not None:
+            self.cancels.append(cancel)
+        if callable(progress):
+            self.listeners.append(progress)
 
 
 def statistic(source, kind: str, mode: str = WHOLE, q=None, progress=None, cancel=None,
               stale=None):
     """The statistic ``kind`` of ``source`` (a threshold, or the percentiles ``q``),
-    computed once per input identity.
+    computed once per input identity; callers of a running one wait for it.
 
-    ``cancel`` stops the job (``Cancelled``; nothing is kept). ``stale`` (a display
-    read's event) only stops this caller's wait: the job then runs on its own thread and
-    goes on, so the next read finds it done or running instead of starting it over.
-    Callers of a running job wait for it, except a worker-pool task, which computes on
-    its own (serially) rather than hold a pool thread the job may need.
+    ``progress``: True for a bar, or ``f(done, total)``. ``cancel`` stops the job
+    (``Cancelled``; nothing is kept). ``stale`` (a display read's event) only stops this
+    caller's wait: the job then runs on a thread of its own and goes on, so the next
+    read finds it done or running instead of starting it over. A worker-pool task
+    computes on its own (serially) rather than hold a pool thread the job may need.
     """
     key = stats_key(source, kind, mode, q)
     while True:
@@ -99,36 +115,56 @@ def statistic(source, kind: str, mode: str = WHOLE, q=None, progress=None, cance
             mine = job is None
             if mine:
                 job = _running[key] = _Running()
+            elif not in_worker():
+                job.join(progress, cancel)
         if not mine and in_worker():
             return GlobalStats(source, kind, mode, q).run(progress, cancel)
         if mine:
-            def work(job=job):
-                try:
-                    job.value = GlobalStats(source, kind, mode, q).run(progress, cancel)
-                    with _lock:
-                        _done[key] = job.value
-                        while len(_done) > KEEP:
-                            _done.popitem(last=False)
-                except BaseException as exc:  # told to the callers waiting
-                    job.error = exc
-                finally:
-                    with _lock:
-                        _running.pop(key, None)
-                    job.done.set()
-
-            if stale is not None and cancel is None and not in_worker():
-                threading.Thread(target=work, daemon=True, name="lazyproc-stats").start()
-            else:
-                work()
+            job.join(progress, cancel)
+            _start(job, key, GlobalStats(source, kind, mode, q),
+                   True if progress is True else job.progress,
+                   detach=stale is not None and cancel is None and not in_worker())
         while not job.done.wait(0.05):
             for event in (cancel, stale):
                 if event is not None and event.is_set():
                     raise Cancelled("cancelled")
         if job.error is None:
             return job.value
-        if mine or not isinstance(job.error, Cancelled):
+        if mine or not isinstance(job.error, Cancelled) or stale is not None or (
+                cancel is not None and cancel.is_set()):
             raise job.error
-        # another caller's job was cancelled: this one computes it
+        # another caller cancelled it: this one (a script, another job) computes it
+
+
+def _start(job: _Running, key, stats: GlobalStats, progress, detach: bool) -> None:
+    def work():
+        try:
+            job.value = stats.run(progress, job)
+            with _lock:
+                _done[key] = job.value
+                while len(_done) > KEEP:
+                    _done.popitem(last=False)
+        except BaseException as exc:  # told to the callers waiting
+            job.error = exc
+        finally:
+            with _lock:
+                _running.pop(key, None)
+            job.done.set()
+
+    if detach:
+        threading.Thread(target=work, daemon=True, name="lazyproc-stats").start()
+    else:
+        work()
+
+
+def known(result) -> bool:
+    """Whether the statistic ``result``'s operation needs is computed already (or it
+    needs none): its ``prepare`` names it as ``statistic = (kind, q)``."""
+    what = getattr(result.op.prepare, "statistic", None)
+    if result.statistics is None or what is None:
+        return True
+    with _lock:
+        return stats_key(result.source, what[0], result.statistics, what[1]) in _done
 
 
 def clear() -> None:

@@ -52,6 +52,7 @@ def _rescale_statistics(result) -> str | None:
 
 
 _rescale_prepare.statistics = _rescale_statistics
+_rescale_prepare.statistic = ("percentiles", PERCENTILES)
 
 
 register(Op(

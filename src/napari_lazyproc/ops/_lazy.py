@@ -290,11 +290,19 @@ class LazyResult:
             return {}
         if self.base is not None:  # one value for every level: a consistent pyramid
             return self.base.prepared(progress, cancel, stale)
+        prepare = self.op.prepare
+        given = (("progress", progress), ("cancel", cancel), ("stale", stale))
+        extra = {k: v for k, v in given if v is not None and _takes(prepare, k)}
+        if self._prepared is None and _takes(prepare, "stale"):
+            # it shares its work itself (ops._global_stats): no lock held while it runs,
+            # so a stale display read never waits here for another caller's job
+            values = dict(prepare(self, **extra))
+            with self._lock:
+                if self._prepared is None:
+                    self._prepared = values
         with self._lock:
             if self._prepared is None:
-                given = (("progress", progress), ("cancel", cancel), ("stale", stale))
-                extra = {k: v for k, v in given if v is not None and _takes(self.op.prepare, k)}
-                self._prepared = dict(self.op.prepare(self, **extra))
+                self._prepared = dict(prepare(self, **extra))
             return self._prepared
 
     def __getitem__(self, key) -> LazyArray:

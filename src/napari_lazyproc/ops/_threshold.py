@@ -40,6 +40,7 @@ def _global(method):
                                        progress=progress, cancel=cancel, stale=stale)}
 
     prepare.statistics = statistics_mode
+    prepare.statistic = (method, None)
     return prepare
 
 
