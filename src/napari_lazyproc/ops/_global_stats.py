@@ -158,13 +158,18 @@ def _start(job: _Running, key, stats: GlobalStats, progress, detach: bool) -> No
 
 
 def known(result) -> bool:
-    """Whether the statistic ``result``'s operation needs is computed already (or it
-    needs none): its ``prepare`` names it as ``statistic = (kind, q)``."""
+    """Whether the statistic ``result``'s operation needs (its ``prepare`` names it as
+    ``statistic = (kind, q)``) is computed already, or running, or not needed. By the
+    input's token only: a stamp may stat every chunk file, too slow for the GUI thread
+    that asks (a rewritten input's statistic is then computed by its first read)."""
     what = getattr(result.op.prepare, "statistic", None)
     if result.statistics is None or what is None:
         return True
+    tail = (what[0], result.statistics, None if what[1] is None else
+            tuple(float(v) for v in what[1]))
+    token = result.source.token
     with _lock:
-        return stats_key(result.source, what[0], result.statistics, what[1]) in _done
+        return any(k[0] == token and k[2:] == tail for k in (*_done, *_running))
 
 
 def clear() -> None:
