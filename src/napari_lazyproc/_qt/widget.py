@@ -262,8 +262,8 @@ class LazyProcessingWidget(Container):
         # a projection drops its axis: the layer overlays its input on the others
         kwargs["translate"] = list(result.translate_from(layer_in.translate))
         kwargs["metadata"] = self._metadata(result)
+        self._statistics_job(result)  # first: its bar then follows the job from the start
         layer = add_live_layer(self.viewer, result, kwargs, kind, self._on_ready)
-        self._statistics_job(result)
         self.viewer.layers.selection.active = layer
         self.input.value = layer_in  # adding a layer must not change the input
         self._live_layer = weakref.ref(layer)  # after the input is set: it resets the target

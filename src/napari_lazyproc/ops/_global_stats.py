@@ -159,7 +159,7 @@ def _start(job: _Running, key, stats: GlobalStats, progress, detach: bool) -> No
 
 def known(result) -> bool:
     """Whether the statistic ``result``'s operation needs (its ``prepare`` names it as
-    ``statistic = (kind, q)``) is computed already, or running, or not needed. By the
+    ``statistic = (kind, q)``) is computed already, or not needed. By the
     input's token only: a stamp may stat every chunk file, too slow for the GUI thread
     that asks (a rewritten input's statistic is then computed by its first read)."""
     what = getattr(result.op.prepare, "statistic", None)
@@ -169,7 +169,7 @@ def known(result) -> bool:
             tuple(float(v) for v in what[1]))
     token = result.source.token
     with _lock:
-        return any(k[0] == token and k[2:] == tail for k in (*_done, *_running))
+        return any(k[0] == token and k[2:] == tail for k in _done)
 
 
 def clear() -> None:
