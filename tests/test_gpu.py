@@ -121,6 +121,24 @@ def test_gpu_meets_the_fast_contract_against_scipy(name, chunks, cupy_backend):
 
 @gpu
 @pytest.mark.gpu
+@pytest.mark.parametrize("name, params", [("project", {"axis": "z", "method": "mean"}),
+                                          ("gaussian", {"sigma": 1.5}),
+                                          ("threshold_otsu", {})])
+def test_an_exact_read_after_a_gpu_read_is_scipy_s_without_clearing_the_cache(
+        name, params, cupy_backend):
+    """Fast (on the GPU) and exact share no cache entry, whether or not the operation
+    has a CPU fast kernel (a projection has none): the exact values are scipy's."""
+    a = np.random.default_rng(5).random((8, 48, 48)).astype(np.float32)
+    data = lp.apply(name, a, **params)
+    gpu_values = np.asarray(data)  # cached, computed on the device
+    exact = np.asarray(lp.apply(name, a, precision="exact", **params))
+    reference = _cpu_exact(lambda: np.asarray(lp.apply(name, a, precision="exact", **params)))
+    np.testing.assert_array_equal(exact, reference)
+    assert gpu_values.shape == reference.shape
+
+
+@gpu
+@pytest.mark.gpu
 def test_exact_precision_computes_with_scipy_even_under_the_gpu_backend(cupy_backend):
     a = np.random.default_rng(4).random((8, 48, 48)).astype(np.float32)
     lp.ops.CACHE.clear()

@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 import pytest
+import scipy.ndimage as ndi
 import zarr
 from servers import FileServer, S3Server
 
@@ -455,3 +456,26 @@ def test_a_failed_manifest_write_leaves_an_unfinished_export_that_resume_finishe
     assert lp.export(data, url, chunks=(32, 32), axes="yx", resume=True) == url
     np.testing.assert_array_equal(lp.open_image(url).levels[0].compute(), data)
     assert not fs.exists(f"bucket/no-manifest.ome.zarr/{EXPORT_RECORD}")
+
+
+def test_a_remote_store_is_a_snapshot_that_reopening_renews(server, tmp_path):
+    """A URL cannot be stamped chunk by chunk cheaply: an open image keeps what it read
+    (a snapshot, said in the README), and opening the URL again reads the new bytes."""
+    folder = tmp_path / "changing.zarr"
+    arr = zarr.create_array(folder, shape=(8, 64, 64), chunks=(4, 32, 32), dtype="uint16")
+    arr[:] = DATA
+    link = server.root / "changing.zarr"
+    link.symlink_to(folder)
+    url = server.url("changing.zarr")
+    try:
+        first = lp.open_image(url)
+        res = lp.apply("gaussian", first, sigma=1.0, precision="exact")
+        np.testing.assert_array_equal(np.asarray(res[3]), ndi.gaussian_filter(DATA, 1.0)[3])
+        arr[:] = DATA // 2
+        again = lp.open_image(url)
+        assert again.levels[0].name != first.levels[0].name
+        np.testing.assert_array_equal(
+            np.asarray(lp.apply("gaussian", again, sigma=1.0, precision="exact")[3]),
+            ndi.gaussian_filter(DATA // 2, 1.0)[3])
+    finally:
+        link.unlink()

@@ -32,7 +32,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ._shared.source import read_key
-from .io import LazyArray
+from .io import LazyArray, reader_stamp
 from .ops import Cancelled
 
 _log = logging.getLogger(__name__)
@@ -265,6 +265,9 @@ class LiveState:
         self._voxel_cost = int(getattr(result, "voxel_cost", 1))
         self._lock = threading.Lock()
         self._done: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        #: the stamp each region in ``_done`` was computed under (``io._identity``): a
+        #: region whose input changed on disk since is computed again, never shown
+        self._stamps: dict[tuple, object] = {}
         self._pending: dict[tuple, _Job] = {}  # the region on screen, computing
         self._ahead: dict[tuple, _Job] = {}  # frames ahead, computing
         self._held: dict[tuple, int] = {}  # frames ahead computed, not shown: their bytes
@@ -333,6 +336,9 @@ class LiveState:
                     if crop is not None:
                         found, values = outer, vals[crop]
                         break
+            if found is not None and self._stamps.get(found) != self._stamp(found):
+                self._forget(found)  # its input changed on disk since
+                found = None
             if found is not None:
                 self._done.move_to_end(found)
                 if found in self._held:
@@ -341,10 +347,23 @@ class LiveState:
                     self._trim()
                 return values
         cached_of = getattr(self.result, "cached", None)
+        stamp = self._stamp(key) if cached_of is not None else None
         cached = cached_of(region) if cached_of is not None else None
         if cached is not None:
-            self._keep(key, cached)
+            self._keep(key, cached, stamp)
         return cached
+
+    def _stamp(self, key: tuple):
+        """The stamp of a region (by its key) of what this layer shows."""
+        region = tuple(slice(*k) if isinstance(k, tuple) else slice(k, k + 1) for k in key)
+        return reader_stamp(self.result, region)
+
+    def _forget(self, key: tuple) -> None:
+        """Drop a computed region; the caller holds the lock."""
+        del self._done[key]
+        self._stamps.pop(key, None)
+        if key in self._held:
+            PREFETCH.release(self._held.pop(key))
 
     def _trim(self) -> None:
         """Forget the oldest regions beyond ``KEEP`` (never frames held ahead); the caller
@@ -354,12 +373,13 @@ class LiveState:
             if extra <= 0:
                 break
             if key not in self._held:
-                del self._done[key]
+                self._forget(key)
                 extra -= 1
 
-    def _keep(self, key: tuple, values: np.ndarray) -> None:
+    def _keep(self, key: tuple, values: np.ndarray, stamp) -> None:
         with self._lock:
             self._done[key] = values
+            self._stamps[key] = stamp
             self._done.move_to_end(key)
             self._trim()
 
@@ -590,8 +610,10 @@ class LiveState:
     def _run(self, region: tuple, key: tuple, job: _Job) -> None:
         error: BaseException | None = None
         values = None
+        stamp = None
         try:
             if not job.cancel.is_set():
+                stamp = self._stamp(key)  # before the read: a change meanwhile is seen
                 values = self.read(region, job.cancel)
         except Cancelled:
             pass
@@ -604,6 +626,7 @@ class LiveState:
                 del self._ahead[key]
             if values is not None and (wanted or ahead) and not self.closed:
                 self._done[key] = values
+                self._stamps[key] = stamp
                 self._done.move_to_end(key)
                 if wanted:
                     self.n_computed += 1
@@ -647,8 +670,10 @@ class LiveState:
 
     def compute_now(self, region: tuple) -> np.ndarray:
         self.n_sync += 1
+        key = _region_key(region)
+        stamp = self._stamp(key)
         values = self.read(region)
-        self._keep(_region_key(region), values)
+        self._keep(key, values, stamp)
         return values
 
     def close(self) -> None:

@@ -34,6 +34,10 @@ class Source(Protocol):
     def read(self, region: Region, cancel: threading.Event | None = None) -> np.ndarray:
         """The values over ``region`` (step-1 slices); stops when ``cancel`` is set."""
 
+    def stamp(self, region: Region) -> tuple:
+        """A hashable value that changes whenever the bytes ``region`` reads change
+        (``io._identity``): cache entries hold it with the token."""
+
 
 def read_key(source, key, cancel: threading.Event | None = None) -> np.ndarray:
     """``source[key]`` as values: a source reads the region, anything else is indexed."""

@@ -95,7 +95,7 @@ def export(data, path, *, format: str = "ome-zarr", version: str = "0.4",
     if target.remote and not writer.remote:
         raise ExportError(f"{path}: only the zarr formats can be written to a URL")
     image = ExportInput(data, options.axes, options.name)
-    target.check([image.source_path], options.overwrite, options.resume)
+    target.check(image.locations, options.overwrite, options.resume)
     if options.resume and not writer.resumable:
         raise ExportError(f"{path}: resume is supported for zarr exports only")
     writer.check(image)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from dask.base import tokenize
 
 from ..io import LazyImage, sample_contrast_limits
 from ..ops import GlobalLabels, as_source, provenance_steps
@@ -32,6 +33,8 @@ class ExportInput:
         #: the steps as the export records them (a Python function by its name)
         self.steps = provenance_steps(getattr(src, "steps", []) or [])
         self.source_path: str | None = getattr(src, "source_path", None)
+        #: every file or folder the input reads (never a target): its stores' real paths
+        self.locations = sorted(input_locations(src))
         self.kind: str = getattr(src, "kind", "image")
         self.name: str = name or getattr(src, "name", "") or "image"
         chunks = getattr(src, "chunks", None)
@@ -45,6 +48,14 @@ class ExportInput:
             self.contrast_limits = data.contrast_limits
             self.translate = tuple(data.translate)
             self._image = data
+
+    def identity(self) -> dict[str, str]:
+        """What the resume record keeps of the input: its token (where its bytes are and
+        every parameter of the pipeline) and a digest of its whole stamp (its bytes)."""
+        src = self.source
+        read = src.source if isinstance(src, GlobalLabels) else src  # labels of its input
+        whole = tuple(slice(0, n) for n in read.shape)
+        return {"token": src.token, "stamp": tokenize(read.stamp(whole))}
 
     def channel_windows(self) -> list[tuple[float, float]] | None:
         """Per-channel display limits: the input's, or, for an image with channels,
@@ -63,3 +74,24 @@ class ExportInput:
         if isinstance(src, GlobalLabels) and not src.done:
             src.run(progress=progress, cancel=cancel, store=str(store) if store else None)
             self.dtype = src.dtype
+
+
+def input_locations(source) -> set[str]:
+    """The real local paths of the stores ``source`` reads, through every step of its
+    chain: a file's path, a zarr array's folder (given raw, as a dask array, or as a
+    napari layer's data)."""
+    out: set[str] = set()
+    seen: set[int] = set()
+    stack = [source]
+    while stack:
+        src = stack.pop()
+        if src is None or id(src) in seen:
+            continue
+        seen.add(id(src))
+        if hasattr(src, "locations"):
+            out |= set(src.locations())
+        path = getattr(src, "source_path", None)
+        if path:
+            out.add(str(path))
+        stack.append(getattr(src, "source", None))
+    return out

@@ -3,8 +3,9 @@
 It lives in ``<path>.partial/.lazyproc/`` and is removed just before the partial is
 renamed into place:
 
-- ``job.json``: what was asked (input shape, pipeline, format, chunks, levels); resuming
-  a different export into the same partial is refused;
+- ``job.json``: what was asked (input shape, pipeline, format, chunks, levels) and the
+  input's identity (its token and a digest of its stamp: its bytes); resuming a
+  different export, or the same one after its input changed, is refused, never mixed;
 - ``done-<level>/<i.j.k>``: one marker per written chunk, holding a digest of its values,
   written atomically after the chunk. A chunk counts as done only when its marker exists
   and the stored values still match the digest, so a chunk half-written when the process
@@ -37,6 +38,19 @@ def digest(values: np.ndarray) -> str:
     of an export's CPU). A marker of another form never matches: its chunk is redone."""
     head = f"{values.dtype.str}{values.shape}"
     return f"crc32:{head}:{zlib.crc32(np.ascontiguousarray(values).data):08x}"
+
+
+def _difference(partial, previous: dict | None, job: dict) -> str:
+    """One line saying why ``partial`` cannot be resumed by ``job``."""
+    again = "pass overwrite=True to start again"
+    if not isinstance(previous, dict):
+        return f"{partial} holds no readable export record; {again}"
+    differ = sorted(k for k in {*previous, *job} if previous.get(k) != job.get(k))
+    if differ == ["input"]:
+        return (f"{partial} was started from the same input before its data changed "
+                f"(its files were rewritten since); resuming would mix the two: {again}")
+    return (f"{partial} was started by a different export ({', '.join(differ)} "
+            f"differ); {again}")
 
 
 class ResumeRecord:
@@ -82,11 +96,9 @@ class ResumeRecord:
                 previous = json.loads(self.job_file.read_text())
             except (OSError, ValueError):
                 previous = None
-            if previous != json.loads(json.dumps(job)):  # as JSON: tuples are lists
-                raise ExportError(
-                    f"{self.partial} was started by a different export (input, pipeline, "
-                    f"format or chunks differ); pass overwrite=True to start again"
-                )
+            job = json.loads(json.dumps(job))  # as JSON: tuples are lists
+            if previous != job:
+                raise ExportError(_difference(self.partial, previous, job))
         else:
             self.root.mkdir(parents=True)
             self.job_file.write_text(json.dumps(job))

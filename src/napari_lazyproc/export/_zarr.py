@@ -115,7 +115,8 @@ class ChunkedZarrWriter(Writer):
         opts = self.options
         return {"shape": list(data.shape), "dtype": str(self.dtype), "block": list(self.block),
                 "format": opts.format, "version": opts.version, "levels": opts.levels,
-                "pipeline": data.steps, "source": data.source_path}
+                "pipeline": data.steps, "source": data.source_path,
+                "input": data.identity()}
 
     def write(self, data: ExportInput, partial: Path) -> None:
         opts = self.options

@@ -8,6 +8,16 @@ from ._codecs import fast_codecs, os_errors
 from ._contrast import sample_contrast_limits
 from ._errors import ImageReadError
 from ._file_array import as_dask
+from ._identity import (
+    SNAPSHOT,
+    dask_reader,
+    file_stamp,
+    is_zarr_array,
+    zarr_location,
+    zarr_token,
+)
+from ._identity import location as reader_location
+from ._identity import stamp as reader_stamp
 from ._image import LazyImage
 from ._lazy_array import LazyArray
 from ._pyramid import Downsampled, display_pyramid, level_factor, virtual_factors
@@ -31,6 +41,14 @@ from . import _tiff  # noqa: E402,F401  isort: skip
 from . import _tiff_sequence  # noqa: E402,F401  isort: skip
 
 __all__ = [
+    "SNAPSHOT",
+    "dask_reader",
+    "file_stamp",
+    "is_zarr_array",
+    "reader_location",
+    "reader_stamp",
+    "zarr_location",
+    "zarr_token",
     "EXPORT_MANIFEST",
     "EXPORT_RECORD",
     "SPATIAL_AXES",

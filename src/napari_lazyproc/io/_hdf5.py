@@ -17,7 +17,7 @@ import numpy as np
 
 from ._axes import axes_from_names, guess_axes, normalize_unit, unit_for_axis
 from ._errors import ImageReadError
-from ._file_array import FileArray
+from ._file_array import FileArray, open_hdf5
 from ._image import LazyImage
 from ._registry import Format, Target, register
 
@@ -27,9 +27,7 @@ _TARGET_CHUNK_BYTES = 8 * 2**20
 
 
 def _open_h5(path: str):
-    import h5py
-
-    return h5py.File(path, "r")
+    return open_hdf5(path)
 
 
 class Hdf5Array(FileArray):
@@ -140,9 +138,7 @@ class BigDataViewerHdf5(Format):
     def claims(cls, target: Target) -> bool:
         if not _claims_hdf5(target):
             return False
-        import h5py
-
-        with h5py.File(target.path, "r") as f:
+        with open_hdf5(target.path) as f:
             return "s00" in f and "resolutions" in f["s00"] and "t00000" in f
 
     @classmethod

@@ -18,6 +18,7 @@ import numpy as np
 
 from ._axes import normalize_unit, unit_for_axis
 from ._errors import ImageReadError
+from ._file_array import open_hdf5
 from ._image import LazyImage
 from ._registry import Format, Target, register
 from ._views import ViewStack
@@ -30,9 +31,7 @@ _NO_NAME = "(name not specified)"
 
 
 def _open_h5(path: str):
-    import h5py
-
-    return h5py.File(path, "r")
+    return open_hdf5(path)
 
 
 def attr_text(node, name: str) -> str | None:
@@ -105,9 +104,7 @@ def _numbered(group, word: str) -> list[int]:
 
 
 def _claims_layout(target: Target) -> bool:
-    import h5py
-
-    with h5py.File(target.path, "r") as f:
+    with open_hdf5(target.path) as f:
         return "DataSet/ResolutionLevel 0" in f and "DataSetInfo" in f
 
 

@@ -13,6 +13,7 @@ N5 store), one tensorstore per view, opened when that view is first read.
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import os
 import re
@@ -26,6 +27,7 @@ import numpy as np
 from ._axes import unit_for_axis
 from ._errors import ImageReadError
 from ._hdf5 import bdv_xml_voxel_size
+from ._identity import as_slices, file_stamp, grid_indices
 from ._image import LazyImage
 from ._registry import Format, Target, register
 from ._views import ViewStack
@@ -152,6 +154,20 @@ class N5Array(ViewStack):
 
     def _identity(self) -> tuple:
         return (tuple(self.timepoints), tuple(self.setups), self.level, *super()._identity())
+
+    def stamp(self, region) -> tuple:
+        """The stat of each block file the region reads (``s<level>/<x>/<y>/<z>``)."""
+        lead = len(self.shape) - 3
+        box = as_slices(region, self.shape)
+        views = itertools.product(*(range(s.start, s.stop) for s in box[:lead]))
+        out = []
+        for view in views:
+            t, c = view[0], (view[1] if lead == 2 else 0)
+            folder = os.path.join(self.path, f"setup{self.setups[c]}",
+                                  f"timepoint{self.timepoints[t]}", f"s{self.level}")
+            for block in grid_indices(box[lead:], self.chunks[lead:], self.shape[lead:]):
+                out.append(file_stamp(os.path.join(folder, *map(str, block[::-1]))))
+        return tuple(out)
 
     def _open(self) -> _N5Views:
         return _N5Views(self.path, self.level)

@@ -16,6 +16,7 @@ import numpy as np
 from .._shared.regions import normalize_key
 from ._axes import SPATIAL_AXES
 from ._file_array import as_dask
+from ._identity import as_slices, location, stamp
 
 #: the coarsest level shown may be at most this long along any spatial axis
 MAX_SIDE = 1024
@@ -138,6 +139,16 @@ class Downsampled:
 
     def to_dask(self):
         return as_dask(self, self.chunks, self.name)
+
+    def stamp(self, region) -> tuple:
+        """The stamp of the base's region this level's region reduces."""
+        box = as_slices(region, self.shape)
+        return stamp(self.base, tuple(
+            slice(s.start * f, min(n, s.stop * f))
+            for s, f, n in zip(box, self.factors, self.base.shape, strict=True)))
+
+    def location(self):
+        return location(self.base)
 
     def __repr__(self) -> str:
         return f"Downsampled({self.method}, factors={self.factors}, shape={self.shape})"

@@ -11,6 +11,7 @@ times, and to turn what is left (404 of a metadata file, 403, timeouts) into one
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import os
@@ -376,6 +377,7 @@ def read_block(shape: tuple[int, ...], chunks: tuple[int, ...], itemsize: int
 
 _sniffed: dict[tuple[str, str], tuple[float, dict[str, bytes | None]]] = {}
 _sniffed_lock = threading.Lock()
+_openings = itertools.count()
 
 
 #: how many times this process changed each URL (an export): part of its arrays' tokens
@@ -439,6 +441,9 @@ class RemoteTarget(Target):
         self.path = PurePosixPath(urlsplit(self.url).path or "/")
         self._members: dict[str, bytes | None] = {}
         self._error: ImageReadError | None = None
+        #: this opening of the store: part of its arrays' tokens (a remote store is read
+        #: as a snapshot, which a new opening renews; see ``io._identity``)
+        self.opening = next(_openings)
 
     @classmethod
     def accepts(cls, path: Any) -> bool:

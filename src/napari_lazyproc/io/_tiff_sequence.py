@@ -18,6 +18,7 @@ import numpy as np
 
 from ._errors import ImageReadError
 from ._file_array import FileArray
+from ._identity import as_slices, file_stamp
 from ._image import LazyImage
 from ._registry import Format, Target, register
 from ._tiff import TIFF_SUFFIXES, tiff_axes, tiff_metadata
@@ -92,6 +93,14 @@ class TiffSequenceArray(FileArray):
 
     def _open(self):
         return self  # files are opened per read
+
+    def stamp(self, region) -> tuple:
+        """The stat of each file (plane) the region reads."""
+        which = as_slices(region, self.shape)[0]
+        return tuple(file_stamp(f) for f in self.files[which])
+
+    def location(self) -> str:
+        return os.path.realpath(os.path.dirname(self.files[0]))
 
     def _read(self, handle, key):
         which, rest = key[0], key[1:]

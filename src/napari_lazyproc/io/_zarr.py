@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import dask.array as da
 import numpy as np
-from dask.base import tokenize
 
 from ._axes import axes_from_names, guess_axes, normalize_unit
 from ._codecs import fast_codecs
 from ._errors import ImageReadError
 from ._file_array import as_dask
+from ._identity import zarr_token
 from ._image import LazyImage
 from ._registry import Format, Target, register
 from ._remote import RemoteTarget, read_block, store_version
@@ -101,24 +100,20 @@ def _prefetch_multiscale(target: Target, prefix: str, attrs: dict[str, Any]) -> 
     target.prefetch(keys)
 
 
-def _array_to_dask(arr, store_root: Path | str) -> da.Array:
+def _array_to_dask(arr, store_root: Path | str, opening: Any = None) -> da.Array:
     """One dask task per zarr chunk (the inner chunk for sharded arrays), no read at creation.
 
+    Its name is the array's token (``io._identity``): a local array's is its folder and
+    metadata, so every way of opening it shares one cache (chunk stamps keep that cache
+    true to the files). A remote store cannot be stamped cheaply: its token holds
+    ``opening`` (this opening of it) and its version, a snapshot that reopening renews.
     A remote array's task reads a block of chunks (``read_block``) in one call, so that
     zarr fetches them concurrently.
     """
     if isinstance(store_root, str):
-        meta = json.dumps(arr.metadata.to_dict(), sort_keys=True, default=str)
-        name = "lp-zarr-" + tokenize(store_root, arr.path, arr.shape, str(arr.dtype), meta,
-                                     store_version(store_root))
+        name = zarr_token(arr, (store_root, store_version(store_root), opening))
         return as_dask(arr, read_block(arr.shape, arr.chunks, arr.dtype.itemsize), name)
-    meta_file = store_root / arr.path / (_V3_META if arr.metadata.zarr_format == 3 else ".zarray")
-    try:
-        mtime = os.stat(meta_file).st_mtime_ns
-    except OSError:
-        mtime = 0
-    name = "lp-zarr-" + tokenize(str(store_root), arr.path, arr.shape, str(arr.dtype), mtime)
-    return as_dask(arr, arr.chunks, name)
+    return as_dask(arr, arr.chunks, zarr_token(arr))
 
 
 def _array_dim_names(arr) -> list[str] | None:
@@ -169,7 +164,8 @@ def _hex_color(value: Any) -> str | None:
     return None
 
 
-def _open_multiscale(group, root: Path | str, name: str, kind: str) -> LazyImage:
+def _open_multiscale(group, root: Path | str, name: str, kind: str,
+                     opening: Any = None) -> LazyImage:
     attrs = _ome_section(dict(group.attrs))
     multiscales = attrs.get("multiscales")
     if not multiscales:
@@ -206,7 +202,7 @@ def _open_multiscale(group, root: Path | str, name: str, kind: str) -> LazyImage
             contrast = [(float(w["start"]), float(w["end"])) for w in windows]
 
     arrays = [fast_codecs(a) for a in arrays]
-    levels = [_array_to_dask(a, root) for a in arrays]
+    levels = [_array_to_dask(a, root, opening) for a in arrays]
     return LazyImage(
         levels=levels,
         sources=arrays,
@@ -254,7 +250,8 @@ class OmeZarr(Format):
         _prefetch_multiscale(target, "", attrs)
         kind = "labels" if "image-label" in attrs else "image"
         root = _root(target)
-        image = _open_multiscale(group, root, _level_name(target), kind)
+        image = _open_multiscale(group, root, _level_name(target), kind,
+                                 getattr(target, "opening", None))
         image.labels = cls._labels(group, root, target)
         return image
 
@@ -278,7 +275,7 @@ class OmeZarr(Format):
         for name in names:
             if name in labels_group:
                 out.append(_open_multiscale(labels_group[name], _join(root, "labels", name),
-                                            name, "labels"))
+                                            name, "labels", getattr(target, "opening", None)))
         return out
 
 
@@ -346,7 +343,8 @@ class ZarrStore(Format):
         if len(axes) != first.ndim:
             axes = guess_axes(first.shape)
         return LazyImage(
-            levels=[_array_to_dask(a, root) for a in arrays],
+            levels=[_array_to_dask(a, root, getattr(target, "opening", None))
+                    for a in arrays],
             sources=arrays,
             axes=axes,
             scale=(1.0,) * first.ndim,

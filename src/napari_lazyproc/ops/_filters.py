@@ -43,6 +43,8 @@ def _gaussian_1d_at(b, i, lo, hi, sigma, truncate, mode, cval):
     """
     s = float(sigma[i])
     radius = int(truncate * s + 0.5)
+    if hi <= lo and isinstance(b, np.ndarray):  # no outputs asked: nothing to stack
+        return np.empty(b.shape[:i] + (0,) + b.shape[i + 1:], b.dtype)
     if (not isinstance(b, np.ndarray) or s <= 1e-15 or hi - lo > 4
             or lo - radius < 0 or hi + radius > b.shape[i] or b.dtype.kind not in "uif"):
         return None

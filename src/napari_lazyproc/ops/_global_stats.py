@@ -24,6 +24,7 @@ import threading
 from collections import OrderedDict
 
 import numpy as np
+from dask.base import tokenize
 
 from .._shared.pool import in_worker, parallel_map
 from ._cache import CACHE
@@ -64,8 +65,8 @@ def whole_region(source) -> tuple[slice, ...]:
 
 def stats_key(source, kind: str, mode: str, q=None) -> tuple:
     """The input's identity (token, stamp of the whole region) and what is computed."""
-    stamp = getattr(source, "stamp", None)
-    return (source.token, stamp(whole_region(source)) if callable(stamp) else None,
+    stamp = getattr(source, "stamp", None)  # a digest: a stamp may hold a stat per chunk
+    return (source.token, tokenize(stamp(whole_region(source))) if callable(stamp) else None,
             kind, mode, None if q is None else tuple(float(v) for v in q))
 
 

@@ -130,6 +130,9 @@ class GlobalLabels:
         import zarr
         from zarr.codecs import BloscCodec
 
+        # the input's stamp before it is read: these labels are of the bytes it names
+        self._run_stamp = tokenize(getattr(self.source, "stamp", lambda r: ())(
+            tuple(slice(0, n) for n in self.shape)))
         blocks = self._blocks()
         n_faces = sum(g - 1 for a, g in enumerate(self.grid) if a in self.spatial)
         bar = Progress(len(blocks) + n_faces, progress, cancel, desc="label")
@@ -226,7 +229,8 @@ class GlobalLabels:
                 dst.append(slice(start - region[a].start, stop - region[a].start))
             for side, (i, pos) in enumerate(((k - 1, 1), (k, 0))):
                 chunk = index[:axis] + (i,) + index[axis + 1:]
-                piece = kept[chunk, axis, pos][tuple(src)].astype(np.int64)
+                # an array even where the face is one voxel (1-D input: a 0-d plane)
+                piece = np.array(kept[chunk, axis, pos][tuple(src)], np.int64)
                 piece[piece > 0] += self._offsets[chunk]
                 out[tuple(dst[:axis]) + (side,) + tuple(dst[axis:])] = piece
         return out
@@ -291,6 +295,10 @@ class GlobalLabels:
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ reading
+    def stamp(self, region) -> tuple:
+        """The labels are of the input as it was when ``run()`` read it."""
+        return (getattr(self, "_run_stamp", None),)
+
     def read(self, region, cancel=None) -> np.ndarray:
         if not self.done:
             raise RuntimeError(

@@ -30,6 +30,10 @@ from ._registry import WHOLE_FRAME, Op
 
 #: regions larger than this many voxels are split into tiles computed in parallel
 TILE_VOXELS = 2**19
+#: whole-input values (a threshold) are checked against the input's stamp on every read
+#: when that check costs under RECHECK_COST seconds, else at most every RECHECK_EVERY
+RECHECK_COST = 0.002
+RECHECK_EVERY = 1.0
 
 
 def _regular(size: int, n: int) -> tuple[int, ...]:
@@ -91,10 +95,13 @@ class LazyResult:
         self._layout(source)  # shape, axes, scale, units and chunks of the output
         self.ndim = len(self.shape)
         self.dtype = np.dtype(op.dtype(source.dtype, params.as_dict()))
+        # every value that can change the result's values but the input's bytes (those
+        # are in ``stamp``): parameters, axes, the input, the precision and its kernels
         self.token = "lp-" + op.name + "-" + tokenize(op.name, _token_values(op, params),
-                                                      self.spatial, source.token, self.fast,
-                                                      self.statistics)
+                                                      self.spatial, source.token,
+                                                      self.precision, self.fast)
         self._prepared: dict[str, Any] | None = None
+        self._prepared_check = (None, 0.0, 0.0)  # (input stamp, checked at, its cost)
         self._lock = threading.Lock()
         halo = op.halo(params.as_dict(), len(self.spatial))
         self.whole_frame = halo is WHOLE_FRAME
@@ -282,9 +289,10 @@ class LazyResult:
     # ---------------------------------------------------------------- evaluation
     def prepared(self, progress=None, cancel: threading.Event | None = None,
                  stale: threading.Event | None = None) -> dict[str, Any]:
-        """Values computed once from the whole input (e.g. a global threshold), by a job
-        kept by the input's identity (``ops._global_stats``). ``progress``: True for a
-        bar or ``f(done, total)``; ``cancel``: an Event that stops the job
+        """Values computed once from the whole input (e.g. a global threshold), computed
+        again when the input's bytes change (see ``_input_changed``). Global statistics
+        are a job kept by the input's identity (``ops._global_stats``): ``progress``:
+        True for a bar or ``f(done, total)``; ``cancel``: an Event that stops the job
         (``Cancelled``); ``stale``: one that only stops waiting for it (a display read)."""
         if self.op.prepare is None:
             return {}
@@ -293,17 +301,71 @@ class LazyResult:
         prepare = self.op.prepare
         given = (("progress", progress), ("cancel", cancel), ("stale", stale))
         extra = {k: v for k, v in given if v is not None and _takes(prepare, k)}
-        if self._prepared is None and _takes(prepare, "stale"):
-            # it shares its work itself (ops._global_stats): no lock held while it runs,
-            # so a stale display read never waits here for another caller's job
-            values = dict(prepare(self, **extra))
-            with self._lock:
-                if self._prepared is None:
-                    self._prepared = values
         with self._lock:
-            if self._prepared is None:
+            changed = self._input_changed()  # the stamp is taken before the input is read
+            if self._prepared is not None and not changed:
+                return self._prepared
+            if not _takes(prepare, "stale"):
                 self._prepared = dict(prepare(self, **extra))
-            return self._prepared
+                return self._prepared
+            self._prepared = None  # stale values are never served meanwhile
+        # it shares its work itself (ops._global_stats, by the input's stamp): no lock
+        # held while it runs, so a stale display read never waits here for another's job
+        values = dict(prepare(self, **extra))
+        with self._lock:
+            self._prepared = values
+            return values
+
+    def _whole_stamp(self) -> tuple[str, float]:
+        """A digest of the whole input's stamp, and what computing it cost (seconds)."""
+        import time
+
+        t0 = time.monotonic()
+        whole = tuple(slice(0, n) for n in self.source.shape)
+        return tokenize(self.source.stamp(whole)), time.monotonic() - t0
+
+    def _input_changed(self) -> bool:
+        """Whether the whole input's stamp differs from the one the prepared values were
+        made from (the caller holds ``_lock``). Checked on every read where that costs
+        little (a stat per chunk file: under ``RECHECK_COST`` seconds), else at most
+        every ``RECHECK_EVERY`` seconds (or a hundred times its cost)."""
+        import time
+
+        stamp, at, cost = self._prepared_check
+        now = time.monotonic()
+        if self._prepared is not None and cost > RECHECK_COST and \
+                now - at < max(RECHECK_EVERY, 100 * cost):
+            return False
+        current, cost = self._whole_stamp()
+        self._prepared_check = (current, now, cost)
+        return stamp != current
+
+    def _prepared_stamp(self):
+        """The prepared values as a cache key sees them, never computing them and never
+        waiting for them (the display thread asks): None before they exist; a changed
+        input, where checking is cheap, is a value no entry holds."""
+        values = self._prepared
+        if values is None:
+            return None
+        stamp, _, cost = self._prepared_check
+        if cost <= RECHECK_COST:
+            current, _ = self._whole_stamp()
+            if current != stamp:
+                return ("changed", current)
+        return tokenize(values)
+
+    def stamp(self, region: Region) -> tuple:
+        """What changes when the bytes ``region`` reads change: its input's stamp over
+        the region grown by the halo, and the whole-input values it uses (a threshold)."""
+        inner = self.source.stamp(self._expanded(region))
+        if self.op.prepare is None:
+            return inner
+        return (inner, (self.base or self)._prepared_stamp())
+
+    def _key(self, region: Region, *extra) -> tuple:
+        """A cache key: the token, the backend computing it, the region and its stamp."""
+        return (self.token, get_backend(), *extra, tuple((s.start, s.stop) for s in region),
+                self.stamp(region))
 
     def __getitem__(self, key) -> LazyArray:
         return LazyArray(self)[key]
@@ -319,7 +381,7 @@ class LazyResult:
     def cached(self, key) -> np.ndarray | None:
         """``self[key]`` if it is in the cache, else None; never computes."""
         region, squeeze = key_region(key, self.shape)
-        hit = CACHE.get((self.token, tuple((s.start, s.stop) for s in region)))
+        hit = CACHE.get(self._key(region))
         return None if hit is None else hit[squeeze]
 
     def read(self, region: Region, cancel: threading.Event | None = None) -> np.ndarray:
@@ -330,8 +392,8 @@ class LazyResult:
         """
         self.prepared(stale=cancel)  # once, before tiles fan out
         top = not in_worker()
-        key = (self.token, tuple((s.start, s.stop) for s in region))
-        if top:
+        if top:  # the stamp is taken before reading: a change meanwhile is a miss next time
+            key = self._key(region)
             hit = CACHE.get(key)
             if hit is not None:
                 return hit
@@ -424,6 +486,8 @@ class LazyResult:
                 and self.precision == "fast")
 
     def _compute(self, region: Region) -> np.ndarray:
+        if 0 in region_shape(region):  # nothing asked (a tile 0 wide): no kernel runs
+            return np.empty(region_shape(region), self.dtype)
         if self.on_gpu:
             return self._compute_gpu(region)
         if get_backend() == "cupy":
@@ -439,7 +503,7 @@ class LazyResult:
             return self._apply_geometric(self.source.read(expanded), region, expanded,
                                          self.op.fast if self.fast else None)
         if self.whole_frame:
-            key = (self.token, "frame", tuple((s.start, s.stop) for s in expanded))
+            key = self._key(expanded, "frame")
             full = CACHE.get(key)
             if full is None:
                 full = self._apply(self.source.read(expanded), where=expanded)
@@ -482,6 +546,8 @@ class LazyResult:
     def _device_values(self, region: Region):
         """A CuPy array over ``region``. A chained input computes on the device too, so
         only the final tile comes back to the host."""
+        if 0 in region_shape(region):
+            return device.to_device(np.empty(region_shape(region), self.dtype))
         expanded = self._expanded(region)
         src = self.source
         if isinstance(src, LazyResult) and src.on_gpu:

@@ -1,4 +1,10 @@
-"""Inputs of the engine: any array-like as a ``Source``, read through the chunk cache."""
+"""Inputs of the engine: any array-like as a ``Source``, read through the chunk cache.
+
+A source's identity (``io._identity``) is its token plus the stamp of what a region
+reads: a cached chunk is used only while its stamp is the one it was read under, so a
+rewritten chunk file is read again; whichever way the same store is passed (a
+``LazyImage``, its dask levels, a zarr array, ``da.from_zarr``), it gets one token.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,19 @@ from dask.base import tokenize
 from .._shared.pool import parallel_map
 from .._shared.regions import Region, region_shape
 from .._shared.source import RegionReader, Source
-from ..io import LazyArray, LazyImage, guess_axes, level_factor
+from ..io import (
+    LazyArray,
+    LazyImage,
+    dask_reader,
+    fast_codecs,
+    guess_axes,
+    is_zarr_array,
+    level_factor,
+    reader_location,
+    reader_stamp,
+    zarr_location,
+    zarr_token,
+)
 from ._cache import CACHE
 
 
@@ -105,7 +123,8 @@ class ArraySource:
         """The chunks ``blocks`` (indices), those not cached read in one call of the reader
         over their bounding box, then cached one by one; chunks another caller is reading
         are waited for, not read again. Returns ``[(index, values)]``."""
-        keys = {index: (self.token, index) for index in blocks}
+        keys = {index: (self.token, index, self._stamp(chunk_slices(index)))
+                for index in blocks}
         found, mine, others = CACHE.claim(list(keys.values()))
         out = {}
         try:
@@ -145,6 +164,20 @@ class ArraySource:
                                         lambda sl=sl: np.asarray(self.reader[sl]))
         return [(index, out[index]) for index in blocks]
 
+    def _stamp(self, region) -> tuple:
+        return reader_stamp(self.reader, region)
+
+    def stamp(self, region: Region) -> tuple:
+        """What changes when the bytes ``region`` reads change (``io._identity``): the
+        stats of the chunk files it touches, a CRC of in-memory values, or nothing for
+        a snapshot (a remote store)."""
+        return self._stamp(region)
+
+    def locations(self) -> set[str]:
+        """The real paths this source reads from (an export never writes over them)."""
+        where = reader_location(self.reader)
+        return {where} if where else set()
+
     def coarser(self, reader, shape, dtype, chunks, token: str) -> ArraySource:
         """A coarser level of this (level 0) source: same axes, units and name."""
         level = ArraySource(reader, shape, dtype, chunks, token, self.axes, self._scale,
@@ -176,8 +209,9 @@ class ArraySource:
                          for b, i in zip(bounds, index, strict=False))
 
         def fetch(index):
-            return index, CACHE.get_or_load((self.token, index),
-                                            lambda: np.asarray(self.reader[chunk_slices(index)]))
+            sl = chunk_slices(index)
+            return index, CACHE.get_or_load((self.token, index, self._stamp(sl)),
+                                            lambda: np.asarray(self.reader[sl]))
 
         if self._bulk and len(blocks) > 1 and self._box_bytes(ranges) <= \
                 CACHE.max_bytes // BULK_SHARE:
@@ -248,30 +282,72 @@ def _as_source(data, axes: str | None):
         return data.source
     if isinstance(data, LazyImage):
         return image_source(data)
+    import dask.array as da
+
+    if isinstance(data, LazyArray) and data.is_whole:
+        data = data.to_dask()  # a file's level shown by a viewer: its reader, below
+    if isinstance(data, da.Array):
+        found = dask_reader(data)  # a file's level, or da.from_zarr: read it directly
+        if found is not None:
+            return _reader_source(_readable(found), data.chunks, _dask_token(data, found),
+                                  axes)
     shape = tuple(data.shape)
-    letters = axes or guess_axes(shape)
-    if len(letters) != len(shape):
-        raise ValueError(f"data_axes {letters!r} do not match a {len(shape)}-D array")
+    letters = _letters(axes, shape)
     unit = (None,) * len(shape)
     if isinstance(data, LazyArray):
         base = data.to_dask()
         return ArraySource(data, shape, data.dtype, base.chunks, base.name, letters,
                            (1.0,) * len(shape), unit)
-    import dask.array as da
-
     if isinstance(data, da.Array):
         return ArraySource(_DaskReader(data), shape, data.dtype, data.chunks, data.name,
                            letters, (1.0,) * len(shape), unit)
-    if hasattr(data, "chunks") and hasattr(data, "store"):  # a zarr array
+    if is_zarr_array(data) or (hasattr(data, "chunks") and hasattr(data, "store")):
         from dask.array.core import normalize_chunks
 
-        chunks = normalize_chunks(data.chunks, shape)
-        token = "zarr-" + tokenize(str(data.store), data.path, shape, str(data.dtype))
-        return ArraySource(data, shape, data.dtype, chunks, token, letters,
-                           (1.0,) * len(shape), unit)
+        token = (zarr_token(data) if is_zarr_array(data) else "zarr-" + tokenize(
+            str(data.store), data.path, shape, str(data.dtype)))  # zarr-like: a snapshot
+        return _reader_source(_readable(data), normalize_chunks(data.chunks, shape),
+                              token, axes)
     array = np.asarray(data)
     return ArraySource(array, shape, array.dtype, None, "np-" + tokenize(array), letters,
                        (1.0,) * len(shape), unit)
+
+
+def _dask_token(data, reader) -> str:
+    """A local or in-memory zarr array's own token (``open_image`` gives the same);
+    otherwise the dask array's name (a remote level's holds its snapshot)."""
+    if is_zarr_array(reader) and (zarr_location(reader) or ("",))[0] in ("local", "memory"):
+        return zarr_token(reader)
+    return data.name
+
+
+def _letters(axes: str | None, shape) -> str:
+    letters = axes or guess_axes(shape)
+    if len(letters) != len(shape):
+        raise ValueError(f"data_axes {letters!r} do not match a {len(shape)}-D array")
+    return letters
+
+
+def _readable(reader):
+    """A zarr array in a local folder reopened read-only with the fast codecs (the path
+    ``open_image`` takes: the same speed, and nothing can write through it)."""
+    if not is_zarr_array(reader):
+        return reader
+    loc = zarr_location(reader)
+    if loc is not None and loc[0] == "local":
+        import zarr
+
+        try:
+            reader = zarr.open_array(loc[1], mode="r")
+        except Exception:  # noqa: BLE001 - keep the array as given
+            return reader
+    return fast_codecs(reader)
+
+
+def _reader_source(reader, chunks, token: str, axes: str | None) -> ArraySource:
+    shape = tuple(reader.shape)
+    return ArraySource(reader, shape, reader.dtype, chunks, token, _letters(axes, shape),
+                       (1.0,) * len(shape), (None,) * len(shape))
 
 
 def image_source(image, channel: int | None = None) -> ArraySource:
