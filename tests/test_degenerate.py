@@ -145,8 +145,10 @@ def _reference(level, whole: np.ndarray, name: str, k: int, default: bool, level
     ref = lp.apply(name, whole, data_axes=level.source.axes, axes=level.spatial_axes,
                    precision="exact", **level.params.as_dict())
     if level.op.prepare is not None:
-        # a global statistic is level 0's at every level (one threshold per pyramid)
+        # a global statistic is level 0's at every level (one threshold per pyramid),
+        # made from the bytes of the whole array given here (no reason to recompute it)
         ref._prepared = dict(level.prepared())
+        ref._prepared_check = (ref._whole_stamp()[0], 0.0, 0.0)
     return np.asarray(ref)
 
 

@@ -275,17 +275,19 @@ def test_export_button_writes_the_lazy_layer_in_background(make_napari_viewer, q
     import napari_lazyproc as lp
 
     viewer = make_napari_viewer()
-    viewer.open(str(tall_zarr), plugin="napari-lazyproc")
+    (raw,) = viewer.open(str(tall_zarr), plugin="napari-lazyproc")
+    raw.translate = (1.5, -2.25, 3.125)  # moved in napari: the result and its export follow
     widget = make(viewer, qtbot)
     widget.axes.value = "yx"
     layer = widget.add_layer()
+    assert tuple(layer.translate) == (1.5, -2.25, 3.125)
     out = tmp_path / "export.ome.zarr"
     job = widget.export_layer(layer, str(out))
     qtbot.waitUntil(lambda: job.finished, timeout=30000)
     assert job.outcome == "done" and widget.cancel_button.enabled is False
     back = lp.open_image(out)
     np.testing.assert_array_equal(np.asarray(back.levels[0]), ndi.gaussian_filter(TALL, (0, 1, 1)))
-    assert back.scale == tuple(layer.scale)
+    assert back.scale == tuple(layer.scale) and back.translate == (1.5, -2.25, 3.125)
     assert widget.status.value.endswith("done")
 
 
@@ -298,10 +300,12 @@ def test_save_layers_uses_the_npe2_writer(make_napari_viewer, qtbot, tmp_path, t
     widget.operation.value = "median"
     widget.axes.value = "yx"
     layer = widget.add_layer()
+    layer.translate = (0.0, 7.5, -0.25)  # the layer moved: saved where it is shown
     out = tmp_path / "saved.ome.zarr"
     written = napari.save_layers(str(out), [layer], plugin="napari-lazyproc")
     assert written == [str(out)]
     back = lp.open_image(out)
+    assert back.translate == (0.0, 7.5, -0.25) and back.scale == tuple(layer.scale)
     np.testing.assert_array_equal(np.asarray(back.levels[0]),
                                   ndi.median_filter(TALL, size=(1, 3, 3)))
     attrs = dict(zarr.open_group(out, mode="r").attrs)

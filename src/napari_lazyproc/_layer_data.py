@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._live import SYNC_VOXELS, LiveArray
+from ._shared.source import translate_of
 from .io import LazyArray, LazyImage, sample_contrast_limits
 from .ops import as_source
 
@@ -123,6 +124,7 @@ def result_layer_data(result, name: str, contrast_limits=None) -> LayerData:
     kwargs: dict[str, Any] = {
         "name": name,
         "scale": list(result.scale),
+        "translate": list(translate_of(result)),
         "axis_labels": list(result.axes),
         "units": [u or "pixel" for u in result.units],
         "metadata": {"pipeline": result.steps, "source": {"path": result.source_path}},
@@ -171,24 +173,27 @@ def layer_axes_from_labels(axis_labels) -> str | None:
     return None
 
 
-def data_source(data, *, axis_labels, scale, units, name, metadata):
+def data_source(data, *, axis_labels, scale, units, name, metadata, translate=None):
     """The engine's input for layer data and the attributes that describe it.
 
     Parameters
     ----------
     data : array-like or list of array-like
         A layer's data; a list is a multiscale layer's levels, full resolution first.
-    axis_labels, scale, units, name, metadata
-        The layer's attributes, or the ``meta`` dict an npe2 writer receives.
+    axis_labels, scale, units, name, metadata, translate
+        The layer's attributes, or the ``meta`` dict an npe2 writer receives
+        (``metadata["channel_names"]``: one name per index of a c axis).
 
     Returns
     -------
     Source
         The lazy result itself when ``data`` is a result's own layer data (so a chain of
         steps keeps its provenance), else the data read region by region, with the
-        layer's axes, scale, units and source path.
+        layer's axes, scale, units, channel names and source path; either way placed
+        where the layer is (its ``translate``).
     """
     source = metadata.get("source") if isinstance(metadata, Mapping) else None
+    names = metadata.get("channel_names") if isinstance(metadata, Mapping) else None
     return as_source(
         data,
         layer_axes_from_labels(axis_labels or []),
@@ -196,6 +201,8 @@ def data_source(data, *, axis_labels, scale, units, name, metadata):
         units=None if not units else [str(u) for u in units],
         name=name or "",
         source_path=source.get("path") if isinstance(source, Mapping) else None,
+        translate=None if translate is None else tuple(translate),
+        channel_names=names if isinstance(names, (list, tuple)) else None,
     )
 
 
@@ -206,7 +213,7 @@ def layer_source(layer):
     ----------
     layer : napari.layers.Image or napari.layers.Labels
         Any object with napari's ``data``, ``multiscale``, ``axis_labels``, ``scale``,
-        ``units``, ``name`` and ``metadata``.
+        ``translate``, ``units``, ``name`` and ``metadata``.
 
     Returns
     -------
@@ -215,7 +222,8 @@ def layer_source(layer):
     """
     return data_source(list(layer.data) if layer.multiscale else layer.data,
                        axis_labels=layer.axis_labels, scale=layer.scale, units=layer.units,
-                       name=layer.name, metadata=layer.metadata)
+                       name=layer.name, metadata=layer.metadata,
+                       translate=getattr(layer, "translate", None))
 
 
 # ---------------------------------------------------------------------------- naming

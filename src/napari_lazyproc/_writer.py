@@ -16,7 +16,7 @@ from .ops import ArraySource
 def _source(data, meta: dict[str, Any], kind: str):
     src = data_source(data, axis_labels=meta.get("axis_labels"),
                       scale=meta.get("scale"), units=meta.get("units"), name=meta.get("name"),
-                      metadata=meta.get("metadata"))
+                      metadata=meta.get("metadata"), translate=meta.get("translate"))
     if isinstance(src, ArraySource):  # plain layer data: the layer type says what it holds
         src.kind = kind
     return src, (len(data) if isinstance(data, list) else 1)
@@ -50,7 +50,8 @@ def write_image(path: str, data, meta: dict[str, Any]) -> list[str]:
         The layer's data; a list is a multiscale layer, whose level 0 is written and
         downsampled.
     meta : dict
-        The layer's attributes (``scale``, ``units``, ``axis_labels``, ``metadata``...).
+        The layer's attributes (``scale``, ``translate``, ``units``, ``axis_labels``,
+        ``metadata``...): the geometry written with the data.
 
     Returns
     -------

@@ -259,8 +259,9 @@ class LazyProcessingWidget(Container):
         except Exception as exc:  # noqa: BLE001 - e.g. an unreadable file: tell, don't crash
             show_error(f"{name}: {exc}")
             return None
-        # a projection drops its axis: the layer overlays its input on the others
-        kwargs["translate"] = list(result.translate_from(layer_in.translate))
+        # placed where its input layer is (a projection drops its axis; a rotation moves
+        # the origin): the result was made from the layer, translate included
+        kwargs["translate"] = list(result.translate)
         kwargs["metadata"] = self._metadata(result)
         self._statistics_job(result)  # first: its bar then follows the job from the start
         layer = add_live_layer(self.viewer, result, kwargs, kind, self._on_ready)
@@ -288,6 +289,7 @@ class LazyProcessingWidget(Container):
         if not replace_result(layer, result, self._on_ready):
             return  # another shape or kind: "Add lazy layer" makes a new one
         layer.metadata = self._metadata(result)
+        layer.scale, layer.translate = list(result.scale), list(result.translate)
         layer.name = name
         self.status.value = f"updating {name}…"
         self._statistics_job(result)

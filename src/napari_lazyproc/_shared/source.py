@@ -30,6 +30,10 @@ class Source(Protocol):
     units: tuple[str | None, ...]
     #: the pipeline that made it (provenance), empty for a file
     steps: list[dict[str, Any]]
+    # Optional members, left out of the runtime check so that a source written before
+    # them still is one; read them with ``translate_of`` and ``channel_names_of``:
+    #   translate: tuple[float, ...]  the position of voxel 0 (napari's ``translate``)
+    #   channel_names: list[str] | None  one name per index of the ``c`` axis
 
     def read(self, region: Region, cancel: threading.Event | None = None) -> np.ndarray:
         """The values over ``region`` (step-1 slices); stops when ``cancel`` is set."""
@@ -37,6 +41,24 @@ class Source(Protocol):
     def stamp(self, region: Region) -> tuple:
         """A hashable value that changes whenever the bytes ``region`` reads change
         (``io._identity``): cache entries hold it with the token."""
+
+
+def translate_of(source) -> tuple[float, ...]:
+    """The origin of ``source`` (one value per axis); zeros where it says none."""
+    value = getattr(source, "translate", None)
+    ndim = len(source.shape)
+    if value is None or len(value) != ndim:
+        return (0.0,) * ndim
+    return tuple(float(t) for t in value)
+
+
+def channel_names_of(source) -> list[str] | None:
+    """One name per channel of ``source``'s ``c`` axis, or None (no c axis, or unknown)."""
+    names = getattr(source, "channel_names", None)
+    axes = getattr(source, "axes", "")
+    if not names or "c" not in axes or len(names) != source.shape[axes.index("c")]:
+        return None
+    return [str(n) for n in names]
 
 
 def read_key(source, key, cancel: threading.Event | None = None) -> np.ndarray:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 from dask.base import tokenize
 
+from .._shared.source import channel_names_of, translate_of
 from ..io import LazyImage, sample_contrast_limits
 from ..ops import GlobalLabels, as_source, provenance_steps
 
@@ -40,13 +41,14 @@ class ExportInput:
         chunks = getattr(src, "chunks", None)
         #: the input's chunk shape, the default output chunks
         self.block = tuple(int(c[0]) for c in chunks) if chunks else None
-        self.translate: tuple[float, ...] = (0.0,) * len(self.shape)
-        self.channel_names = self.channel_colors = self.contrast_limits = None
+        #: the position of voxel 0 and the channels' names: every source carries them
+        self.translate: tuple[float, ...] = translate_of(src)
+        self.channel_names: list[str] | None = channel_names_of(src)
+        self.channel_colors = self.contrast_limits = None
         self._image: LazyImage | None = None
         if isinstance(data, LazyImage):  # only a file's image carries these
-            self.channel_names, self.channel_colors = data.channel_names, data.channel_colors
+            self.channel_colors = data.channel_colors
             self.contrast_limits = data.contrast_limits
-            self.translate = tuple(data.translate)
             self._image = data
 
     def identity(self) -> dict[str, str]:

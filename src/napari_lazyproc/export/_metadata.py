@@ -24,6 +24,17 @@ def provenance(steps: list[dict], source_path: str | None) -> dict[str, Any]:
     }
 
 
+def plain_geometry(data) -> dict[str, Any]:
+    """The geometry as a plain zarr array's attributes (and a TIFF's shaped metadata):
+    ``axes``, ``scale``, ``translate``, ``units`` (None: pixels) and ``channel_names``."""
+    out: dict[str, Any] = {"axes": data.axes, "scale": [float(s) for s in data.scale],
+                           "translate": [float(t) for t in data.translate],
+                           "units": [u or None for u in data.units]}
+    if data.channel_names:
+        out["channel_names"] = list(data.channel_names)
+    return out
+
+
 def _axes(axes: str, units) -> list[dict[str, Any]]:
     out = []
     for a, u in zip(axes, units, strict=True):
@@ -34,12 +45,14 @@ def _axes(axes: str, units) -> list[dict[str, Any]]:
     return out
 
 
-def multiscales(name: str, axes: str, units, scales: list[tuple], translate, version: str
-                ) -> list[dict[str, Any]]:
+def multiscales(name: str, axes: str, units, scales: list[tuple], translates: list[tuple],
+                version: str) -> list[dict[str, Any]]:
+    """The ``multiscales`` block: one dataset per level with its voxel size and origin."""
     datasets = []
-    for i, scale in enumerate(scales):
+    placed = any(any(t) for t in translates)
+    for i, (scale, translate) in enumerate(zip(scales, translates, strict=True)):
         transforms: list[dict[str, Any]] = [{"type": "scale", "scale": [float(s) for s in scale]}]
-        if any(translate):
+        if placed:
             transforms.append({"type": "translation",
                                "translation": [float(t) for t in translate]})
         datasets.append({"path": str(i), "coordinateTransformations": transforms})

@@ -69,25 +69,77 @@ def write_tiff(data: ExportInput, out: Path, ome: bool, progress=None, cancel=No
             bar.step(1, plane.nbytes)
 
     prov = _metadata.provenance(data.steps, data.source_path)
-    scale = dict(zip(axes, data.scale, strict=True))
-    units = dict(zip(axes, data.units, strict=True))
-    metadata: dict = {"axes": axes.upper()}
+    extra: dict = {}
     if ome:
-        for a in "zyx":
-            if a in scale and units.get(a):  # pixel sizes only when their unit is known
-                metadata[f"PhysicalSize{a.upper()}"] = scale[a]
-                metadata[f"PhysicalSize{a.upper()}Unit"] = _ome_unit(units[a])
-        metadata["Description"] = json.dumps({"napari-lazyproc": prov})
-    else:
-        metadata["napari-lazyproc"] = json.dumps(prov)
-        metadata["scale"] = [float(s) for s in data.scale]
+        metadata = ome_geometry(data, planes)
+        # what OME-XML cannot say (a c axis' or unitless t's scale and origin) goes in
+        # the Description, as a plain zarr's attributes; the reader fills the gaps with it
+        metadata["Description"] = json.dumps({"napari-lazyproc": prov,
+                                              "geometry": _metadata.plain_geometry(data)})
+    else:  # tifffile's shaped JSON holds any key: the geometry as a plain zarr's attributes
+        metadata = {**_metadata.plain_geometry(data), "axes": axes.upper(),
+                    "napari-lazyproc": json.dumps(prov)}
+        extra = _resolution(data)
     try:
         tifffile.imwrite(out, tiles(), shape=shape, dtype=data.dtype, tile=tile, bigtiff=True,
                          ome=ome, metadata=metadata, compression="zlib",
-                         software="napari-lazyproc")
+                         software="napari-lazyproc", **extra)
     finally:
         bar.close()
 
 
-def _ome_unit(unit: str) -> str:
-    return {"micrometer": "µm", "nanometer": "nm", "millimeter": "mm"}.get(unit, unit)
+def ome_geometry(data: ExportInput, planes: list[tuple[int, ...]]) -> dict:
+    """OME-XML's geometry: pixel sizes and units (``pixel`` where unknown), the time
+    increment, channel names, and each plane's position (PositionX/Y/Z, DeltaT: voxel
+    0's translate, plus z and t's steps), which is where OME keeps an origin."""
+    axes = data.axes
+    scale = dict(zip(axes, data.scale, strict=True))
+    units = dict(zip(axes, data.units, strict=True))
+    origin = dict(zip(axes, data.translate, strict=True))
+    metadata: dict = {"axes": axes.upper()}
+    for a in "zyx":  # a size in pixels only where it is not one pixel
+        if a in scale and (units[a] or scale[a] != 1.0):
+            metadata[f"PhysicalSize{a.upper()}"] = scale[a]
+            metadata[f"PhysicalSize{a.upper()}Unit"] = _ome_unit(units[a]) or "pixel"
+    if "t" in scale and units["t"]:  # frames (no unit): in the Description's geometry
+        metadata["TimeIncrement"] = scale["t"]
+        metadata["TimeIncrementUnit"] = _ome_unit(units["t"])
+    if data.channel_names:
+        metadata["Channel"] = {"Name": list(data.channel_names)}
+    if any(origin.get(a, 0.0) for a in "tzyx"):
+        lead = axes[:-2]
+        plane: dict = {}
+        for a, key in (("x", "PositionX"), ("y", "PositionY"), ("z", "PositionZ"),
+                       ("t", "DeltaT")):
+            if a not in axes:
+                continue
+            step = scale[a] if a in lead else 0.0
+            at = [origin[a] + (index[lead.index(a)] * step if a in lead else 0.0)
+                  for index in planes]
+            plane[key] = at
+            plane[f"{key}Unit"] = [metadata.get(
+                "TimeIncrementUnit" if a == "t" else f"PhysicalSize{a.upper()}Unit")] * len(at)
+        metadata["Plane"] = plane
+    return metadata
+
+
+def _resolution(data: ExportInput) -> dict:
+    """y and x pixel sizes as the TIFF resolution tags (per centimetre), for other
+    readers, where their unit is a length."""
+    from ..io import convert_unit
+
+    axes = data.axes
+    try:
+        sizes = [convert_unit(data.scale[axes.index(a)], data.units[axes.index(a)],
+                              "centimeter") for a in "yx"]
+    except Exception:  # noqa: BLE001 - no unit, or not a length: no resolution tags
+        return {}
+    return {"resolution": (1 / sizes[1], 1 / sizes[0]), "resolutionunit": "CENTIMETER"}
+
+
+def _ome_unit(unit: str | None) -> str | None:
+    """OME-XML's spelling of a unit (its symbol)."""
+    return {"micrometer": "µm", "nanometer": "nm", "millimeter": "mm", "centimeter": "cm",
+            "meter": "m", "angstrom": "Å", "second": "s", "millisecond": "ms",
+            "microsecond": "µs", "nanosecond": "ns", "minute": "min",
+            "hour": "h"}.get(unit, unit) if unit else None

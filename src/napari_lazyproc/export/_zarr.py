@@ -204,25 +204,50 @@ class OmeZarrWriter(ChunkedZarrWriter):
 
         version = self.version
         group = zarr.open_group(store=zarr_store(partial), mode="r+", zarr_format=self.zarr_format)
+        # a level averaged from 2 x 2 voxels is centred between them, half a voxel of level
+        # 0 on per halving; a label level picks the first voxel and stays where it is
+        shift = 0.0 if data.kind == "labels" else 0.5
+        translates = [tuple(t + shift * (2**k - 1) * s0 if a in "yx" else t
+                            for t, s0, a in zip(data.translate, data.scale, data.axes,
+                                                strict=True))
+                      for k in range(len(scales))]
         ome: dict[str, Any] = {
             "multiscales": _metadata.multiscales(data.name, data.axes, data.units, scales,
-                                                 data.translate, version),
+                                                 translates, version),
         }
         if data.kind == "labels":
             label: dict[str, Any] = {"source": {"image": "../../"}}
             ome["image-label"] = {"version": version, **label} if version == "0.4" else label
         elif "c" in data.axes:
             n = data.shape[data.axes.index("c")]
-            omero = _metadata.omero(data.channel_names, data.channel_colors,
-                                    data.channel_windows(), n)
+            windows = data.channel_windows()
+            if windows is None and data.channel_names:  # a result's: from what was written
+                windows = _written_windows(partial, str(len(scales) - 1), data.axes)
+            omero = _metadata.omero(data.channel_names, data.channel_colors, windows, n)
             if omero is not None:
                 ome["omero"] = omero
         prov = _metadata.provenance(data.steps, data.source_path)
         group.attrs.update({**_metadata.wrap(ome, version), "napari-lazyproc": prov})
 
 
+def _written_windows(partial, path: str, axes: str) -> list[tuple[float, float]]:
+    """Per-channel display windows of the level written at ``path``, from a bounded
+    sample of it (OME-Zarr 0.4 needs one per channel to name the channels)."""
+    import dask.array as da
+    import zarr
+
+    from ..io import LazyImage, sample_contrast_limits
+
+    arr = zarr.open_array(store=zarr_store(partial), path=path, mode="r")
+    n = len(axes)
+    image = LazyImage(levels=[da.from_zarr(arr)], axes=axes, scale=(1.0,) * n,
+                      translate=(0.0,) * n, units=(None,) * n, name="", source={})
+    return sample_contrast_limits(image)
+
+
 class ZarrWriter(ChunkedZarrWriter):
-    """A plain zarr v3 array, with axes, scale, units and provenance as attributes."""
+    """A plain zarr v3 array; its attributes hold the axes, scale, translate, units,
+    channel names and provenance (``io``'s zarr reader reads them back)."""
 
     multiscale = False
 
@@ -231,8 +256,7 @@ class ZarrWriter(ChunkedZarrWriter):
 
         arr = zarr.open_array(store=zarr_store(partial), mode="r+")
         prov = _metadata.provenance(data.steps, data.source_path)
-        arr.attrs.update({"napari-lazyproc": prov, "axes": data.axes,
-                          "scale": list(data.scale), "units": list(data.units)})
+        arr.attrs.update({"napari-lazyproc": prov, **_metadata.plain_geometry(data)})
 
 
 def _prepare_chain(source, cancel=None) -> None:

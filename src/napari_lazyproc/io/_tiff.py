@@ -108,6 +108,30 @@ def _ome_color(value) -> str | None:
     return f"#{rgba >> 24 & 255:02x}{rgba >> 16 & 255:02x}{rgba >> 8 & 255:02x}"
 
 
+def _own_geometry(tif, series: int, axes: str) -> dict[str, Any] | None:
+    """The geometry napari-lazyproc's export keeps in the OME Image's Description."""
+    import json
+
+    import tifffile
+
+    images = _as_list(tifffile.xml2dict(tif.ome_metadata).get("OME", {}).get("Image"))
+    image = images[series] if series < len(images) else {}
+    try:
+        geometry = json.loads(image.get("Description") or "")["geometry"]
+    except (TypeError, ValueError, KeyError):
+        return None
+    n = len(axes)
+    try:
+        out = {"scale": [float(v) for v in geometry["scale"]],
+               "translate": [float(v) for v in geometry["translate"]],
+               "units": [normalize_unit(u) for u in geometry["units"]]}
+    except (TypeError, ValueError, KeyError):
+        return None
+    if geometry.get("axes") != axes or any(len(v) != n for v in out.values()):
+        return None
+    return out
+
+
 def _ome_metadata(tif, series: int, axes: str) -> dict[str, Any]:
     px = _ome_pixels(tif, series)
     size = {a: px.get(f"PhysicalSize{a.upper()}") for a in "zyx"}
@@ -120,7 +144,13 @@ def _ome_metadata(tif, series: int, axes: str) -> dict[str, Any]:
         scale[axes.index("t")] = float(px["TimeIncrement"])
         units[axes.index("t")] = normalize_unit(px.get("TimeIncrementUnit", "s"))
     channels = _as_list(px.get("Channel"))
-    out: dict[str, Any] = {"scale": scale, "units": units}
+    out: dict[str, Any] = {"scale": scale, "units": units,
+                           "translate": _ome_origin(px, axes, units)}
+    own = _own_geometry(tif, series, axes)
+    for i, a in enumerate(axes):  # axes OME-XML says nothing of: from our own record
+        if own is not None and a not in "zyx" and not (a == "t" and px.get("TimeIncrement")):
+            for key in ("scale", "translate", "units"):
+                out[key][i] = own[key][i]
     n_c = None
     if "c" in axes:
         n_c = tif.series[series].shape[axes.index("c")]
@@ -134,6 +164,31 @@ def _ome_metadata(tif, series: int, axes: str) -> dict[str, Any]:
         ):
             out["channel_colors"] = colors
     return out
+
+
+def _ome_origin(px: dict[str, Any], axes: str, units: list) -> list[float]:
+    """Voxel 0's position: the first plane's PositionX/Y/Z and DeltaT, in the axis'
+    unit (a position in another length converted; one in pixels or an unknown unit
+    taken as it is)."""
+    origin = [0.0] * len(axes)
+    planes = [p for p in _as_list(px.get("Plane")) if isinstance(p, dict)]
+    first = next((p for p in planes if all(int(p.get(f"The{k}", 0)) == 0 for k in "CZT")),
+                 None)
+    if first is None:
+        return origin
+    for a, key in (("x", "PositionX"), ("y", "PositionY"), ("z", "PositionZ"),
+                   ("t", "DeltaT")):
+        if a not in axes or first.get(key) is None:
+            continue
+        value, unit, axis_unit = float(first[key]), normalize_unit(first.get(f"{key}Unit")), \
+            units[axes.index(a)]
+        if unit and axis_unit and unit != axis_unit:
+            try:
+                value = convert_unit(value, unit, axis_unit)
+            except Exception:  # noqa: BLE001 - a unit that does not convert: as it is
+                pass
+        origin[axes.index(a)] = value
+    return origin
 
 
 def _resolution_size(page) -> tuple[float | None, float | None]:
@@ -163,12 +218,39 @@ def _imagej_metadata(tif, axes: str) -> dict[str, Any]:
     if "t" in axes and ij.get("finterval"):
         scale[axes.index("t")] = float(ij["finterval"])
         units[axes.index("t")] = normalize_unit(ij.get("tunit", "s"))
-    out: dict[str, Any] = {"scale": scale, "units": units}
+    # ImageJ's origin is the pixel at physical 0 (``xorigin=``...): voxel 0 is at -origin
+    translate = [0.0] * len(axes)
+    for a in "zyx":
+        if a in axes and ij.get(f"{a}origin") is not None:
+            translate[axes.index(a)] = -float(ij[f"{a}origin"]) * scale[axes.index(a)]
+    out: dict[str, Any] = {"scale": scale, "units": units, "translate": translate}
     labels = ij.get("Labels")
     if "c" in axes and isinstance(labels, list):
         n_c = tif.series[0].shape[axes.index("c")]
         if len(labels) == n_c:
             out["channel_names"] = [str(v) for v in labels]
+    return out
+
+
+def _shaped_metadata(tif, axes: str) -> dict[str, Any] | None:
+    """What napari-lazyproc's TIFF export keeps in tifffile's shaped JSON: ``scale``,
+    ``translate``, ``units`` and ``channel_names`` (as a plain zarr's attributes); None
+    for a file without them."""
+    shaped = tif.shaped_metadata
+    meta = shaped[0] if shaped else None
+    if not isinstance(meta, dict) or "scale" not in meta:
+        return None
+    n = len(axes)
+    scale = [float(v) for v in meta["scale"]]
+    translate = [float(v) for v in meta.get("translate") or [0.0] * n]
+    units = [normalize_unit(u) for u in meta.get("units") or [None] * n]
+    if not len(scale) == len(translate) == len(units) == n:
+        return None
+    out: dict[str, Any] = {"scale": scale, "units": units, "translate": translate}
+    names = meta.get("channel_names")
+    if "c" in axes and isinstance(names, list) and len(names) == tif.series[0].shape[
+            axes.index("c")]:
+        out["channel_names"] = [str(v) for v in names]
     return out
 
 
@@ -190,7 +272,8 @@ def _plain_metadata(tif, axes: str) -> dict[str, Any]:
 
 
 def tiff_metadata(tif, series: int, axes: str) -> dict[str, Any]:
-    """Scale, units and channel names from OME-XML, ImageJ metadata or resolution tags.
+    """Scale, units, origin and channel names from OME-XML, ImageJ metadata, our own
+    export's shaped JSON, or resolution tags.
 
     Parameters
     ----------
@@ -204,15 +287,19 @@ def tiff_metadata(tif, series: int, axes: str) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``"scale"`` and ``"units"`` (one entry per axis), plus ``"channel_names"`` and
-        ``"channel_colors"`` when the file gives one per channel. Unreadable metadata gives
-        unit scale and no units: the pixels still open.
+        ``"scale"``, ``"units"`` and ``"translate"`` (one entry per axis), plus
+        ``"channel_names"`` and ``"channel_colors"`` when the file gives one per channel.
+        Unreadable metadata gives unit scale and no units: the pixels still open.
     """
     try:
         if tif.is_ome:
             return _ome_metadata(tif, series, axes)
         if tif.is_imagej:
             return _imagej_metadata(tif, axes)
+        if tif.is_shaped:
+            shaped = _shaped_metadata(tif, axes)
+            if shaped is not None:
+                return shaped
         return _plain_metadata(tif, axes)
     except Exception:  # noqa: BLE001 - metadata is a bonus; pixels still open
         return {"scale": [1.0] * len(axes), "units": [None] * len(axes)}
@@ -274,7 +361,7 @@ class Tiff(Format):
             levels=levels,
             axes=axes,
             scale=tuple(meta["scale"]),
-            translate=(0.0,) * len(axes),
+            translate=tuple(meta.get("translate") or (0.0,) * len(axes)),
             units=tuple(meta["units"]),
             name=_stem(Path(path)),
             channel_names=meta.get("channel_names"),

@@ -162,8 +162,9 @@ class TiffSequence(Format):
             sources=[arr],
             axes=axes,
             scale=(1.0, *meta["scale"]),
-            translate=(0.0,) * len(axes),
+            translate=(0.0, *(meta.get("translate") or (0.0,) * len(file_axes))),
             units=(None, *meta["units"]),
+            channel_names=meta.get("channel_names"),
             name=target.path.name if target.is_dir else Path(files[0]).parent.name,
             source={
                 "path": target.raw,

@@ -297,6 +297,31 @@ def _is_pyramid(arrays: list) -> bool:
     return True
 
 
+def _plain_geometry(attrs: dict[str, Any], shape) -> dict[str, Any]:
+    """What a plain array's attributes say of its geometry (napari-lazyproc's export
+    writes ``axes``, ``scale``, ``translate``, ``units`` and ``channel_names``); each
+    entry only when it is well formed, one value per axis."""
+    ndim, out = len(shape), {}
+    axes = attrs.get("axes")
+    if isinstance(axes, str) and len(axes) == ndim:
+        out["axes"] = list(axes)
+    for key, ok in (("scale", lambda v: v > 0), ("translate", lambda v: True)):
+        values = attrs.get(key)
+        try:
+            values = [float(v) for v in values]
+        except (TypeError, ValueError):
+            continue
+        if len(values) == ndim and all(np.isfinite(v) and ok(v) for v in values):
+            out[key] = tuple(values)
+    units = attrs.get("units")
+    if isinstance(units, list) and len(units) == ndim:
+        out["units"] = tuple(normalize_unit(u) for u in units)
+    names = attrs.get("channel_names")
+    if isinstance(names, list) and all(isinstance(n, str) for n in names):
+        out["channel_names"] = names
+    return out
+
+
 @register
 class ZarrStore(Format):
     """A plain zarr array, or a group of arrays (a pyramid if their shapes form one)."""
@@ -339,7 +364,9 @@ class ZarrStore(Format):
                 arrays, others = [found[0]], [a.path for a in found[1:]]
         arrays = [fast_codecs(a) for a in arrays]
         first = arrays[0]
-        axes = axes_from_names(_array_dim_names(first), first.shape)
+        geometry = _plain_geometry(dict(first.attrs), first.shape)
+        names = _array_dim_names(first) or geometry.get("axes")
+        axes = axes_from_names(names, first.shape)
         if len(axes) != first.ndim:
             axes = guess_axes(first.shape)
         return LazyImage(
@@ -347,9 +374,11 @@ class ZarrStore(Format):
                     for a in arrays],
             sources=arrays,
             axes=axes,
-            scale=(1.0,) * first.ndim,
-            translate=(0.0,) * first.ndim,
-            units=(None,) * first.ndim,
+            scale=geometry.get("scale", (1.0,) * first.ndim),
+            translate=geometry.get("translate", (0.0,) * first.ndim),
+            units=geometry.get("units", (None,) * first.ndim),
+            channel_names=geometry.get("channel_names") if "c" in axes and len(
+                geometry.get("channel_names", ())) == first.shape[axes.index("c")] else None,
             name=_level_name(target) if not first.path else f"{_level_name(target)}/{first.path}",
             source={
                 "path": str(root),

@@ -23,7 +23,7 @@ from dask.base import tokenize
 
 from .._shared.pool import parallel_map
 from .._shared.regions import block_region
-from .._shared.source import RegionReader
+from .._shared.source import RegionReader, channel_names_of, translate_of
 from ..io import LazyArray, as_dask, fast_codecs, os_errors
 from ._jobs import Progress
 from ._label import label_block
@@ -49,6 +49,8 @@ class GlobalLabels:
         self.ndim = len(self.shape)
         self.dtype = np.dtype(np.uint32)
         self.axes, self.scale, self.units = source.axes, source.scale, source.units
+        self.translate = translate_of(source)
+        self.channel_names = channel_names_of(source)
         chunks = source.chunks or tuple((n,) for n in self.shape)
         self.block = tuple(int(c[0]) for c in chunks)
         self.grid = tuple(math.ceil(n / b) for n, b in zip(self.shape, self.block, strict=False))
@@ -101,6 +103,8 @@ class GlobalLabels:
                     pick, pick.shape, pick.dtype, normalize_chunks(pick.chunks, pick.shape),
                     pick.name, self.axes, [s * k for s, k in zip(self.scale, f, strict=True)],
                     self.units, getattr(self.source, "name", "")))
+            for level in self._levels[1:]:
+                level.translate = self.translate
         return self._levels
 
     @property

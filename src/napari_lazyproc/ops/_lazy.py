@@ -19,7 +19,7 @@ from dask.base import tokenize
 
 from .._shared.pool import in_worker, n_workers, parallel_map
 from .._shared.regions import Region, key_region, region_shape, split_region, within
-from .._shared.source import RegionReader
+from .._shared.source import RegionReader, channel_names_of, translate_of
 from ..backend import array_module, device, get_backend
 from ..io import LazyArray, as_dask
 from ._cache import CACHE
@@ -178,6 +178,29 @@ class LazyResult:
                 out_scale.append(float(scale[a]))
                 out_origin.append(float(translate[a]))
         return tuple(out_scale), tuple(out_origin)
+
+    #: an origin set on this result (a layer moved in napari); None: derived from the input
+    _translate: tuple[float, ...] | None = None
+
+    @property
+    def translate(self) -> tuple[float, ...]:
+        """The position of voxel 0: the input's, moved as the geometry places the output
+        (a zoom's or rotation's origin; a projection drops its axis), unless set."""
+        if self._translate is not None:
+            return self._translate
+        return self._placed(self.source.scale, translate_of(self.source))[1]
+
+    @translate.setter
+    def translate(self, value) -> None:
+        self._translate = tuple(float(t) for t in value)
+
+    @property
+    def channel_names(self) -> list[str] | None:
+        """The input's channel names while the c axis passes through unchanged."""
+        names = channel_names_of(self.source)
+        if names is None or "c" in self.spatial_axes or "c" not in self.axes:
+            return None
+        return names if self.shape[self.axes.index("c")] == len(names) else None
 
     def translate_from(self, translate) -> tuple[float, ...]:
         """The origin of the result (napari's ``translate``) given its input's.

@@ -18,7 +18,7 @@ from dask.base import tokenize
 
 from .._shared.pool import parallel_map
 from .._shared.regions import Region, region_shape
-from .._shared.source import RegionReader, Source
+from .._shared.source import RegionReader, Source, translate_of
 from ..io import (
     LazyArray,
     LazyImage,
@@ -61,6 +61,9 @@ class ArraySource:
         self.axes = axes
         self._scale = tuple(scale)
         self.units = tuple(units)
+        self._translate = (0.0,) * self.ndim
+        #: one name per index of the c axis (None: unknown, or no c axis)
+        self.channel_names: list[str] | None = None
         self.name = name
         #: reading one voxel reads this many from the files (a virtual level: its factor)
         self.voxel_cost = int(getattr(reader, "voxel_cost", 1))
@@ -101,6 +104,15 @@ class ArraySource:
     @scale.setter
     def scale(self, value) -> None:
         self._scale = tuple(value)
+
+    @property
+    def translate(self) -> tuple[float, ...]:
+        """The position of voxel 0; a coarser level's is level 0's (napari's rule)."""
+        return self._translate if self.base is None else self.base.translate
+
+    @translate.setter
+    def translate(self, value) -> None:
+        self._translate = tuple(float(t) for t in value)
 
     @property
     def levels(self) -> list[ArraySource]:
@@ -244,13 +256,15 @@ def _reads_in_bulk(reader) -> bool:
 
 
 def as_source(data, axes: str | None = None, *, scale=None, units=None, name: str = "",
-              source_path: str | None = None):
+              source_path: str | None = None, translate=None, channel_names=None):
     """Wrap any supported input (LazyImage, lazy result, napari layer data, dask, zarr,
     numpy) as something the engine reads region by region.
 
     A list is a pyramid (napari's multiscale layer data): full resolution first.
-    ``scale``, ``units``, ``name`` and ``source_path`` describe a plain array (a napari
-    layer's data with the layer's scale and units); results and images carry their own.
+    ``scale``, ``units``, ``name``, ``source_path`` and ``channel_names`` describe a plain
+    array (a napari layer's data with the layer's scale and units); results and images
+    carry their own. ``translate`` (a layer's position) is the origin of any source: where
+    the layer is shown is where its export is placed.
     """
     if isinstance(data, (list, tuple)) and data and hasattr(data[0], "shape"):
         src = _as_source(data[0], axes)
@@ -270,6 +284,14 @@ def as_source(data, axes: str | None = None, *, scale=None, units=None, name: st
             src.units = tuple(None if u in (None, "", "pixel") else str(u) for u in units)
         src.name = name or src.name
         src.source_path = source_path or src.source_path
+        if channel_names is not None:
+            src.channel_names = [str(n) for n in channel_names]
+    if translate is not None and len(translate) == len(src.shape) and \
+            tuple(float(t) for t in translate) != translate_of(src):
+        try:
+            src.translate = tuple(float(t) for t in translate)
+        except AttributeError:  # a source whose origin cannot be set keeps its own
+            pass
     return src
 
 
@@ -334,6 +356,9 @@ def _readable(reader):
     if not is_zarr_array(reader):
         return reader
     loc = zarr_location(reader)
+    store = reader.store
+    if type(store).__name__ == "LocalStore" and getattr(store, "read_only", False):
+        return fast_codecs(reader)  # opened as ``open_image`` opens it already
     if loc is not None and loc[0] == "local":
         import zarr
 
@@ -369,6 +394,9 @@ def image_source(image, channel: int | None = None) -> ArraySource:
                       [image.scale[i] for i in keep], [image.units[i] for i in keep],
                       image.name)
     src.source_path = image.source.get("path")
+    src.translate = [image.translate[i] for i in keep]
+    if channel is None:
+        src.channel_names = image.channel_names
     stored = [src.coarser(r, lvl.shape, lvl.dtype, lvl.chunks, lvl.name)
               for r, lvl in zip(readers[1:], levels[1:], strict=True)]
     virtual = [
