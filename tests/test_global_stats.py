@@ -161,6 +161,9 @@ def test_computed_once_and_shared_by_levels_and_new_results(misleading, monkeypa
     assert len(mask.levels) == 2
     threshold = mask.levels[1].prepared()["threshold"]  # a coarse level asks first
     assert threshold == filters.threshold_otsu(a)  # level 0's, not the coarse level's
+    assert [lvl.steps[-1]["statistics"] for lvl in mask.levels] == ["whole", "whole"]
+    sampled = lp.apply("threshold_otsu", pyramid, precision="fast")
+    assert [lvl.steps[-1]["statistics"] for lvl in sampled.levels] == ["sampled"] * 2
     assert sorted(reads) == list(range(n_chunks))  # every chunk read once (both passes)
     again = lp.apply("threshold_otsu", pyramid, precision="exact")  # a widget's new result
     assert {lvl.prepared()["threshold"] for lvl in (*again.levels, *mask.levels)} == {threshold}

@@ -277,6 +277,8 @@ class LazyResult:
     def statistics(self) -> str | None:
         """How whole-image values are computed: "whole" (every voxel, as scikit-image /
         numpy on the whole array) or "sampled" (a bounded sample); None without any."""
+        if self.base is not None:  # a coarse level uses level 0's values
+            return self.base.statistics
         mode = getattr(self.op.prepare, "statistics", None)
         return mode(self) if callable(mode) else None
 
