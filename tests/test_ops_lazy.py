@@ -152,7 +152,7 @@ def test_pipeline_json_round_trip_and_provenance(volume_zarr):
     pipe = lp.Pipeline.from_json(text)
     assert lp.Pipeline.from_json(pipe.to_json()) == pipe
     res = pipe(lp.open_image(path))
-    assert res.kind == "labels" and res.dtype == np.uint32
+    assert res.kind == "labels" and res.dtype == np.int32
     steps = res.steps
     assert [s["op"] for s in steps] == ["gaussian", "threshold_otsu", "label"]
     assert steps[0]["sigma"] == [2.0, 2.0, 2.0] and steps[0]["axes"] == "zyx"

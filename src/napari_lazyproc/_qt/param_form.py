@@ -129,7 +129,8 @@ class ParamForm(Container):
             self.clear()
             self.op = op
             for p in op.params:
-                if (op.name, p.name) not in HIDDEN:
+                # ``output=`` (scipy's dtype) is for scripts: the widget keeps the default
+                if (op.name, p.name) not in HIDDEN and p.quantity != "dtype":
                     self.append(param_widget(p, length_unit=length_unit,
                                              length_scale=length_scale,
                                              data_axes=data_axes))

@@ -61,6 +61,16 @@ def channel_names_of(source) -> list[str] | None:
     return [str(n) for n in names]
 
 
+def owned(values) -> np.ndarray:
+    """``values`` for a user to keep and modify: a copy unless it is a fresh array
+    (writable and owning its memory; what the cache holds is read-only, and a view may
+    share memory with it or with the input)."""
+    values = np.asarray(values)
+    if values.flags.writeable and values.flags.owndata:
+        return values
+    return values.copy()
+
+
 def read_key(source, key, cancel: threading.Event | None = None) -> np.ndarray:
     """``source[key]`` as values: a source reads the region, anything else is indexed."""
     if isinstance(source, Source):
@@ -78,4 +88,4 @@ class RegionReader:
         self.ndim = len(self.shape)
 
     def __getitem__(self, key) -> np.ndarray:
-        return read_key(self.source, key)
+        return owned(read_key(self.source, key))  # a dask chunk is the user's

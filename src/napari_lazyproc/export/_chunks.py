@@ -18,7 +18,7 @@ from .._shared.pool import bounded_unordered, n_workers, one_task
 from .._shared.regions import block_region, within
 from ..io import fast_codecs, os_errors
 from ..ops import CACHE, Cancelled
-from ._remote import zarr_store
+from ._remote_path import zarr_store
 from ._resume import ResumeRecord
 
 #: at most this many tasks per level; more chunks are batched

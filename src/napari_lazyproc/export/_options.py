@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ._formats import WRITERS
+from ._format_names import FORMATS
 from ._paths import ExportError
 
 #: OME-Zarr versions written: 0.4 on zarr v2, 0.5 on zarr v3
@@ -39,8 +39,8 @@ class ExportOptions:
     cache_bytes: int = CACHE_BYTES
 
     def __post_init__(self) -> None:
-        if self.format not in WRITERS:
-            raise ExportError(f"format must be one of {', '.join(WRITERS)} (got {self.format!r})")
+        if self.format not in FORMATS:
+            raise ExportError(f"format must be one of {', '.join(FORMATS)} (got {self.format!r})")
         if self.version not in OME_ZARR_VERSIONS:
             raise ExportError(f"OME-Zarr version must be '0.4' or '0.5' (got {self.version!r})")
         if self.levels < 1:

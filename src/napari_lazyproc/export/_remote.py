@@ -10,8 +10,8 @@ how to make it complete (``commit``).
   resume record (``.lazyproc/job.json``, written first) says "unfinished": our reader
   refuses it, and ``resume=True`` finishes it, exactly as a local ``.partial``.
 
-``RemotePath`` gives the few ``pathlib`` operations the resume record uses on a URL, and
-the zarr store the writers open; it pickles by URL, for dask workers.
+``RemotePath`` (``_remote_path.py``) gives the few ``pathlib`` operations the resume
+record uses on a URL, and the zarr store the writers open; it pickles by URL.
 """
 
 from __future__ import annotations
@@ -19,119 +19,14 @@ from __future__ import annotations
 import datetime
 import json
 import os
-from functools import cached_property
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
-from ..io import EXPORT_MANIFEST, EXPORT_RECORD, forget_remote, fsspec_options, is_url
+from ..io import EXPORT_MANIFEST, EXPORT_RECORD, forget_remote, is_url
 from ._paths import ExportError, check_target, commit, partial_path, remove
-
-
-class RemotePath:
-    """A file or folder at a URL, with the ``pathlib`` operations an export needs.
-
-    Parameters
-    ----------
-    url
-        ``s3://bucket/key``, ``gs://...``, or any fsspec URL that can be written.
-    storage_options
-        Passed to fsspec.
-    """
-
-    def __init__(self, url: str, storage_options: dict | None = None) -> None:
-        self.url = url.rstrip("/")
-        self.storage_options = dict(storage_options or {})
-
-    def __getstate__(self) -> dict:
-        return {"url": self.url, "storage_options": self.storage_options}
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-
-    def __str__(self) -> str:
-        return self.url
-
-    def __repr__(self) -> str:
-        return f"RemotePath({self.url!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, RemotePath) and other.url == self.url
-
-    def __hash__(self) -> int:
-        return hash(self.url)
-
-    def __truediv__(self, name: str) -> RemotePath:
-        return RemotePath(f"{self.url}/{name}", self.storage_options)
-
-    @property
-    def name(self) -> str:
-        return self.url.rsplit("/", 1)[-1]
-
-    def with_name(self, name: str) -> RemotePath:
-        return RemotePath(f"{self.url.rsplit('/', 1)[0]}/{name}", self.storage_options)
-
-    @cached_property
-    def _fs(self):
-        from fsspec.core import url_to_fs
-
-        try:
-            fs, _ = url_to_fs(self.url, **fsspec_options(self.url, self.storage_options))
-        except ImportError as exc:
-            raise ExportError(f"cannot write {self.url}: {exc} "
-                              f"(pip install 'napari-lazyproc[remote]')") from exc
-        return fs
-
-    @property
-    def fs_path(self) -> str:
-        return self._fs._strip_protocol(self.url)
-
-    def exists(self) -> bool:
-        """Whether an object is there, or any object under it (a "folder")."""
-        self._fs.invalidate_cache(self.fs_path)  # zarr wrote through another instance
-        return bool(self._fs.exists(self.fs_path))
-
-    def is_dir(self) -> bool:
-        self._fs.invalidate_cache(self.fs_path)
-        return bool(self._fs.isdir(self.fs_path))
-
-    def read_text(self) -> str:
-        return self._fs.cat_file(self.fs_path).decode()
-
-    def write_text(self, text: str) -> None:
-        """One PUT: a reader sees the whole object or none (the atomic write of a
-        store with no rename)."""
-        self._fs.pipe_file(self.fs_path, text.encode())
-
-    def mkdir(self, parents: bool = False, exist_ok: bool = False) -> None:
-        """Nothing to do: object stores have no folders."""
-
-    def rmtree(self) -> None:
-        """Delete the object, or everything under it."""
-        if self.exists():
-            self._fs.rm(self.fs_path, recursive=True)
-
-    def zarr_store(self):
-        """A writable zarr store here (zarr's ``FsspecStore`` on an async filesystem)."""
-        from zarr.storage import FsspecStore
-
-        return FsspecStore.from_url(
-            self.url, storage_options=fsspec_options(self.url, self.storage_options))
-
-
-def zarr_store(where: str | os.PathLike | RemotePath):
-    """What zarr opens for ``where``: the path as a string, or a URL's store."""
-    return where.zarr_store() if isinstance(where, RemotePath) else str(where)
-
-
-def write_atomic(path: Path | RemotePath, text: str) -> None:
-    """Write ``text`` so that a reader sees all of it or nothing."""
-    if isinstance(path, RemotePath):
-        path.write_text(text)
-        return
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+from ._remote_path import RemotePath, write_atomic
+from ._resume import ResumeRecord
 
 
 class LocalExport:
@@ -247,8 +142,6 @@ class RemoteExport:
                "date": datetime.datetime.now(datetime.UTC).isoformat(
                    timespec="seconds"), **manifest}
         write_atomic(self.manifest, json.dumps(doc, indent=1))
-        from ._resume import ResumeRecord  # (it imports this module)
-
         ResumeRecord(self.partial).finish()  # after the manifest: never neither of them
         forget_remote(self.path)
 

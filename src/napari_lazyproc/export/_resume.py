@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ._paths import ExportError, remove
-from ._remote import RemotePath, write_atomic
+from ._remote_path import RemotePath, write_atomic
 
 #: the record's folder inside the partial
 JOB_DIR = ".lazyproc"

@@ -18,7 +18,7 @@ from . import _chunks, _metadata
 from ._cluster import distributed_client
 from ._input import ExportInput
 from ._paths import ExportError
-from ._remote import zarr_store
+from ._remote_path import zarr_store
 from ._resume import ResumeRecord
 from ._writer import Writer
 

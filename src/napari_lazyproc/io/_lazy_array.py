@@ -13,7 +13,7 @@ import dask.array as da
 import numpy as np
 
 from .._shared.regions import expand_key
-from .._shared.source import read_key
+from .._shared.source import owned, read_key
 
 
 def _split_key(key, shape) -> tuple[tuple, tuple] | None:
@@ -111,12 +111,12 @@ class LazyArray:
     def __getitem__(self, key):
         split = _split_key(key, self.shape)
         if split is None:  # fancy indexing: let dask handle it
-            return np.asarray(self.to_dask()[key])
+            return owned(self.to_dask()[key])
         outer, inner = split
         region = _compose(self.region, outer)
         if inner and all(k == slice(None) for k in inner):
             return self._view(region)
-        return self._read(region)[inner]
+        return owned(self._read(region)[inner])
 
     def _view(self, region: tuple) -> LazyArray:
         return LazyArray(self.source, self._base, region)
@@ -125,8 +125,8 @@ class LazyArray:
         return read_key(self.source, region)
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
-        out = self._read(self.region)
-        return out if dtype is None else out.astype(dtype, copy=False)
+        out = self._read(self.region)  # the cache's (read-only): the user gets a copy
+        return owned(out if dtype is None else out.astype(dtype, copy=False))
 
     def __len__(self) -> int:
         return self.shape[0]

@@ -20,6 +20,14 @@ SIZE = Param("size", int, 3, min=1, max=255, per_axis=True, quantity="length", w
              help="filter width in voxels")
 RADIUS = Param("radius", int, 1, min=1, max=127, per_axis=True, quantity="length",
                help="footprint radius")
+#: the dtypes ``output=`` takes (scipy's output array's dtype)
+OUTPUT_DTYPES = ("uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64",
+                 "float32", "float64")
+#: scipy's ``output``: computed as scipy computes into an array of that dtype (each pass
+#: stored in it, integers wrapping); None: the operation's own dtype
+OUTPUT = Param("output", str, None, optional=True, quantity="dtype", choices=OUTPUT_DTYPES,
+               help="the output dtype, computed as scipy.ndimage computes into it "
+                    "(integers wrap); default: the operation's own")
 FOOTPRINT = Param("footprint", str, "ball", choices=("ball", "box"), help="footprint shape")
 
 
@@ -49,3 +57,8 @@ def make_footprint(kind: str, radius) -> np.ndarray:
         return np.ones(tuple(2 * r + 1 for r in radius), dtype=bool)
     grids = np.ogrid[tuple(slice(-r, r + 1) for r in radius)]
     return sum((g / r) ** 2 for g, r in zip(grids, radius, strict=False)) <= 1.0
+
+
+def output_dtype(output) -> np.dtype | None:
+    """``output=`` as scipy takes it: a dtype, or None for the input's."""
+    return None if output is None else np.dtype(output)

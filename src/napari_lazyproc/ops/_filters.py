@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend import ndimage_for
+from ..backend import array_module, ndimage_for
 from . import _kernels, _kernels_edges
 from ._common import (
     CVAL,
@@ -17,23 +17,25 @@ from ._common import (
     float_dtype,
     gaussian_radius,
     half,
+    output_dtype,
 )
 from ._params import Param
 from ._registry import Op, register
 
 
-def _gaussian(b, sigma, truncate, mode, cval):
-    return ndimage_for(b).gaussian_filter(b, sigma, mode=mode, cval=cval, truncate=truncate)
+def _gaussian(b, sigma, truncate, mode, cval, output=None):
+    return ndimage_for(b).gaussian_filter(b, sigma, output=output_dtype(output), mode=mode,
+                                          cval=cval, truncate=truncate)
 
 
-def _gaussian_1d(b, i, sigma, truncate, mode, cval):
+def _gaussian_1d(b, i, sigma, truncate, mode, cval, output=None):
     if sigma[i] <= 1e-15:  # scipy skips such axes
         return b
-    return ndimage_for(b).gaussian_filter1d(b, sigma[i], axis=i, mode=mode, cval=cval,
-                                            truncate=truncate)
+    return ndimage_for(b).gaussian_filter1d(b, sigma[i], axis=i, output=output_dtype(output),
+                                            mode=mode, cval=cval, truncate=truncate)
 
 
-def _gaussian_1d_at(b, i, lo, hi, sigma, truncate, mode, cval):
+def _gaussian_1d_at(b, i, lo, hi, sigma, truncate, mode, cval, output=None):
     """The pass along axis ``i`` at outputs ``lo:hi`` only, or None to use scipy's pass.
 
     For one plane of a 3-D slab scipy's pass computes every plane of the slab; this
@@ -45,7 +47,7 @@ def _gaussian_1d_at(b, i, lo, hi, sigma, truncate, mode, cval):
     radius = int(truncate * s + 0.5)
     if hi <= lo and isinstance(b, np.ndarray):  # no outputs asked: nothing to stack
         return np.empty(b.shape[:i] + (0,) + b.shape[i + 1:], b.dtype)
-    if (not isinstance(b, np.ndarray) or s <= 1e-15 or hi - lo > 4
+    if (not isinstance(b, np.ndarray) or s <= 1e-15 or hi - lo > 4 or output is not None
             or lo - radius < 0 or hi + radius > b.shape[i] or b.dtype.kind not in "uif"):
         return None
     x = np.arange(-radius, radius + 1)
@@ -62,17 +64,30 @@ def _gaussian_1d_at(b, i, lo, hi, sigma, truncate, mode, cval):
 
 
 def _rank_1d(name):
-    def run(b, i, size, mode, cval):
+    def run(b, i, size, mode, cval, output=None):
         if size[i] <= 1:  # scipy skips such axes
             return b
-        return getattr(ndimage_for(b), name)(b, int(size[i]), axis=i, mode=mode, cval=cval)
+        return getattr(ndimage_for(b), name)(b, int(size[i]), axis=i,
+                                             output=output_dtype(output), mode=mode, cval=cval)
 
     return run
 
 
+def _running_sum(dtype, params, n):
+    """scipy's ``uniform_filter1d`` keeps one running sum (in double) along each line, so
+    an output's rounding depends on every value before it, unless every sum is exact:
+    integers of up to 32 bits (window sums far below 2**53). Axes of size 1 have no pass."""
+    dtypes = [np.dtype(dtype)]
+    if params.get("output") is not None:
+        dtypes.append(np.dtype(params["output"]))
+    inexact = any(d.kind not in "iub" or d.itemsize > 4 for d in dtypes)
+    return tuple(inexact and int(s) > 1 for s in params["size"])
+
+
 def _rank(name):
-    def run(b, size, mode, cval, **extra):
-        return getattr(ndimage_for(b), name)(b, size=size, mode=mode, cval=cval, **extra)
+    def run(b, size, mode, cval, output=None, **extra):
+        return getattr(ndimage_for(b), name)(b, size=size, output=output_dtype(output),
+                                             mode=mode, cval=cval, **extra)
 
     return run
 
@@ -82,35 +97,42 @@ register(Op(
     halo=lambda p, n: gaussian_radius(p["sigma"], p["truncate"]), separable=_gaussian_1d,
     separable_at=_gaussian_1d_at, fast=_kernels.gaussian,
     description="Gaussian smoothing (scipy.ndimage.gaussian_filter)",
+    output=True,
 ))
 register(Op(
     "median", "smoothing", _rank("median_filter"), (SIZE, MODE, CVAL),
     halo=lambda p, n: half(p["size"]), fast=_kernels.median,
     description="median of a box (scipy.ndimage.median_filter)",
+    output=True,
 ))
 register(Op(
     "uniform", "smoothing", _rank("uniform_filter"), (SIZE, MODE, CVAL),
     halo=lambda p, n: half(p["size"]), separable=_rank_1d("uniform_filter1d"),
-    fast=_kernels.uniform, description="mean of a box (scipy.ndimage.uniform_filter)",
+    prefix=_running_sum, fast=_kernels.uniform,
+    description="mean of a box (scipy.ndimage.uniform_filter)",
+    output=True,
 ))
 register(Op(
     "minimum", "smoothing", _rank("minimum_filter"), (SIZE, MODE, CVAL),
     halo=lambda p, n: half(p["size"]), separable=_rank_1d("minimum_filter1d"),
     fast=_kernels.minimum, description="minimum of a box (scipy.ndimage.minimum_filter)",
+    output=True,
 ))
 register(Op(
     "maximum", "smoothing", _rank("maximum_filter"), (SIZE, MODE, CVAL),
     halo=lambda p, n: half(p["size"]), separable=_rank_1d("maximum_filter1d"),
     fast=_kernels.maximum, description="maximum of a box (scipy.ndimage.maximum_filter)",
+    output=True,
 ))
 register(Op(
     "percentile", "smoothing",
-    lambda b, percentile, size, mode, cval: ndimage_for(b).percentile_filter(
-        b, percentile, size=size, mode=mode, cval=cval),
+    lambda b, percentile, size, mode, cval, output=None: ndimage_for(b).percentile_filter(
+        b, percentile, size=size, output=output_dtype(output), mode=mode, cval=cval),
     (Param("percentile", float, 50.0, min=0, max=100, help="percentile in [0, 100]"),
      SIZE, MODE, CVAL),
     halo=lambda p, n: half(p["size"]), fast=_kernels.percentile,
     description="a percentile of a box (scipy.ndimage.percentile_filter)",
+    output=True,
 ))
 
 # ------------------------------------------------------------------------------- edges
@@ -126,15 +148,21 @@ def _check_axis(params, axes):
 
 
 def _derivative(name):
-    def run(b, axis, mode, cval, axes):
-        ndi, f = ndimage_for(b), as_float(b)
+    """scipy's derivative along one axis; the magnitude: the square root of the sum of
+    their squares, summed in the output's float dtype (float64 for an integer output)."""
+
+    def run(b, axis, mode, cval, axes, output=None):
+        ndi = ndimage_for(b)
         fn = getattr(ndi, name)
+        f, out = (as_float(b), None) if output is None else (b, output_dtype(output))
         if axis != "magnitude":
-            return fn(f, axis=axes.index(axis), mode=mode, cval=cval)
-        total = np.zeros_like(f) if not hasattr(f, "device") else f * 0
-        for i in range(f.ndim):
-            total += fn(f, axis=i, mode=mode, cval=cval) ** 2
-        return (total ** 0.5).astype(f.dtype, copy=False)
+            return fn(f, axis=axes.index(axis), output=out, mode=mode, cval=cval)
+        dtype = np.dtype(f.dtype if out is None else out)
+        acc = dtype if dtype.kind == "f" else np.dtype(np.float64)
+        total = array_module(b).zeros(b.shape, acc)
+        for i in range(b.ndim):
+            total += fn(f, axis=i, output=out, mode=mode, cval=cval).astype(acc) ** 2
+        return (total ** 0.5).astype(dtype, copy=False)
 
     return run
 
@@ -146,18 +174,25 @@ for _name, _fn in (("sobel", "sobel"), ("prewitt", "prewitt")):
         needs_axes=True, check=_check_axis, fast=getattr(_kernels_edges, _name),
         description=f"{_name.title()} derivative along an axis, or the gradient magnitude "
                     f"(sqrt of the sum of squares of scipy.ndimage.{_fn} along each axis)",
+        output=True,
     ))
 
 register(Op(
     "laplace", "edges",
-    lambda b, mode, cval: ndimage_for(b).laplace(as_float(b), mode=mode, cval=cval),
+    lambda b, mode, cval, output=None: ndimage_for(b).laplace(
+        as_float(b) if output is None else b, output=output_dtype(output), mode=mode,
+        cval=cval),
     (MODE, CVAL), halo=lambda p, n: (1,) * n, dtype=float_dtype, fast=_kernels_edges.laplace,
     description="discrete Laplacian (scipy.ndimage.laplace)",
+    output=True,
 ))
+
+
 def _gaussian_derivative(name):
-    def run(b, sigma, truncate, mode, cval):
-        return getattr(ndimage_for(b), name)(as_float(b), sigma, mode=mode, cval=cval,
-                                             truncate=truncate)
+    def run(b, sigma, truncate, mode, cval, output=None):
+        return getattr(ndimage_for(b), name)(as_float(b) if output is None else b, sigma,
+                                             output=output_dtype(output), mode=mode,
+                                             cval=cval, truncate=truncate)
 
     return run
 
@@ -168,6 +203,7 @@ for _name, _text in (("gaussian_laplace", "Laplacian of Gaussian, LoG"),
         _name, "edges", _gaussian_derivative(_name), (SIGMA, TRUNCATE, MODE, CVAL),
         halo=lambda p, n: gaussian_radius(p["sigma"], p["truncate"]), dtype=float_dtype,
         fast=getattr(_kernels_edges, _name), description=f"{_text} (scipy.ndimage.{_name})",
+        output=True,
     ))
 
 

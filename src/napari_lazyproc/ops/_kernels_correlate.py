@@ -24,17 +24,12 @@ from __future__ import annotations
 import numpy as np
 
 from ._kernels import _BORDERS, _indices, _usable, cv2
+from ._user_kernels import kernel_array
 
 #: the dtypes taken (each plane is made float64 once, exactly, and filtered in float64)
 _DTYPES = (np.uint8, np.uint16, np.int16, np.float32, np.float64)
 #: the most taps of one OpenCV filter: from 50 it filters by DFT
 MAX_TAPS = 49
-
-
-def _kernel_array(weights) -> np.ndarray:
-    from ._generic import kernel_array  # _generic imports the kernel modules
-
-    return kernel_array(weights)
 
 
 def _pieces(k2: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
@@ -137,7 +132,7 @@ def _weights(block, weights, origin):
     (not a numpy block, a kernel of other dimensions)."""
     if not isinstance(block, np.ndarray):
         return None
-    w = np.asarray(_kernel_array(weights), np.float64)
+    w = np.asarray(kernel_array(weights), np.float64)
     origin = _origins(origin, w.ndim)
     if w.ndim != block.ndim or origin is None:
         return None

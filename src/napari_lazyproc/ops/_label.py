@@ -20,7 +20,13 @@ def label_block(b, connectivity: int) -> tuple[np.ndarray, int]:
 
 
 def _label(b, connectivity, scope):
-    return label_block(b, connectivity)[0].astype(np.uint32, copy=False)
+    """scipy's labels and dtype (int32; scipy switches to int64 for a frame of 2**31
+    voxels or more, where the values are still equal unless they exceed int32)."""
+    labels, n = label_block(b, connectivity)
+    if n > np.iinfo(np.int32).max:
+        raise ValueError(f"label: {n} objects in one frame exceed int32; label with "
+                         f"scope='global' (uint64 labels)")
+    return labels.astype(np.int32, copy=False)
 
 
 def _check(params, axes):
@@ -35,7 +41,7 @@ register(Op(
            help="'frame': each plane or time point when shown; 'global': one job over all"),
      Param("connectivity", int, 1, min=1, max=5,
            help="1: faces; up to the number of axes: edges and corners too")),
-    halo=lambda p, n: WHOLE_FRAME, dtype=lambda d, p: np.dtype(np.uint32), kind="labels",
+    halo=lambda p, n: WHOLE_FRAME, dtype=lambda d, p: np.dtype(np.int32), kind="labels",
     check=_check, binary_input=True,
     description="connected components of the nonzero voxels (scipy.ndimage.label)",
 ))

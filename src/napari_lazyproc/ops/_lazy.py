@@ -19,7 +19,7 @@ from dask.base import tokenize
 
 from .._shared.pool import in_worker, n_workers, parallel_map
 from .._shared.regions import Region, key_region, region_shape, split_region, within
-from .._shared.source import RegionReader, channel_names_of, translate_of
+from .._shared.source import RegionReader, channel_names_of, owned, translate_of
 from ..backend import array_module, device, get_backend
 from ..io import LazyArray, as_dask
 from ._cache import CACHE
@@ -95,6 +95,8 @@ class LazyResult:
         self._layout(source)  # shape, axes, scale, units and chunks of the output
         self.ndim = len(self.shape)
         self.dtype = np.dtype(op.dtype(source.dtype, params.as_dict()))
+        #: a fast kernel computes the operation's own dtype: ``output=`` another is scipy's
+        self._own_dtype = self.dtype == op.own_dtype(source.dtype, params.as_dict())
         # every value that can change the result's values but the input's bytes (those
         # are in ``stamp``): parameters, axes, the input, the precision and its kernels
         self.token = "lp-" + op.name + "-" + tokenize(op.name, _token_values(op, params),
@@ -109,6 +111,9 @@ class LazyResult:
             (source.shape[a] if self.whole_frame else int(halo[i]))
             for i, a in enumerate(self.spatial)
         )
+        #: per spatial axis: computed from index 0 (scipy's running sums, exact results)
+        self.prefix = ((False,) * len(self.spatial) if op.prefix is None or self.fast
+                       else tuple(op.prefix(source.dtype, params.as_dict(), len(self.spatial))))
         #: level 0 when this is a coarser level (a preview), else None
         self.base = base
         self._coarse: dict[str, LazyResult] = {}  # coarser levels, by their input's token
@@ -271,7 +276,7 @@ class LazyResult:
     @property
     def fast(self) -> bool:
         """Whether a fast kernel computes this result (precision "fast" and one exists)."""
-        return self.precision == "fast" and self.op.fast is not None
+        return self.precision == "fast" and self.op.fast is not None and self._own_dtype
 
     @property
     def statistics(self) -> str | None:
@@ -396,8 +401,8 @@ class LazyResult:
         return LazyArray(self)[key]
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
-        out = self.read(tuple(slice(0, n) for n in self.shape))
-        return out if dtype is None else out.astype(dtype, copy=False)
+        out = self.read(tuple(slice(0, n) for n in self.shape))  # the cache's: copied
+        return owned(out if dtype is None else out.astype(dtype, copy=False))
 
     def compute(self, key=...) -> np.ndarray:
         """The values of ``self[key]`` as a numpy array."""
@@ -451,6 +456,9 @@ class LazyResult:
         if self.whole_frame or n <= TILE_VOXELS:
             return [region]
         parts = max(n_workers(), math.ceil(n / (4 * TILE_VOXELS)))
+        if any(self.prefix):  # a tile reads from index 0: cut only the other axes
+            axes = [a for a, p in zip(self.spatial, self.prefix, strict=True) if not p]
+            return split_region(region, axes, parts) if axes else [region]
         return self._split(region, parts)
 
     @property
@@ -485,8 +493,9 @@ class LazyResult:
         if self.op.geometry is not None:
             return self._source_region(region)
         grown = list(region)
-        for a, h in zip(self.spatial, self.halo, strict=False):
-            grown[a] = slice(max(0, region[a].start - h), min(self.shape[a], region[a].stop + h))
+        for a, h, p in zip(self.spatial, self.halo, self.prefix, strict=True):
+            grown[a] = slice(0 if p else max(0, region[a].start - h),
+                             min(self.shape[a], region[a].stop + h))
         return tuple(grown)
 
     def _source_region(self, region: Region) -> Region:
@@ -633,6 +642,7 @@ class LazyResult:
     def _apply_fast(self, block: np.ndarray, region: Region, expanded: Region):
         """The fast kernel on every frame over ``region``, or None where it declines."""
         params = self._call_params()  # with ``axes`` for operations that need them
+        params.pop("output", None)  # the kernel's own dtype (``fast`` checked it)
         inner = within(region, expanded)
         crop = tuple(inner[a] for a in self.spatial)
         return self._frames(block, region, expanded,

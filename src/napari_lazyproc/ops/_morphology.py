@@ -6,14 +6,15 @@ import numpy as np
 
 from ..backend import array_module, ndimage_for
 from . import _kernels
-from ._common import CVAL, FOOTPRINT, MODE, RADIUS, make_footprint
+from ._common import CVAL, FOOTPRINT, MODE, RADIUS, make_footprint, output_dtype
 from ._registry import WHOLE_FRAME, Op, register
 
 
 def _grey(name):
-    def run(b, footprint, radius, mode, cval):
+    def run(b, footprint, radius, mode, cval, output=None):
         fp = array_module(b).asarray(make_footprint(footprint, radius))
-        return getattr(ndimage_for(b), name)(b, footprint=fp, mode=mode, cval=cval)
+        return getattr(ndimage_for(b), name)(b, footprint=fp, output=output_dtype(output),
+                                             mode=mode, cval=cval)
 
     return run
 
@@ -35,7 +36,7 @@ for _name, (_fn, _times, _text) in _GREY.items():
     register(Op(
         _name, "morphology", _grey(_fn), (FOOTPRINT, RADIUS, MODE, CVAL),
         halo=_radius_halo(_times), fast=_kernels.grey(_name),
-        description=f"{_text} (scipy.ndimage.{_fn})",
+        description=f"{_text} (scipy.ndimage.{_fn})", output=True,
     ))
 
 

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Param:
@@ -26,7 +28,7 @@ class Param:
     min_inclusive: bool = True
     per_axis: bool = False
     #: what the value measures: "length" (pixels, or physical with ``units="physical"``),
-    #: "intensity" (grey levels), or None
+    #: "intensity" (grey levels), "dtype" (a numpy dtype, given as numpy takes it), or None
     quantity: str | None = None
     #: a window's width in voxels (sizes): an odd width stays odd at coarser levels, so
     #: the window stays centred; other lengths (radii, sigmas) just scale
@@ -68,6 +70,11 @@ class Param:
 
     def _scalar(self, op: str, value: Any) -> Any:
         where = f"{op}: {self.name}"
+        if self.quantity == "dtype":  # np.int16, "int16", np.dtype("int16"): its name
+            try:
+                value = np.dtype(value).name
+            except TypeError:
+                raise ValueError(f"{where} must be {self.range_text()} (got {value!r})") from None
         if self.choices:
             if value not in self.choices:
                 raise ValueError(f"{where} must be {self.range_text()} (got {value!r})")

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ._common import OUTPUT
 from ._params import Param, Params
 
 
@@ -139,6 +140,11 @@ class Op:
     #: ``separable_at(block, i, lo, hi, **params)``: the same pass at outputs lo:hi only,
     #: or None where it cannot be done exactly (then ``separable`` runs)
     separable_at: Callable[..., np.ndarray | None] | None = None
+    #: ``prefix(input_dtype, params, n_axes) -> tuple[bool, ...]``: per spatial axis,
+    #: whether scipy's pass accumulates along the whole line (a running sum) whose
+    #: rounding depends on every value before an output, for this dtype. Where it does,
+    #: an exact result computes a region from index 0 of that axis (bitwise scipy)
+    prefix: Callable[[np.dtype, dict[str, Any], int], tuple[bool, ...]] | None = None
     #: pass the spatial axis letters to ``function`` as ``axes=`` (per-axis operations)
     needs_axes: bool = False
     #: pass the frame's index along the non-spatial axes to ``function`` and ``fast`` as
@@ -159,6 +165,21 @@ class Op:
     geometry: Geometry | None = None
     #: ``function`` handles leading frame axes itself (one call per block)
     batched: bool = False
+    #: offer scipy's ``output=`` (a dtype): the ``OUTPUT`` parameter is added, the result
+    #: has that dtype, and ``function`` / ``separable`` get ``output=`` (None: their own);
+    #: the ``fast`` kernel runs only where its dtype is the same, without ``output``
+    output: bool = False
+
+    def __post_init__(self) -> None:
+        if self.output and not any(p.name == "output" for p in self.params):
+            own = self.dtype
+            object.__setattr__(self, "params", (*self.params, OUTPUT))
+            object.__setattr__(self, "dtype", lambda d, p: (
+                np.dtype(p["output"]) if p.get("output") is not None else own(d, p)))
+
+    def own_dtype(self, input_dtype, params: dict[str, Any]) -> np.dtype:
+        """The result's dtype without ``output=`` (what a fast kernel computes)."""
+        return np.dtype(self.dtype(input_dtype, {**params, "output": None}))
 
     @property
     def gpu_function(self) -> Callable[..., Any] | None:

@@ -18,7 +18,7 @@ from dask.base import tokenize
 
 from .._shared.pool import parallel_map
 from .._shared.regions import Region, region_shape
-from .._shared.source import RegionReader, Source, translate_of
+from .._shared.source import RegionReader, Source, owned, translate_of
 from ..io import (
     LazyArray,
     LazyImage,
@@ -81,8 +81,8 @@ class ArraySource:
         return LazyArray(self)[key]
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
-        out = self.read(tuple(slice(0, n) for n in self.shape))
-        return out if dtype is None else out.astype(dtype, copy=False)
+        out = self.read(tuple(slice(0, n) for n in self.shape))  # the cache's: copied
+        return owned(out if dtype is None else out.astype(dtype, copy=False))
 
     def to_dask(self):
         """A dask array of this source, one task per chunk."""

@@ -88,5 +88,7 @@ register(Op(
      Param("offset", float, 0.0, quantity="intensity", help="subtracted from the local threshold"),
      MODE, CVAL),
     halo=_local_halo, dtype=BOOL, check=_check_local,
+    # "mean" is scipy's uniform_filter in float: running sums (see ``Op.prefix``)
+    prefix=lambda d, p, n: tuple(p["method"] == "mean" for _ in range(n)),
     description="adaptive threshold: voxel > skimage.filters.threshold_local(image, ...)",
 ))
