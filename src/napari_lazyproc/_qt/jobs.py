@@ -1,4 +1,4 @@
-"""Background jobs of the dock widget: global labeling and export.
+"""Background jobs of the dock widget: global labeling, whole-image statistics, export.
 
 Each runs on a napari thread worker, with napari's progress bar (in the activity dock)
 and a Cancel that sets a ``threading.Event`` the engine checks between chunks. The end
@@ -198,6 +198,32 @@ def label_whole_volume(viewer, layer, *, axes: str, connectivity: int | None = N
 
     return Job("label whole volume", work, total=int(np.prod(job.grid)), on_done=add,
                on_finish=on_finish).start()
+
+
+def whole_statistics(result, *, on_finish: Callable[[Job], object] | None = None) -> Job:
+    """Compute a result's whole-image statistic (an exact Otsu, the rescale
+    percentiles) in the background, with a progress bar and Cancel; the layer's regions
+    wait for it (or find it done), and every later result of the same input reuses it.
+
+    Parameters
+    ----------
+    result : LazyResult
+        A result whose ``statistics`` is "whole".
+    on_finish : callable, optional
+        ``on_finish(job)`` on the main thread at the end.
+
+    Returns
+    -------
+    Job
+        Started.
+    """
+    from ..ops._histogram import source_chunk_regions
+
+    def work(progress, cancel):
+        return result.prepared(progress=progress, cancel=cancel)
+
+    return Job(f"{result.name}: statistics of every voxel", work,
+               total=len(source_chunk_regions(result.source)), on_finish=on_finish).start()
 
 
 def export_layer(layer, path: str, *, on_finish: Callable[[Job], object] | None = None,

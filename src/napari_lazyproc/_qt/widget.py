@@ -7,6 +7,7 @@ the background (``live_layers``), and whole-volume jobs (``jobs``).
 
 from __future__ import annotations
 
+import math
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -262,6 +263,7 @@ class LazyProcessingWidget(Container):
         # the origin): the result was made from the layer, translate included
         kwargs["translate"] = list(result.translate)
         kwargs["metadata"] = self._metadata(result)
+        self._statistics_job(result)  # first: its bar then follows the job from the start
         layer = add_live_layer(self.viewer, result, kwargs, kind, self._on_ready)
         self.viewer.layers.selection.active = layer
         self.input.value = layer_in  # adding a layer must not change the input
@@ -290,6 +292,7 @@ class LazyProcessingWidget(Container):
         layer.scale, layer.translate = list(result.scale), list(result.translate)
         layer.name = name
         self.status.value = f"updating {name}…"
+        self._statistics_job(result)
 
     def _on_ready(self, layer, state: LiveState, error: BaseException | None) -> None:
         """A result layer's region landed (on the main thread, after its refresh)."""
@@ -313,6 +316,16 @@ class LazyProcessingWidget(Container):
                 recompute(layer, self._on_ready)
 
     # ------------------------------------------------------------------ background jobs
+    def _statistics_job(self, result) -> jobs.Job | None:
+        """An exact global statistic of an input larger than the sample is a job with a
+        progress bar and Cancel, not a silent wait of the layer's first plane."""
+        from ..ops._global_stats import SAMPLE_VOXELS, known
+
+        if (self._job is not None or getattr(result, "statistics", None) != "whole"
+                or math.prod(result.source.shape) <= SAMPLE_VOXELS or known(result)):
+            return None
+        return self._job_started(jobs.whole_statistics(result, on_finish=self._job_finished))
+
     def _job_started(self, job: jobs.Job) -> jobs.Job:
         self._job = job
         self.cancel_button.enabled = True

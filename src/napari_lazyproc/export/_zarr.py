@@ -123,7 +123,7 @@ class ChunkedZarrWriter(Writer):
         record = ResumeRecord(partial)
         record.begin(self.job(data))
         data.ensure_labels(record.labels_store, opts.progress, opts.cancel)
-        _prepare_chain(data.source)  # once here, not once per worker process
+        _prepare_chain(data.source, opts.cancel)  # once here, not once per worker process
         with CACHE.budget(opts.cache_bytes), \
                 distributed_client(opts.scheduler, opts.workers) as client:
             scales = self._write_levels(data, partial, record, client)
@@ -259,11 +259,12 @@ class ZarrWriter(ChunkedZarrWriter):
         arr.attrs.update({"napari-lazyproc": prov, **_metadata.plain_geometry(data)})
 
 
-def _prepare_chain(source) -> None:
+def _prepare_chain(source, cancel=None) -> None:
     """Compute the whole-image values (global thresholds) of every step of a chain, so
-    they travel with the pickled results to the workers instead of being recomputed."""
+    they travel with the pickled results to the workers instead of being recomputed
+    (the export's cancel stops them too)."""
     while source is not None:
         prepared = getattr(source, "prepared", None)
         if callable(prepared):
-            prepared()
+            prepared(cancel=cancel)
         source = getattr(source, "source", None)

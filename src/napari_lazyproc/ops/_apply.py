@@ -185,7 +185,9 @@ class Pipeline:
     def __call__(self, data):
         result = data
         for step in self.steps:
-            params = {k: v for k, v in step.items() if k != "op"}
+            # "statistics" records how a step's whole-image values were computed (it
+            # follows from its precision): provenance, not a parameter
+            params = {k: v for k, v in step.items() if k not in ("op", "statistics")}
             result = apply(step["op"], result, **params)
         return result
 

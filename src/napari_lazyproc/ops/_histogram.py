@@ -1,20 +1,21 @@
-"""Histograms of a lazy input: a bounded sample by default, or exact over every chunk.
+"""Histograms and the thresholds computed from them, as scikit-image computes them.
 
-Integer images get one bin per value (as scikit-image does), floats 256 bins over the
-value range, so thresholds computed from the exact histogram equal scikit-image's on the
-whole array.
+Integer images get one bin per value (as scikit-image does, whatever ``nbins``), floats
+256 bins over [min, max] in the image's own dtype (numpy's ``histogram`` edges), so
+thresholds computed from a histogram merged over chunks equal scikit-image's on the whole
+array, bitwise. The sample that precision "fast" reads is chosen here too.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 
-from .._shared.pool import parallel_map
 from .._shared.regions import chunk_regions
 
-#: the most voxels read for a sampled histogram
+#: the most voxels read for a sampled statistic
 SAMPLE_VOXELS = 4 * 2**20
 FLOAT_BINS = 256
 
@@ -40,76 +41,74 @@ def sample_regions(shape, max_voxels: int = SAMPLE_VOXELS) -> list[tuple[slice, 
     return regions
 
 
-def _chunk_regions(source) -> list[tuple[slice, ...]]:
+def source_chunk_regions(source) -> list[tuple[slice, ...]]:
+    """One region per chunk of ``source`` (the whole array when it has no chunks)."""
     return chunk_regions(source.chunks or tuple((n,) for n in source.shape))
 
 
-class Histogram:
-    """Counts and bin centres, merged from blocks."""
+class ValueCounts:
+    """An exact histogram of integer values (one bin per value), merged from blocks."""
 
-    def __init__(self, counts: np.ndarray, centers: np.ndarray) -> None:
-        self.counts, self.centers = counts, centers
+    def __init__(self) -> None:
+        self.lo, self.counts = 0, np.zeros(0, np.int64)
+        self._lock = threading.Lock()
 
+    def add(self, values: np.ndarray) -> None:
+        values = np.asarray(values).ravel()
+        if not values.size:
+            return
+        lo = int(values.min())
+        counts = np.bincount((values.astype(np.int64) - lo) if lo else values)
+        with self._lock:
+            if not self.counts.size:
+                self.lo, self.counts = lo, counts.astype(np.int64)
+                return
+            start, stop = min(self.lo, lo), max(self.lo + self.counts.size, lo + counts.size)
+            if (start, stop) != (self.lo, self.lo + self.counts.size):
+                grown = np.zeros(stop - start, np.int64)
+                grown[self.lo - start : self.lo - start + self.counts.size] = self.counts
+                self.lo, self.counts = start, grown
+            self.counts[lo - self.lo : lo - self.lo + counts.size] += counts
 
-def histogram(source, exact: bool = False) -> Histogram:
-    regions = _chunk_regions(source) if exact else sample_regions(source.shape)
-    integer = np.dtype(source.dtype).kind in "biu"
-    if integer:
-        def block(region):
-            values = np.asarray(source.read(region)).ravel().astype(np.int64)
-            lo = int(values.min())
-            return lo, np.bincount(values - lo)
-
-        parts = parallel_map(block, regions)
-        lo = min(p[0] for p in parts)
-        hi = max(p[0] + len(p[1]) for p in parts)
-        counts = np.zeros(hi - lo, np.int64)
-        for start, c in parts:
-            counts[start - lo : start - lo + len(c)] += c
-        centers = np.arange(lo, hi)
-        nonzero = np.flatnonzero(counts)  # trim to the image's range, as scikit-image does
+    def histogram(self) -> tuple[np.ndarray, np.ndarray]:
+        """Counts and bin centres trimmed to the image's range, as ``skimage.exposure.
+        histogram(image, source_range='image')`` gives them for an integer image."""
+        nonzero = np.flatnonzero(self.counts)
         first, last = nonzero[0], nonzero[-1] + 1
-        return Histogram(counts[first:last], centers[first:last])
-
-    def extent(region):
-        v = np.asarray(source.read(region), dtype=np.float64)
-        v = v[np.isfinite(v)]
-        return (float(v.min()), float(v.max())) if v.size else (np.inf, -np.inf)
-
-    ranges = parallel_map(extent, regions)
-    lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
-    edges = np.histogram_bin_edges(np.array([lo, hi]), bins=FLOAT_BINS, range=(lo, hi))
-
-    def block_f(region):
-        v = np.asarray(source.read(region)).ravel()
-        return np.histogram(v, bins=edges)[0]
-
-    counts = np.sum(parallel_map(block_f, regions), axis=0)
-    return Histogram(counts, (edges[:-1] + edges[1:]) / 2)
+        return self.counts[first:last], np.arange(self.lo + first, self.lo + last)
 
 
-def otsu(h: Histogram) -> float:
-    """scikit-image's threshold_otsu, from a histogram."""
-    counts, centers = h.counts.astype(np.float64), h.centers.astype(np.float64)
+def float_edges(lo, hi) -> np.ndarray:
+    """numpy's 256 bin edges for an image whose min and max (of its dtype) are lo, hi."""
+    return np.histogram_bin_edges(np.array([lo, hi]), bins=FLOAT_BINS, range=(lo, hi))
+
+
+def float_counts(values: np.ndarray, lo, hi) -> np.ndarray:
+    """The counts ``np.histogram(image, 256)`` gives for the voxels in ``values`` when the
+    whole image's min and max are ``lo``, ``hi`` (numpy scalars of its dtype): the same
+    edges and the same arithmetic per voxel, so counts add up over blocks exactly."""
+    return np.histogram(np.asarray(values).ravel(), bins=FLOAT_BINS, range=(lo, hi))[0]
+
+
+def otsu(counts: np.ndarray, centers: np.ndarray) -> float:
+    """scikit-image's threshold_otsu, from the image's histogram."""
+    from skimage.filters import threshold_otsu
+
     if np.count_nonzero(counts) == 1:
         return float(centers[np.flatnonzero(counts)[0]])
-    weight1 = np.cumsum(counts)
-    weight2 = np.cumsum(counts[::-1])[::-1]
-    mean1 = np.cumsum(counts * centers) / weight1
-    mean2 = (np.cumsum((counts * centers)[::-1]) / weight2[::-1])[::-1]
-    variance12 = weight1[:-1] * weight2[1:] * (mean1[:-1] - mean2[1:]) ** 2
-    return float(centers[np.argmax(variance12)])
+    return float(threshold_otsu(hist=(counts, centers)))
 
 
-def li(h: Histogram, integer: bool) -> float:
-    """scikit-image's threshold_li (its histogram form, used for integer images)."""
-    counts, centers = h.counts.astype(np.float64), h.centers.astype(np.float64)
+def li(counts: np.ndarray, centers: np.ndarray) -> float:
+    """scikit-image's threshold_li of an integer image (its histogram form), from the
+    exact histogram: the same float32 weights and float64 means."""
     if np.count_nonzero(counts) == 1:
         return float(centers[np.flatnonzero(counts)[0]])
-    offset = centers[0]
-    centers = centers - offset
-    tolerance = 0.5 if integer else float(np.min(np.diff(centers))) / 2
-    t_next = float(np.sum(counts * centers) / np.sum(counts))
+    offset = int(centers[0])
+    centers = centers - offset  # skimage subtracts the image's min first
+    tolerance = 0.5
+    # np.mean of the shifted image: an exact float64 sum (integers below 2**53)
+    t_next = float(int(np.dot(counts, centers)) / int(counts.sum()))
     t_curr = -2 * tolerance
     weights = counts.astype(np.float32)
     while abs(t_next - t_curr) > tolerance:
@@ -124,15 +123,16 @@ def li(h: Histogram, integer: bool) -> float:
     return float(t_next + offset)
 
 
-def triangle(h: Histogram) -> float:
-    """scikit-image's threshold_triangle, from a histogram."""
-    hist, centers = h.counts.astype(np.float64), h.centers
+def triangle(counts: np.ndarray, centers: np.ndarray, first=None) -> float:
+    """scikit-image's threshold_triangle, from the image's histogram; ``first``: the
+    value skimage returns for a constant image (its first voxel)."""
+    hist = counts.astype(np.int64)
     nbins = len(hist)
     peak = int(np.argmax(hist))
     peak_height = hist[peak]
     low, high = np.flatnonzero(hist)[[0, -1]]
     if low == high:
-        return float(centers[low])
+        return float(centers[low] if first is None else first)
     flip = peak - low < high - peak
     if flip:
         hist = hist[::-1]

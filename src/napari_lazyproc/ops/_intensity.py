@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._histogram import sample_regions
+from ._global_stats import mode_for, statistic
 from ._params import Param
 from ._registry import Op, register
 
+#: the default input range: numpy.percentile(image, PERCENTILES)
+PERCENTILES = (0.1, 99.9)
 DTYPES = ("uint8", "uint16", "int16", "int32", "uint32", "float32", "float64")
 
 
@@ -31,25 +33,34 @@ def _rescale(b, in_low, in_high, out_dtype, **_):
     return _convert(f * np.iinfo(target).max, out_dtype)
 
 
-def _rescale_prepare(result):
+def _rescale_prepare(result, progress=None, cancel=None, stale=None):
     p = result.params
     if p["in_low"] is not None and p["in_high"] is not None:
         return {}
-    values = np.concatenate([
-        np.asarray(result.source.read(r), dtype=np.float64).ravel()
-        for r in sample_regions(result.source.shape)
-    ])
-    lo, hi = np.percentile(values, (0.1, 99.9))
-    return {"in_low": p["in_low"] if p["in_low"] is not None else float(lo),
-            "in_high": p["in_high"] if p["in_high"] is not None else float(hi)}
+    lo, hi = statistic(result.source, "percentiles", result.statistics, q=PERCENTILES,
+                       progress=progress, cancel=cancel, stale=stale)
+    return {"in_low": p["in_low"] if p["in_low"] is not None else lo,
+            "in_high": p["in_high"] if p["in_high"] is not None else hi}
+
+
+def _rescale_statistics(result) -> str | None:
+    """Percentiles over every voxel under precision "exact", else of a bounded sample."""
+    p = result.params
+    if p["in_low"] is not None and p["in_high"] is not None:
+        return None
+    return mode_for(result.source, result.precision == "exact")
+
+
+_rescale_prepare.statistics = _rescale_statistics
+_rescale_prepare.statistic = ("percentiles", PERCENTILES)
 
 
 register(Op(
     "rescale", "intensity", _rescale,
     (Param("in_low", float, None, optional=True, quantity="intensity",
-           help="maps to 0; default: 0.1st percentile of a sample"),
+           help="maps to 0; default: the 0.1st percentile"),
      Param("in_high", float, None, optional=True, quantity="intensity",
-           help="maps to the top of out_dtype; default: 99.9th percentile of a sample"),
+           help="maps to the top of out_dtype; default: the 99.9th percentile"),
      Param("out_dtype", str, "uint8", choices=("uint8", "uint16", "float32"))),
     dtype=lambda d, p: np.dtype(p["out_dtype"]), prepare=_rescale_prepare,
     description="linear rescale of [in_low, in_high] to the output type's range, clipped",

@@ -52,6 +52,16 @@ class Progress:
         if self._callback is not None:
             self._callback(done, self.total)
 
+    def extend(self, n: int) -> None:
+        """``n`` more steps than first told (another pass over the chunks)."""
+        with self._lock:
+            self.total += int(n)
+        if self._bar is not None:
+            self._bar.total = self.total
+            self._bar.refresh()
+        if self._callback is not None:
+            self._callback(self.done, self.total)
+
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()

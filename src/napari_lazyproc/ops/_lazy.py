@@ -59,6 +59,18 @@ def _token_values(op: Op, params: Params) -> tuple:
     return tuple(out)
 
 
+def _takes(fn, name: str) -> bool:
+    """Whether ``fn`` takes the keyword ``name`` (a ``prepare`` written as
+    ``prepare(result)`` gets no progress or cancel)."""
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
 class LazyResult:
     """An operation applied lazily to an input (a file's array or another result).
 
@@ -273,6 +285,15 @@ class LazyResult:
         return self.precision == "fast" and self.op.fast is not None and self._own_dtype
 
     @property
+    def statistics(self) -> str | None:
+        """How whole-image values are computed: "whole" (every voxel, as scikit-image /
+        numpy on the whole array) or "sampled" (a bounded sample); None without any."""
+        if self.base is not None:  # a coarse level uses level 0's values
+            return self.base.statistics
+        mode = getattr(self.op.prepare, "statistics", None)
+        return mode(self) if callable(mode) else None
+
+    @property
     def kind(self) -> str:
         return self.op.kind
 
@@ -285,6 +306,8 @@ class LazyResult:
         """The pipeline that made this result, as JSON-able steps (provenance)."""
         step = {"op": self.op.name, **self.params.as_dict(), "axes": self.spatial_axes,
                 "precision": self.precision}
+        if self.statistics is not None:
+            step["statistics"] = self.statistics
         return [*getattr(self.source, "steps", []), step]
 
     @property
@@ -300,18 +323,34 @@ class LazyResult:
         return f"LazyResult({chain}, shape={self.shape}, dtype={self.dtype}, axes={self.axes!r})"
 
     # ---------------------------------------------------------------- evaluation
-    def prepared(self) -> dict[str, Any]:
+    def prepared(self, progress=None, cancel: threading.Event | None = None,
+                 stale: threading.Event | None = None) -> dict[str, Any]:
         """Values computed once from the whole input (e.g. a global threshold), computed
-        again when the input's bytes change (see ``_input_changed``)."""
+        again when the input's bytes change (see ``_input_changed``). Global statistics
+        are a job kept by the input's identity (``ops._global_stats``): ``progress``:
+        True for a bar or ``f(done, total)``; ``cancel``: an Event that stops the job
+        (``Cancelled``); ``stale``: one that only stops waiting for it (a display read)."""
         if self.op.prepare is None:
             return {}
         if self.base is not None:  # one value for every level: a consistent pyramid
-            return self.base.prepared()
+            return self.base.prepared(progress, cancel, stale)
+        prepare = self.op.prepare
+        given = (("progress", progress), ("cancel", cancel), ("stale", stale))
+        extra = {k: v for k, v in given if v is not None and _takes(prepare, k)}
         with self._lock:
             changed = self._input_changed()  # the stamp is taken before the input is read
-            if self._prepared is None or changed:
-                self._prepared = dict(self.op.prepare(self))
-            return self._prepared
+            if self._prepared is not None and not changed:
+                return self._prepared
+            if not _takes(prepare, "stale"):
+                self._prepared = dict(prepare(self, **extra))
+                return self._prepared
+            self._prepared = None  # stale values are never served meanwhile
+        # it shares its work itself (ops._global_stats, by the input's stamp): no lock
+        # held while it runs, so a stale display read never waits here for another's job
+        values = dict(prepare(self, **extra))
+        with self._lock:
+            self._prepared = values
+            return values
 
     def _whole_stamp(self) -> tuple[str, float]:
         """A digest of the whole input's stamp, and what computing it cost (seconds)."""
@@ -387,7 +426,7 @@ class LazyResult:
         ``cancel``: when set, the read stops before its next tile and raises
         ``Cancelled`` (stale display work is dropped, not finished).
         """
-        self.prepared()  # once, before tiles fan out
+        self.prepared(stale=cancel)  # once, before tiles fan out
         top = not in_worker()
         if top:  # the stamp is taken before reading: a change meanwhile is a miss next time
             key = self._key(region)

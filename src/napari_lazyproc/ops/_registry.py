@@ -104,7 +104,10 @@ class Op:
         ``dtype(input_dtype, params) -> output dtype``.
     prepare
         Optional ``prepare(result) -> dict`` run once, lazily, for values that depend on
-        the whole image (global thresholds); its output is added to the parameters.
+        the whole image (global thresholds); its output is added to the parameters. It
+        may take ``progress=``, ``cancel=`` and ``stale=`` (``LazyResult.prepared``),
+        and may carry ``statistics(result) -> "whole" | "sampled" | None`` (recorded in
+        the steps).
     on_gpu
         False for a function that only runs on numpy blocks: under the GPU backend the
         operation is then computed on the CPU, with one warning.

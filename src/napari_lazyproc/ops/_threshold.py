@@ -1,4 +1,4 @@
-"""Thresholds: fixed, global (Otsu, Li, triangle) from a sampled or exact histogram, local."""
+"""Thresholds: fixed, global (Otsu, Li, triangle: ``_global_stats``), local."""
 
 from __future__ import annotations
 
@@ -6,13 +6,21 @@ import numpy as np
 
 from ..backend import ndimage_for
 from ._common import CVAL, MODE
-from ._histogram import histogram, li, otsu, triangle
+from ._global_stats import mode_for, statistic
 from ._params import Param
 from ._registry import Op, register
 
 BOOL = lambda d, p: np.dtype(bool)  # noqa: E731
 SAMPLE = Param("sample", str, "auto", choices=("auto", "exact"),
-               help="'auto': histogram of a bounded sample; 'exact': of every chunk")
+               help="'auto': over every voxel with precision 'exact', else a bounded "
+                    "sample; 'exact': over every voxel")
+
+
+def statistics_mode(result) -> str:
+    """"whole" (every voxel) under precision "exact" or ``sample="exact"``, else
+    "sampled" (a bounded sample, when the input is larger than it)."""
+    whole = result.precision == "exact" or result.params.as_dict().get("sample") == "exact"
+    return mode_for(result.source, whole)
 
 
 def _above(b, threshold, **_):
@@ -27,13 +35,12 @@ register(Op(
 
 
 def _global(method):
-    def prepare(result):
-        exact = result.params["sample"] == "exact"
-        h = histogram(result.source, exact=exact)
-        integer = np.dtype(result.source.dtype).kind in "biu"
-        value = {"otsu": otsu, "triangle": triangle}.get(method)
-        return {"threshold": value(h) if value else li(h, integer)}
+    def prepare(result, progress=None, cancel=None, stale=None):
+        return {"threshold": statistic(result.source, method, result.statistics,
+                                       progress=progress, cancel=cancel, stale=stale)}
 
+    prepare.statistics = statistics_mode
+    prepare.statistic = (method, None)
     return prepare
 
 
@@ -44,8 +51,8 @@ for _method, _text in (("otsu", "Otsu's"), ("li", "Li's minimum cross entropy"),
         prepare=_global(_method),
         description=f"global threshold by {_text} method (as skimage.filters."
                     f"threshold_{_method}); voxels above it are foreground"
-                    + ("; on float images Li iterates on a 256-bin histogram"
-                       if _method == "li" else ""),
+                    + ("; statistics over every voxel with precision 'exact', of a "
+                       "bounded sample with 'fast' (unless sample='exact')"),
     ))
 
 
