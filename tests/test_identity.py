@@ -266,3 +266,21 @@ def test_a_layer_never_shows_a_plane_of_the_old_bytes(zarr_v3_array):
     _zarr_rewrite(zarr_v3_array)
     np.testing.assert_array_equal(np.asarray(raw[5]), NEW[5])
     np.testing.assert_array_equal(np.asarray(result[5]), ndi.gaussian_filter(NEW, 1.0)[5])
+
+
+def test_an_input_written_during_its_export_never_looks_complete(tmp_path):
+    path = tmp_path / "in.zarr"
+    arr = zarr.create_array(path, shape=(16, 64, 64), chunks=(2, 32, 32), dtype="uint16")
+    arr[:] = 100
+    written = []
+
+    def write_half_way(done, total):
+        if done >= total // 2 and not written:
+            arr[10:] = 7  # an acquisition writes while the export reads
+            written.append(done)
+
+    out = tmp_path / "out.zarr"
+    with pytest.raises(ExportError, match="changed while it was exported"):
+        lp.export(lp.apply("gaussian", lp.open_image(path), sigma=1.0), out, format="zarr",
+                  progress=write_half_way)
+    assert written and not out.exists()

@@ -53,11 +53,20 @@ class ExportInput:
 
     def identity(self) -> dict[str, str]:
         """What the resume record keeps of the input: its token (where its bytes are and
-        every parameter of the pipeline) and a digest of its whole stamp (its bytes)."""
-        src = self.source
-        read = src.source if isinstance(src, GlobalLabels) else src  # labels of its input
-        whole = tuple(slice(0, n) for n in read.shape)
-        return {"token": src.token, "stamp": tokenize(read.stamp(whole))}
+        every parameter of the pipeline) and a digest of the stamps of the stores it
+        reads (their bytes, now: never a stamp reused from a cache)."""
+        stamps = []
+        src, seen = self.source, set()
+        while src is not None and id(src) not in seen:
+            seen.add(id(src))
+            inner = getattr(src, "source", None)
+            if inner is None or not hasattr(inner, "shape"):  # a leaf: a stored array
+                whole = tuple(slice(0, n) for n in src.shape)
+                fresh = getattr(src, "_stamp", None) or src.stamp
+                stamps.append(fresh(whole))
+                break
+            src = inner
+        return {"token": self.source.token, "stamp": tokenize(stamps)}
 
     def channel_windows(self) -> list[tuple[float, float]] | None:
         """Per-channel display limits: the input's, or, for an image with channels,

@@ -121,12 +121,18 @@ class ChunkedZarrWriter(Writer):
     def write(self, data: ExportInput, partial: Path) -> None:
         opts = self.options
         record = ResumeRecord(partial)
-        record.begin(self.job(data))
+        job = self.job(data)
+        record.begin(job)
         data.ensure_labels(record.labels_store, opts.progress, opts.cancel)
         _prepare_chain(data.source, opts.cancel)  # once here, not once per worker process
         with CACHE.budget(opts.cache_bytes), \
                 distributed_client(opts.scheduler, opts.workers) as client:
             scales = self._write_levels(data, partial, record, client)
+        if data.identity() != job["input"]:  # written to while it was read: never complete
+            raise ExportError(
+                f"the input changed while it was exported (its files were written "
+                f"meanwhile), so {partial} may mix both; export again with overwrite=True "
+                f"once it is complete")
         self.write_attributes(data, partial, scales)
         if isinstance(partial, Path):  # a URL's record goes after its manifest (commit)
             record.finish()

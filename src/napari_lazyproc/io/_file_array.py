@@ -34,7 +34,7 @@ def release_stale(path: str, now: tuple | None = None) -> None:
         arrays = list(_holders.get(os.path.realpath(path), ()))
     for arr in arrays:
         if arr._handle is not None and arr._handle_stamp != now:
-            arr.close()
+            arr._drop_stale()
 
 
 def open_hdf5(path: str | os.PathLike):
@@ -110,6 +110,16 @@ class FileArray:
             with self._lock:
                 return np.asarray(self._read(handle, key))
         return np.asarray(self._read(handle, key))
+
+    def _drop_stale(self) -> None:
+        """Let go of a handle on old bytes. A serialised handle (h5py) is closed under
+        the lock its reads hold; another (tifffile) may be mid-read in other threads:
+        it is only dropped, and closes when the last of them lets go of it."""
+        if self.serialize:
+            self.close()
+            return
+        with self._lock:
+            self._handle = None
 
     def close(self) -> None:
         with self._lock:

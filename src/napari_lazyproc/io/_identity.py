@@ -44,6 +44,7 @@ from dask.base import tokenize
 
 #: a stamp that never changes (a snapshot)
 SNAPSHOT: tuple = ()
+_zarr_lock = threading.Lock()
 
 
 def file_stamp(path: str | os.PathLike) -> tuple | None:
@@ -88,6 +89,27 @@ def crc(values) -> int:
 
 # ----------------------------------------------------------------------------- zarr
 
+_numbers: dict[int, tuple[weakref.ref, int]] = {}
+_numbers_lock = threading.Lock()
+_counter = itertools.count()
+
+
+def object_number(obj) -> int:
+    """A number of its own for a live object (``id()`` is reused once it dies): what
+    names an in-memory store in a token."""
+    with _numbers_lock:
+        found = _numbers.get(id(obj))
+        if found is not None and found[0]() is obj:
+            return found[1]
+        number, key = next(_counter), id(obj)
+        try:
+            ref = weakref.ref(obj, lambda _, k=key, d=_numbers: d.pop(k, None))
+        except TypeError:  # not weakly referable: a number for this call only
+            return number
+        _numbers[key] = (ref, number)
+        return number
+
+
 
 def zarr_location(arr) -> tuple[str, str] | None:
     """``(kind, where)`` of a zarr array's store: ``("local", real path of the array's
@@ -107,7 +129,7 @@ def zarr_location(arr) -> tuple[str, str] | None:
             return "local", os.path.realpath(os.path.join(where, path))
         return "url", f"{protocols[0]}://{where.rstrip('/')}/{path}".rstrip("/")
     if type(store).__name__ == "MemoryStore":
-        return "memory", f"{id(store)}/{path}"
+        return "memory", f"{object_number(store)}/{path}"
     return None
 
 
@@ -123,7 +145,7 @@ def zarr_metadata_key(arr) -> str:
 def zarr_token(arr, snapshot: Any = None) -> str:
     """The token of a zarr array: its store's location and its metadata. ``snapshot``
     (a remote store's opening) is part of it where the store cannot be stamped."""
-    where = zarr_location(arr) or ("object", f"{id(arr.store)}/{arr.path}")
+    where = zarr_location(arr) or ("object", f"{object_number(arr.store)}/{arr.path}")
     return "lp-zarr-" + tokenize(where, zarr_metadata_key(arr), snapshot)
 
 
@@ -132,7 +154,9 @@ class ZarrStamps:
     CRCs of the encoded bytes in memory, nothing elsewhere (a snapshot)."""
 
     def __init__(self, arr) -> None:
-        self.arr = arr
+        # the metadata and store only: a reference to the array would keep it alive
+        # from the table of stamps (``_stamps_of_zarr``) for ever
+        self.metadata, self.store, self.path = arr.metadata, arr.store, arr.path or ""
         self.shape = tuple(arr.shape)
         shards = getattr(arr, "shards", None)
         self.grid = tuple(shards or arr.chunks)
@@ -141,7 +165,7 @@ class ZarrStamps:
         self.folder = loc[1] if loc and loc[0] == "local" else None
 
     def _key(self, index) -> str:
-        return self.arr.metadata.encode_chunk_key(tuple(int(i) for i in index))
+        return self.metadata.encode_chunk_key(tuple(int(i) for i in index))
 
     def stamp(self, region) -> tuple:
         if self.kind == "local":
@@ -149,8 +173,8 @@ class ZarrStamps:
             return tuple(file_stamp(os.path.join(folder, self._key(i)))
                          for i in grid_indices(region, self.grid, self.shape))
         if self.kind == "memory":
-            items = self.arr.store._store_dict
-            path = self.arr.path
+            items = self.store._store_dict
+            path = self.path
             out = []
             for i in grid_indices(region, self.grid, self.shape):
                 key = f"{path}/{self._key(i)}" if path else self._key(i)
@@ -162,7 +186,6 @@ class ZarrStamps:
 
 #: id of a zarr array (unhashable) -> (a weak reference to it, its stamps)
 _zarr_stamps: dict[int, tuple[weakref.ref, ZarrStamps]] = {}
-_zarr_lock = threading.Lock()
 
 
 def _stamps_of_zarr(arr) -> ZarrStamps:

@@ -379,15 +379,20 @@ class LazyResult:
     def _prepared_stamp(self):
         """The prepared values as a cache key sees them, never computing them and never
         waiting for them (the display thread asks): None before they exist; a changed
-        input, where checking is cheap, is a value no entry holds."""
+        input, where checking is cheap, is a value no entry holds; so is an expensive
+        check that is due (the next read makes it, in ``prepared``)."""
+        import time
+
         values = self._prepared
         if values is None:
             return None
-        stamp, _, cost = self._prepared_check
+        stamp, at, cost = self._prepared_check
         if cost <= RECHECK_COST:
             current, _ = self._whole_stamp()
             if current != stamp:
                 return ("changed", current)
+        elif time.monotonic() - at >= max(RECHECK_EVERY, 100 * cost):
+            return ("unchecked", at)
         return tokenize(values)
 
     def stamp(self, region: Region) -> tuple:
@@ -426,7 +431,10 @@ class LazyResult:
         ``cancel``: when set, the read stops before its next tile and raises
         ``Cancelled`` (stale display work is dropped, not finished).
         """
-        self.prepared(stale=cancel)  # once, before tiles fan out
+        src = self
+        while isinstance(src, LazyResult):  # every whole-input value of the chain, once,
+            src.prepared(stale=cancel)  # before tiles fan out and before the key is taken
+            src = src.source
         top = not in_worker()
         if top:  # the stamp is taken before reading: a change meanwhile is a miss next time
             key = self._key(region)

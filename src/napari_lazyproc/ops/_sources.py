@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -70,6 +71,7 @@ class ArraySource:
         #: chunks not cached are read in one call over their bounding box (zarr)
         self._bulk = chunks is not None and _reads_in_bulk(reader)
         self.steps: list[dict[str, Any]] = []
+        self._stamps: dict[tuple, tuple] = {}  # expensive region stamps, reused a while
         self.source_path = None
         #: the full-resolution level this one is a coarser level of (None: it is level 0)
         self.base: ArraySource | None = None
@@ -182,8 +184,24 @@ class ArraySource:
     def stamp(self, region: Region) -> tuple:
         """What changes when the bytes ``region`` reads change (``io._identity``): the
         stats of the chunk files it touches, a CRC of in-memory values, or nothing for
-        a snapshot (a remote store)."""
-        return self._stamp(region)
+        a snapshot (a remote store).
+
+        A stamp that took over ``STAMP_COST`` seconds (a region of thousands of chunk
+        files: a 3D view of a coarse virtual level; a numpy volume's CRC) is reused for
+        ``max(STAMP_REUSE, 100 x its cost)`` seconds: checking stays a small share of
+        the time, and such regions see a change that much later."""
+        key = tuple((s.start, s.stop) for s in region)
+        now = time.monotonic()
+        hit = self._stamps.get(key)
+        if hit is not None and now - hit[1] < max(STAMP_REUSE, 100 * hit[2]):
+            return hit[0]
+        value = self._stamp(region)
+        cost = time.monotonic() - now
+        if cost > STAMP_COST:
+            if len(self._stamps) > 256:
+                self._stamps.clear()
+            self._stamps[key] = (value, now, cost)
+        return value
 
     def locations(self) -> set[str]:
         """The real paths this source reads from (an export never writes over them)."""
@@ -239,6 +257,10 @@ class ArraySource:
             out[tuple(dst)] = data[tuple(src)]
         return out
 
+
+#: region stamps costlier than this (seconds) are reused for max(STAMP_REUSE, 100x cost)
+STAMP_COST = 0.002
+STAMP_REUSE = 1.0
 
 #: a read of a box of chunks in one call holds about three times the box at once (zarr's
 #: decode buffers, the box, the region assembled from it): boxes above this share of the
@@ -363,9 +385,11 @@ def _readable(reader):
         import zarr
 
         try:
-            reader = zarr.open_array(loc[1], mode="r")
+            reopened = zarr.open_array(loc[1], mode="r")
         except Exception:  # noqa: BLE001 - keep the array as given
             return reader
+        if zarr_token(reopened) == zarr_token(reader):  # not resized or recoded since
+            reader = reopened
     return fast_codecs(reader)
 
 
