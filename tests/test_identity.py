@@ -284,3 +284,27 @@ def test_an_input_written_during_its_export_never_looks_complete(tmp_path):
         lp.export(lp.apply("gaussian", lp.open_image(path), sigma=1.0), out, format="zarr",
                   progress=write_half_way)
     assert written and not out.exists()
+
+
+@pytest.mark.parametrize("form", ["inline", "rechunk", "astype", "slice"])
+def test_a_dask_array_derived_from_a_file_follows_it_and_guards_it(form, tmp_path):
+    """Graphs built on a stored array (rechunked, cast, sliced) are stamped by the stores
+    they read: a rewrite is seen, and an export never writes over them."""
+    path = tmp_path / "in.zarr"
+    arr = zarr.create_array(path, shape=VOLUME.shape, chunks=(4, 32, 32), dtype=VOLUME.dtype)
+    arr[:] = VOLUME
+    make = {"inline": lambda: da.from_zarr(str(path), inline_array=True),
+            "rechunk": lambda: da.from_zarr(str(path)).rechunk((6, 64, 80)),
+            "astype": lambda: da.from_zarr(str(path)).astype("float32"),
+            "slice": lambda: lp.open_image(path).levels[0][2:10]}[form]
+    key = 3
+    first = np.asarray(lp.apply("gaussian", make(), sigma=1.0, precision="exact")[key])
+    arr[:] = NEW
+    again = np.asarray(lp.apply("gaussian", make(), sigma=1.0, precision="exact")[key])
+    base = NEW[2:10] if form == "slice" else NEW
+    np.testing.assert_allclose(again, ndi.gaussian_filter(base.astype(again.dtype), 1.0)[key],
+                               rtol=0, atol=1e-3)
+    assert not np.array_equal(first, again)
+    with pytest.raises(ExportError, match="exports never write into their input"):
+        lp.export(lp.apply("gaussian", make(), sigma=1.0), path, format="zarr",
+                  overwrite=True)

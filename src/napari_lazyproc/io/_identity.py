@@ -261,3 +261,39 @@ def dask_reader(array) -> Any | None:
             if hasattr(value, "shape") and tuple(value.shape) == tuple(array.shape):
                 return value
     return None
+
+
+def _objects(value, depth: int = 0):
+    """The plain objects inside a dask task (its arguments, data nodes, containers)."""
+    if depth > 4:
+        return
+    inner = getattr(value, "value", None) if type(value).__name__ == "DataNode" else None
+    if inner is not None:
+        yield inner
+        return
+    args = getattr(value, "args", None)
+    if isinstance(args, tuple) and type(value).__module__.startswith("dask"):
+        for a in (*args, *getattr(value, "kwargs", {}).values()):
+            yield from _objects(a, depth + 1)
+        return
+    if isinstance(value, (list, tuple)):
+        for a in value[:8]:
+            yield from _objects(a, depth + 1)
+        return
+    yield value
+
+
+def graph_readers(array) -> list:
+    """The stored arrays a dask array's graph reads (zarr arrays, and our readers, which
+    have ``stamp``), found in the first task of each of its layers: what a rechunked,
+    cast or sliced level still depends on."""
+    found: dict[int, Any] = {}
+    for layer in array.dask.layers.values():
+        try:
+            first = layer[next(iter(layer))]
+        except Exception:  # noqa: BLE001 - a layer we cannot look into
+            continue
+        for obj in _objects(first):
+            if is_zarr_array(obj) or (hasattr(obj, "stamp") and hasattr(obj, "shape")):
+                found.setdefault(id(obj), obj)
+    return list(found.values())
