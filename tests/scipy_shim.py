@@ -154,6 +154,14 @@ def _compare_call(name: str, bound: dict, x, ref) -> None:
     except Unsupported as exc:
         tally[name, exc.op, "unsupported", f"{exc.arg}: {exc.why}"] += 1
         return
+    except Exception as exc:  # noqa: BLE001 - the shim's own bug: reported, scipy goes on
+        what = f"shim: {type(exc).__name__}: {str(exc)[:150]}"
+        tally[name, "", "error", what] += 1
+        for precision in PRECISIONS:
+            differences.append({"function": name, "op": "", "precision": precision,
+                                "dtype": str(x.dtype), "shape": list(x.shape), "why": what,
+                                "error": True, "test": _node})
+        return
     if x.size > MAX_VOXELS:
         tally[name, call.op, "skipped", f"input over {MAX_VOXELS} voxels"] += 1
         return

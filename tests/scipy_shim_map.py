@@ -425,8 +425,9 @@ def route(name: str, a: dict, x: np.ndarray) -> Call:
         raise Unsupported("input", "NaN (scipy's order statistics of NaN depend on where "
                                    "the window starts)")
     out = a.get("output")
-    if out is not None and np.dtype(getattr(out, "dtype", out)).kind not in "biuf":
-        raise Unsupported("output", f"dtype {np.dtype(getattr(out, 'dtype', out))}")
+    out = None if out is None else np.dtype(out.dtype if isinstance(out, np.ndarray) else out)
+    if out is not None and out.kind not in "biuf":
+        raise Unsupported("output", f"dtype {out}")
     try:
         call, used = ROUTES[name](a, x)
     except Unsupported as exc:

@@ -20,9 +20,11 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
 import pytest
-
-pytestmark = pytest.mark.slow
+import scipy.ndimage as ndi
+from scipy_shim import compare
+from scipy_shim_map import Unsupported, route
 
 HERE = Path(__file__).parent
 MODULES = ("test_filters", "test_morphology", "test_measurements", "test_interpolation")
@@ -72,6 +74,7 @@ def _count(tally: dict, *statuses: str) -> int:
     return sum(r["calls"] for r in tally["tally"] if r["status"] in statuses)
 
 
+@pytest.mark.slow
 def test_scipy_tests_still_pass(tally):
     """The shim returns scipy's own answers, so scipy's tests pass as without it."""
     failed = [k for k in tally["outcomes"] if k.startswith("failed: ")]
@@ -79,6 +82,7 @@ def test_scipy_tests_still_pass(tally):
     assert tally["outcomes"].get("passed", 0) > 5000
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["exact", "fast"])
 def test_calls_are_routed(tally, precision):
     routed = _count(tally, f"{precision} equal", f"{precision} differs",
@@ -89,6 +93,7 @@ def test_calls_are_routed(tally, precision):
             "binary_dilation", "affine_transform", "zoom", "shift", "rotate"} <= families
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["exact", "fast"])
 def test_no_routed_call_differs(tally, precision):
     """Our result on tiny chunks meets the contract for every call we route (crashes
@@ -98,6 +103,7 @@ def test_no_routed_call_differs(tally, precision):
     assert not differs, "\n".join(json.dumps(d) for d in differs[:20])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", [pytest.param(k, marks=pytest.mark.xfail(
     strict=True, reason=why)) for k, (_, why) in KNOWN.items()])
 def test_known_difference_fixed(tally, case):
@@ -105,6 +111,7 @@ def test_known_difference_fixed(tally, case):
     assert not differs, f"{len(differs)} calls, e.g. {json.dumps(differs[0])}"
 
 
+@pytest.mark.slow
 def test_unsupported_table(tally):
     """Print the calls we do not route, by function and argument, and the calls routed."""
     table = defaultdict(int)
@@ -122,3 +129,71 @@ def test_unsupported_table(tally):
     for (f, op), n in sorted(routed.items()):
         print(f"{f:28} {op:28} {n:5d}")
     assert ("spline_filter", "unsupported", "function: no operation") in table
+
+
+# ------------------------------------------------------------------ the shim itself
+
+
+def _args(name: str, *args, **kwargs) -> dict:
+    import inspect
+
+    bound = inspect.signature(getattr(ndi, name)).bind(*args, **kwargs)
+    bound.apply_defaults()
+    values = dict(bound.arguments)
+    return {**values, **values.pop("kwargs", {})}
+
+
+def test_route_maps_scipy_arguments():
+    x = np.zeros((4, 5, 6), np.float32)
+    call = route("gaussian_filter", _args("gaussian_filter", x, (1.0, 2.0), axes=(0, 2),
+                                          mode="grid-mirror"), x)
+    assert (call.op, call.axes, call.data_axes) == ("gaussian", "yx", "ytx")
+    assert call.params["sigma"] == [1.0, 2.0] and call.params["mode"] == "reflect"
+    cross = ndi.generate_binary_structure(3, 1)
+    call = route("minimum_filter", _args("minimum_filter", x, footprint=cross), x)
+    assert call.op == "rank_filter" and call.params["rank"] == 0
+    call = route("median_filter", _args("median_filter", x, size=3), x)
+    assert (call.op, call.params["size"]) == ("median", [3, 3, 3])
+    call = route("grey_erosion", _args("grey_erosion", x, size=(3, 5, 3)), x)
+    assert call.params["footprint"] == "box" and call.params["radius"] == [1, 2, 1]
+    call = route("binary_erosion", _args("binary_erosion", x), x)
+    assert call.params == {"footprint": "ball", "radius": [1, 1, 1]}
+    call = route("label", _args("label", x, np.ones((3, 3, 3))), x)
+    assert call.params == {"connectivity": 3}
+
+
+@pytest.mark.parametrize("name, kwargs, arg", [
+    ("gaussian_filter", {"sigma": 1.0, "order": 1}, "order"),
+    ("gaussian_filter", {"sigma": 1.0, "radius": 2}, "radius"),
+    ("median_filter", {"size": 3, "mode": "wrap"}, "mode"),
+    ("uniform_filter", {"size": 3, "origin": 1}, "origin"),
+    ("uniform_filter", {"size": 3, "axes": (1, 0)}, "axes"),
+    ("sobel", {}, "output"),  # scipy keeps the integer dtype: ours is float32
+    ("binary_dilation", {"iterations": 2}, "iterations"),
+    ("grey_dilation", {"footprint": np.ones((2, 3))}, "footprint"),
+])
+def test_route_refuses_what_we_lack(name, kwargs, arg):
+    x = np.zeros((6, 7), np.uint8)
+    with pytest.raises(Unsupported) as info:
+        route(name, _args(name, x, **kwargs), x)
+    assert info.value.arg == arg
+
+
+def test_compare_holds_the_contract():
+    ref = np.linspace(-1, 1, 24, dtype=np.float64).reshape(4, 6)
+    ulp = np.nextafter(ref, np.inf)
+    assert compare("gaussian", ref.copy(), ref, "exact") is None
+    assert "bitwise" in compare("gaussian", ulp, ref, "exact")
+    assert compare("gaussian", ulp, ref, "fast") is None
+    assert "max diff" in compare("gaussian", ref + 2e-6, ref, "fast")
+    assert "bitwise" in compare("median", ulp, ref, "fast")  # order statistics: exact
+    zero = np.zeros(3)
+    assert compare("correlate", -zero, zero, "exact") is not None  # -0.0 is not 0.0
+    ints = np.arange(6, dtype=np.uint8)
+    assert compare("gaussian", ints + 1, ints, "fast") is None
+    assert compare("gaussian", ints + 2, ints, "fast") is not None
+    labels = np.array([0, 1, 1, 0, 2], np.int32)
+    assert compare("label", np.array([0, 2, 2, 0, 1], np.int32), labels, "exact") is None
+    assert compare("label", np.array([0, 2, 1, 0, 1], np.int32), labels, "exact") is not None
+    assert compare("label", labels.astype(np.uint32), labels, "exact") == \
+        "dtype uint32 != int32"
