@@ -59,6 +59,7 @@ tally: Counter = Counter()  # (function, op, status, detail) -> calls
 differences: list[dict] = []
 outcomes: Counter = Counter()  # scipy's tests: passed, failed, skipped
 seconds: Counter = Counter()  # time spent on our side, by scipy test
+_answers: list[bool] = []  # whether each fast-kernel call of this check answered
 
 
 def _rng() -> np.random.Generator:
@@ -170,6 +171,7 @@ def _compare_call(name: str, bound: dict, x, ref) -> None:
     ref = np.asarray(ref)
     CACHE.clear()  # in-memory zarr tokens name the store's id, which Python reuses
     for precision in PRECISIONS:
+        _answers.clear()
         try:
             ours = _ours(call, x, precision)
         except ValueError as exc:  # our validation refuses what scipy accepts
@@ -187,9 +189,28 @@ def _compare_call(name: str, bound: dict, x, ref) -> None:
             # documented (docs/ARCHITECTURE.md, transforms): a spline prefilter run on a
             # box is within about 1e-15 of scipy's on whole lines, not bitwise
             status, why = "exact within 1e-12 (spline prefilter)", None
-        tally[name, call.op, status, ""] += 1
+        tally[name, call.op, status, _fast_detail(precision)] += 1
         if why is not None:
             differences.append(_record(name, call, x, precision, why))
+
+
+def _fast_detail(precision: str) -> str:
+    """Whether a fast kernel answered (a kernel may decline and leave it to scipy)."""
+    if precision != "fast":
+        return ""
+    answered = any(_answers)
+    _answers.clear()
+    return "fast kernel" if answered else "scipy (no fast kernel answered)"
+
+
+def _spy(kernel):
+    @functools.wraps(kernel)
+    def recorded(*args, **kwargs):
+        out = kernel(*args, **kwargs)
+        _answers.append(out is not None)
+        return out
+
+    return recorded
 
 
 def _record(name, call, x, precision, why, error=False) -> dict:
@@ -243,10 +264,16 @@ def wrap(name: str, original):
 
 
 def pytest_configure(config):
+    import dataclasses
+
     from scipy._lib._array_api import xp_capabilities_table as table
 
-    import napari_lazyproc  # noqa: F401 - imported before the patch: its own names stay scipy's
+    # imported before the patch, so the names it imports from scipy stay scipy's
+    from napari_lazyproc.ops import REGISTRY
 
+    for name, op in list(REGISTRY.items()):  # to count the calls a fast kernel answered
+        if op.fast is not None:
+            REGISTRY[name] = dataclasses.replace(op, fast=_spy(op.fast))
     for name in WRAPPED:
         original = getattr(scipy.ndimage, name)
         setattr(scipy.ndimage, name, wrapper := wrap(name, original))
