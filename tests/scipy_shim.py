@@ -27,7 +27,8 @@ from collections import Counter
 
 import numpy as np
 import scipy.ndimage
-from scipy_shim_map import EXACT_IN_FAST, Unsupported, route
+from scipy_shim_args import Unsupported
+from scipy_shim_map import EXACT_IN_FAST, route
 
 #: the functions routed to our operations, or counted as having none
 WRAPPED = (

@@ -2,19 +2,26 @@
 
 Each scipy function maps to one operation (or, for a footprint or an origin our box
 filters lack, to ``rank_filter``), its arguments to the operation's parameters: scipy's
-integer ``axes`` to our axis letters (per-axis values reordered to the array's axis
-order), ``size`` and ``footprint`` to a ball or box ``radius``, ``structure`` to a label
-``connectivity``. An argument we have no parameter for, with anything but scipy's
-default value, raises ``Unsupported`` naming it; nothing is approximated.
+integer ``axes`` to our axis letters (``scipy_shim_args``), ``size`` and ``footprint``
+to a ball or box ``radius``, ``structure`` to a label ``connectivity``. An argument we
+have no parameter for, with anything but scipy's default value, raises ``Unsupported``
+naming it; nothing is approximated.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 import numpy as np
 import scipy.ndimage as ndi
+from scipy_shim_args import (
+    Call,
+    Unsupported,
+    frame,
+    mode_of,
+    origin_zero,
+    output_dtype,
+    per_axis,
+    window,
+)
 
 from napari_lazyproc.ops import REGISTRY
 from napari_lazyproc.ops._common import make_footprint
@@ -23,112 +30,6 @@ from napari_lazyproc.ops._common import make_footprint
 EXACT_IN_FAST = {name for name, op in REGISTRY.items()
                  if op.category in ("morphology", "binary", "threshold", "labeling")
                  or name in ("median", "minimum", "maximum", "percentile", "rank_filter")}
-
-FILTER_MODES = {"reflect": "reflect", "constant": "constant", "nearest": "nearest",
-                "mirror": "mirror", "grid-mirror": "reflect", "grid-constant": "constant"}
-OTHER_LETTERS = "tcabdefg"
-
-
-class Unsupported(Exception):  # noqa: N818 - a verdict, not an error
-    """The call uses ``arg`` in a way our operation ``op`` has no parameter for."""
-
-    def __init__(self, arg: str, why: str, op: str = "") -> None:
-        super().__init__(f"{arg}: {why}")
-        self.arg, self.why, self.op = arg, why, op
-
-
-@dataclass
-class Call:
-    op: str
-    axes: str
-    data_axes: str
-    params: dict[str, Any] = field(default_factory=dict)
-
-
-def _frame(x: np.ndarray, axes, a: dict | None = None,
-           passes: bool = False) -> tuple[list[int], str, str]:
-    """scipy's axes (None, an int or a sequence) as (axes as given, our axes, data_axes).
-    ``passes``: a separable filter, whose 1-D passes scipy runs in ``axes``' order (ours
-    run in the array's order, which rounds differently)."""
-    n = x.ndim
-    given = list(range(n)) if axes is None else [int(a) % n for a in np.atleast_1d(axes)]
-    if len(set(given)) != len(given):
-        raise Unsupported("axes", "repeated")
-    if passes and given != sorted(given):
-        raise Unsupported("axes", "out of order (scipy's passes run in that order)")
-    if a is not None:
-        _in_order(a, given)
-    if len(given) > 3:
-        raise Unsupported("input", f"{n}-D over {len(given)} axes (3 spatial axes at most)")
-    if n - len(given) > len(OTHER_LETTERS):
-        raise Unsupported("input", f"{n}-D")
-    spatial = sorted(given)
-    letters = dict(zip(spatial, "zyx"[3 - len(spatial):], strict=True))
-    others = iter(OTHER_LETTERS)
-    data_axes = "".join(letters.get(a) or next(others) for a in range(n))
-    return given, "".join(letters[a] for a in spatial), data_axes
-
-
-def _per_axis(value, given: list[int]):
-    """A scalar, or one value per axis (``_frame`` refused axes out of order)."""
-    if np.ndim(value) == 0:
-        return value.item() if isinstance(value, np.generic) else value
-    value = list(value)
-    if len(value) != len(given):
-        raise Unsupported("axes", f"{len(value)} values for {len(given)} axes")
-    return value
-
-
-def _in_order(a: dict, given: list[int]) -> None:
-    """scipy pairs per-axis values with ``axes`` out of order in ways that differ from
-    one argument to another (a footprint's axes stay in the array's order, a size's
-    follow ``axes``): such calls are not mapped unless every such value is a scalar."""
-    if given == sorted(given):
-        return
-    for arg in ("sigma", "size", "origin", "footprint", "weights", "structure"):
-        if np.ndim(a.get(arg)) > 0:
-            raise Unsupported("axes", f"out of order, with {arg} per axis")
-
-
-def _mode(a: dict, modes=FILTER_MODES) -> str:
-    mode = a["mode"]
-    if not isinstance(mode, str):
-        if len(set(mode)) != 1:
-            raise Unsupported("mode", "one mode per axis")
-        mode = mode[0]
-    if mode not in modes:
-        raise Unsupported("mode", repr(mode))
-    return modes[mode]
-
-
-def _origin_zero(a: dict) -> bool:
-    return not np.any(np.asarray(a.get("origin", 0)))
-
-
-def _output(a: dict, x: np.ndarray, op: str, params: dict, default=None) -> None:
-    """scipy's output dtype (``output=``, else ``default``, else the input's): ours when
-    the operation gives it, or passed as the operation's ``output`` parameter."""
-    out = a.get("output")
-    want = (np.dtype(out.dtype if isinstance(out, np.ndarray) else out) if out is not None
-            else np.dtype(default or x.dtype))
-    ours = REGISTRY[op].dtype(x.dtype, {**_defaults(op), **params})
-    if want == ours:
-        return
-    if "output" in {p.name for p in REGISTRY[op].params}:
-        params["output"] = want.name
-        return
-    kinds = {"b": "bool", "i": "int", "u": "int", "f": "float"}
-    if out is None:
-        why = f"scipy's default, the input's {kinds[want.kind]} dtype (ours: {ours})"
-    else:
-        why = f"{kinds.get(want.kind, want.kind)} from {kinds[x.dtype.kind]} input, " \
-              f"another dtype than ours"
-    raise Unsupported("output", why)
-
-
-def _defaults(op: str) -> dict:
-    return {p.name: p.default for p in REGISTRY[op].params}
-
 
 # ------------------------------------------------------------------ filters
 
@@ -139,52 +40,38 @@ def _sigma_filter(op, axis_arg=None):
             raise Unsupported("order", "derivative orders")
         if a.get("radius") is not None:
             raise Unsupported("radius", "an explicit radius")
-        given, axes, data_axes = _frame(x, [a[axis_arg]] if axis_arg else a.get("axes"), a,
+        given, axes, data_axes = frame(x, [a[axis_arg]] if axis_arg else a.get("axes"), a,
                                         passes=True)
         if op == "gaussian_gradient_magnitude" and len(given) < x.ndim:
             raise Unsupported("axes", "a subset (scipy 1.17 smooths the other axes too)")
-        params = {"sigma": _per_axis(a["sigma"], given), "truncate": a.get("truncate", 4.0),
-                  "mode": _mode(a), "cval": a["cval"]}
-        _output(a, x, op, params)
+        params = {"sigma": per_axis(a["sigma"], given), "truncate": a.get("truncate", 4.0),
+                  "mode": mode_of(a), "cval": a["cval"]}
+        output_dtype(a, x, op, params)
         return Call(op, axes, data_axes, params), {"sigma", "order", "radius", "truncate",
                                                    axis_arg, "axes", "mode", "cval", "output"}
     return route
 
 
-def _window(a, given) -> tuple[tuple[int, ...] | None, np.ndarray | None]:
-    """(size per axis, None) for a box window, else (None, the footprint as bool)."""
-    if a.get("footprint") is None:
-        size = a["size"]
-        if size is None:
-            raise Unsupported("size", "neither size nor footprint")
-        size = _per_axis(size, given)
-        return tuple(size) if np.ndim(size) else (int(size),) * len(given), None
-    fp = np.asarray(a["footprint"]).astype(bool)
-    if fp.ndim != len(given):
-        raise Unsupported("footprint", "dimensions unlike axes")
-    return (fp.shape, None) if fp.all() else (None, fp)
-
-
 def _rank_route(op, rank_of=None, axis_arg=None):
     """Box filters; a footprint or an origin goes to ``rank_filter`` (same values)."""
     def route(a, x):
-        given, axes, data_axes = _frame(x, [a[axis_arg]] if axis_arg else a.get("axes"), a)
+        given, axes, data_axes = frame(x, [a[axis_arg]] if axis_arg else a.get("axes"), a)
         if axis_arg:
             size, fp = (int(a["size"]),), None
         else:
-            size, fp = _window(a, given)
-        params = {"mode": _mode(a), "cval": a["cval"]}
+            size, fp = window(a, given)
+        params = {"mode": mode_of(a), "cval": a["cval"]}
         name = op
-        if fp is not None or not _origin_zero(a) or op == "rank_filter":
+        if fp is not None or not origin_zero(a) or op == "rank_filter":
             name = "rank_filter"
             count = int(fp.sum()) if fp is not None else int(np.prod(size))
-            params.update(rank=rank_of(a, count), origin=_per_axis(a.get("origin", 0), given))
+            params.update(rank=rank_of(a, count), origin=per_axis(a.get("origin", 0), given))
             params.update(footprint=fp) if fp is not None else params.update(size=list(size))
         elif op == "percentile":
             params.update(percentile=a["percentile"], size=list(size))
         else:
             params.update(size=list(size))
-        _output(a, x, name, params)
+        output_dtype(a, x, name, params)
         return Call(name, axes, data_axes, params), {
             "size", "footprint", "origin", "mode", "cval", "axes", axis_arg, "output",
             "rank", "percentile"}
@@ -199,12 +86,12 @@ def _percentile_rank(a, count):  # scipy's _rank_filter
 
 def _uniform(axis_arg=None):
     def route(a, x):
-        if not _origin_zero(a):
+        if not origin_zero(a):
             raise Unsupported("origin", "nonzero")
-        given, axes, data_axes = _frame(x, [a[axis_arg]] if axis_arg else a.get("axes"), a,
+        given, axes, data_axes = frame(x, [a[axis_arg]] if axis_arg else a.get("axes"), a,
                                         passes=True)
-        params = {"size": _per_axis(a["size"], given), "mode": _mode(a), "cval": a["cval"]}
-        _output(a, x, "uniform", params)
+        params = {"size": per_axis(a["size"], given), "mode": mode_of(a), "cval": a["cval"]}
+        output_dtype(a, x, "uniform", params)
         return Call("uniform", axes, data_axes, params), {
             "size", "origin", "mode", "cval", "axes", axis_arg, "output"}
     return route
@@ -215,10 +102,10 @@ def _correlation(op, axis_arg=None):
         w = np.asarray(a["weights"])
         if w.dtype.kind == "c":
             raise Unsupported("weights", "complex")
-        given, axes, data_axes = _frame(x, [a[axis_arg]] if axis_arg else a.get("axes"), a)
-        params = {"weights": w, "mode": _mode(a), "cval": a["cval"],
-                  "origin": _per_axis(a.get("origin", 0), given)}
-        _output(a, x, op, params)
+        given, axes, data_axes = frame(x, [a[axis_arg]] if axis_arg else a.get("axes"), a)
+        params = {"weights": w, "mode": mode_of(a), "cval": a["cval"],
+                  "origin": per_axis(a.get("origin", 0), given)}
+        output_dtype(a, x, op, params)
         return Call(op, axes, data_axes, params), {
             "weights", "origin", "mode", "cval", "axes", axis_arg, "output"}
     return route
@@ -227,14 +114,14 @@ def _correlation(op, axis_arg=None):
 def _generic(a, x):
     if not callable(a["function"]) or type(a["function"]).__name__ == "LowLevelCallable":
         raise Unsupported("function", "a LowLevelCallable")
-    given, axes, data_axes = _frame(x, a.get("axes"), a)
-    size, fp = _window(a, given)
-    params = {"function": a["function"], "mode": _mode(a), "cval": a["cval"],
-              "origin": _per_axis(a.get("origin", 0), given),
+    given, axes, data_axes = frame(x, a.get("axes"), a)
+    size, fp = window(a, given)
+    params = {"function": a["function"], "mode": mode_of(a), "cval": a["cval"],
+              "origin": per_axis(a.get("origin", 0), given),
               "extra_arguments": tuple(a["extra_arguments"] or ()),
               "extra_keywords": dict(a["extra_keywords"] or {})}
     params.update(footprint=fp) if fp is not None else params.update(size=list(size))
-    _output(a, x, "generic_filter", params)
+    output_dtype(a, x, "generic_filter", params)
     return Call("generic_filter", axes, data_axes, params), {
         "function", "size", "footprint", "origin", "mode", "cval", "axes", "output",
         "extra_arguments", "extra_keywords"}
@@ -242,13 +129,13 @@ def _generic(a, x):
 
 def _edge(op):
     def route(a, x):
-        given, axes, data_axes = _frame(x, None)
-        params = {"mode": _mode(a), "cval": a["cval"]}
+        given, axes, data_axes = frame(x, None)
+        params = {"mode": mode_of(a), "cval": a["cval"]}
         if op != "laplace":
             params["axis"] = "zyx"[3 - x.ndim:][a["axis"] % x.ndim]
         else:
-            given, axes, data_axes = _frame(x, a.get("axes"), a, passes=True)
-        _output(a, x, op, params)
+            given, axes, data_axes = frame(x, a.get("axes"), a, passes=True)
+        output_dtype(a, x, op, params)
         return Call(op, axes, data_axes, params), {"axis", "axes", "mode", "cval", "output"}
     return route
 
@@ -271,17 +158,17 @@ def _grey(op):
     def route(a, x):
         if a.get("structure") is not None:
             raise Unsupported("structure", "a non-flat structuring element")
-        if not _origin_zero(a):
+        if not origin_zero(a):
             raise Unsupported("origin", "nonzero")
-        given, axes, data_axes = _frame(x, a.get("axes"), a)
-        size, fp = _window(a, given)
+        given, axes, data_axes = frame(x, a.get("axes"), a)
+        size, fp = window(a, given)
         if fp is None:
             fp = np.ones(size, bool)
         kind, radius = _ball_or_box(fp)
         if 0 in radius:
             raise Unsupported("size", "a width of 1 on an axis")
-        params = {"footprint": kind, "radius": radius, "mode": _mode(a), "cval": a["cval"]}
-        _output(a, x, op, params)
+        params = {"footprint": kind, "radius": radius, "mode": mode_of(a), "cval": a["cval"]}
+        output_dtype(a, x, op, params)
         return Call(op, axes, data_axes, params), {
             "size", "footprint", "structure", "origin", "mode", "cval", "axes", "output"}
     return route
@@ -296,9 +183,9 @@ def _binary(op):
                 raise Unsupported(arg, "given")
         if a.get("border_value", 0) != 0:
             raise Unsupported("border_value", "nonzero")
-        if not _origin_zero(a):
+        if not origin_zero(a):
             raise Unsupported("origin", "nonzero")
-        given, axes, data_axes = _frame(x, a.get("axes"), a)
+        given, axes, data_axes = frame(x, a.get("axes"), a)
         s = a.get("structure")
         s = (ndi.generate_binary_structure(len(given), 1) if s is None
              else np.asarray(s).astype(bool))
@@ -311,7 +198,7 @@ def _binary(op):
             if 0 in radius:
                 raise Unsupported("structure", "a width of 1 on an axis")
             params = {"footprint": kind, "radius": radius}
-        _output(a, x, op, params, default=bool)
+        output_dtype(a, x, op, params, default=bool)
         return Call(op, axes, data_axes, params), {
             "structure", "iterations", "mask", "border_value", "origin", "brute_force",
             "axes", "output"}
@@ -319,7 +206,7 @@ def _binary(op):
 
 
 def _label(a, x):
-    given, axes, data_axes = _frame(x, None)
+    given, axes, data_axes = frame(x, None)
     s = a.get("structure")
     connectivity = 1
     if s is not None:
@@ -344,30 +231,30 @@ def _transform(op):
     def route(a, x):
         if x.dtype.kind == "b":
             raise Unsupported("input", "bool")
-        given, axes, data_axes = _frame(x, None)
-        params = {"order": a["order"], "mode": _mode(a, TRANSFORM_MODES), "cval": a["cval"],
+        given, axes, data_axes = frame(x, None)
+        params = {"order": a["order"], "mode": mode_of(a, TRANSFORM_MODES), "cval": a["cval"],
                   "prefilter": a["prefilter"]}
         used = {"order", "mode", "cval", "prefilter", "output"}
         if op == "zoom":
-            params.update(zoom=_per_axis(a["zoom"], given), grid_mode=a["grid_mode"])
+            params.update(zoom=per_axis(a["zoom"], given), grid_mode=a["grid_mode"])
             used |= {"zoom", "grid_mode"}
         elif op == "shift":
-            params.update(shift=_per_axis(a["shift"], given))
+            params.update(shift=per_axis(a["shift"], given))
             used |= {"shift"}
         elif op == "affine_transform":
             m = np.asarray(a["matrix"], dtype=np.float64)
             out = a["output_shape"]
             if out is None and isinstance(a["output"], np.ndarray):
                 out = a["output"].shape  # scipy takes the output array's shape
-            params.update(matrix=m.tolist(), offset=_per_axis(a["offset"], given),
+            params.update(matrix=m.tolist(), offset=per_axis(a["offset"], given),
                           output_shape=None if out is None else list(out))
             used |= {"matrix", "offset", "output_shape"}
         elif op == "rotate":
             pair = sorted(int(v) % x.ndim for v in a["axes"])
-            given, axes, data_axes = _frame(x, pair)
+            given, axes, data_axes = frame(x, pair)
             params.update(angle=a["angle"], reshape=a["reshape"])
             used |= {"angle", "reshape", "axes"}
-        _output(a, x, op, params)
+        output_dtype(a, x, op, params)
         return Call(op, axes, data_axes, params), used
     return route
 

@@ -25,7 +25,8 @@ import numpy as np
 import pytest
 import scipy.ndimage as ndi
 from scipy_shim import compare
-from scipy_shim_map import Unsupported, route
+from scipy_shim_args import Unsupported
+from scipy_shim_map import route
 
 HERE = Path(__file__).parent
 MODULES = ("test_filters", "test_morphology", "test_measurements", "test_interpolation",
