@@ -1,0 +1,349 @@
+"""scipy.ndimage calls as napari_lazyproc operations: ``route(name, arguments, input)``.
+
+Each scipy function maps to one operation (or, for a footprint or an origin our box
+filters lack, to ``rank_filter``), its arguments to the operation's parameters: scipy's
+integer ``axes`` to our axis letters (``scipy_shim_args``), ``size`` and ``footprint``
+to a ball or box ``radius``, ``structure`` to a label ``connectivity``. An argument we
+have no parameter for, with anything but scipy's default value, raises ``Unsupported``
+naming it; nothing is approximated.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.ndimage as ndi
+from scipy_shim_args import (
+    Call,
+    Unsupported,
+    frame,
+    mode_of,
+    origin_zero,
+    output_dtype,
+    per_axis,
+    window,
+)
+
+from napari_lazyproc.ops import REGISTRY
+from napari_lazyproc.ops._common import make_footprint
+
+#: exactly equal in "fast" too: order statistics, morphology, thresholds and labels
+EXACT_IN_FAST = {name for name, op in REGISTRY.items()
+                 if op.category in ("morphology", "binary", "threshold", "labeling")
+                 or name in ("median", "minimum", "maximum", "percentile", "rank_filter")}
+
+# ------------------------------------------------------------------ filters
+
+
+def _sigma_filter(op, axis_arg=None):
+    def route(a, x):
+        if np.any(np.asarray(a.get("order", 0))):
+            raise Unsupported("order", "derivative orders")
+        if a.get("radius") is not None:
+            raise Unsupported("radius", "an explicit radius")
+        given, axes, data_axes = frame(x, [a[axis_arg]] if axis_arg else a.get("axes"), a,
+                                        passes=True)
+        if op == "gaussian_gradient_magnitude" and len(given) < x.ndim:
+            raise Unsupported("axes", "a subset (scipy 1.17 smooths the other axes too)")
+        params = {"sigma": per_axis(a["sigma"], given), "truncate": a.get("truncate", 4.0),
+                  "mode": mode_of(a), "cval": a["cval"]}
+        output_dtype(a, x, op, params)
+        return Call(op, axes, data_axes, params), {"sigma", "order", "radius", "truncate",
+                                                   axis_arg, "axes", "mode", "cval", "output"}
+    return route
+
+
+def _rank_route(op, rank_of=None, axis_arg=None):
+    """Box filters; a footprint or an origin goes to ``rank_filter`` (same values)."""
+    def route(a, x):
+        given, axes, data_axes = frame(x, [a[axis_arg]] if axis_arg else a.get("axes"), a)
+        if axis_arg:
+            size, fp = (int(a["size"]),), None
+        else:
+            size, fp = window(a, given)
+        params = {"mode": mode_of(a), "cval": a["cval"]}
+        name = op
+        if fp is not None or not origin_zero(a) or op == "rank_filter":
+            name = "rank_filter"
+            count = int(fp.sum()) if fp is not None else int(np.prod(size))
+            params.update(rank=rank_of(a, count), origin=per_axis(a.get("origin", 0), given))
+            params.update(footprint=fp) if fp is not None else params.update(size=list(size))
+        elif op == "percentile":
+            params.update(percentile=a["percentile"], size=list(size))
+        else:
+            params.update(size=list(size))
+        output_dtype(a, x, name, params)
+        return Call(name, axes, data_axes, params), {
+            "size", "footprint", "origin", "mode", "cval", "axes", axis_arg, "output",
+            "rank", "percentile"}
+    return route
+
+
+def _percentile_rank(a, count):  # scipy's _rank_filter
+    p = a["percentile"] + 100.0 if a["percentile"] < 0 else a["percentile"]
+    rank = int(float(count) * p / 100.0)
+    return rank - 1 if rank == count else rank
+
+
+def _uniform(axis_arg=None):
+    def route(a, x):
+        if not origin_zero(a):
+            raise Unsupported("origin", "nonzero")
+        given, axes, data_axes = frame(x, [a[axis_arg]] if axis_arg else a.get("axes"), a,
+                                        passes=True)
+        params = {"size": per_axis(a["size"], given), "mode": mode_of(a), "cval": a["cval"]}
+        output_dtype(a, x, "uniform", params)
+        return Call("uniform", axes, data_axes, params), {
+            "size", "origin", "mode", "cval", "axes", axis_arg, "output"}
+    return route
+
+
+def _correlation(op, axis_arg=None):
+    def route(a, x):
+        w = np.asarray(a["weights"])
+        if w.dtype.kind == "c":
+            raise Unsupported("weights", "complex")
+        given, axes, data_axes = frame(x, [a[axis_arg]] if axis_arg else a.get("axes"), a)
+        params = {"weights": w, "mode": mode_of(a), "cval": a["cval"],
+                  "origin": per_axis(a.get("origin", 0), given)}
+        output_dtype(a, x, op, params)
+        return Call(op, axes, data_axes, params), {
+            "weights", "origin", "mode", "cval", "axes", axis_arg, "output"}
+    return route
+
+
+def _generic(a, x):
+    if not callable(a["function"]) or type(a["function"]).__name__ == "LowLevelCallable":
+        raise Unsupported("function", "a LowLevelCallable")
+    given, axes, data_axes = frame(x, a.get("axes"), a)
+    size, fp = window(a, given)
+    params = {"function": a["function"], "mode": mode_of(a), "cval": a["cval"],
+              "origin": per_axis(a.get("origin", 0), given),
+              "extra_arguments": tuple(a["extra_arguments"] or ()),
+              "extra_keywords": dict(a["extra_keywords"] or {})}
+    params.update(footprint=fp) if fp is not None else params.update(size=list(size))
+    output_dtype(a, x, "generic_filter", params)
+    return Call("generic_filter", axes, data_axes, params), {
+        "function", "size", "footprint", "origin", "mode", "cval", "axes", "output",
+        "extra_arguments", "extra_keywords"}
+
+
+def _edge(op):
+    def route(a, x):
+        given, axes, data_axes = frame(x, None)
+        params = {"mode": mode_of(a), "cval": a["cval"]}
+        if op != "laplace":
+            params["axis"] = "zyx"[3 - x.ndim:][a["axis"] % x.ndim]
+        else:
+            given, axes, data_axes = frame(x, a.get("axes"), a, passes=True)
+        output_dtype(a, x, op, params)
+        return Call(op, axes, data_axes, params), {"axis", "axes", "mode", "cval", "output"}
+    return route
+
+
+# ------------------------------------------------------------------ morphology
+
+
+def _ball_or_box(fp: np.ndarray) -> tuple[str, list[int]]:
+    if any(n % 2 == 0 for n in fp.shape):
+        raise Unsupported("footprint", "an even side")
+    radius = [n // 2 for n in fp.shape]
+    if fp.all():
+        return "box", radius
+    if 0 not in radius and np.array_equal(fp, make_footprint("ball", radius)):
+        return "ball", radius
+    raise Unsupported("footprint", "neither a ball nor a box")
+
+
+def _grey(op):
+    def route(a, x):
+        if a.get("structure") is not None:
+            raise Unsupported("structure", "a non-flat structuring element")
+        if not origin_zero(a):
+            raise Unsupported("origin", "nonzero")
+        given, axes, data_axes = frame(x, a.get("axes"), a)
+        size, fp = window(a, given)
+        if fp is None:
+            fp = np.ones(size, bool)
+        kind, radius = _ball_or_box(fp)
+        if 0 in radius:
+            raise Unsupported("size", "a width of 1 on an axis")
+        params = {"footprint": kind, "radius": radius, "mode": mode_of(a), "cval": a["cval"]}
+        output_dtype(a, x, op, params)
+        return Call(op, axes, data_axes, params), {
+            "size", "footprint", "structure", "origin", "mode", "cval", "axes", "output"}
+    return route
+
+
+def _binary(op):
+    def route(a, x):
+        if a.get("iterations", 1) != 1:
+            raise Unsupported("iterations", "not 1")
+        for arg in ("mask",):
+            if a.get(arg) is not None:
+                raise Unsupported(arg, "given")
+        if a.get("border_value", 0) != 0:
+            raise Unsupported("border_value", "nonzero")
+        if not origin_zero(a):
+            raise Unsupported("origin", "nonzero")
+        given, axes, data_axes = frame(x, a.get("axes"), a)
+        s = a.get("structure")
+        s = (ndi.generate_binary_structure(len(given), 1) if s is None
+             else np.asarray(s).astype(bool))
+        if op == "fill_holes":
+            if not np.array_equal(s, ndi.generate_binary_structure(len(given), 1)):
+                raise Unsupported("structure", "not the default cross")
+            params = {}
+        else:
+            kind, radius = _ball_or_box(s)
+            if 0 in radius:
+                raise Unsupported("structure", "a width of 1 on an axis")
+            params = {"footprint": kind, "radius": radius}
+        output_dtype(a, x, op, params, default=bool)
+        return Call(op, axes, data_axes, params), {
+            "structure", "iterations", "mask", "border_value", "origin", "brute_force",
+            "axes", "output"}
+    return route
+
+
+def _label(a, x):
+    given, axes, data_axes = frame(x, None)
+    s = a.get("structure")
+    connectivity = 1
+    if s is not None:
+        s = np.asarray(s).astype(bool)
+        found = [c for c in range(1, x.ndim + 1)
+                 if s.shape == (3,) * x.ndim
+                 and np.array_equal(s, ndi.generate_binary_structure(x.ndim, c))]
+        if not found:
+            raise Unsupported("structure", "not a connectivity's structure")
+        connectivity = found[0]
+    if a.get("output") is not None:
+        raise Unsupported("output", "given")
+    return Call("label", axes, data_axes, {"connectivity": connectivity}), {"structure", "output"}
+
+
+# ------------------------------------------------------------------ transforms
+
+TRANSFORM_MODES = {m: m for m in REGISTRY["zoom"].param("mode").choices}
+
+
+def _transform(op):
+    def route(a, x):
+        if x.dtype.kind == "b":
+            raise Unsupported("input", "bool")
+        given, axes, data_axes = frame(x, None)
+        params = {"order": a["order"], "mode": mode_of(a, TRANSFORM_MODES), "cval": a["cval"],
+                  "prefilter": a["prefilter"]}
+        used = {"order", "mode", "cval", "prefilter", "output"}
+        if op == "zoom":
+            params.update(zoom=per_axis(a["zoom"], given), grid_mode=a["grid_mode"])
+            used |= {"zoom", "grid_mode"}
+        elif op == "shift":
+            params.update(shift=per_axis(a["shift"], given))
+            used |= {"shift"}
+        elif op == "affine_transform":
+            m = np.asarray(a["matrix"], dtype=np.float64)
+            out = a["output_shape"]
+            if out is None and isinstance(a["output"], np.ndarray):
+                out = a["output"].shape  # scipy takes the output array's shape
+            params.update(matrix=m.tolist(), offset=per_axis(a["offset"], given),
+                          output_shape=None if out is None else list(out))
+            used |= {"matrix", "offset", "output_shape"}
+        elif op == "rotate":
+            pair = sorted(int(v) % x.ndim for v in a["axes"])
+            given, axes, data_axes = frame(x, pair)
+            params.update(angle=a["angle"], reshape=a["reshape"])
+            used |= {"angle", "reshape", "axes"}
+        output_dtype(a, x, op, params)
+        return Call(op, axes, data_axes, params), used
+    return route
+
+
+ROUTES = {
+    "gaussian_filter": _sigma_filter("gaussian"),
+    "gaussian_filter1d": _sigma_filter("gaussian", "axis"),
+    "gaussian_laplace": _sigma_filter("gaussian_laplace"),
+    "gaussian_gradient_magnitude": _sigma_filter("gaussian_gradient_magnitude"),
+    "uniform_filter": _uniform(), "uniform_filter1d": _uniform("axis"),
+    "minimum_filter": _rank_route("minimum", lambda a, n: 0),
+    "minimum_filter1d": _rank_route("minimum", lambda a, n: 0, "axis"),
+    "maximum_filter": _rank_route("maximum", lambda a, n: n - 1),
+    "maximum_filter1d": _rank_route("maximum", lambda a, n: n - 1, "axis"),
+    "median_filter": _rank_route("median", lambda a, n: n // 2),
+    "percentile_filter": _rank_route("percentile", _percentile_rank),
+    "rank_filter": _rank_route("rank_filter", lambda a, n: int(a["rank"])),
+    "generic_filter": _generic,
+    "correlate": _correlation("correlate"), "convolve": _correlation("convolve"),
+    "sobel": _edge("sobel"), "prewitt": _edge("prewitt"), "laplace": _edge("laplace"),
+    **{f"grey_{k}": _grey(k) for k in ("erosion", "dilation", "opening", "closing")},
+    "white_tophat": _grey("white_tophat"), "black_tophat": _grey("black_tophat"),
+    **{f"binary_{k}": _binary(f"binary_{k}") for k in ("erosion", "dilation", "opening",
+                                                        "closing")},
+    "binary_fill_holes": _binary("fill_holes"),
+    "label": _label,
+    **{k: _transform(k) for k in ("zoom", "shift", "affine_transform", "rotate")},
+}
+
+
+ORDER_STATISTICS = {"minimum_filter", "minimum_filter1d", "maximum_filter",
+                    "maximum_filter1d", "median_filter", "percentile_filter", "rank_filter",
+                    "grey_erosion", "grey_dilation", "grey_opening", "grey_closing",
+                    "white_tophat", "black_tophat"}
+
+#: functions with no operation of their own, and why a neighbour's is not used
+NO_OPERATION = {
+    "correlate1d": "correlate along one axis sums in another order than correlate1d "
+                   "(bitwise different; 0.0 and -0.0)",
+    "convolve1d": "convolve along one axis sums in another order than convolve1d",
+}
+
+
+def route(name: str, a: dict, x: np.ndarray) -> Call:
+    """The operation call for scipy's ``name(**a)`` on input ``x``, or ``Unsupported``."""
+    if name not in ROUTES:
+        raise Unsupported("function", NO_OPERATION.get(name, "no operation"))
+    if x.dtype.kind not in "biuf":
+        raise Unsupported("input", f"dtype {x.dtype}")
+    if x.ndim == 0 or x.size == 0:
+        raise Unsupported("input", f"shape {x.shape}")
+    if not x.dtype.isnative:
+        raise Unsupported("input", f"byte order {x.dtype}")
+    if x.dtype.kind == "f" and name in ORDER_STATISTICS and np.isnan(x).any():
+        raise Unsupported("input", "NaN (scipy's order statistics of NaN depend on where "
+                                   "the window starts)")
+    out = a.get("output")
+    out = None if out is None else np.dtype(out.dtype if isinstance(out, np.ndarray) else out)
+    if out is not None and out.kind not in "biuf":
+        raise Unsupported("output", f"dtype {out}")
+    try:
+        call, used = ROUTES[name](a, x)
+    except Unsupported as exc:
+        exc.op = exc.op or name
+        raise
+    defaults = _SIGNATURES.setdefault(name, _signature_defaults(name))
+    for arg, value in a.items():
+        if arg in used or arg == "input" or arg not in defaults:
+            continue
+        if not _is_default(value, defaults[arg]):
+            raise Unsupported(arg, "not the default", call.op)
+    return call
+
+
+_SIGNATURES: dict[str, dict] = {}
+
+
+def _signature_defaults(name: str) -> dict:
+    import inspect
+
+    fn = getattr(ndi, name)
+    return {k: p.default for k, p in inspect.signature(fn).parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
+def _is_default(value, default) -> bool:
+    if value is default:
+        return True
+    try:
+        return bool(np.all(value == default)) and np.shape(value) == np.shape(default)
+    except Exception:  # noqa: BLE001 - incomparable: not the default
+        return False
