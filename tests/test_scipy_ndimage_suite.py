@@ -6,10 +6,10 @@ scipy's ``test_filters``, ``test_morphology``, ``test_measurements`` (``label`` 
 routed), ``test_interpolation`` and ``test_datatypes`` (``zoom``, ``shift``,
 ``affine_transform``, ``rotate``) and ``test_c_api``; see its docstring. This file asserts
 on its tally: scipy's tests still pass, no routed call differs from scipy beyond the
-precision contract in either precision (but for the known differences below, each a
-strict xfail), and at least ``MIN_ROUTED`` calls were routed, so a routing that silently
-broke fails here. The table of calls we do not route, by function and argument, is
-printed (``pytest -s``; docs/scipy_parity.md keeps a copy): the input for parity work.
+precision contract in either precision, and at least ``MIN_ROUTED`` calls were routed,
+so a routing that silently broke fails here. The table of calls we do not route, by
+function and argument, is printed (``pytest -s``; docs/scipy_parity.md keeps a copy):
+the input for parity work.
 """
 
 from __future__ import annotations
@@ -37,23 +37,6 @@ MIN_ROUTED = 3600
 #: of those, under "fast", calls where a fast kernel answered (3031 measured; the others
 #: have no fast kernel, or it declined: a footprint, an origin, a dtype it lacks)
 MIN_FAST_KERNEL = 2900
-
-#: differences being fixed on other branches: each case is a strict xfail until then
-KNOWN = {
-    "uniform-float64-exact": (
-        lambda d: d["op"] == "uniform" and d["dtype"] == "float64"
-        and d["precision"] == "exact",
-        "uniform on float64 is not bitwise scipy under 'exact': scipy's running sum "
-        "starts at the line's start, ours at the block's (max diff ~2e-15)"),
-    "label-dtype": (
-        lambda d: d["op"] == "label" and d["why"] == "dtype uint32 != int32",
-        "label gives uint32 labels, scipy.ndimage.label int32"),
-}
-
-
-def _known(d: dict) -> str | None:
-    return next((k for k, (match, _) in KNOWN.items() if match(d)), None)
-
 
 @pytest.fixture(scope="module")
 def tally(tmp_path_factory) -> dict:
@@ -108,18 +91,9 @@ def test_calls_are_routed(tally, precision):
 @pytest.mark.parametrize("precision", ["exact", "fast"])
 def test_no_routed_call_differs(tally, precision):
     """Our result on tiny chunks meets the contract for every call we route (crashes
-    included), but for the known differences below."""
-    differs = [d for d in tally["differences"] if d["precision"] == precision
-               and _known(d) is None]
+    included)."""
+    differs = [d for d in tally["differences"] if d["precision"] == precision]
     assert not differs, "\n".join(json.dumps(d) for d in differs[:20])
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("case", [pytest.param(k, marks=pytest.mark.xfail(
-    strict=True, reason=why)) for k, (_, why) in KNOWN.items()])
-def test_known_difference_fixed(tally, case):
-    differs = [d for d in tally["differences"] if _known(d) == case]
-    assert not differs, f"{len(differs)} calls, e.g. {json.dumps(differs[0])}"
 
 
 @pytest.mark.slow

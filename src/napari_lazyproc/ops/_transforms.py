@@ -27,8 +27,9 @@ pole of the spline (``|z| = 2 - sqrt(3) = 0.268`` per voxel for order 3; 0.172, 
 0.431 for orders 2, 4 and 5), so a box grown by ``m`` voxels with ``|z|**m < 2**-60``
 (order 3: 32 voxels; order 5: 50) filters to the whole-array coefficients within a few
 units in the last place. Such regions are then equal to scipy's within about 1e-15 of
-the largest value (tests/test_transforms.py checks 1e-12), not always bitwise: the
-prefilter on whole lines would read the whole frame, which is what this module avoids.
+the largest value (tests/test_transforms.py checks 1e-12), not always bitwise: that is
+precision "fast". Under "exact" a region reads its whole frame (``Op.exact_whole``,
+``prefiltered``), where the prefilter runs on whole lines as scipy's does: bitwise.
 """
 
 from __future__ import annotations
