@@ -154,15 +154,23 @@ def test_route_maps_scipy_arguments():
     ("median_filter", {"size": 3, "mode": "wrap"}, "mode"),
     ("uniform_filter", {"size": 3, "origin": 1}, "origin"),
     ("uniform_filter", {"size": 3, "axes": (1, 0)}, "axes"),
-    ("sobel", {}, "output"),  # scipy keeps the integer dtype: ours is float32
+    ("binary_dilation", {"border_value": 1}, "border_value"),
     ("binary_dilation", {"iterations": 2}, "iterations"),
     ("grey_dilation", {"footprint": np.ones((2, 3))}, "footprint"),
 ])
 def test_route_refuses_what_we_lack(name, kwargs, arg):
+    """(scipy's integer output of an edge filter is no longer one: ``output=`` gives it,
+    see test_route_passes_scipy_s_output_dtype.)"""
     x = np.zeros((6, 7), np.uint8)
     with pytest.raises(Unsupported) as info:
         route(name, _args(name, x, **kwargs), x)
     assert info.value.arg == arg
+
+
+def test_route_passes_scipy_s_output_dtype():
+    x = np.zeros((6, 7), np.uint8)
+    call = route("sobel", _args("sobel", x), x)
+    assert call.params["output"] == "uint8"  # scipy keeps the input's dtype; ours is float
 
 
 def test_compare_holds_the_contract():
