@@ -256,10 +256,12 @@ def exact_precision():
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Each test starts with an empty chunk cache, so read counts are its own."""
-    from napari_lazyproc.ops import CACHE, get_precision, set_precision
+    """Each test starts with an empty chunk cache, so read counts are its own, and with
+    nothing said yet by the once-per-process notes (a preview's caveat)."""
+    from napari_lazyproc.ops import CACHE, _levels, get_precision, set_precision
 
     CACHE.clear()
+    _levels._said.clear()
     precision = get_precision()
     yield
     CACHE.clear()

@@ -217,7 +217,7 @@ def whole_statistics(result, *, on_finish: Callable[[Job], object] | None = None
     Job
         Started.
     """
-    from ..ops._histogram import source_chunk_regions
+    from ..ops import source_chunk_regions
 
     def work(progress, cancel):
         return result.prepared(progress=progress, cancel=cancel)

@@ -319,10 +319,11 @@ class LazyProcessingWidget(Container):
     def _statistics_job(self, result) -> jobs.Job | None:
         """An exact global statistic of an input larger than the sample is a job with a
         progress bar and Cancel, not a silent wait of the layer's first plane."""
-        from ..ops._global_stats import SAMPLE_VOXELS, known
+        from ..ops import SAMPLE_VOXELS, statistics_known
 
         if (self._job is not None or getattr(result, "statistics", None) != "whole"
-                or math.prod(result.source.shape) <= SAMPLE_VOXELS or known(result)):
+                or math.prod(result.source.shape) <= SAMPLE_VOXELS
+                or statistics_known(result)):
             return None
         return self._job_started(jobs.whole_statistics(result, on_finish=self._job_finished))
 

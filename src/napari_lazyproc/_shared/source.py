@@ -31,16 +31,16 @@ class Source(Protocol):
     #: the pipeline that made it (provenance), empty for a file
     steps: list[dict[str, Any]]
     # Optional members, left out of the runtime check so that a source written before
-    # them still is one; read them with ``translate_of`` and ``channel_names_of``:
+    # them still is one; read them with ``translate_of``, ``channel_names_of`` and
+    # ``io.reader_stamp``:
     #   translate: tuple[float, ...]  the position of voxel 0 (napari's ``translate``)
     #   channel_names: list[str] | None  one name per index of the ``c`` axis
+    #   stamp(region) -> tuple  a hashable value that changes whenever the bytes
+    #       ``region`` reads change (``io._identity``); cache entries hold it with the
+    #       token. A source without it is a snapshot: its token must name its values
 
     def read(self, region: Region, cancel: threading.Event | None = None) -> np.ndarray:
         """The values over ``region`` (step-1 slices); stops when ``cancel`` is set."""
-
-    def stamp(self, region: Region) -> tuple:
-        """A hashable value that changes whenever the bytes ``region`` reads change
-        (``io._identity``): cache entries hold it with the token."""
 
 
 def translate_of(source) -> tuple[float, ...]:

@@ -8,7 +8,7 @@ import numpy as np
 from dask.base import tokenize
 
 from .._shared.source import channel_names_of, translate_of
-from ..io import LazyImage, sample_contrast_limits
+from ..io import LazyImage, reader_stamp, sample_contrast_limits
 from ..ops import GlobalLabels, as_source, provenance_steps
 
 
@@ -62,8 +62,8 @@ class ExportInput:
             inner = getattr(src, "source", None)
             if inner is None or not hasattr(inner, "shape"):  # a leaf: a stored array
                 whole = tuple(slice(0, n) for n in src.shape)
-                fresh = getattr(src, "_stamp", None) or src.stamp
-                stamps.append(fresh(whole))
+                fresh = getattr(src, "_stamp", None)  # never one reused from a cache
+                stamps.append(fresh(whole) if fresh else reader_stamp(src, whole))
                 break
             src = inner
         return {"token": self.source.token, "stamp": tokenize(stamps)}

@@ -6,6 +6,8 @@ exporter read the registry.
 
 from ._cache import CACHE, ChunkCache, set_cache_bytes
 from ._drift import DriftEstimation, drift_job, estimate_drift, load_shifts, save_shifts
+from ._global_stats import known as statistics_known
+from ._histogram import SAMPLE_VOXELS, source_chunk_regions
 from ._jobs import Cancelled, Progress
 from ._label_global import GlobalLabels
 from ._lazy import LazyResult
@@ -47,4 +49,5 @@ __all__ = [
     "set_cache_bytes", "set_precision",
     "DriftEstimation", "drift_job", "estimate_drift", "load_shifts", "save_shifts",
     "provenance_steps", "DeskewTransform", "deskew_transform",
+    "SAMPLE_VOXELS", "source_chunk_regions", "statistics_known",
 ]

@@ -24,7 +24,7 @@ from dask.base import tokenize
 from .._shared.pool import parallel_map
 from .._shared.regions import block_region
 from .._shared.source import RegionReader, channel_names_of, translate_of
-from ..io import LazyArray, as_dask, fast_codecs, os_errors
+from ..io import LazyArray, as_dask, fast_codecs, os_errors, reader_stamp
 from ._jobs import Progress
 from ._label import label_block
 from ._levels import label_factors
@@ -135,8 +135,8 @@ class GlobalLabels:
         from zarr.codecs import BloscCodec
 
         # the input's stamp before it is read: these labels are of the bytes it names
-        self._run_stamp = tokenize(getattr(self.source, "stamp", lambda r: ())(
-            tuple(slice(0, n) for n in self.shape)))
+        self._run_stamp = tokenize(reader_stamp(self.source,
+                                                tuple(slice(0, n) for n in self.shape)))
         blocks = self._blocks()
         n_faces = sum(g - 1 for a, g in enumerate(self.grid) if a in self.spatial)
         bar = Progress(len(blocks) + n_faces, progress, cancel, desc="label")

@@ -21,7 +21,7 @@ from .._shared.pool import in_worker, n_workers, parallel_map
 from .._shared.regions import Region, key_region, region_shape, split_region, within
 from .._shared.source import RegionReader, channel_names_of, owned, translate_of
 from ..backend import array_module, device, get_backend
-from ..io import LazyArray, as_dask
+from ..io import LazyArray, as_dask, reader_stamp
 from ._cache import CACHE
 from ._jobs import Cancelled
 from ._levels import coarse_params, footprint_note, level_factors
@@ -358,7 +358,7 @@ class LazyResult:
 
         t0 = time.monotonic()
         whole = tuple(slice(0, n) for n in self.source.shape)
-        return tokenize(self.source.stamp(whole)), time.monotonic() - t0
+        return tokenize(reader_stamp(self.source, whole)), time.monotonic() - t0
 
     def _input_changed(self) -> bool:
         """Whether the whole input's stamp differs from the one the prepared values were
@@ -398,7 +398,7 @@ class LazyResult:
     def stamp(self, region: Region) -> tuple:
         """What changes when the bytes ``region`` reads change: its input's stamp over
         the region grown by the halo, and the whole-input values it uses (a threshold)."""
-        inner = self.source.stamp(self._expanded(region))
+        inner = reader_stamp(self.source, self._expanded(region))
         if self.op.prepare is None:
             return inner
         return (inner, (self.base or self)._prepared_stamp())
