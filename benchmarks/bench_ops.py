@@ -168,7 +168,7 @@ def kernel_profile(op: str, params: dict, halo: int, top: int = 5) -> str:
     block = arr[expanded]
     crop = (slice(halo, halo + 1), slice(0, half), slice(0, SHAPE[2]))
     res = _result(op, params, "exact")
-    kwargs = {k: v for k, v in res._call_params().items() if k != "axes"}
+    kwargs = {k: v for k, v in res._call_params().items() if k not in ("axes", "output")}
 
     def exact():
         if res.op.separable is not None:
