@@ -188,7 +188,7 @@ def kernel_box(src, top: int = 5) -> tuple[str, dict[str, float]]:
     block = zarr.open_array(src, mode="r")[expanded]
     crop = tuple(slice(halo, n - halo) for n in block.shape)
     res = lp.apply("gaussian", lp.open_image(src), sigma=2.0, precision="exact")
-    kwargs = {k: v for k, v in res._call_params().items() if k != "axes"}
+    kwargs = {k: v for k, v in res._call_params().items() if k not in ("axes", "output")}
     fast = get_op("gaussian").fast
     paths = {"fast": lambda: fast(block, crop, **kwargs),
              "exact": lambda: res._apply_separable(block, region, expanded)}

@@ -308,3 +308,15 @@ def test_a_dask_array_derived_from_a_file_follows_it_and_guards_it(form, tmp_pat
     with pytest.raises(ExportError, match="exports never write into their input"):
         lp.export(lp.apply("gaussian", make(), sigma=1.0), path, format="zarr",
                   overwrite=True)
+
+
+def test_an_export_of_a_layer_s_data_never_writes_into_the_file_it_shows(zarr_v3_array):
+    """A napari layer of a file holds display arrays (``LiveArray``) over its source: the
+    export of a result of them knows the file behind."""
+    from napari_lazyproc._live import live_levels
+
+    layer_data = live_levels([as_source(lp.open_image(zarr_v3_array))])
+    with pytest.raises(ExportError, match="exports never write into their input"):
+        lp.export(lp.apply("gaussian", layer_data, sigma=1.0), zarr_v3_array, format="zarr",
+                  overwrite=True)
+    np.testing.assert_array_equal(zarr.open_array(zarr_v3_array)[:], VOLUME)
