@@ -13,6 +13,8 @@ engine computed for that level (``level.params``), which is scipy's call on whol
 
 from __future__ import annotations
 
+import warnings
+
 import dask.array as da
 import numpy as np
 import pytest
@@ -321,3 +323,25 @@ def test_label_global_on_1_to_5_dimensions(nd):
         for index in np.ndindex(*shape[: nd - len(spatial)]):
             pairs = np.unique(np.stack([ours[index].ravel(), ref[index].ravel()]), axis=1)
             assert len(np.unique(pairs[0])) == pairs.shape[1] == len(np.unique(pairs[1]))
+
+
+@pytest.mark.parametrize("precision", ["exact", "fast"])
+def test_an_image_with_an_empty_axis_gives_numpy_s_answer_or_a_clear_error(precision):
+    """Projections along an empty axis are numpy's (zeros, NaN) or its refusal, named;
+    a whole-image statistic of no voxel is refused by name, not an IndexError."""
+    a = np.zeros((0, 8, 8), np.uint16)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for method in ("sum", "mean", "std"):
+            ours = np.asarray(lp.apply("project", a, axis="z", method=method,
+                                       precision=precision))
+            ref = getattr(np, method)(a, axis=0)
+            assert ours.dtype == ref.dtype
+            np.testing.assert_array_equal(ours, ref)
+    with pytest.raises(ValueError, match="the z axis is empty"):
+        np.asarray(lp.apply("project", a, axis="z", method="max", precision=precision))
+    for name in ("threshold_otsu", "threshold_li", "threshold_triangle", "rescale"):
+        with pytest.raises(ValueError, match="holds no voxel"):
+            np.asarray(lp.apply(name, a, precision=precision))
+    np.testing.assert_array_equal(np.asarray(lp.apply("gaussian", a, sigma=1.0,
+                                                      precision=precision)), a)

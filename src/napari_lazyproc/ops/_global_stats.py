@@ -106,6 +106,9 @@ def statistic(source, kind: str, mode: str = WHOLE, q=None, progress=None, cance
     read finds it done or running instead of starting it over. A worker-pool task
     computes on its own (serially) rather than hold a pool thread the job may need.
     """
+    if math.prod(source.shape) == 0:  # scikit-image and numpy fail on it obscurely
+        raise ValueError(f"{kind}: the image {tuple(source.shape)} holds no voxel; a "
+                         f"whole-image statistic needs at least one")
     key = stats_key(source, kind, mode, q)
     while True:
         with _lock:

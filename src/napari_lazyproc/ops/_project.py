@@ -16,6 +16,8 @@ length 1, a column rather than an image, numpy's float mean and std are 1e-7 fro
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ..backend import array_module
@@ -89,6 +91,15 @@ def _project(block, axis, method, keepdims, region=None, source_region=None):
     axis there; the leading axes are the other axes of the region)."""
     xp = array_module(block)
     n = block.shape[-1]
+    if n == 0:  # an empty axis: numpy's answer (zeros for sum, NaN for mean and std)
+        if method in ("max", "min"):
+            raise ValueError(f"project: the {axis} axis is empty, and the {method} of no "
+                             f"values is undefined (numpy raises too)")
+        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            out = getattr(xp, method)(block, axis=-1).astype(
+                projection_dtype(block.dtype, {"method": method}))
+        return out[..., None] if keepdims else out
     planes = [block[..., i] for i in range(n)]
     if method == "max":
         out = _extreme(planes, xp.maximum)
