@@ -320,3 +320,109 @@ def test_an_export_of_a_layer_s_data_never_writes_into_the_file_it_shows(zarr_v3
         lp.export(lp.apply("gaussian", layer_data, sigma=1.0), zarr_v3_array, format="zarr",
                   overwrite=True)
     np.testing.assert_array_equal(zarr.open_array(zarr_v3_array)[:], VOLUME)
+
+
+# ----------------------------------------------------------------------------- review fixes
+
+
+def test_stamps_keep_no_array_alive():
+    import gc
+    import weakref
+
+    refs = []
+    for _ in range(5):
+        arr = zarr.create_array(zarr.storage.MemoryStore(), shape=(8, 64, 64), chunks=(4, 32, 32),
+                                dtype="uint16")
+        arr[:] = 1
+        np.asarray(lp.apply("gaussian", arr, sigma=1.0)[2])
+        refs.append(weakref.ref(arr))
+        del arr
+    CACHE.clear()
+    gc.collect()
+    assert sum(r() is not None for r in refs) == 0
+
+
+def test_in_memory_stores_never_share_a_token():
+    """A store's number, not its id(): Python reuses ids, so a new store could have
+    answered with an old one's cached tiles."""
+    seen = set()
+    for value in range(20):
+        arr = zarr.create_array(zarr.storage.MemoryStore(), shape=(4, 16, 16),
+                                chunks=(2, 8, 8), dtype="uint16")
+        arr[:] = value
+        source = as_source(arr)
+        assert source.token not in seen
+        seen.add(source.token)
+        result = lp.apply("gaussian", arr, sigma=1.0, precision="exact")
+        assert np.asarray(result[1]).max() == value
+        del arr, source, result
+
+
+def test_a_chain_on_whole_input_values_is_cached_from_its_first_read(zarr_v3_array):
+    img = lp.open_image(zarr_v3_array)
+    res = lp.apply("gaussian", lp.apply("rescale", img), sigma=1.0)
+    np.asarray(res[3])
+    assert res.cached(3) is not None
+
+
+def test_an_expensive_whole_input_check_due_is_never_answered_from_the_cache(
+        zarr_v3_array, monkeypatch):
+    """Where checking the whole input costs much, it is made at most every so often;
+    once it is due, cached results of the values it guards (a chain on them too) miss,
+    and the next read makes the check."""
+    import time
+
+    from napari_lazyproc.ops import _lazy
+
+    monkeypatch.setattr(_lazy, "RECHECK_COST", -1.0)  # every check counts as expensive
+    monkeypatch.setattr(_lazy, "RECHECK_EVERY", 0.05)
+    from skimage.filters import threshold_otsu
+
+    img = lp.open_image(zarr_v3_array)
+    otsu = lp.apply("threshold_otsu", img, precision="exact")
+    res = lp.apply("gaussian", otsu, sigma=1.0)
+    np.asarray(res[0])
+    zarr.open_array(zarr_v3_array, mode="r+")[6:] = NEW[6:]  # outside plane 0's reach
+    time.sleep(0.2)
+    assert res.cached(0) is None and otsu.cached(0) is None
+    truth = np.concatenate([VOLUME[:6], NEW[6:]])
+    np.testing.assert_array_equal(np.asarray(otsu[0]), truth[0] > threshold_otsu(truth))
+
+
+def test_reads_through_a_tiff_handle_survive_its_file_changing(tiff_plain):
+    """A handle on old bytes is let go, not closed under the threads reading it."""
+    import time
+
+    reader = lp.open_image(tiff_plain).sources[0]
+    errors, stop = [], threading.Event()
+
+    def work():
+        rng = np.random.default_rng()
+        while not stop.is_set():
+            try:
+                reader[int(rng.integers(0, VOLUME.shape[0]))]
+            except Exception as exc:  # noqa: BLE001 - counted
+                errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for _ in range(60):
+        os.utime(tiff_plain, None)  # a new stamp: every handle goes stale
+        time.sleep(0.005)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert not errors, errors[:3]
+
+
+def test_a_zarr_resized_since_it_was_given_is_read_as_given(tmp_path):
+    path = tmp_path / "grow.zarr"
+    arr = zarr.create_array(path, shape=(4, 16, 16), chunks=(1, 16, 16), dtype="uint16")
+    arr[:] = 3
+    given = zarr.open_array(path, mode="r")
+    arr.resize((8, 16, 16))  # an acquisition grows the array on disk
+    source = as_source(given)
+    assert source.shape == (4, 16, 16) == tuple(source.reader.shape)
+    np.testing.assert_array_equal(np.asarray(lp.apply("gaussian", given, sigma=1.0)[3]),
+                                  np.full((16, 16), 3))
