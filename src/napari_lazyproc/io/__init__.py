@@ -9,7 +9,6 @@ from ._contrast import sample_contrast_limits
 from ._errors import ImageReadError
 from ._file_array import as_dask
 from ._identity import (
-    SNAPSHOT,
     dask_reader,
     file_stamp,
     graph_readers,
@@ -42,7 +41,6 @@ from . import _tiff  # noqa: E402,F401  isort: skip
 from . import _tiff_sequence  # noqa: E402,F401  isort: skip
 
 __all__ = [
-    "SNAPSHOT",
     "dask_reader",
     "file_stamp",
     "graph_readers",

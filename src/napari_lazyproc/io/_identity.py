@@ -37,6 +37,7 @@ import os
 import threading
 import weakref
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -44,7 +45,29 @@ from dask.base import tokenize
 
 #: a stamp that never changes (a snapshot)
 SNAPSHOT: tuple = ()
-_zarr_lock = threading.Lock()
+
+
+class _PerObject:
+    """A value per live object, dropped when it dies: keyed by ``id()`` (zarr arrays are
+    unhashable) and checked against a weak reference (an id is reused once its object
+    dies)."""
+
+    def __init__(self) -> None:
+        self._items: dict[int, tuple[weakref.ref, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, obj, make: Callable[[], Any]) -> Any:
+        with self._lock:
+            found = self._items.get(id(obj))
+            if found is not None and found[0]() is obj:
+                return found[1]
+            value, key = make(), id(obj)
+            try:
+                ref = weakref.ref(obj, lambda _, k=key, d=self._items: d.pop(k, None))
+            except TypeError:  # not weakly referable: a value for this call only
+                return value
+            self._items[key] = (ref, value)
+            return value
 
 
 def file_stamp(path: str | os.PathLike) -> tuple | None:
@@ -89,26 +112,14 @@ def crc(values) -> int:
 
 # ----------------------------------------------------------------------------- zarr
 
-_numbers: dict[int, tuple[weakref.ref, int]] = {}
-_numbers_lock = threading.Lock()
+_numbers = _PerObject()
 _counter = itertools.count()
 
 
 def object_number(obj) -> int:
     """A number of its own for a live object (``id()`` is reused once it dies): what
     names an in-memory store in a token."""
-    with _numbers_lock:
-        found = _numbers.get(id(obj))
-        if found is not None and found[0]() is obj:
-            return found[1]
-        number, key = next(_counter), id(obj)
-        try:
-            ref = weakref.ref(obj, lambda _, k=key, d=_numbers: d.pop(k, None))
-        except TypeError:  # not weakly referable: a number for this call only
-            return number
-        _numbers[key] = (ref, number)
-        return number
-
+    return _numbers.get(obj, lambda: next(_counter))
 
 
 def zarr_location(arr) -> tuple[str, str] | None:
@@ -184,20 +195,12 @@ class ZarrStamps:
         return SNAPSHOT
 
 
-#: id of a zarr array (unhashable) -> (a weak reference to it, its stamps)
-_zarr_stamps: dict[int, tuple[weakref.ref, ZarrStamps]] = {}
+#: each zarr array's stamps (its chunk grid and where its chunk files are)
+_zarr_stamps = _PerObject()
 
 
 def _stamps_of_zarr(arr) -> ZarrStamps:
-    with _zarr_lock:
-        found = _zarr_stamps.get(id(arr))
-        if found is not None and found[0]() is arr:
-            return found[1]
-        stamps = ZarrStamps(arr)
-        key = id(arr)
-        _zarr_stamps[key] = (weakref.ref(arr, lambda _, k=key, d=_zarr_stamps: d.pop(k, None)),
-                             stamps)
-        return stamps
+    return _zarr_stamps.get(arr, lambda: ZarrStamps(arr))
 
 
 def is_zarr_array(obj) -> bool:

@@ -37,6 +37,27 @@ from ..io import (
 from ._cache import CACHE
 
 
+class KeptStamps:
+    """Stamps that took over ``STAMP_COST`` seconds, reused for ``max(STAMP_REUSE, 100 x
+    their cost)``; cheap ones are taken anew every time."""
+
+    def __init__(self) -> None:
+        self._kept: dict = {}  # key -> (stamp, taken at, cost)
+
+    def get(self, key, take) -> tuple:
+        now = time.monotonic()
+        hit = self._kept.get(key)
+        if hit is not None and now - hit[1] < max(STAMP_REUSE, 100 * hit[2]):
+            return hit[0]
+        value = take()
+        cost = time.monotonic() - now
+        if cost > STAMP_COST:
+            if len(self._kept) > 256:
+                self._kept.clear()
+            self._kept[key] = (value, now, cost)
+        return value
+
+
 class _DaskReader:
     """Reads a region of a dask array with the synchronous scheduler (one chunk, one task).
 
@@ -49,7 +70,7 @@ class _DaskReader:
         self.array = array
         self.shape, self.dtype = array.shape, array.dtype
         self.readers = graph_readers(array)
-        self._memo: tuple | None = None  # (stamp, taken at, cost)
+        self._stamps = KeptStamps()
 
     def __getitem__(self, key):
         return np.asarray(self.array[key].compute(scheduler="sync"))
@@ -57,15 +78,8 @@ class _DaskReader:
     def stamp(self, region) -> tuple:
         if not self.readers:
             return ()
-        now = time.monotonic()
-        memo = self._memo
-        if memo is not None and now - memo[1] < max(STAMP_REUSE, 100 * memo[2]):
-            return memo[0]
-        value = tuple(reader_stamp(r, tuple(slice(0, n) for n in r.shape))
-                      for r in self.readers)
-        cost = time.monotonic() - now
-        self._memo = (value, now, cost) if cost > STAMP_COST else None
-        return value
+        return self._stamps.get("whole", lambda: tuple(
+            reader_stamp(r, tuple(slice(0, n) for n in r.shape)) for r in self.readers))
 
     def locations(self) -> set[str]:
         return {w for w in map(reader_location, self.readers) if w}
@@ -95,7 +109,7 @@ class ArraySource:
         #: chunks not cached are read in one call over their bounding box (zarr)
         self._bulk = chunks is not None and _reads_in_bulk(reader)
         self.steps: list[dict[str, Any]] = []
-        self._stamps: dict[tuple, tuple] = {}  # expensive region stamps, reused a while
+        self._stamps = KeptStamps()  # expensive region stamps, reused a while
         self.source_path = None
         #: the full-resolution level this one is a coarser level of (None: it is level 0)
         self.base: ArraySource | None = None
@@ -214,18 +228,8 @@ class ArraySource:
         files: a 3D view of a coarse virtual level; a numpy volume's CRC) is reused for
         ``max(STAMP_REUSE, 100 x its cost)`` seconds: checking stays a small share of
         the time, and such regions see a change that much later."""
-        key = tuple((s.start, s.stop) for s in region)
-        now = time.monotonic()
-        hit = self._stamps.get(key)
-        if hit is not None and now - hit[1] < max(STAMP_REUSE, 100 * hit[2]):
-            return hit[0]
-        value = self._stamp(region)
-        cost = time.monotonic() - now
-        if cost > STAMP_COST:
-            if len(self._stamps) > 256:
-                self._stamps.clear()
-            self._stamps[key] = (value, now, cost)
-        return value
+        return self._stamps.get(tuple((s.start, s.stop) for s in region),
+                                lambda: self._stamp(region))
 
     def locations(self) -> set[str]:
         """The real paths this source reads from (an export never writes over them)."""
