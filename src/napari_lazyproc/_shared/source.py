@@ -43,6 +43,16 @@ class Source(Protocol):
         """The values over ``region`` (step-1 slices); stops when ``cancel`` is set."""
 
 
+def chain_of(source):
+    """``source``, then the source it reads, and so on down to the stored array (a
+    result's ``source``; a file's level has none)."""
+    seen: set[int] = set()
+    while source is not None and hasattr(source, "shape") and id(source) not in seen:
+        seen.add(id(source))
+        yield source
+        source = getattr(source, "source", None)
+
+
 def translate_of(source) -> tuple[float, ...]:
     """The origin of ``source`` (one value per axis); zeros where it says none."""
     value = getattr(source, "translate", None)

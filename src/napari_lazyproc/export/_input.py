@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from dask.base import tokenize
 
-from .._shared.source import channel_names_of, translate_of
+from .._shared.source import chain_of, channel_names_of, translate_of
 from ..io import LazyImage, reader_stamp, sample_contrast_limits
 from ..ops import GlobalLabels, as_source, provenance_steps
 
@@ -55,18 +55,11 @@ class ExportInput:
         """What the resume record keeps of the input: its token (where its bytes are and
         every parameter of the pipeline) and a digest of the stamps of the stores it
         reads (their bytes, now: never a stamp reused from a cache)."""
-        stamps = []
-        src, seen = self.source, set()
-        while src is not None and id(src) not in seen:
-            seen.add(id(src))
-            inner = getattr(src, "source", None)
-            if inner is None or not hasattr(inner, "shape"):  # a leaf: a stored array
-                whole = tuple(slice(0, n) for n in src.shape)
-                fresh = getattr(src, "_stamp", None)  # never one reused from a cache
-                stamps.append(fresh(whole) if fresh else reader_stamp(src, whole))
-                break
-            src = inner
-        return {"token": self.source.token, "stamp": tokenize(stamps)}
+        leaf = list(chain_of(self.source))[-1]  # the stored array
+        whole = tuple(slice(0, n) for n in leaf.shape)
+        fresh = getattr(leaf, "_stamp", None)  # never one reused from a cache
+        stamp = fresh(whole) if fresh else reader_stamp(leaf, whole)
+        return {"token": self.source.token, "stamp": tokenize([stamp])}
 
     def channel_windows(self) -> list[tuple[float, float]] | None:
         """Per-channel display limits: the input's, or, for an image with channels,
@@ -92,17 +85,10 @@ def input_locations(source) -> set[str]:
     chain: a file's path, a zarr array's folder (given raw, as a dask array, or as a
     napari layer's data)."""
     out: set[str] = set()
-    seen: set[int] = set()
-    stack = [source]
-    while stack:
-        src = stack.pop()
-        if src is None or id(src) in seen:
-            continue
-        seen.add(id(src))
+    for src in chain_of(source):
         if hasattr(src, "locations"):
             out |= set(src.locations())
         path = getattr(src, "source_path", None)
         if path:
             out.add(str(path))
-        stack.append(getattr(src, "source", None))
     return out

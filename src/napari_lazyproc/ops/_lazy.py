@@ -19,7 +19,7 @@ from dask.base import tokenize
 
 from .._shared.pool import in_worker, n_workers, parallel_map
 from .._shared.regions import Region, key_region, region_shape, split_region, within
-from .._shared.source import RegionReader, channel_names_of, owned, translate_of
+from .._shared.source import RegionReader, chain_of, channel_names_of, owned, translate_of
 from ..backend import array_module, device, get_backend
 from ..io import LazyArray, as_dask, reader_stamp
 from ._cache import CACHE
@@ -431,10 +431,9 @@ class LazyResult:
         ``cancel``: when set, the read stops before its next tile and raises
         ``Cancelled`` (stale display work is dropped, not finished).
         """
-        src = self
-        while isinstance(src, LazyResult):  # every whole-input value of the chain, once,
-            src.prepared(stale=cancel)  # before tiles fan out and before the key is taken
-            src = src.source
+        for src in chain_of(self):  # every whole-input value of the chain, once, before
+            if isinstance(src, LazyResult):  # tiles fan out and before the key is taken
+                src.prepared(stale=cancel)
         top = not in_worker()
         if top:  # the stamp is taken before reading: a change meanwhile is a miss next time
             key = self._key(region)
