@@ -63,7 +63,7 @@ RUN = textwrap.dedent("""
         setattr(cls, name, wrapper)
 
     if which.endswith("-profile"):
-        from napari_lazyproc.ops._lazy import LazyResult
+        from napari_lazyproc.ops.engine._lazy import LazyResult
         from napari_lazyproc.export._resume import ResumeRecord
         timed(zarr.Array, "__getitem__", "read")
         for name in ("_apply_fast", "_apply_separable", "_apply"):

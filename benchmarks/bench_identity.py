@@ -25,15 +25,15 @@ PLANES = 64
 
 @contextmanager
 def stamps(on: bool):
-    from napari_lazyproc.ops import _lazy, _sources
+    from napari_lazyproc.ops.engine import _sources, _whole_values
 
-    saved = _sources.reader_stamp, _lazy.reader_stamp
+    saved = _sources.reader_stamp, _whole_values.reader_stamp
     if not on:
-        _sources.reader_stamp = _lazy.reader_stamp = lambda reader, region: ()
+        _sources.reader_stamp = _whole_values.reader_stamp = lambda reader, region: ()
     try:
         yield
     finally:
-        _sources.reader_stamp, _lazy.reader_stamp = saved
+        _sources.reader_stamp, _whole_values.reader_stamp = saved
 
 
 def first_plane(noise, given: str) -> float:

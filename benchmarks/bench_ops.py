@@ -380,7 +380,7 @@ def _label_phases(blobs) -> dict[str, float]:
     label, store), the face merge and the relabel. The job's own attributes are wrapped;
     ``_relabel`` and ``_label_frame`` are module functions, put back afterwards."""
     import napari_lazyproc as lp
-    from napari_lazyproc.ops import _label_global as lg
+    from napari_lazyproc.ops.jobs import _label_global as lg
 
     clock = _Clock()
     job = lp.apply("label", lp.open_image(blobs), scope="global")

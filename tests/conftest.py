@@ -258,7 +258,8 @@ def exact_precision():
 def _fresh_cache():
     """Each test starts with an empty chunk cache, so read counts are its own, and with
     nothing said yet by the once-per-process notes (a preview's caveat)."""
-    from napari_lazyproc.ops import CACHE, _levels, get_precision, set_precision
+    from napari_lazyproc.ops import CACHE, get_precision, set_precision
+    from napari_lazyproc.ops.engine import _levels
 
     CACHE.clear()
     _levels._said.clear()

@@ -24,7 +24,7 @@ from scipy_shim_args import (
 )
 
 from napari_lazyproc.ops import REGISTRY
-from napari_lazyproc.ops._common import make_footprint
+from napari_lazyproc.ops.engine._scipy_params import make_footprint
 
 #: exactly equal in "fast" too: order statistics, morphology, thresholds and labels
 EXACT_IN_FAST = {name for name, op in REGISTRY.items()

@@ -11,7 +11,7 @@ import zarr
 
 import napari_lazyproc as lp
 from napari_lazyproc.io import _codecs
-from napari_lazyproc.ops._sources import image_source
+from napari_lazyproc.ops.engine._as_source import image_source
 
 pytest.importorskip("zarrs")
 

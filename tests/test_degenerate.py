@@ -280,7 +280,7 @@ def test_an_empty_region_runs_no_kernel(fast_spy):
 
 def test_gaussian_one_plane_pass_empty_and_radius_zero():
     """The one-plane pass itself: no outputs asked is an empty array, radius 0 a copy."""
-    from napari_lazyproc.ops._filters import _gaussian_1d_at
+    from napari_lazyproc.ops.filters._smoothing import _gaussian_1d_at
 
     b = _smooth((6, 5, 4), 3, np.uint16)
     empty = _gaussian_1d_at(b, 0, 2, 2, (0.6, 0.6, 0.6), 4.0, "reflect", 0.0)
@@ -293,7 +293,7 @@ def test_gaussian_one_plane_pass_empty_and_radius_zero():
 def test_label_global_on_a_1d_input_of_several_chunks(faces, monkeypatch):
     """A 1-D chunk's face is a single voxel (a 0-d plane): ``'numpy.int64' object does not
     support item assignment``. Labels equal scipy's on the whole array."""
-    from napari_lazyproc.ops import _label_global
+    from napari_lazyproc.ops.jobs import _label_global
 
     if faces == "read back":
         monkeypatch.setattr(_label_global, "FACE_BYTES", 0)

@@ -13,7 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import napari_lazyproc as lp
-from napari_lazyproc.ops import REGISTRY, _kernels, _kernels_correlate
+from napari_lazyproc.ops import REGISTRY
+from napari_lazyproc.ops.kernels import _correlate as _kernels_correlate
+from napari_lazyproc.ops.kernels import _separable as _kernels
 
 pytest.importorskip("cv2")
 

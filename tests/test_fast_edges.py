@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import scipy.ndimage as ndi
 
-from napari_lazyproc.ops import REGISTRY, _kernels, _kernels_edges
+from napari_lazyproc.ops import REGISTRY
+from napari_lazyproc.ops.kernels import _edges as _kernels_edges
+from napari_lazyproc.ops.kernels import _separable as _kernels
 
 pytest.importorskip("cv2")
 

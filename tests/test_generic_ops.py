@@ -17,7 +17,7 @@ import pytest
 from scipy import ndimage as ndi
 
 import napari_lazyproc as lp
-from napari_lazyproc.ops._generic import json_step, pipeline_json
+from napari_lazyproc.ops.filters._generic import json_step, pipeline_json
 
 #: values are compared bitwise with scipy here: results are made in "exact" precision
 pytestmark = pytest.mark.usefixtures("exact_precision")
@@ -108,7 +108,7 @@ def test_rank_filter_is_exact_in_both_precisions_with_negative_ranks(precision, 
 def test_fast_rank_filter_of_a_box_runs_the_window_kernel_and_equals_scipy(mode, size):
     """A box window, centred: the fast kernel answers (odd and even widths), values
     exactly scipy's for every rank, at chunk and array edges."""
-    from napari_lazyproc.ops._generic import _rank_filter_fast
+    from napari_lazyproc.ops.filters._generic import _rank_filter_fast
 
     n = int(np.prod(size))
     crop = (slice(1, 6), slice(0, 13), slice(2, 9))

@@ -12,9 +12,10 @@ import zarr
 from skimage import filters
 
 import napari_lazyproc as lp
-from napari_lazyproc.ops import Cancelled, _global_stats, _percentiles
-from napari_lazyproc.ops._global_stats import GlobalStats
-from napari_lazyproc.ops._histogram import SAMPLE_VOXELS, sample_regions
+from napari_lazyproc.ops import Cancelled
+from napari_lazyproc.ops.stats import _global_stats, _percentiles
+from napari_lazyproc.ops.stats._global_stats import GlobalStats
+from napari_lazyproc.ops.stats._histogram import SAMPLE_VOXELS, sample_regions
 
 SHAPE = (72, 256, 256)  # 4.7 Mi voxels: just above the sample's 4 Mi
 CHUNKS = (8, 128, 128)

@@ -372,10 +372,10 @@ def test_an_expensive_whole_input_check_due_is_never_answered_from_the_cache(
     and the next read makes the check."""
     import time
 
-    from napari_lazyproc.ops import _lazy
+    from napari_lazyproc.ops.engine import _whole_values
 
-    monkeypatch.setattr(_lazy, "RECHECK_COST", -1.0)  # every check counts as expensive
-    monkeypatch.setattr(_lazy, "RECHECK_EVERY", 0.05)
+    monkeypatch.setattr(_whole_values, "RECHECK_COST", -1.0)  # every check counts as expensive
+    monkeypatch.setattr(_whole_values, "RECHECK_EVERY", 0.05)
     from skimage.filters import threshold_otsu
 
     img = lp.open_image(zarr_v3_array)

@@ -60,7 +60,7 @@ CASES = {
 
 
 def _ball(radius):
-    from napari_lazyproc.ops._common import make_footprint
+    from napari_lazyproc.ops.engine._scipy_params import make_footprint
 
     return make_footprint("ball", radius)
 

@@ -148,7 +148,7 @@ def test_anisotropic_sigma_and_physical_units():
 def test_global_label_equals_scipy_for_every_connectivity(ndim, faces, monkeypatch):
     """All axes spatial (letters beyond zyx given explicitly), chunks about half of each side
     (one voxel along the first axis); the merge's planes kept from pass 1 or read back."""
-    from napari_lazyproc.ops import _label_global
+    from napari_lazyproc.ops.jobs import _label_global
 
     reads = []
     if faces == "read back":
@@ -256,8 +256,8 @@ def test_fast_rank_filters_leave_an_out_of_range_cval_to_scipy():
 def test_fast_binary_morphology_runs_opencv_and_equals_scipy(name, footprint, radius):
     """The fast kernel (OpenCV on the 0/1 mask) answers, and equals scipy on the whole
     array: at its edges (scipy's border is background) and at chunk edges."""
-    from napari_lazyproc.ops import _kernels
-    from napari_lazyproc.ops._common import make_footprint
+    from napari_lazyproc.ops.engine._scipy_params import make_footprint
+    from napari_lazyproc.ops.kernels import _rank as _kernels
 
     rng = np.random.default_rng(len(name) + radius[0])
     a = (ndi.gaussian_filter(rng.random((11, 40, 37)), 1.2) > 0.5).astype(np.uint16) * 7
@@ -297,7 +297,7 @@ def test_fast_slab_pass_in_column_bands_matches_scipy(dtype, name, params, monke
     """An export's box (more than a few planes) filters its first axis in bands of
     columns, stored between passes as scipy stores them: integers equal to scipy but for
     rare last-bit ties (at most one grey level), floats within 1e-6 of the largest value."""
-    from napari_lazyproc.ops import _kernels
+    from napari_lazyproc.ops.kernels import _separable as _kernels
 
     monkeypatch.setattr(_kernels, "SLAB_COLUMNS", 100)  # 9 bands, the last one partial
     rng = np.random.default_rng(3)

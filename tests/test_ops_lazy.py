@@ -106,7 +106,7 @@ def test_global_label_reads_each_input_chunk_a_bounded_number_of_times(
 def test_global_label_in_face_pieces(monkeypatch, face_bytes):
     """Faces too large for one read are split into overlapping pieces; diagonals still join
     (the pieces from the planes pass 1 kept, or read back from the stored labels)."""
-    from napari_lazyproc.ops import _label_global
+    from napari_lazyproc.ops.jobs import _label_global
 
     monkeypatch.setattr(_label_global, "SLAB_VOXELS", 10)
     monkeypatch.setattr(_label_global, "FACE_BYTES", face_bytes)
@@ -250,7 +250,7 @@ def test_old_names_still_work_with_a_deprecation_warning():
 
 
 def test_label_pairs_are_the_distinct_rows_numpy_finds():
-    from napari_lazyproc.ops._label_global import _unique_pairs
+    from napari_lazyproc.ops.jobs._label_global import _unique_pairs
 
     rng = np.random.default_rng(0)
     a, b = rng.integers(1, 50, 10000), rng.integers(1, 50, 10000)

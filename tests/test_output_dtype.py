@@ -12,7 +12,7 @@ import scipy.ndimage as ndi
 
 import napari_lazyproc as lp
 from napari_lazyproc.ops import REGISTRY
-from napari_lazyproc.ops._common import make_footprint
+from napari_lazyproc.ops.engine._scipy_params import make_footprint
 
 _W = np.random.default_rng(17).random((3, 2, 4)) / 12
 #: op -> (params, scipy with ``output``)

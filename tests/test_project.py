@@ -17,7 +17,7 @@ from scipy import ndimage as ndi
 
 import napari_lazyproc as lp
 from napari_lazyproc.ops import as_source
-from napari_lazyproc.ops._project import METHODS
+from napari_lazyproc.ops.geometry._project import METHODS
 
 #: values are compared bitwise here: results are made in "exact" precision
 pytestmark = pytest.mark.usefixtures("exact_precision")
@@ -315,7 +315,8 @@ def test_a_geometry_that_keeps_the_axes_and_changes_their_size(monkeypatch):
     """What geometric transforms (issue 17) build on: an output box mapped to an input box
     (a toy 2x upsampling by repetition over y and x, frame by frame, not batched), with
     its own scale and origin; region-exact, in tiles, chained, per level, to dask."""
-    from napari_lazyproc.ops import REGISTRY, Geometry, Op, _lazy
+    from napari_lazyproc.ops import REGISTRY, Geometry, Op
+    from napari_lazyproc.ops.engine import _tiling
 
     def place(scale, origin, shape, params):
         return (tuple(s / 2 for s in scale),
@@ -325,7 +326,7 @@ def test_a_geometry_that_keeps_the_axes_and_changes_their_size(monkeypatch):
                         region=_upsample_region, place=place)
     monkeypatch.setitem(REGISTRY, "upsample", Op("upsample", "test", _upsample,
                                                  geometry=geometry))
-    monkeypatch.setattr(_lazy, "TILE_VOXELS", 64)  # many tiles
+    monkeypatch.setattr(_tiling, "TILE_VOXELS", 64)  # many tiles
     a = _data((3, 7, 9), np.uint16)
     img = lp.LazyImage(levels=[da.from_array(a, chunks=(2, 3, 4)),
                                da.from_array(a[:, ::2, ::2].copy(), chunks=(2, 3, 4))],
@@ -356,9 +357,10 @@ def test_device_path_tiles_and_chains_with_numpy_standing_in_for_cupy(monkeypatc
     computed on the device, the geometric function on device blocks), run with numpy
     blocks; tests/test_gpu.py checks CuPy's values on a device."""
     from napari_lazyproc.backend import device
-    from napari_lazyproc.ops import _lazy
+    from napari_lazyproc.ops.engine import _evaluation, _gpu_evaluation, _whole_values
 
-    monkeypatch.setattr(_lazy, "get_backend", lambda: "cupy")
+    for _m in (_evaluation, _gpu_evaluation, _whole_values):
+        monkeypatch.setattr(_m, "get_backend", lambda: "cupy")
     monkeypatch.setattr(device, "to_device", lambda a: np.asarray(a))
     monkeypatch.setattr(device, "to_host", lambda a: np.asarray(a))
     monkeypatch.setattr(device, "tile_voxels", lambda itemsize: 2000)  # many tiles
@@ -370,12 +372,14 @@ def test_device_path_tiles_and_chains_with_numpy_standing_in_for_cupy(monkeypatc
     std = lp.apply("project", smooth, axis="z", method="std", precision="fast")
     assert std.on_gpu and smooth.on_gpu
     assert len(std._tiles(tuple(slice(0, n) for n in std.shape))) > 1
-    monkeypatch.setattr(_lazy, "get_backend", lambda: "numpy")
+    for _m in (_evaluation, _gpu_evaluation, _whole_values):
+        monkeypatch.setattr(_m, "get_backend", lambda: "numpy")
     # on (stand-in) device blocks the Gaussian runs the scipy function, no fast kernel
     expected = np.asarray(lp.apply("project", lp.apply(
         "gaussian", data, data_axes="tzyx", sigma=1.0, axes="yx", precision="exact"),
         axis="z", method="std"))
-    monkeypatch.setattr(_lazy, "get_backend", lambda: "cupy")
+    for _m in (_evaluation, _gpu_evaluation, _whole_values):
+        monkeypatch.setattr(_m, "get_backend", lambda: "cupy")
     lp.ops.CACHE.clear()
     np.testing.assert_array_equal(np.asarray(std), expected)
 

@@ -15,7 +15,7 @@ from scipy import ndimage as ndi
 
 import napari_lazyproc as lp
 from napari_lazyproc.ops import deskew_transform
-from napari_lazyproc.ops._transforms import MODES, prefilter_margin
+from napari_lazyproc.ops.geometry._resample import MODES, prefilter_margin
 
 pytestmark = pytest.mark.usefixtures("exact_precision")
 
@@ -42,7 +42,7 @@ def _regions(shape):
 
 def _assert_regions(result, expected, order, prefilter=True):
     """Bitwise for order 0 and 1 (and without prefilter); within 1e-12 of the largest
-    value for order >= 2 with scipy's prefilter (its margin; see ops/_transforms.py)."""
+    value for order >= 2 with scipy's prefilter (its margin; see ops/geometry/_resample.py)."""
     assert result.shape == expected.shape and result.dtype == expected.dtype
     tol = 1e-12 * max(1.0, float(np.abs(expected).max())) if order >= 2 and prefilter else 0
     for region in _regions(expected.shape):
@@ -340,9 +340,9 @@ def test_a_deskewed_plane_reads_only_the_raw_slab_it_maps_to(tmp_path, zarr_read
 
 
 def test_chained_tiled_and_to_dask(monkeypatch):
-    from napari_lazyproc.ops import _lazy
+    from napari_lazyproc.ops.engine import _tiling
 
-    monkeypatch.setattr(_lazy, "TILE_VOXELS", 64)  # many tiles
+    monkeypatch.setattr(_tiling, "TILE_VOXELS", 64)  # many tiles
     data = da.from_array(A3, chunks=(2, 3, 4))
     smooth = lp.apply("gaussian", data, sigma=1.0)
     rot = lp.apply("rotate", smooth, angle=25.0, axes="yx", order=1)
@@ -463,9 +463,10 @@ def test_device_path_with_numpy_standing_in_for_cupy(monkeypatch):
     """The GPU path's plumbing (device tiles, the frame's shape passed, coordinates made
     with the block's array module); tests/test_gpu.py checks CuPy's values on a device."""
     from napari_lazyproc.backend import device
-    from napari_lazyproc.ops import _lazy
+    from napari_lazyproc.ops.engine import _evaluation, _gpu_evaluation, _whole_values
 
-    monkeypatch.setattr(_lazy, "get_backend", lambda: "cupy")
+    for _m in (_evaluation, _gpu_evaluation, _whole_values):
+        monkeypatch.setattr(_m, "get_backend", lambda: "cupy")
     monkeypatch.setattr(device, "to_device", lambda a: np.asarray(a))
     monkeypatch.setattr(device, "to_host", lambda a: np.asarray(a))
     monkeypatch.setattr(device, "tile_voxels", lambda itemsize: 100)  # many tiles

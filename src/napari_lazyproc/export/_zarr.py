@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..io import fast_codecs
+from ..io import fast_codecs, reduce_block
 from ..ops import CACHE, Progress
 from . import _chunks, _metadata
 from ._cluster import distributed_client
@@ -48,7 +48,8 @@ class DownsampledLevel:
     """A 2x smaller level (y and x) read from the stored level below, chunk by chunk.
 
     Labels are picked (every second voxel), never averaged; other values are averaged
-    (rounded for integers). It pickles by path, for dask workers.
+    (rounded for integers), by ``io.reduce_block``: the display pyramid's downsampler, so
+    an exported level shows what the viewer showed. It pickles by path, for dask workers.
     """
 
     def __init__(self, store, path: str, axes: str, labels: bool) -> None:
@@ -74,19 +75,8 @@ class DownsampledLevel:
                                                       path=self.path, mode="r"))
         src = tuple(slice(s.start * f, min(n, s.stop * f))
                     for s, f, n in zip(region, self.factors, self.below_shape, strict=True))
-        block = np.asarray(self._below[src])
-        if self.labels:
-            return block[tuple(slice(None, None, f) for f in self.factors)]
-        pad = [(0, (-n) % f) for n, f in zip(block.shape, self.factors, strict=True)]
-        if any(p[1] for p in pad):
-            block = np.pad(block, pad, mode="edge")
-        shape = []
-        for n, f in zip(block.shape, self.factors, strict=True):
-            shape += [n // f, f]
-        mean = block.reshape(shape).mean(axis=tuple(range(1, 2 * block.ndim, 2)))
-        if self.dtype.kind in "iu":
-            return np.rint(mean).astype(self.dtype)
-        return mean.astype(self.dtype)
+        return reduce_block(np.asarray(self._below[src]), self.factors,
+                            "nearest" if self.labels else "mean")
 
 
 class ChunkedZarrWriter(Writer):

@@ -20,7 +20,13 @@ from ._identity import location as reader_location
 from ._identity import stamp as reader_stamp
 from ._image import LazyImage
 from ._lazy_array import LazyArray
-from ._pyramid import Downsampled, display_pyramid, level_factor, virtual_factors
+from ._pyramid import (
+    Downsampled,
+    display_pyramid,
+    level_factor,
+    reduce_block,
+    virtual_factors,
+)
 from ._registry import FORMATS, Format, Target, find_format, open_image, register
 from ._remote import (
     EXPORT_MANIFEST,
@@ -63,6 +69,7 @@ __all__ = [
     "as_dask",
     "convert_unit",
     "display_pyramid",
+    "reduce_block",
     "fast_codecs",
     "find_format",
     "forget_remote",

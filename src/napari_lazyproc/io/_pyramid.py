@@ -132,10 +132,7 @@ class Downsampled:
     def _reduce(self, region) -> np.ndarray:
         src = tuple(slice(s.start * f, min(n, s.stop * f))
                     for s, f, n in zip(region, self.factors, self.base.shape, strict=False))
-        block = np.asarray(self.base[src])
-        if self.method == "nearest":
-            return block[tuple(slice(None, None, f) for f in self.factors)]
-        return block_mean(block, self.factors)
+        return reduce_block(np.asarray(self.base[src]), self.factors, self.method)
 
     def to_dask(self):
         return as_dask(self, self.chunks, self.name)
@@ -152,6 +149,15 @@ class Downsampled:
 
     def __repr__(self) -> str:
         return f"Downsampled({self.method}, factors={self.factors}, shape={self.shape})"
+
+
+def reduce_block(block: np.ndarray, factors, method: str = "mean") -> np.ndarray:
+    """The one downsampler, of display pyramids (``Downsampled``) and of exported
+    pyramids alike: ``"mean"`` (``block_mean``) or ``"nearest"`` (each block's first
+    voxel: labels keep their values)."""
+    if method == "nearest":
+        return block[tuple(slice(None, None, int(f)) for f in factors)]
+    return block_mean(block, factors)
 
 
 def block_mean(block: np.ndarray, factors) -> np.ndarray:

@@ -1,19 +1,19 @@
-"""The operations engine: a registry of operations and their lazy, region-exact evaluation.
+"""The operations: a registry of operations and their lazy, region-exact evaluation.
 
-Adding an operation is one ``register(Op(...))`` declaration; the widget, the CLI and the
-exporter read the registry.
+Adding an operation is one ``register(Op(...))`` declaration; the widget, the CLI, the
+exporter and the typed functions (``ops.gaussian(img, sigma=2.0)``) read the registry.
+The rooms: ``engine/`` (lazy results, sources, cache, registry, parameters, precision,
+levels), ``kernels/`` (the fast kernels), ``filters/`` and ``geometry/`` (the
+declarations), ``stats/`` (whole-input statistics), ``jobs/`` (global labels, drift).
 """
 
-from ._cache import CACHE, ChunkCache, set_cache_bytes
-from ._drift import DriftEstimation, drift_job, estimate_drift, load_shifts, save_shifts
-from ._global_stats import known as statistics_known
-from ._histogram import SAMPLE_VOXELS, source_chunk_regions
-from ._jobs import Cancelled, Progress
-from ._label_global import GlobalLabels
-from ._lazy import LazyResult
-from ._params import Param
-from ._precision import PRECISIONS, get_precision, set_precision
-from ._registry import (
+from .engine._as_source import as_source, image_source
+from .engine._cache import CACHE, ChunkCache, set_cache_bytes
+from .engine._lazy import LazyResult
+from .engine._params import Param
+from .engine._precision import PRECISIONS, get_precision, set_precision
+from .engine._progress import Cancelled, Progress
+from .engine._registry import (
     REGISTRY,
     WHOLE,
     WHOLE_FRAME,
@@ -23,23 +23,30 @@ from ._registry import (
     list_ops,
     register,
 )
-from ._sources import ArraySource, as_source, image_source
+from .engine._sources import ArraySource
+from .jobs._drift import DriftEstimation, drift_job, estimate_drift
+from .jobs._drift_table import load_shifts, save_shifts
+from .jobs._label_global import GlobalLabels
+from .stats._global_stats import known as statistics_known
+from .stats._histogram import SAMPLE_VOXELS, source_chunk_regions
 
 # declarations (registration order is the order list_ops shows within a category)
-from . import _filters  # noqa: E402,F401  isort: skip
-from . import _morphology  # noqa: E402,F401  isort: skip
-from . import _threshold  # noqa: E402,F401  isort: skip
-from . import _intensity  # noqa: E402,F401  isort: skip
-from . import _label  # noqa: E402,F401  isort: skip
-from . import _shift  # noqa: E402,F401  isort: skip
-from . import _project  # noqa: E402,F401  isort: skip
-from . import _generic  # noqa: E402,F401  isort: skip
-from . import _transforms  # noqa: E402,F401  isort: skip
-from . import _deskew  # noqa: E402,F401  isort: skip
+from .filters import _smoothing  # noqa: E402,F401  isort: skip
+from .filters import _edges  # noqa: E402,F401  isort: skip
+from .filters import _morphology  # noqa: E402,F401  isort: skip
+from .filters import _threshold  # noqa: E402,F401  isort: skip
+from .filters import _intensity  # noqa: E402,F401  isort: skip
+from .filters import _label  # noqa: E402,F401  isort: skip
+from .geometry import _shift  # noqa: E402,F401  isort: skip
+from .geometry import _project  # noqa: E402,F401  isort: skip
+from .filters import _generic  # noqa: E402,F401  isort: skip
+from .geometry import _transforms  # noqa: E402,F401  isort: skip
+from .geometry import _deskew  # noqa: E402,F401  isort: skip
 
 from ._apply import Pipeline, apply, label_global  # noqa: E402
-from ._deskew import DeskewTransform, deskew_transform  # noqa: E402
-from ._generic import provenance_steps  # noqa: E402
+from ._typed import typed_functions as _typed_functions  # noqa: E402
+from .filters._generic import provenance_steps  # noqa: E402
+from .geometry._deskew import DeskewTransform, deskew_transform  # noqa: E402
 
 __all__ = [
     "ArraySource", "CACHE", "Cancelled", "ChunkCache", "Geometry", "GlobalLabels", "LazyResult",
@@ -51,3 +58,7 @@ __all__ = [
     "provenance_steps", "DeskewTransform", "deskew_transform",
     "SAMPLE_VOXELS", "source_chunk_regions", "statistics_known",
 ]
+
+# one typed function per operation: ops.gaussian(img, sigma=2.0), ops.median(...), ...
+globals().update(_typed_functions())
+__all__ += sorted(_typed_functions())

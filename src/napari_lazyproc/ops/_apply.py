@@ -7,11 +7,11 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..io import SPATIAL_AXES, convert_unit
-from ._label_global import GlobalLabels
-from ._lazy import LazyResult
-from ._precision import check_precision, get_precision
-from ._registry import get_op
-from ._sources import as_source
+from .engine._as_source import as_source
+from .engine._lazy import LazyResult
+from .engine._precision import check_precision, get_precision
+from .engine._registry import get_op
+from .jobs._label_global import GlobalLabels
 
 
 def _spatial_axes(source, axes: str | None, op_name: str) -> tuple[int, ...]:
@@ -194,7 +194,7 @@ class Pipeline:
     def to_json(self) -> str:
         """The steps as JSON (kernels as lists); a step holding a Python function (a
         ``generic_filter``) raises a ``ValueError`` naming it, as JSON cannot hold it."""
-        from ._generic import pipeline_json
+        from .filters._generic import pipeline_json
 
         return pipeline_json(self.steps)
 

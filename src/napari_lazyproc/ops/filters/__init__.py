@@ -1,0 +1,2 @@
+"""Declarations of the filters, morphology, thresholds, intensity, labels and
+user-kernel operations."""

@@ -1,0 +1,115 @@
+"""Edge filters (derivatives, Laplacians, Gaussian gradients, difference of Gaussians):
+scipy.ndimage on each block, halo from the parameters."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...backend import array_module, ndimage_for
+from ..engine._params import Param
+from ..engine._registry import Op, register
+from ..engine._scipy_params import (
+    CVAL,
+    MODE,
+    NEAREST,
+    SIGMA,
+    TRUNCATE,
+    as_float,
+    float_dtype,
+    gaussian_radius,
+    output_dtype,
+)
+from ..kernels import _edges as _kernels_edges
+from ..kernels import _separable as _kernels
+
+AXIS = Param("axis", str, "magnitude", choices=("magnitude", "z", "y", "x"),
+             help="derivative along one spatial axis, or the gradient magnitude")
+
+
+def _check_axis(params, axes):
+    if params["axis"] != "magnitude" and params["axis"] not in axes:
+        raise ValueError(f"axis must be 'magnitude' or one of the spatial axes {axes!r} "
+                         f"(got {params['axis']!r})")
+
+
+def _derivative(name):
+    """scipy's derivative along one axis; the magnitude: the square root of the sum of
+    their squares, summed in the output's float dtype (float64 for an integer output)."""
+
+    def run(b, axis, mode, cval, axes, output=None):
+        ndi = ndimage_for(b)
+        fn = getattr(ndi, name)
+        f, out = (as_float(b), None) if output is None else (b, output_dtype(output))
+        if axis != "magnitude":
+            return fn(f, axis=axes.index(axis), output=out, mode=mode, cval=cval)
+        dtype = np.dtype(f.dtype if out is None else out)
+        acc = dtype if dtype.kind == "f" else np.dtype(np.float64)
+        total = array_module(b).zeros(b.shape, acc)
+        for i in range(b.ndim):
+            total += fn(f, axis=i, output=out, mode=mode, cval=cval).astype(acc) ** 2
+        return (total ** 0.5).astype(dtype, copy=False)
+
+    return run
+
+
+for _name, _fn in (("sobel", "sobel"), ("prewitt", "prewitt")):
+    register(Op(
+        _name, "edges", _derivative(_fn), (AXIS, MODE, CVAL),
+        halo=lambda p, n: (1,) * n, dtype=float_dtype,
+        needs_axes=True, check=_check_axis, fast=getattr(_kernels_edges, _name),
+        description=f"{_name.title()} derivative along an axis, or the gradient magnitude "
+                    f"(sqrt of the sum of squares of scipy.ndimage.{_fn} along each axis)",
+        output=True,
+    ))
+
+register(Op(
+    "laplace", "edges",
+    lambda b, mode, cval, output=None: ndimage_for(b).laplace(
+        as_float(b) if output is None else b, output=output_dtype(output), mode=mode,
+        cval=cval),
+    (MODE, CVAL), halo=lambda p, n: (1,) * n, dtype=float_dtype, fast=_kernels_edges.laplace,
+    description="discrete Laplacian (scipy.ndimage.laplace)",
+    output=True,
+))
+
+
+def _gaussian_derivative(name):
+    def run(b, sigma, truncate, mode, cval, output=None):
+        return getattr(ndimage_for(b), name)(as_float(b) if output is None else b, sigma,
+                                             output=output_dtype(output), mode=mode,
+                                             cval=cval, truncate=truncate)
+
+    return run
+
+
+for _name, _text in (("gaussian_laplace", "Laplacian of Gaussian, LoG"),
+                     ("gaussian_gradient_magnitude", "gradient magnitude of a Gaussian")):
+    register(Op(
+        _name, "edges", _gaussian_derivative(_name), (SIGMA, TRUNCATE, MODE, CVAL),
+        halo=lambda p, n: gaussian_radius(p["sigma"], p["truncate"]), dtype=float_dtype,
+        fast=getattr(_kernels_edges, _name), description=f"{_text} (scipy.ndimage.{_name})",
+        output=True,
+    ))
+
+
+def _dog(b, low_sigma, high_sigma, truncate, mode, cval):
+    ndi, f = ndimage_for(b), as_float(b)
+    low = ndi.gaussian_filter(f, low_sigma, mode=mode, cval=cval, truncate=truncate)
+    return low - ndi.gaussian_filter(f, high_sigma, mode=mode, cval=cval, truncate=truncate)
+
+
+def _check_dog(params, axes):
+    if any(h <= lo for lo, h in zip(params["low_sigma"], params["high_sigma"], strict=False)):
+        raise ValueError(f"difference_of_gaussians: high_sigma {params['high_sigma']} must be "
+                         f"greater than low_sigma {params['low_sigma']} on every axis")
+
+
+register(Op(
+    "difference_of_gaussians", "edges", _dog,
+    (Param("low_sigma", float, 1.0, min=0, min_inclusive=False, per_axis=True, quantity="length"),
+     Param("high_sigma", float, 2.0, min=0, min_inclusive=False, per_axis=True, quantity="length"),
+     TRUNCATE, NEAREST, CVAL),
+    halo=lambda p, n: gaussian_radius(p["high_sigma"], p["truncate"]), dtype=float_dtype,
+    check=_check_dog, fast=_kernels.difference_of_gaussians,
+    description="band-pass: Gaussian(low_sigma) - Gaussian(high_sigma), in float",
+))

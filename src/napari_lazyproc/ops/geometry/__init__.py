@@ -1,0 +1,1 @@
+"""Operations that move voxels: transforms, deskew, projections, per-frame shifts."""

@@ -1,0 +1,1 @@
+"""Explicit jobs over a whole input: global labeling, drift estimation."""

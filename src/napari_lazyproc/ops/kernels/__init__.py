@@ -1,0 +1,1 @@
+"""Fast CPU kernels for the "fast" precision (OpenCV), one module per family."""

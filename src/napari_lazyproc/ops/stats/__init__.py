@@ -1,0 +1,1 @@
+"""Whole-input statistics: histograms, percentiles, global thresholds (exact jobs or samples)."""
