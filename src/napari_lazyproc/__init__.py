@@ -21,6 +21,7 @@ from .ops import (
     list_ops,
     load_shifts,
     save_shifts,
+    segment,
     set_cache_bytes,
     set_precision,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "measure",
     "open_image",
     "save_shifts",
+    "segment",
     "set_backend",
     "set_cache_bytes",
     "set_precision",

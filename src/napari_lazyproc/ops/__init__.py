@@ -4,7 +4,7 @@ Adding an operation is one ``register(Op(...))`` declaration; the widget, the CL
 exporter and the typed functions (``ops.gaussian(img, sigma=2.0)``) read the registry.
 The rooms: ``engine/`` (lazy results, sources, cache, registry, parameters, precision,
 levels), ``kernels/`` (the fast kernels), ``filters/`` and ``geometry/`` (the
-declarations), ``stats/`` (whole-input statistics), ``jobs/`` (global labels, drift).
+declarations), ``stats/`` (whole-input statistics), ``jobs/`` (global labels, drift, segmentation).
 """
 
 from .engine._as_source import as_source, image_source
@@ -27,6 +27,8 @@ from .engine._sources import ArraySource
 from .jobs._drift import DriftEstimation, drift_job, estimate_drift
 from .jobs._drift_table import load_shifts, save_shifts
 from .jobs._label_global import GlobalLabels
+from .jobs._segment import Segmentation, SegmentedLabels, segment
+from .jobs._segment_methods import SegmentMethod, list_methods, register_method
 from .stats._global_stats import known as statistics_known
 from .stats._histogram import SAMPLE_VOXELS, source_chunk_regions
 
@@ -57,6 +59,8 @@ __all__ = [
     "DriftEstimation", "drift_job", "estimate_drift", "load_shifts", "save_shifts",
     "provenance_steps", "DeskewTransform", "deskew_transform",
     "SAMPLE_VOXELS", "source_chunk_regions", "statistics_known",
+    "SegmentMethod", "SegmentedLabels", "Segmentation", "list_methods", "register_method",
+    "segment",
 ]
 
 # one typed function per operation: ops.gaussian(img, sigma=2.0), ops.median(...), ...

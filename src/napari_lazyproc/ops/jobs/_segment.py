@@ -1,0 +1,363 @@
+"""Instance segmentation of any size: a per-block segmenter, previewed lazily, stitched.
+
+``segment(img, method="watershed", diameter=12)`` makes a ``Segmentation`` job. Its
+``preview`` is a lazy source of per-block labels for browsing; ``run()`` segments every
+block with a halo from the diameter (in parallel, resumable in a store), matches objects
+across block faces by IoU in the overlap (``_segment_stitch``) and returns
+``SegmentedLabels``: global labels (``GlobalLabels``' reading, pyramid and relabel on
+read), which ``np.asarray``, ``lp.export`` and ``lp.measure`` take.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+from dask.base import tokenize
+
+from ..._shared.pool import parallel_map
+from ..._shared.regions import block_region
+from ..._shared.source import translate_of
+from ...io import reader_stamp
+from .._apply import _spatial_axes, _voxel_sizes
+from ..engine._as_source import as_source
+from ..engine._progress import Cancelled, Progress
+from ._label_global import GlobalLabels
+from ._segment_methods import SegmentMethod, resolve_method
+from ._segment_stitch import matched_pairs, relabel, strip_width
+from ._segment_store import SegmentStore
+
+__all__ = ["SegmentedLabels", "Segmentation", "segment"]
+
+
+def segment(data, method="watershed", *, diameter=None, axes: str | None = None,
+            units: str = "pixel", halo=None, block=None, data_axes: str | None = None,
+            **params) -> Segmentation:
+    """Instance segmentation as a job: previewed lazily, run block by block, stitched.
+
+    Parameters
+    ----------
+    data
+        An image: a ``LazyImage``, a lazy result, a napari layer's data, dask, zarr, numpy.
+    method : str, SegmentMethod or callable
+        ``"watershed"`` (built in), a method offered by a package (``list_methods()``:
+        ``cellpose``, ``stardist`` when installed), or ``f(block) -> labels`` with ``halo``.
+    diameter : float or sequence
+        Expected object diameter, in pixels (``units="pixel"``) or in the image's units
+        (``"physical"``, per axis with its voxel size). Sets each block's halo.
+    axes : str, optional
+        The spatial axes segmented together (``"zyx"`` or ``"yx"``); never t or c.
+    halo : int or sequence, optional
+        Voxels of context per spatial axis (a callable's; else from the diameter).
+    block : int or sequence, optional
+        Core block shape per spatial axis (default: 128 in 3D, 512 in 2D, rounded up to
+        whole chunks of the input).
+    **params
+        The method's parameters (watershed: ``sigma``, ``threshold``, ``min_distance``).
+
+    Returns
+    -------
+    Segmentation
+        ``.preview`` (lazy, per-block labels), ``.run(progress=, cancel=, store=)``.
+    """
+    source = as_source(data, data_axes)
+    spatial = _spatial_axes(source, axes, "segment")
+    seg_method = resolve_method(method, halo)
+    unknown = sorted(set(params) - set(seg_method.params))
+    if unknown:
+        raise ValueError(f"segment: method {seg_method.name!r} has no parameter "
+                         f"{', '.join(map(repr, unknown))}; its parameters: "
+                         f"{', '.join(seg_method.params) or 'none'}")
+    if diameter is None and halo is None:
+        raise ValueError("segment: pass diameter= (the expected object diameter), which "
+                         "sets the halo each block needs")
+    if units not in ("pixel", "physical"):
+        raise ValueError(f"segment: units must be 'pixel' or 'physical' (got {units!r})")
+    n = len(spatial)
+    if diameter is None:
+        pixels = None
+    else:
+        d = [float(v) for v in (diameter if np.ndim(diameter) else [diameter] * n)]
+        if len(d) != n or min(d) <= 0:
+            raise ValueError(f"segment: diameter must be positive, one value or one per "
+                             f"spatial axis ({n}); got {diameter}")
+        sizes = _voxel_sizes(source, spatial) if units == "physical" else [1.0] * n
+        pixels = tuple(v / s for v, s in zip(d, sizes, strict=True))
+    return Segmentation(source, spatial, seg_method, {**seg_method.params, **params},
+                        pixels, halo, block)
+
+
+class Segmentation:
+    """A segmentation job: nothing is computed until ``preview`` is read or ``run()``."""
+
+    def __init__(self, source, spatial, method: SegmentMethod, params: dict, diameter,
+                 halo=None, block=None) -> None:
+        self.source, self.spatial, self.method = source, tuple(spatial), method
+        self.params, self.diameter = dict(params), diameter
+        n = len(self.spatial)
+        ref = diameter if diameter is not None else (1.0,) * n
+        if halo is None:
+            spatial_halo = tuple(int(h) for h in method.halo(ref, self.params))
+        else:
+            spatial_halo = tuple(int(h) for h in (halo if np.ndim(halo) else [halo] * n))
+        if len(spatial_halo) != n or min(spatial_halo) < 1:
+            raise ValueError(f"segment: halo must be at least 1 voxel per spatial axis "
+                             f"(the overlap objects are matched in); got {spatial_halo}")
+        self.halo = [0] * len(source.shape)
+        for a, h in zip(self.spatial, spatial_halo, strict=True):
+            self.halo[a] = h
+        self.block = self._block_shape(block)
+        self.widths = {a: min(strip_width(self.halo[a]), self.block[a]) for a in self.spatial}
+        self.grid = tuple(-(-s // b) for s, b in zip(source.shape, self.block, strict=True))
+        letters = "".join(source.axes[a] for a in self.spatial)
+        self.steps = [*getattr(source, "steps", []), {
+            "op": "segment", "method": method.name, "axes": letters,
+            "diameter": None if diameter is None else [round(d, 4) for d in diameter],
+            "halo": spatial_halo, **{k: v for k, v in self.params.items()
+                                     if isinstance(v, (int, float, str, type(None)))}}]
+        self.result: SegmentedLabels | None = None
+        self._preview = None
+
+    def _block_shape(self, block) -> tuple[int, ...]:
+        shape, chunks = self.source.shape, self.source.chunks
+        out = [1] * len(shape)
+        n = len(self.spatial)
+        wanted = (block if np.ndim(block) else [block] * n) if block is not None else None
+        for k, a in enumerate(self.spatial):
+            if wanted is not None:
+                size = int(wanted[k])
+            else:  # whole chunks of the input, at least 4 halos (the overlap's cost)
+                chunk = int(chunks[a][0]) if chunks else shape[a]
+                target = max(128 if n > 2 else 512, 4 * self.halo[a])
+                size = chunk * max(1, -(-target // max(1, chunk)))
+            out[a] = max(1, min(size, shape[a]))
+        return tuple(out)
+
+    def __repr__(self) -> str:
+        state = "run" if self.result is not None else "not run"
+        return (f"Segmentation(method={self.method.name!r}, diameter={self.diameter}, "
+                f"block={self.block}, halo={tuple(self.halo)}, {state})")
+
+    # ---------------------------------------------------------------- geometry
+    def blocks(self) -> list[tuple[int, ...]]:
+        return list(itertools.product(*(range(g) for g in self.grid)))
+
+    def extended(self, region) -> tuple[slice, ...]:
+        """``region`` grown by the halo, clipped to the image."""
+        return tuple(slice(max(0, s.start - h), min(n, s.stop + h))
+                     for s, h, n in zip(region, self.halo, self.source.shape, strict=True))
+
+    def segment_region(self, region, prepared: dict) -> np.ndarray:
+        """The method's labels over ``region`` (each frame's spatial block on its own)."""
+        data = np.asarray(self.source.read(region))
+        other = [a for a in range(data.ndim) if a not in self.spatial]
+        moved = np.moveaxis(data, self.spatial, range(len(other), data.ndim))
+        out = np.zeros(moved.shape, np.uint32)
+        kwargs = {**self.params, **prepared}
+        if self.diameter is not None:
+            kwargs["diameter"] = self.diameter
+        total = 0
+        for frame in np.ndindex(*moved.shape[: len(other)]):
+            labels = np.asarray(self.method.segment(moved[frame], **kwargs))
+            if labels.shape != moved[frame].shape or labels.dtype.kind not in "biu":
+                raise ValueError(f"segment: method {self.method.name!r} returned "
+                                 f"{labels.dtype} {labels.shape} for a block of shape "
+                                 f"{moved[frame].shape}; it must return integer labels of "
+                                 f"the block's shape")
+            labels = _compact(labels)
+            n = int(labels.max()) if labels.size else 0
+            if total:
+                labels = np.where(labels > 0, labels + np.uint32(total), 0)
+            out[frame] = labels
+            total += n
+        return np.moveaxis(out, range(len(other), data.ndim), self.spatial)
+
+    def prepare(self, progress=None, cancel=None, whole=True) -> dict:
+        if self.method.prepare is None:
+            return {}
+        return self.method.prepare(self.source, self.params, progress, cancel, whole)
+
+    @property
+    def preview(self):
+        """Per-block labels, lazily, for browsing (never stitched: an object crossing a
+        block face has one label per block). Ids are stable while panning."""
+        if self._preview is None:
+            from ._segment_preview import SegmentPreview
+
+            self._preview = SegmentPreview(self)
+        return self._preview
+
+    def identity(self, stamp) -> str:
+        return tokenize(self.source.token, stamp, self.method.name, self.method.segment,
+                        sorted((k, repr(v)) for k, v in self.params.items()), self.diameter,
+                        self.spatial, self.halo, self.block, self.widths)
+
+    # ---------------------------------------------------------------- the job
+    def run(self, progress=None, cancel=None, store=None, resume: bool = True
+            ) -> SegmentedLabels:
+        """Segment every block, stitch, and return the labels.
+
+        ``progress``: True for a bar, or ``f(done, total)``; ``cancel``: a
+        threading.Event (``Cancelled`` is raised and nothing complete is left);
+        ``store``: a folder to keep the work in, so a job killed or cancelled resumes
+        from its stored blocks (``resume=True``) with the same labels; a temporary
+        folder by default.
+        """
+        whole = tuple(slice(0, n) for n in self.source.shape)
+        run_stamp = tokenize(reader_stamp(self.source, whole))
+        st = SegmentStore(store, self.identity(run_stamp), self.source.shape, self.block,
+                          self.spatial, self.widths)
+        try:
+            finished = st.completed() if resume and store is not None else None
+            if finished is None:
+                finished = self._compute(st, progress, cancel, resume)
+        except BaseException:
+            st.close()
+            raise
+        labels = SegmentedLabels(self, st, *finished)
+        labels._run_stamp = run_stamp
+        self.result = labels
+        return labels
+
+    def _compute(self, st: SegmentStore, progress, cancel, resume: bool):
+        prepared = st.open(resume)
+        if not prepared:
+            prepared = self.prepare(cancel=cancel)
+            st.keep_prepared(prepared)
+        blocks = self.blocks()
+        faces = [(i, a) for i in blocks for a in self.spatial if i[a] < self.grid[a] - 1]
+        done = st.done()
+        bar = Progress(len(blocks) + len(faces), progress, cancel, desc="segment")
+        try:
+            if done:
+                bar.step(len(done))
+
+            def one(index) -> None:
+                bar.check()
+                core = block_region(index, self.block, self.source.shape)
+                ext = self.extended(core)
+                labels = self.segment_region(ext, prepared)
+                inner = tuple(slice(c.start - e.start, c.stop - e.start)
+                              for c, e in zip(core, ext, strict=True))
+                core_labels = labels[inner]
+                present = np.flatnonzero(np.bincount(core_labels.ravel()))
+                st.write_block(index, core, core_labels, self._rims(index, core, ext, labels),
+                               int(labels.max()) if labels.size else 0,
+                               present[present > 0])
+                bar.step()
+
+            parallel_map(one, [b for b in blocks if b not in done])
+            done = st.done()
+            if len(done) != len(blocks):  # never: every block wrote its marker
+                raise Cancelled("segment: blocks missing after the pass")
+            counts = np.array([done[b][0] for b in blocks], np.int64).reshape(self.grid)
+            offsets = np.zeros(self.grid, np.int64)
+            offsets.flat[1:] = np.cumsum(counts.ravel())[:-1]
+            n_total = int(counts.sum())
+            present = np.zeros(n_total + 1, bool)
+            for b in blocks:
+                present[done[b][1] + offsets[b]] = True
+
+            def face(task) -> np.ndarray:
+                bar.check()
+                pairs = self._face_pairs(st, offsets, *task)
+                bar.step()
+                return pairs
+
+            pairs = np.concatenate([np.empty((0, 2), np.int64), *parallel_map(face, faces)])
+            lut, n_labels = relabel(n_total, pairs, present)
+            bar.check()
+            st.finish(lut, offsets, n_labels)
+        finally:
+            bar.close()
+        return lut, offsets, n_labels
+
+    def _rims(self, index, core, ext, labels) -> dict:
+        """The block's labels over the strips just beyond its core faces, along each
+        spatial axis (zeros where it has no neighbour)."""
+        rims = {}
+        for a in self.spatial:
+            w = self.widths[a]
+            shape = [2 * w if k == a else s.stop - s.start for k, s in enumerate(core)]
+            strip = np.zeros(shape, np.uint32)
+            cross = [slice(c.start - e.start, c.stop - e.start) for c, e in zip(core, ext,
+                                                                                strict=True)]
+            lo_start = core[a].start - ext[a].start
+            if index[a] > 0:
+                cross[a] = slice(lo_start - w, lo_start)
+                put = [slice(None)] * len(core)
+                put[a] = slice(0, w)
+                strip[tuple(put)] = labels[tuple(cross)]
+            if index[a] < self.grid[a] - 1:
+                hi_start = core[a].stop - ext[a].start
+                w2 = min(w, self.source.shape[a] - core[a].stop)
+                cross[a] = slice(hi_start, hi_start + w2)
+                put = [slice(None)] * len(core)
+                put[a] = slice(w, w + w2)
+                strip[tuple(put)] = labels[tuple(cross)]
+            rims[a] = strip
+        return rims
+
+    def _face_pairs(self, st: SegmentStore, offsets, index, a) -> np.ndarray:
+        """Matched provisional ids across the face between block ``index`` and the next
+        along axis ``a``: both blocks' labels over the slab around the face."""
+        nxt = tuple(i + 1 if k == a else i for k, i in enumerate(index))
+        lo_r = block_region(index, self.block, self.source.shape)
+        hi_r = block_region(nxt, self.block, self.source.shape)
+        w = self.widths[a]
+        w2 = min(w, hi_r[a].stop - hi_r[a].start)
+
+        def along(region, sl):
+            return tuple(sl if k == a else s for k, s in enumerate(region))
+
+        lo_core = np.asarray(st.labels[along(lo_r, slice(lo_r[a].stop - w, lo_r[a].stop))])
+        lo_rim = np.asarray(st.rims[a][along(lo_r, slice(index[a] * 2 * w + w,
+                                                         index[a] * 2 * w + w + w2))])
+        hi_rim = np.asarray(st.rims[a][along(hi_r, slice(nxt[a] * 2 * w, nxt[a] * 2 * w + w))])
+        hi_core = np.asarray(st.labels[along(hi_r, slice(hi_r[a].start, hi_r[a].start + w2))])
+        pairs = matched_pairs(np.concatenate([lo_core, lo_rim], axis=a),
+                              np.concatenate([hi_rim, hi_core], axis=a))
+        return pairs + np.array([offsets[index], offsets[nxt]], np.int64)
+
+
+def _compact(labels: np.ndarray) -> np.ndarray:
+    """uint32 labels; renumbered 1..n when a method's ids are sparse (hashes, big ids)."""
+    if labels.size and labels.min() < 0:
+        raise ValueError("segment: a method returned negative labels; 0 is the background")
+    if labels.size and labels.max() > labels.size:
+        ids, inverse = np.unique(labels, return_inverse=True)
+        labels = inverse.reshape(labels.shape) + (0 if ids[0] == 0 else 1)
+    return labels.astype(np.uint32, copy=False)
+
+
+class SegmentedLabels(GlobalLabels):
+    """The stitched labels of a ``Segmentation``: read (relabelled per region), shown as
+    a pyramid, exported and measured like global labels."""
+
+    def __init__(self, job: Segmentation, store: SegmentStore, lut, offsets, n_labels):
+        super().__init__(job.source, job.spatial, 1, job.steps)
+        self.job, self.segment_store = job, store
+        self.block = tuple(job.block)
+        self.grid = tuple(job.grid)
+        self.chunks = tuple(
+            tuple(min(b, n - i * b) for i in range(g))
+            for n, b, g in zip(self.shape, self.block, self.grid, strict=True))
+        self.token = "lp-segmented-" + store.identity
+        self.translate = translate_of(job.source)
+        self._store, self._offsets, self._lut = store.labels, offsets, lut
+        self.n_labels = int(n_labels)
+        if self.n_labels >= 2**32 - 1:
+            self.dtype = np.dtype(np.uint64)
+
+    def run(self, progress=None, cancel=None, store=None) -> SegmentedLabels:
+        return self  # stitched already
+
+    def __repr__(self) -> str:
+        return (f"SegmentedLabels(shape={self.shape}, method={self.job.method.name!r}, "
+                f"{self.n_labels} labels)")
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        state["segment_store"] = None  # its folder travels by path in _store
+        return state
+

@@ -1,0 +1,247 @@
+"""Segmentation methods: the built-in seeded watershed, user callables, plugins' methods.
+
+A method segments one block (a numpy array of the spatial axes, with its halo) into
+integer labels, 0 the background. It declares the halo it needs from the expected
+object diameter, and may compute whole-input values once (the watershed's Otsu
+threshold) before any block. Packages offer methods through the entry point group
+``napari_lazyproc.segmenters``: each entry point names a ``SegmentMethod`` (or a
+function returning one). cellpose and stardist appear when they are installed; their
+models load on first use only, never at listing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+#: the entry point group packages use to offer segmentation methods
+ENTRY_POINT_GROUP = "napari_lazyproc.segmenters"
+
+
+@dataclass(frozen=True)
+class SegmentMethod:
+    """One way to segment a block.
+
+    Parameters
+    ----------
+    name : str
+        What ``lp.segment(method=...)``, the CLI and the panel call it.
+    segment : callable
+        ``segment(block, *, diameter, **params) -> labels``: ``block`` is a numpy array
+        of the spatial axes, ``diameter`` the expected object diameter in pixels per
+        axis; labels are integers of the block's shape, 0 the background.
+    halo : callable
+        ``halo(diameter, params) -> tuple[int, ...]``: voxels of context per axis each
+        block needs so that objects crossing its faces are segmented as on the whole.
+    params : dict
+        Parameter names and defaults (shown in the panel, ``key=value`` on the CLI).
+    prepare : callable, optional
+        ``prepare(source, params, progress, cancel, whole) -> dict``: values computed
+        once over the whole input (a threshold) and passed to every block; ``whole``
+        False for a preview, which may use a bounded sample instead.
+    description : str
+    """
+
+    name: str
+    segment: Callable[..., np.ndarray]
+    halo: Callable[[tuple[float, ...], dict], tuple[int, ...]]
+    params: dict[str, Any] = field(default_factory=dict)
+    prepare: Callable[..., dict] | None = None
+    description: str = ""
+
+
+# ---------------------------------------------------------------------------- watershed
+def watershed_block(block: np.ndarray, *, diameter, sigma: float = 1.0,
+                    threshold: float | None = None, min_distance: float | None = None
+                    ) -> np.ndarray:
+    """Seeded watershed of bright nuclei: Gaussian smoothing, a threshold, the distance
+    transform of the mask, its local maxima at least ``min_distance`` apart (a radius by
+    default) as seeds, and a watershed of the inverted distance inside the mask.
+
+    All steps are scikit-image / scipy on the block; run on the whole array it is the
+    reference the stitched result is tested against.
+    """
+    from scipy import ndimage as ndi
+    from skimage.feature import peak_local_max
+    from skimage.segmentation import watershed
+
+    if threshold is None:
+        from skimage.filters import threshold_otsu
+
+        threshold = float(threshold_otsu(block))
+    diameter = _per_axis(diameter, block.ndim)
+    smooth = block.astype(np.float32, copy=False)
+    if sigma > 0:
+        smooth = ndi.gaussian_filter(smooth, sigma, mode="nearest")
+    mask = smooth > threshold
+    if not mask.any():
+        return np.zeros(block.shape, np.uint32)
+    # distances in units of the mean diameter: an anisotropic nucleus is round in them
+    mean_d = float(np.mean(diameter))
+    distance = ndi.distance_transform_edt(mask, sampling=[mean_d / d for d in diameter])
+    radius = mean_d / 2 if min_distance is None else float(min_distance)
+    reach = [max(1, int(round(radius * d / mean_d))) for d in diameter]
+    if len(set(reach)) == 1:
+        peaks = peak_local_max(distance, min_distance=reach[0], threshold_abs=0,
+                               exclude_border=False)
+    else:
+        peaks = peak_local_max(distance, footprint=np.ones([2 * r + 1 for r in reach], bool),
+                               min_distance=min(reach), threshold_abs=0,
+                               exclude_border=False)
+    markers = np.zeros(block.shape, np.int32)
+    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1, dtype=np.int32)
+    labels = watershed(-distance, markers, mask=mask)
+    return labels.astype(np.uint32, copy=False)
+
+
+def watershed_halo(diameter, params) -> tuple[int, ...]:
+    """A diameter (a nucleus's distance transform and the seeds a radius around it) plus
+    the smoothing's reach (4 sigma, scipy's truncate)."""
+    sigma = float(params.get("sigma", 1.0))
+    return tuple(int(math.ceil(d)) + int(math.ceil(4 * sigma)) for d in diameter)
+
+
+def _otsu_prepare(source, params, progress=None, cancel=None, whole=True) -> dict:
+    """Otsu's threshold of the whole input (exact: every voxel), or of a bounded sample
+    for a preview of a large input; a given ``threshold`` is kept."""
+    if params.get("threshold") is not None:
+        return {}
+    from ..stats._global_stats import mode_for, statistic
+
+    value = statistic(source, "otsu", mode_for(source, whole), progress=progress,
+                      cancel=cancel)
+    return {"threshold": float(value)}
+
+
+WATERSHED = SegmentMethod(
+    "watershed", watershed_block, watershed_halo,
+    params={"sigma": 1.0, "threshold": None, "min_distance": None},
+    prepare=_otsu_prepare,
+    description="seeded watershed of bright nuclei (scikit-image): smoothing, Otsu's "
+                "threshold of the whole volume, distance transform, local maxima a radius "
+                "apart as seeds, watershed in the mask",
+)
+
+
+# ---------------------------------------------------------------------------- optional models
+def _cellpose_block(block, *, diameter, model_type: str = "cyto3", gpu: bool = False,
+                    flow_threshold: float = 0.4, cellprob_threshold: float = 0.0):
+    from cellpose import models  # optional extra; its model loads here, on first use
+
+    model = _MODELS.get(("cellpose", model_type, gpu))
+    if model is None:
+        model = _MODELS[("cellpose", model_type, gpu)] = models.CellposeModel(
+            gpu=gpu, model_type=model_type)
+    masks = model.eval(block, diameter=float(np.mean(diameter)), do_3D=block.ndim == 3,
+                       flow_threshold=flow_threshold, cellprob_threshold=cellprob_threshold,
+                       channel_axis=None, z_axis=0 if block.ndim == 3 else None)[0]
+    return np.asarray(masks, np.uint32)
+
+
+def _stardist_block(block, *, diameter, model_name: str = "2D_versatile_fluo",
+                    prob_thresh: float | None = None):
+    from csbdeep.utils import normalize  # optional extra (stardist's own dependency)
+
+    if block.ndim == 3:
+        from stardist.models import StarDist3D as Model
+    else:
+        from stardist.models import StarDist2D as Model
+    model = _MODELS.get(("stardist", model_name))
+    if model is None:
+        model = _MODELS[("stardist", model_name)] = Model.from_pretrained(model_name)
+    labels, _ = model.predict_instances(normalize(block), prob_thresh=prob_thresh)
+    return np.asarray(labels, np.uint32)
+
+
+def _diameter_halo(diameter, params) -> tuple[int, ...]:
+    return tuple(int(math.ceil(d)) for d in diameter)
+
+
+_MODELS: dict = {}
+_OPTIONAL = {
+    "cellpose": SegmentMethod(
+        "cellpose", _cellpose_block, _diameter_halo,
+        params={"model_type": "cyto3", "gpu": False, "flow_threshold": 0.4,
+                "cellprob_threshold": 0.0},
+        description="cellpose (installed), per block, stitched"),
+    "stardist": SegmentMethod(
+        "stardist", _stardist_block, _diameter_halo,
+        params={"model_name": "2D_versatile_fluo", "prob_thresh": None},
+        description="StarDist (installed), per block, stitched"),
+}
+
+_REGISTERED: dict[str, SegmentMethod] = {"watershed": WATERSHED}
+
+
+def register_method(method: SegmentMethod) -> None:
+    """Offer ``method`` by its name (a package's own, without an entry point)."""
+    _REGISTERED[method.name] = method
+
+
+def _entry_point_methods() -> dict[str, SegmentMethod]:
+    from importlib.metadata import entry_points
+
+    out = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            value = ep.load()
+            method = value if isinstance(value, SegmentMethod) else value()
+        except Exception:  # noqa: BLE001, S112 - a broken plugin hides only its method
+            continue
+        if isinstance(method, SegmentMethod):
+            out[method.name] = method
+    return out
+
+
+def list_methods() -> dict[str, SegmentMethod]:
+    """Every method available here: built-in, registered, from entry points, and
+    cellpose / stardist when installed."""
+    out = dict(_REGISTERED)
+    for name, method in _OPTIONAL.items():
+        if importlib.util.find_spec(name) is not None:
+            out.setdefault(name, method)
+    for name, method in _entry_point_methods().items():
+        out.setdefault(name, method)
+    return out
+
+
+def resolve_method(method, halo=None) -> SegmentMethod:
+    """A method by name, a ``SegmentMethod``, or a callable ``f(block) -> labels`` with
+    its ``halo`` (voxels per spatial axis, or one number)."""
+    if isinstance(method, SegmentMethod):
+        return method
+    if callable(method):
+        if halo is None:
+            raise ValueError("segment: a callable method needs halo= (the voxels of context "
+                             "each block needs: about one object diameter)")
+
+        def segment(block, *, diameter=None, _f=method):
+            return np.asarray(_f(block))
+
+        fixed = halo
+
+        def callable_halo(diameter, params, _h=fixed):
+            return tuple(_per_axis(_h, len(diameter)))
+
+        name = getattr(method, "__qualname__", getattr(method, "__name__", "callable"))
+        return SegmentMethod(name, segment, callable_halo,
+                             description=f"user callable {name}")
+    methods = list_methods()
+    if method not in methods:
+        raise ValueError(f"segment: unknown method {method!r}; available: "
+                         f"{', '.join(sorted(methods))} (or a callable with halo=)")
+    return methods[method]
+
+
+def _per_axis(value, n: int) -> list:
+    if np.ndim(value) == 0:
+        return [value] * n
+    value = list(value)
+    if len(value) != n:
+        raise ValueError(f"segment: {value} gives {len(value)} values for {n} spatial axes")
+    return value
