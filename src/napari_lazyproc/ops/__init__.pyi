@@ -22,6 +22,8 @@ from .engine._sources import ArraySource as ArraySource
 from .jobs._drift import DriftEstimation as DriftEstimation, drift_job as drift_job, estimate_drift as estimate_drift
 from .jobs._drift_table import load_shifts as load_shifts, save_shifts as save_shifts
 from .jobs._label_global import GlobalLabels as GlobalLabels
+from .jobs._segment import Segmentation as Segmentation, SegmentedLabels as SegmentedLabels, segment as segment
+from .jobs._segment_methods import SegmentMethod as SegmentMethod, list_methods as list_methods, register_method as register_method
 from .stats._global_stats import known as statistics_known
 from .stats._histogram import SAMPLE_VOXELS as SAMPLE_VOXELS, source_chunk_regions as source_chunk_regions
 from ._apply import Pipeline as Pipeline, apply as apply, label_global as label_global

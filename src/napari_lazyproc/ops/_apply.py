@@ -12,6 +12,7 @@ from .engine._lazy import LazyResult
 from .engine._precision import check_precision, get_precision
 from .engine._registry import get_op
 from .jobs._label_global import GlobalLabels
+from .jobs._segment import segment
 
 
 def _spatial_axes(source, axes: str | None, op_name: str) -> tuple[int, ...]:
@@ -179,7 +180,8 @@ class Pipeline:
                 raise ValueError(
                     f"pipeline step {i} must be a mapping with an 'op' (got {step!r})"
                 )
-            get_op(step["op"])  # unknown names fail now, not on first use
+            if step["op"] != "segment":  # a job's step (lp.segment), not an operation
+                get_op(step["op"])  # unknown names fail now, not on first use
             self.steps.append(dict(step))
 
     def __call__(self, data):
@@ -188,7 +190,11 @@ class Pipeline:
             # "statistics" records how a step's whole-image values were computed (it
             # follows from its precision): provenance, not a parameter
             params = {k: v for k, v in step.items() if k not in ("op", "statistics")}
-            result = apply(step["op"], result, **params)
+            if step["op"] == "segment":  # the stitched labels, run when exported
+                result = segment(result, **{k: v for k, v in params.items()
+                                            if k != "preview"}).labels
+            else:
+                result = apply(step["op"], result, **params)
         return result
 
     def to_json(self) -> str:

@@ -17,14 +17,12 @@ from dask.base import tokenize
 
 from ..._shared.pool import parallel_map
 from ..._shared.regions import block_region
-from ..._shared.source import translate_of
-from ...io import reader_stamp
-from .._apply import _spatial_axes, _voxel_sizes
+from ...io import SPATIAL_AXES, convert_unit, reader_stamp
 from ..engine._as_source import as_source
 from ..engine._progress import Cancelled, Progress
 from ._label_global import GlobalLabels
 from ._segment_methods import SegmentMethod, resolve_method
-from ._segment_stitch import matched_pairs, relabel, strip_width
+from ._segment_stitch import block_rims, face_pairs, relabel, strip_width
 from ._segment_store import SegmentStore
 
 __all__ = ["SegmentedLabels", "Segmentation", "segment"]
@@ -61,7 +59,7 @@ def segment(data, method="watershed", *, diameter=None, axes: str | None = None,
         ``.preview`` (lazy, per-block labels), ``.run(progress=, cancel=, store=)``.
     """
     source = as_source(data, data_axes)
-    spatial = _spatial_axes(source, axes, "segment")
+    spatial = _spatial_axes(source, axes)
     seg_method = resolve_method(method, halo)
     unknown = sorted(set(params) - set(seg_method.params))
     if unknown:
@@ -85,6 +83,24 @@ def segment(data, method="watershed", *, diameter=None, axes: str | None = None,
         pixels = tuple(v / s for v, s in zip(d, sizes, strict=True))
     return Segmentation(source, spatial, seg_method, {**seg_method.params, **params},
                         pixels, halo, block)
+
+
+def _spatial_axes(source, axes: str | None) -> tuple[int, ...]:
+    letters = source.axes
+    axes = axes or "".join(a for a in letters if a in SPATIAL_AXES)
+    if not axes or set(axes) & set("tc") or any(a not in letters for a in axes):
+        raise ValueError(f"segment: axes {axes!r} must be spatial axes of the image (its "
+                         f"axes are {letters!r}), such as 'zyx' or 'yx'")
+    return tuple(sorted(letters.index(a) for a in axes))
+
+
+def _voxel_sizes(source, spatial) -> list[float]:
+    """Voxel sizes in the unit of the last spatial axis (z in mm, x in µm: z converted)."""
+    units = [source.units[a] for a in spatial]
+    sizes = [float(source.scale[a]) for a in spatial]
+    if None in units or len(set(units)) == 1:
+        return sizes
+    return [convert_unit(s, u, units[-1]) for s, u in zip(sizes, units, strict=True)]
 
 
 class Segmentation:
@@ -113,9 +129,10 @@ class Segmentation:
         self.steps = [*getattr(source, "steps", []), {
             "op": "segment", "method": method.name, "axes": letters,
             "diameter": None if diameter is None else [round(d, 4) for d in diameter],
-            "halo": spatial_halo, **{k: v for k, v in self.params.items()
-                                     if isinstance(v, (int, float, str, type(None)))}}]
-        self.result: SegmentedLabels | None = None
+            "halo": spatial_halo, "block": [self.block[a] for a in self.spatial],
+            **{k: v for k, v in self.params.items()
+               if isinstance(v, (int, float, str, type(None)))}}]
+        self._labels: SegmentedLabels | None = None
         self._preview = None
 
     def _block_shape(self, block) -> tuple[int, ...]:
@@ -193,9 +210,21 @@ class Segmentation:
                         self.spatial, self.halo, self.block, self.widths)
 
     # ---------------------------------------------------------------- the job
+    @property
+    def labels(self) -> SegmentedLabels:
+        """The stitched labels, to ``run()`` (``lp.export`` and ``lp.measure`` run them)."""
+        if self._labels is None:
+            self._labels = SegmentedLabels(self)
+        return self._labels
+
+    @property
+    def result(self) -> SegmentedLabels | None:
+        """The stitched labels once run, else None."""
+        return self._labels if self._labels is not None and self._labels.done else None
+
     def run(self, progress=None, cancel=None, store=None, resume: bool = True
             ) -> SegmentedLabels:
-        """Segment every block, stitch, and return the labels.
+        """Segment every block, stitch, and return the labels (``SegmentedLabels``).
 
         ``progress``: True for a bar, or ``f(done, total)``; ``cancel``: a
         threading.Event (``Cancelled`` is raised and nothing complete is left);
@@ -203,6 +232,10 @@ class Segmentation:
         from its stored blocks (``resume=True``) with the same labels; a temporary
         folder by default.
         """
+        return self.labels.run(progress=progress, cancel=cancel, store=store, resume=resume)
+
+    def stitch(self, progress=None, cancel=None, store=None, resume: bool = True):
+        """Run the job into a store: ``(store, lut, offsets, n_labels, run_stamp)``."""
         whole = tuple(slice(0, n) for n in self.source.shape)
         run_stamp = tokenize(reader_stamp(self.source, whole))
         st = SegmentStore(store, self.identity(run_stamp), self.source.shape, self.block,
@@ -214,10 +247,7 @@ class Segmentation:
         except BaseException:
             st.close()
             raise
-        labels = SegmentedLabels(self, st, *finished)
-        labels._run_stamp = run_stamp
-        self.result = labels
-        return labels
+        return (st, *finished, run_stamp)
 
     def _compute(self, st: SegmentStore, progress, cancel, resume: bool):
         prepared = st.open(resume)
@@ -241,7 +271,8 @@ class Segmentation:
                               for c, e in zip(core, ext, strict=True))
                 core_labels = labels[inner]
                 present = np.flatnonzero(np.bincount(core_labels.ravel()))
-                st.write_block(index, core, core_labels, self._rims(index, core, ext, labels),
+                rims = block_rims(self, index, core, ext, labels)
+                st.write_block(index, core, core_labels, rims,
                                int(labels.max()) if labels.size else 0,
                                present[present > 0])
                 bar.step()
@@ -260,7 +291,7 @@ class Segmentation:
 
             def face(task) -> np.ndarray:
                 bar.check()
-                pairs = self._face_pairs(st, offsets, *task)
+                pairs = face_pairs(self, st, offsets, *task)
                 bar.step()
                 return pairs
 
@@ -271,53 +302,6 @@ class Segmentation:
         finally:
             bar.close()
         return lut, offsets, n_labels
-
-    def _rims(self, index, core, ext, labels) -> dict:
-        """The block's labels over the strips just beyond its core faces, along each
-        spatial axis (zeros where it has no neighbour)."""
-        rims = {}
-        for a in self.spatial:
-            w = self.widths[a]
-            shape = [2 * w if k == a else s.stop - s.start for k, s in enumerate(core)]
-            strip = np.zeros(shape, np.uint32)
-            cross = [slice(c.start - e.start, c.stop - e.start) for c, e in zip(core, ext,
-                                                                                strict=True)]
-            lo_start = core[a].start - ext[a].start
-            if index[a] > 0:
-                cross[a] = slice(lo_start - w, lo_start)
-                put = [slice(None)] * len(core)
-                put[a] = slice(0, w)
-                strip[tuple(put)] = labels[tuple(cross)]
-            if index[a] < self.grid[a] - 1:
-                hi_start = core[a].stop - ext[a].start
-                w2 = min(w, self.source.shape[a] - core[a].stop)
-                cross[a] = slice(hi_start, hi_start + w2)
-                put = [slice(None)] * len(core)
-                put[a] = slice(w, w + w2)
-                strip[tuple(put)] = labels[tuple(cross)]
-            rims[a] = strip
-        return rims
-
-    def _face_pairs(self, st: SegmentStore, offsets, index, a) -> np.ndarray:
-        """Matched provisional ids across the face between block ``index`` and the next
-        along axis ``a``: both blocks' labels over the slab around the face."""
-        nxt = tuple(i + 1 if k == a else i for k, i in enumerate(index))
-        lo_r = block_region(index, self.block, self.source.shape)
-        hi_r = block_region(nxt, self.block, self.source.shape)
-        w = self.widths[a]
-        w2 = min(w, hi_r[a].stop - hi_r[a].start)
-
-        def along(region, sl):
-            return tuple(sl if k == a else s for k, s in enumerate(region))
-
-        lo_core = np.asarray(st.labels[along(lo_r, slice(lo_r[a].stop - w, lo_r[a].stop))])
-        lo_rim = np.asarray(st.rims[a][along(lo_r, slice(index[a] * 2 * w + w,
-                                                         index[a] * 2 * w + w + w2))])
-        hi_rim = np.asarray(st.rims[a][along(hi_r, slice(nxt[a] * 2 * w, nxt[a] * 2 * w + w))])
-        hi_core = np.asarray(st.labels[along(hi_r, slice(hi_r[a].start, hi_r[a].start + w2))])
-        pairs = matched_pairs(np.concatenate([lo_core, lo_rim], axis=a),
-                              np.concatenate([hi_rim, hi_core], axis=a))
-        return pairs + np.array([offsets[index], offsets[nxt]], np.int64)
 
 
 def _compact(labels: np.ndarray) -> np.ndarray:
@@ -331,33 +315,40 @@ def _compact(labels: np.ndarray) -> np.ndarray:
 
 
 class SegmentedLabels(GlobalLabels):
-    """The stitched labels of a ``Segmentation``: read (relabelled per region), shown as
-    a pyramid, exported and measured like global labels."""
+    """The stitched labels of a ``Segmentation``: computed by ``run()`` (which
+    ``lp.export`` and ``lp.measure`` call when needed), then read (relabelled per
+    region), shown as a pyramid, exported and measured like global labels."""
 
-    def __init__(self, job: Segmentation, store: SegmentStore, lut, offsets, n_labels):
+    def __init__(self, job: Segmentation) -> None:
         super().__init__(job.source, job.spatial, 1, job.steps)
-        self.job, self.segment_store = job, store
+        self.job = job
+        self.segment_store: SegmentStore | None = None
         self.block = tuple(job.block)
         self.grid = tuple(job.grid)
         self.chunks = tuple(
             tuple(min(b, n - i * b) for i in range(g))
             for n, b, g in zip(self.shape, self.block, self.grid, strict=True))
-        self.token = "lp-segmented-" + store.identity
-        self.translate = translate_of(job.source)
-        self._store, self._offsets, self._lut = store.labels, offsets, lut
-        self.n_labels = int(n_labels)
+        self.token = "lp-segmented-" + job.identity(None)
+
+    def run(self, progress=None, cancel=None, store=None, resume: bool = True
+            ) -> SegmentedLabels:
+        """Segment and stitch (see ``Segmentation.run``); once done, returns at once."""
+        if self.done:
+            return self
+        st, lut, offsets, n_labels, run_stamp = self.job.stitch(progress, cancel, store,
+                                                                resume)
+        self.segment_store, self._store, self._offsets = st, st.labels, offsets
+        self.n_labels, self._run_stamp, self._levels = int(n_labels), run_stamp, None
         if self.n_labels >= 2**32 - 1:
             self.dtype = np.dtype(np.uint64)
-
-    def run(self, progress=None, cancel=None, store=None) -> SegmentedLabels:
-        return self  # stitched already
+        self._lut = lut
+        return self
 
     def __repr__(self) -> str:
-        return (f"SegmentedLabels(shape={self.shape}, method={self.job.method.name!r}, "
-                f"{self.n_labels} labels)")
+        state = f"{self.n_labels} labels" if self.done else "not run"
+        return f"SegmentedLabels(shape={self.shape}, method={self.job.method.name!r}, {state})"
 
     def __getstate__(self) -> dict:
         state = super().__getstate__()
         state["segment_store"] = None  # its folder travels by path in _store
         return state
-

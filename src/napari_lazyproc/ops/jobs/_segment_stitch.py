@@ -21,10 +21,12 @@ import math
 
 import numpy as np
 
+from ..._shared.regions import block_region
+
 #: two labels of neighbouring blocks are one object above this IoU in their overlap
 MIN_IOU = 0.5
 
-__all__ = ["MIN_IOU", "matched_pairs", "relabel", "strip_width"]
+__all__ = ["MIN_IOU", "block_rims", "face_pairs", "matched_pairs", "relabel", "strip_width"]
 
 
 def strip_width(halo: int) -> int:
@@ -79,3 +81,52 @@ def relabel(n_total: int, pairs: np.ndarray, present: np.ndarray) -> tuple[np.nd
     lut = np.zeros(n_total + 1, dtype)
     lut[present] = final.astype(dtype) + 1
     return lut, len(roots)
+
+
+def block_rims(job, index, core, ext, labels) -> dict:
+    """A block's labels over the strips just beyond its core faces, along each
+    spatial axis (zeros where it has no neighbour)."""
+    rims = {}
+    for a in job.spatial:
+        w = job.widths[a]
+        shape = [2 * w if k == a else s.stop - s.start for k, s in enumerate(core)]
+        strip = np.zeros(shape, np.uint32)
+        cross = [slice(c.start - e.start, c.stop - e.start) for c, e in zip(core, ext,
+                                                                            strict=True)]
+        lo_start = core[a].start - ext[a].start
+        if index[a] > 0:
+            cross[a] = slice(lo_start - w, lo_start)
+            put = [slice(None)] * len(core)
+            put[a] = slice(0, w)
+            strip[tuple(put)] = labels[tuple(cross)]
+        if index[a] < job.grid[a] - 1:
+            hi_start = core[a].stop - ext[a].start
+            w2 = min(w, job.source.shape[a] - core[a].stop)
+            cross[a] = slice(hi_start, hi_start + w2)
+            put = [slice(None)] * len(core)
+            put[a] = slice(w, w + w2)
+            strip[tuple(put)] = labels[tuple(cross)]
+        rims[a] = strip
+    return rims
+
+
+def face_pairs(job, st, offsets, index, a) -> np.ndarray:
+    """Matched provisional ids across the face between block ``index`` and the next
+    along axis ``a``: both blocks' labels over the slab around the face."""
+    nxt = tuple(i + 1 if k == a else i for k, i in enumerate(index))
+    lo_r = block_region(index, job.block, job.source.shape)
+    hi_r = block_region(nxt, job.block, job.source.shape)
+    w = job.widths[a]
+    w2 = min(w, hi_r[a].stop - hi_r[a].start)
+
+    def along(region, sl):
+        return tuple(sl if k == a else s for k, s in enumerate(region))
+
+    lo_core = np.asarray(st.labels[along(lo_r, slice(lo_r[a].stop - w, lo_r[a].stop))])
+    lo_rim = np.asarray(st.rims[a][along(lo_r, slice(index[a] * 2 * w + w,
+                                                     index[a] * 2 * w + w + w2))])
+    hi_rim = np.asarray(st.rims[a][along(hi_r, slice(nxt[a] * 2 * w, nxt[a] * 2 * w + w))])
+    hi_core = np.asarray(st.labels[along(hi_r, slice(hi_r[a].start, hi_r[a].start + w2))])
+    pairs = matched_pairs(np.concatenate([lo_core, lo_rim], axis=a),
+                          np.concatenate([hi_rim, hi_core], axis=a))
+    return pairs + np.array([offsets[index], offsets[nxt]], np.int64)
