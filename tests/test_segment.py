@@ -113,6 +113,12 @@ def test_the_result_is_exported_and_measured(stitched, tmp_path):
     np.testing.assert_array_equal(table["area"].to_numpy(),
                                   np.bincount(out.ravel())[table["label"].to_numpy()])
     assert len(stitched.levels) >= 1 and stitched.steps[-1]["op"] == "segment"
+    # to a dask worker: the labels travel by their store's path
+    import pickle
+
+    travelled = pickle.loads(pickle.dumps(stitched))
+    np.testing.assert_array_equal(np.asarray(travelled[60:70]), out[60:70])
+    assert "watershed" in repr(travelled)
 
 
 def test_the_preview_shows_per_block_labels_with_stable_ids(nuclei):
@@ -134,6 +140,13 @@ def test_the_preview_shows_per_block_labels_with_stable_ids(nuclei):
     mine = plane[:64, :64]
     pairs = np.unique(np.stack([own[inner][0].ravel(), mine.ravel()]), axis=1)
     assert len(np.unique(pairs[0])) == len(np.unique(pairs[1])) == pairs.shape[1]
+    # the faster look: each plane in 2D (here one block covers the plane)
+    flat = np.asarray(job.plane_preview[70])
+    assert job.plane_preview.steps[-1]["axes"] == "yx"
+    own = watershed_block(nuclei[70], diameter=(DIAMETER,) * 2,
+                          threshold=threshold_otsu(nuclei))
+    pairs = np.unique(np.stack([own.ravel(), flat.ravel()]), axis=1)
+    assert pairs.shape[1] == len(np.unique(own)) == len(np.unique(flat)) > 20
 
 
 KILLED = textwrap.dedent("""

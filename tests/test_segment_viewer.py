@@ -73,6 +73,11 @@ def test_preview_while_browsing_labels_appear_ids_stable(widget, qtbot):
     widget.diameter.value = 16.0
     assert widget.preview_layer is layer
     assert live_states(layer)[0].result is not preview
+    # the faster look: each plane in 2D
+    widget.preview_mode.value = "planes (2D, fast)"
+    flat = shown(qtbot, layer)
+    assert live_states(layer)[0].result.steps[-1]["axes"] == "yx"
+    assert len(np.unique(flat)) > 20
     widget.preview.value = False
     assert layer not in viewer.layers
 

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     import napari
 
 PREVIEW_SUFFIX = " · segment preview"
+PREVIEW_MODES = ("3D blocks", "planes (2D, fast)")
 PREVIEW_NOTE = ("preview: each block segmented on its own (with its halo); objects "
                 "crossing block faces are not joined until 'Segment whole volume'")
 
@@ -75,19 +76,23 @@ class SegmentWidget(Container):
                              tooltip="core block edge in voxels (0: automatic)")
         self.params = Container(labels=True, label="parameters")
         self.preview = CheckBox(text="Preview (blocks on screen)", value=False)
+        self.preview_mode = ComboBox(label="preview", choices=list(PREVIEW_MODES),
+                                     value="3D blocks",
+                                     tooltip="3D blocks: as the whole-volume job segments "
+                                     "them; planes: each plane in 2D, several times faster")
         self._controls = jobs.JobControls("Segment whole volume", "Cancel")
         self.run_button, self.cancel_button = (self._controls.run_button,
                                                self._controls.cancel_button)
         self.status: Label = self._controls.status
         self.extend([self.image, self.method, self.diameter, self.units, self.axes,
-                     self.block, self.params, self.preview, self.run_button,
+                     self.block, self.params, self.preview_mode, self.preview, self.run_button,
                      self.cancel_button, self.status])
         self.preview_layer = None
         self.labels_layer = None
         self._make_params()
         self.method.changed.connect(self._make_params)
         for widget in (self.image, self.method, self.diameter, self.units, self.axes,
-                       self.block):
+                       self.block, self.preview_mode):
             widget.changed.connect(self._update_preview)
         self.preview.changed.connect(self._toggle_preview)
         self.run_button.changed.connect(self.segment_whole)
@@ -145,7 +150,9 @@ class SegmentWidget(Container):
     def show_preview(self):
         """Add (or update) the preview layer; its blocks compute in the background."""
         try:
-            preview = self.job().preview
+            job = self.job()
+            preview = job.preview if self.preview_mode.value == "3D blocks" else \
+                job.plane_preview
         except ValueError as exc:
             show_error(str(exc))
             return None

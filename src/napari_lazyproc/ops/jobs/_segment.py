@@ -133,7 +133,7 @@ class Segmentation:
             **{k: v for k, v in self.params.items()
                if isinstance(v, (int, float, str, type(None)))}}]
         self._labels: SegmentedLabels | None = None
-        self._preview = None
+        self._preview = self._plane_preview = None
 
     def _block_shape(self, block) -> tuple[int, ...]:
         shape, chunks = self.source.shape, self.source.chunks
@@ -203,6 +203,23 @@ class Segmentation:
 
             self._preview = SegmentPreview(self)
         return self._preview
+
+    @property
+    def plane_preview(self):
+        """A faster look: each plane across the first spatial axis segmented in 2D (no
+        context along that axis), in blocks of at least 256 x 256. Its objects are the
+        planes' cross-sections, not the 3D objects ``run()`` finds."""
+        if len(self.spatial) < 3:
+            return self.preview
+        if self._plane_preview is None:
+            inner = self.spatial[1:]
+            flat = Segmentation(
+                self.source, inner, self.method, self.params,
+                None if self.diameter is None else self.diameter[1:],
+                halo=[self.halo[a] for a in inner],
+                block=[max(self.block[a], 256) for a in inner])
+            self._plane_preview = flat.preview
+        return self._plane_preview
 
     def identity(self, stamp) -> str:
         return tokenize(self.source.token, stamp, self.method.name, self.method.segment,
@@ -346,9 +363,16 @@ class SegmentedLabels(GlobalLabels):
 
     def __repr__(self) -> str:
         state = f"{self.n_labels} labels" if self.done else "not run"
-        return f"SegmentedLabels(shape={self.shape}, method={self.job.method.name!r}, {state})"
+        return f"SegmentedLabels(shape={self.shape}, method={self.method_name!r}, {state})"
 
     def __getstate__(self) -> dict:
         state = super().__getstate__()
         state["segment_store"] = None  # its folder travels by path in _store
+        state["job"] = None  # done: reading needs the store, offsets and table only
+        state["method_name"] = self.method_name
         return state
+
+    @property
+    def method_name(self) -> str:
+        return self.job.method.name if self.job is not None else self.__dict__.get(
+            "method_name", "?")
