@@ -22,6 +22,7 @@ whole plane, and a 512 x 512 view), cold (the sampled Otsu included); and the sa
 
     python benchmarks/bench_segment.py            # 256 x 1024 x 1024
     python benchmarks/bench_segment.py --small    # 128 x 512 x 512
+    python benchmarks/bench_segment.py --shape 128,1024,1024
 """
 
 from __future__ import annotations
@@ -159,6 +160,8 @@ def split_crossing(ref: np.ndarray, out: np.ndarray, block: int) -> tuple[int, i
 def main(shape=None) -> str:
     import zarr
 
+    if shape is None and "--shape" in sys.argv:
+        shape = [int(n) for n in sys.argv[sys.argv.index("--shape") + 1].split(",")]
     shape = tuple(shape or (SMALL if "--small" in sys.argv else BIG))
     path = make_data(shape)
     start, version = cpu_snapshot(), code_version()
