@@ -4,7 +4,7 @@ No napari import here; the GUI and the CLI call ``export``. ``WRITERS`` maps eac
 name to its writer class.
 """
 
-from ._cluster import distributed_client
+from .._shared.cluster import distributed_client
 from ._export import export
 from ._formats import WRITERS
 from ._paths import ExportError

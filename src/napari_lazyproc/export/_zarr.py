@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
+from .._shared.cluster import distributed_client
 from ..io import fast_codecs, reduce_block
 from ..ops import CACHE, Progress
 from . import _chunks, _metadata
-from ._cluster import distributed_client
 from ._input import ExportInput
 from ._paths import ExportError
 from ._remote_path import zarr_store

@@ -1,4 +1,5 @@
-"""The dask.distributed client an export runs on, opened and closed around it."""
+"""The dask.distributed client an export or a measurement runs on, opened and closed
+around it."""
 
 from __future__ import annotations
 
@@ -7,7 +8,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ._paths import ExportError
+
+class ExportError(RuntimeError):
+    """An export that cannot start or finish; the message names the path and the reason.
+
+    ``lp.ExportError``; defined here because an unreachable scheduler is one.
+    """
+
 
 #: the environment variable naming a scheduler address when none is given
 SCHEDULER_ENV = "LAZYPROC_SCHEDULER"
