@@ -40,6 +40,9 @@ from . import _bdv_hdf5  # noqa: E402,F401  isort: skip  (before _hdf5: a BDV .h
 from . import _hdf5  # noqa: E402,F401  isort: skip
 from . import _tiff  # noqa: E402,F401  isort: skip
 from . import _tiff_sequence  # noqa: E402,F401  isort: skip
+from . import _nd2  # noqa: E402,F401  isort: skip
+from . import _czi  # noqa: E402,F401  isort: skip
+from . import _lif  # noqa: E402,F401  isort: skip
 
 __all__ = [
     "dask_reader",
