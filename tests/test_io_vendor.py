@@ -255,3 +255,16 @@ def test_vendor_readers_import_no_reader_until_a_file_opens():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**os.environ}, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("suffix, module, extra", [(".nd2", "nd2", "nd2"),
+                                                   (".czi", "czifile", "czi"),
+                                                   (".lif", "liffile", "lif")])
+def test_a_vendor_file_without_its_reader_names_the_extra(tmp_path, monkeypatch, suffix,
+                                                         module, extra):
+    """As where the extra is not installed: the module cannot be found."""
+    monkeypatch.setitem(sys.modules, module, None)
+    path = tmp_path / f"image{suffix}"
+    path.write_bytes(b"\0" * 64)
+    assert find_format(path) is not None  # claimed by name, so the refusal says why
+    assert f"(pip install napari-lazyproc[{extra}])" in _error(path)
