@@ -268,3 +268,20 @@ def test_a_vendor_file_without_its_reader_names_the_extra(tmp_path, monkeypatch,
     path.write_bytes(b"\0" * 64)
     assert find_format(path) is not None  # claimed by name, so the refusal says why
     assert f"(pip install napari-lazyproc[{extra}])" in _error(path)
+
+
+def test_a_czi_compressed_with_zstd_is_refused_by_name(tmp_path):
+    """czifile 2019 decodes no zstd: the file says so when it opens, not at a plane's read.
+    The sample's first directory entry is marked ZStd1 (compression 6), as ZEN writes it."""
+    czifile = pytest.importorskip("czifile")
+    source = _needs(CZI)
+    with czifile.CziFile(source) as czi:
+        entry = czi.header.directory_position + 32 + 128  # segment header, EntryCount...
+    data = bytearray(source.read_bytes())
+    assert data[entry:entry + 2] == b"DV" and data[entry + 18] == 0
+    data[entry + 18] = 6
+    path = tmp_path / "zstd.czi"
+    path.write_bytes(bytes(data))
+    with czifile.CziFile(path) as czi:
+        assert {e.compression for e in czi.filtered_subblock_directory} == {0, 6}
+    assert "compressed with ZStd1, which czifile cannot decode" in _error(path)

@@ -90,6 +90,7 @@ def _layout(czi, series: int, path: str):
     if samples > 1:
         letters.append("c" if "c" not in letters else next(c for c in "qruvw"
                                                           if c not in letters))
+    _check_codecs(czi, path)
     iy, ix = axes.index("Y"), axes.index("X")
     lead = [i for i in keep if i not in (iy, ix)]
     tiles: dict[tuple[int, ...], list] = {}
@@ -104,6 +105,20 @@ def _layout(czi, series: int, path: str):
         tiles.setdefault(index, []).append(box)
     shape = tuple(full[i] for i in keep) + ((samples,) if samples > 1 else ())
     return "".join(letters), shape, tiles, len(lead), n_series
+
+
+def _check_codecs(czi, path: str) -> None:
+    """Refuse at opening, by name, a compression czifile cannot decode (ZEN's zstd)."""
+    import czifile
+
+    codecs = {e.compression for e in czi.filtered_subblock_directory}
+    unknown = sorted(codecs - set(czifile.czifile.DECOMPRESS))
+    if unknown:
+        names = {5: "ZStd0", 6: "ZStd1", **czifile.czifile.COMPRESSION}
+        found = ", ".join(str(names.get(c, c)) for c in unknown)
+        raise ImageReadError(path, f"its subblocks are compressed with {found}, which "
+                                   "czifile cannot decode (uncompressed, JPEG, LZW and "
+                                   "JPEG XR are read)")
 
 
 def _metadata(czi, axes: str, shape) -> dict[str, Any]:
