@@ -100,11 +100,16 @@ def test_nd2_a_plane_reads_one_frame():
     img.close()
 
 
-def test_nd2_pickles_by_path():
-    pytest.importorskip("nd2")
-    with lp.open_image(ND2) as img:
+@pytest.mark.parametrize("path, module, key", [(ND2, "nd2", (2, 3)),
+                                               (CZI, "czifile", (1, 0, 1)),
+                                               (LIF_XZ, "liffile", (7, 1))])
+def test_vendor_arrays_pickle_by_path(path, module, key):
+    """What a dask.distributed worker gets: the array without its handle, reopened there."""
+    pytest.importorskip(module)
+    with lp.open_image(_needs(path)) as img:
         again = pickle.loads(pickle.dumps(img.sources[0]))
-        np.testing.assert_array_equal(again[2, 3], np.asarray(img.levels[0][2, 3]))
+        assert again._handle is None
+        np.testing.assert_array_equal(again[key], np.asarray(img.levels[0][key]))
         again.close()
 
 

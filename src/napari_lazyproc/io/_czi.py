@@ -48,7 +48,11 @@ class CziArray(FrameStack):
         return (self.series, self.n_lead, *super()._identity())
 
     def _open(self):
-        return _open_czi(self.path)
+        czi = _open_czi(self.path)
+        # reopened after the file changed (or after pickling): its subblocks may have
+        # moved, so the tile index is the new file's
+        self.tiles = _layout(czi, self.series, self.path)[2]
+        return czi
 
     def _read_frame(self, handle, lead, inner):
         ys, xs = inner[0], inner[1]
