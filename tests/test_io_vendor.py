@@ -24,10 +24,6 @@ LIF_SPECTRAL = DATA / "LeicaLASX_wavelength-sweep_example.lif"
 LIF_XZ = DATA / "testdata_2channel_xz.lif"
 UM = "micrometer"
 
-# a napari layer keeps its file open until the layer goes; nd2 warns when one is collected
-pytestmark = pytest.mark.filterwarnings("ignore:ND2File file not closed")
-
-
 def _needs(path: Path) -> Path:
     """The CZI and LIF files are GPL-3 test data (tests/data/SOURCES.md): they are in the
     repository, not in the sdist."""

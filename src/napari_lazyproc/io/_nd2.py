@@ -41,7 +41,9 @@ class Nd2Array(FrameStack):
                  chunks, handle=None) -> None:
         super().__init__(path, shape, dtype, chunks, handle)
         self.position, self.loops, self.n_lead = int(position), list(loops), int(n_lead)
+        #: (position, loop indices) -> frame number, for the handle ``_frames_of``
         self._frames: dict[tuple[int, ...], int] | None = None
+        self._frames_of: Any = None
 
     def _identity(self) -> tuple:
         return (self.position, tuple(self.loops), *super()._identity())
@@ -69,7 +71,14 @@ class Nd2Array(FrameStack):
         state["_frames"] = state["_frames_of"] = None
         return state
 
-    _frames_of: Any = None
+    def __del__(self) -> None:
+        # the handle is ours alone: close it with us (nd2 warns of a file left open)
+        handle = self.__dict__.get("_handle")
+        if handle is not None:
+            try:
+                handle.close()
+            except Exception:  # noqa: BLE001 - at interpreter exit, anything goes
+                pass
 
 
 def _time_step(f, sizes: dict[str, int]) -> float | None:
