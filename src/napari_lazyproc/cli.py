@@ -64,6 +64,9 @@ def describe(image: LazyImage) -> str:
     ]
     if image.channel_names:
         lines.append(f"channels:  {', '.join(image.channel_names)}")
+    if (n_series := image.metadata.get("n_series") or 0) > 1:
+        lines.append(f"series:    {image.source.get('series', 0)} of 0..{n_series - 1} "
+                     "(--series N opens another)")
     for lab in image.labels:
         lines.append(f"labels:    {lab.name} {lab.shape} {lab.dtype}")
     others = image.metadata.get("other_datasets") or image.metadata.get("other_arrays")
@@ -84,16 +87,19 @@ def cmd_info(args: argparse.Namespace) -> int:
     Parameters
     ----------
     args : argparse.Namespace
-        The parsed command line: ``path`` and, for HDF5, ``dataset``.
+        The parsed command line: ``path``, and ``dataset`` / ``series``, passed to
+        ``open_image`` for the formats that take them.
 
     Returns
     -------
     int
         The exit status, 0.
     """
-    options = {}
+    options: dict = {}
     if args.dataset:
         options["dataset"] = args.dataset
+    if args.series is not None:
+        options["series"] = args.series
     with open_image(args.path, **options) as image:
         print(describe(image))
     return 0
@@ -433,7 +439,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser("info", help="print what the reader sees in a file")
     info.add_argument("path")
-    info.add_argument("--dataset", help="HDF5 dataset to open")
+    info.add_argument("--dataset", help="the dataset to open in an HDF5 file")
+    info.add_argument("--series", type=int, metavar="N",
+                      help="the series to open (TIFF, OME-TIFF, vendor files: 0 first)")
     info.set_defaults(func=cmd_info)
 
     ops = sub.add_parser("ops", help="list the operations and their parameters")

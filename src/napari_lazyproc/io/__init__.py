@@ -42,9 +42,13 @@ from ._remote import (
 from . import _zarr  # noqa: E402,F401  isort: skip
 from . import _imaris  # noqa: E402,F401  isort: skip  (before _hdf5: .ims is HDF5 too)
 from . import _n5  # noqa: E402,F401  isort: skip
+from . import _bdv_hdf5  # noqa: E402,F401  isort: skip  (before _hdf5: a BDV .h5 is HDF5 too)
 from . import _hdf5  # noqa: E402,F401  isort: skip
 from . import _tiff  # noqa: E402,F401  isort: skip
 from . import _tiff_sequence  # noqa: E402,F401  isort: skip
+from . import _nd2  # noqa: E402,F401  isort: skip
+from . import _czi  # noqa: E402,F401  isort: skip
+from . import _lif  # noqa: E402,F401  isort: skip
 
 __all__ = [
     "dask_reader",
