@@ -22,15 +22,8 @@ from ._image import LazyImage
 from ._lazy_array import LazyArray
 from ._pyramid import Downsampled, display_pyramid, level_factor, virtual_factors
 from ._registry import FORMATS, Format, Target, find_format, open_image, register
-from ._remote import (
-    EXPORT_MANIFEST,
-    EXPORT_RECORD,
-    RemoteTarget,
-    forget_remote,
-    fsspec_options,
-    is_url,
-    open_remote_store,
-)
+from ._remote_store import fsspec_options, is_url, open_remote_store
+from ._remote_target import EXPORT_MANIFEST, EXPORT_RECORD, RemoteTarget, forget_remote
 
 # registration order is the order formats are asked
 from . import _zarr  # noqa: E402,F401  isort: skip

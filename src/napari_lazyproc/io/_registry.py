@@ -62,7 +62,7 @@ class Target:
             return None
 
 
-#: target classes for what is not a local path (URLs, see ``_remote``); the first whose
+#: target classes for what is not a local path (URLs, see ``_remote_target``); the first whose
 #: ``accepts(path)`` is true makes the target, with the ``storage_options`` option
 TARGET_TYPES: list[type[Target]] = []
 

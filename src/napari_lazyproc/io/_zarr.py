@@ -17,7 +17,8 @@ from ._file_array import as_dask
 from ._identity import zarr_token
 from ._image import LazyImage
 from ._registry import Format, Target, register
-from ._remote import RemoteTarget, read_block, store_version
+from ._remote_store import read_block
+from ._remote_target import RemoteTarget, store_version
 
 _V3_META = "zarr.json"
 _V2_META = (".zgroup", ".zarray")
