@@ -64,3 +64,19 @@ def describe_error(exc: BaseException, timeout: float | None = None) -> str:
 
 def forbidden(exc: BaseException) -> bool:
     return isinstance(exc, ImageReadError) and str(exc.cause).startswith("HTTP 403")
+
+
+def ignored_range(byte_range, nbytes: int) -> str | None:
+    """Why an answer of ``nbytes`` to a request for ``byte_range`` is wrong, or None: more
+    bytes than asked means a server that ignores Range requests and sends the whole file
+    (Python's ``http.server`` does), which a sharded array's index and chunks cannot use."""
+    suffix = getattr(byte_range, "suffix", None)
+    start, end = getattr(byte_range, "start", None), getattr(byte_range, "end", None)
+    asked = suffix if suffix is not None else (
+        end - start if start is not None and end is not None else None)
+    if asked is None or nbytes <= asked:
+        return None
+    return (f"the server ignores HTTP Range requests (it sent {nbytes} bytes for a range "
+            f"of {asked}); sharded zarr v3 arrays are read by byte ranges of their shard "
+            f"files: serve them with a server that answers Range requests (nginx, Apache, "
+            f"an object store), not Python's http.server")

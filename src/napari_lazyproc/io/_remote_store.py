@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ._errors import ImageReadError
-from ._remote_errors import describe_error, forbidden, is_transient
+from ._remote_errors import describe_error, forbidden, ignored_range, is_transient
 
 _URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]+)://")
 
@@ -191,6 +191,10 @@ def _make_remote_store_class():
                 return None
             if is_meta:
                 self.metadata[key] = None if value is None else value.to_bytes()
+            elif byte_range is not None and value is not None:
+                wrong = ignored_range(byte_range, len(value))
+                if wrong:
+                    raise ImageReadError(_join(self.url, key), wrong)
             return value
 
         async def _get(self, key: str, prototype, byte_range):
