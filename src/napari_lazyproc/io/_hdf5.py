@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ._axes import axes_from_names, guess_axes, normalize_unit, unit_for_axis
-from ._errors import ImageReadError
+from ._errors import ImageReadError, OptionError
 from ._file_array import FileArray, open_hdf5
 from ._image import LazyImage
 from ._registry import Format, Target, register
@@ -144,7 +144,7 @@ class BigDataViewerHdf5(Format):
     @classmethod
     def open(cls, target: Target, **options: Any) -> LazyImage:
         if options:
-            raise TypeError(f"unexpected keyword argument(s) {', '.join(options)}")
+            raise OptionError(f"unexpected keyword argument(s) {', '.join(options)}")
         handle = _open_file(target)
         try:
             setups = sorted(
