@@ -27,6 +27,8 @@ from ._remote_target import EXPORT_MANIFEST, EXPORT_RECORD, RemoteTarget, forget
 
 # registration order is the order formats are asked
 from . import _zarr  # noqa: E402,F401  isort: skip
+from . import _ngff_plate  # noqa: E402,F401  isort: skip  (asked before plain zarr)
+from . import _bioformats2raw  # noqa: E402,F401  isort: skip  (likewise)
 from . import _imaris  # noqa: E402,F401  isort: skip  (before _hdf5: .ims is HDF5 too)
 from . import _n5  # noqa: E402,F401  isort: skip
 from . import _hdf5  # noqa: E402,F401  isort: skip
