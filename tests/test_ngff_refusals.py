@@ -129,3 +129,14 @@ def test_only_the_users_own_option_is_reported_as_one(tmp_path):
     path = _store(tmp_path, VALID)
     assert _error(path, serie=1).endswith(
         "OME-Zarr does not take that option: got an unexpected keyword argument 'serie'")
+
+
+def test_a_readers_own_type_error_is_the_files_not_an_option(tmp_path):
+    path = tmp_path / "odd.zarr"
+    path.mkdir()
+    # final v3, with a key zarr-python's group metadata does not take
+    (path / "zarr.json").write_text('{"zarr_format": 3, "node_type": "group", '
+                                    '"extensions": []}')
+    message = _error(path)
+    assert message.endswith("not a readable zarr (GroupMetadata.__init__() got an "
+                            "unexpected keyword argument 'extensions')")

@@ -35,9 +35,10 @@ def read_layers(path: str | list[str]) -> list[LayerData]:
     for p in paths:
         image = open_image(p)
         layers.extend(image_layer_data(image))
-        # a bioformats2raw root: every series as its own layers, each opened lazily
-        for index in range(1, len(image.metadata.get("series") or ())):
-            if image.source.get("series") == 0:
+        # a bioformats2raw root (not one series' folder): every series as its own
+        # layers, each opened lazily
+        if image.source.get("root") == image.source["path"]:
+            for index in range(1, len(image.metadata.get("series") or ())):
                 layers.extend(image_layer_data(open_image(p, series=index)))
     return watch_viewer(layers)
 

@@ -129,8 +129,31 @@ class Bioformats2raw(Format):
             if xml[series]["name"]:
                 image.name = str(xml[series]["name"])
         image.source.update(path=str(root), format=f"bioformats2raw ({image.source['format']})",
-                            series=series)
+                            series=series, root=str(root))
         image.metadata["series"] = [
             {"path": p, "name": xml[i]["name"] if i < len(xml) else None}
             for i, p in enumerate(paths)]
+        return image
+
+
+@register(before=OmeZarr)
+class Bioformats2rawSeries(Format):
+    """A series folder of a local bioformats2raw root (``data.zarr/1``): the series, with
+    its OME-XML metadata, as the root's ``series=1`` gives it."""
+
+    name = "bioformats2raw series"
+
+    @classmethod
+    def claims(cls, target: Target) -> bool:
+        if isinstance(target, RemoteTarget) or not OmeZarr.claims(target):
+            return False
+        parent = Target(target.path.parent)
+        return Bioformats2raw.claims(parent) and target.path.name in _series_paths(parent)
+
+    @classmethod
+    def open(cls, target: Target) -> LazyImage:
+        parent = Target(target.path.parent)
+        image = Bioformats2raw.open(parent, series=_series_paths(parent).index(
+            target.path.name))
+        image.source["path"] = str(target.path)
         return image
