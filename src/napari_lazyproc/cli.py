@@ -69,6 +69,7 @@ def describe(image: LazyImage) -> str:
                      "(--series N opens another)")
     for lab in image.labels:
         lines.append(f"labels:    {lab.name} {lab.shape} {lab.dtype}")
+    lines.extend(layout_lines(image))
     others = image.metadata.get("other_datasets") or image.metadata.get("other_arrays")
     if others:
         lines.append(f"also:      {', '.join(others)}")
@@ -79,6 +80,32 @@ def describe(image: LazyImage) -> str:
            else "remote (not listed)" if is_url(image.source.get("path")) else "not on disk")
     )
     return "\n".join(lines)
+
+
+def layout_lines(image: LazyImage) -> list[str]:
+    """What a file holds beside the image opened: a bioformats2raw root's series, an HCS
+    plate's rows, columns, wells and fields, a well's fields."""
+    lines = []
+    series = image.metadata.get("series")
+    if series:
+        shown = image.source.get("series")
+        lines.append("series:    " + "; ".join(
+            f"{i} {s.get('name') or s['path']}" + (" (opened)" if i == shown else "")
+            for i, s in enumerate(series)))
+    plate = image.metadata.get("plate")
+    if plate:
+        rows, cols = plate["rows"], plate["columns"]
+        lines += [
+            f"plate:     {plate.get('name') or image.name}: {len(rows)} rows "
+            f"({', '.join(rows)}) x {len(cols)} columns ({', '.join(cols)})",
+            f"wells:     {len(plate['wells'])}: {', '.join(plate['wells'])}",
+        ]
+    fields = (plate or image.metadata.get("well") or {}).get("fields")
+    if fields:
+        chosen = (plate or image.metadata["well"])["field"]
+        lines.append(f"fields:    {len(fields)} per well ({', '.join(fields)}); field "
+                     f"{chosen} shown")
+    return lines
 
 
 def cmd_info(args: argparse.Namespace) -> int:

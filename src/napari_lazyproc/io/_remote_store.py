@@ -11,33 +11,20 @@ times, and to turn what is left (404 of a metadata file, 403, timeouts) into one
 from __future__ import annotations
 
 import asyncio
-import itertools
-import json
 import logging
 import os
 import re
 import threading
-import time
 from collections.abc import Iterable
-from functools import cached_property
-from pathlib import PurePosixPath
 from typing import Any
-from urllib.parse import urlsplit
 
 from ._errors import ImageReadError
-from ._registry import TARGET_TYPES, Target
+from ._remote_errors import describe_error, forbidden, ignored_range, is_transient
 
 _URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]+)://")
 
 #: zarr metadata documents: fetched once per store, never per read
 METADATA_NAMES = frozenset({"zarr.json", ".zgroup", ".zarray", ".zattrs", ".zmetadata"})
-#: written last by an export to a store that cannot rename (``export`` to a URL)
-EXPORT_MANIFEST = "lazyproc-manifest.json"
-#: the resume record an export writes first (see ``export/_resume.py``)
-EXPORT_RECORD = ".lazyproc/job.json"
-#: what opening a URL fetches first, all at once (one round trip)
-SNIFF_KEYS = ("zarr.json", ".zgroup", ".zarray", ".zattrs", ".zmetadata", EXPORT_MANIFEST,
-              EXPORT_RECORD)
 
 _log = logging.getLogger("napari_lazyproc")
 
@@ -52,9 +39,6 @@ ZARR_DEFAULT_CONCURRENCY, CONCURRENCY = 10, 64
 #: a read block (the dask chunk of a remote level) grows over y and x to about this size,
 #: so that one read fetches many chunks concurrently instead of one per pool thread
 READ_BLOCK_BYTES = 64 << 20
-#: sniffed root documents are reused for this many seconds (napari asks the reader
-#: whether it claims a URL, then opens it at once: one fetch, not two)
-SNIFF_TTL = 5.0
 
 
 def is_url(path: Any) -> bool:
@@ -102,64 +86,6 @@ def fsspec_options(url: str, storage_options: dict | None) -> dict[str, Any]:
     return opts
 
 
-def _status(exc: BaseException) -> int | None:
-    status = getattr(exc, "status", None) or getattr(exc, "code", None)
-    if isinstance(status, int):
-        return status
-    response = getattr(exc, "response", None)  # botocore ClientError
-    if isinstance(response, dict):
-        code = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        return int(code) if code else None
-    return None
-
-
-def _is_timeout(exc: BaseException) -> bool:
-    return isinstance(exc, (asyncio.TimeoutError, TimeoutError)) or "Timeout" in type(
-        exc).__name__
-
-
-def is_transient(exc: BaseException) -> bool:
-    """A server error (5xx, 429) or a dropped connection: worth trying again."""
-    if isinstance(exc, ImageReadError) or _is_timeout(exc):
-        return False
-    status = _status(exc)
-    if status is not None:
-        return status >= 500 or status == 429
-    if isinstance(exc, ConnectionError):  # reset, aborted, refused mid-way
-        return True
-    names = {c.__name__ for c in type(exc).__mro__}
-    return bool(names & {"ServerDisconnectedError", "ClientConnectionError",
-                         "ClientPayloadError"})
-
-
-def describe_error(exc: BaseException, timeout: float | None = None) -> str:
-    """One line saying what went wrong with a request: the HTTP status, a timeout, a
-    refused connection, a missing library."""
-    if _is_timeout(exc):
-        return f"timed out (no answer in {timeout:g} s)" if timeout else "timed out"
-    status = _status(exc)
-    if isinstance(exc, PermissionError) and status is None:
-        status = 403
-    if status is not None:
-        from http import HTTPStatus
-
-        try:
-            phrase = HTTPStatus(status).phrase
-        except ValueError:
-            phrase = ""
-        return f"HTTP {status} {phrase}".rstrip()
-    if isinstance(exc, FileNotFoundError):
-        return "not found (HTTP 404)"
-    names = {c.__name__ for c in type(exc).__mro__}
-    if isinstance(exc, ConnectionError) or "ClientConnectorError" in names:
-        return f"cannot connect ({exc})"
-    return str(exc) or type(exc).__name__
-
-
-def _forbidden(exc: BaseException) -> bool:
-    return isinstance(exc, ImageReadError) and str(exc.cause).startswith("HTTP 403")
-
-
 def _join(url: str, key: str) -> str:
     return f"{url.rstrip('/')}/{key}" if key else url
 
@@ -173,7 +99,7 @@ def _read_timeout(storage_options: dict) -> float | None:
     return None
 
 
-def _fsspec_store(url: str, storage_options: dict | None, read_only: bool):
+def fsspec_store(url: str, storage_options: dict | None, read_only: bool):
     """zarr's ``FsspecStore`` for ``url``; a missing protocol library is named."""
     from zarr.storage import FsspecStore
 
@@ -231,7 +157,7 @@ def _make_remote_store_class():
         def from_url(cls, url: str, storage_options: dict | None = None,
                      read_only: bool = True, metadata: dict | None = None):
             """A read-only store of ``url`` (``storage_options`` go to fsspec)."""
-            return cls(_fsspec_store(url, storage_options, read_only), url, storage_options,
+            return cls(fsspec_store(url, storage_options, read_only), url, storage_options,
                        metadata)
 
         def _with_store(self, store):
@@ -258,13 +184,17 @@ def _make_remote_store_class():
             except ImageReadError as exc:
                 # a bucket readable without listing answers 403 for a key that is not
                 # there: a chunk never written (zarr leaves empty chunks out) is absent
-                if is_meta or not _forbidden(exc):
+                if is_meta or not forbidden(exc):
                     raise
                 _log.info("%s: HTTP 403 for chunk %s, read as absent (fill value)",
                           self.url, key)
                 return None
             if is_meta:
                 self.metadata[key] = None if value is None else value.to_bytes()
+            elif byte_range is not None and value is not None:
+                wrong = ignored_range(byte_range, len(value))
+                if wrong:
+                    raise ImageReadError(_join(self.url, key), wrong)
             return value
 
         async def _get(self, key: str, prototype, byte_range):
@@ -299,7 +229,7 @@ def _make_remote_store_class():
             # where a missing key is forbidden rather than not found; 403 with nothing
             # read: really forbidden
             found = any(v is not None and not isinstance(v, BaseException) for v in values)
-            if errors and (not found or any(not _forbidden(e) for e in errors)):
+            if errors and (not found or any(not forbidden(e) for e in errors)):
                 raise errors[0]
             out = {k: None if v is None or isinstance(v, BaseException) else v.to_bytes()
                    for k, v in zip(keys, values, strict=True)}
@@ -340,11 +270,11 @@ def open_remote_store(url: str, storage_options: dict | None = None):
     -------
     RemoteStore
     """
-    _raise_concurrency()
+    raise_concurrency()
     return _remote_store(url, storage_options, True, None)
 
 
-def _raise_concurrency() -> None:
+def raise_concurrency() -> None:
     """Let zarr keep more requests in flight: with remote latency, 10 at a time (its
     default, sized for disks) makes a plane of 64 chunks take 7 round trips instead of
     one. A value the user has set is kept."""
@@ -373,171 +303,3 @@ def read_block(shape: tuple[int, ...], chunks: tuple[int, ...], itemsize: int
                 return tuple(block)
             block[axis] = grown
     return tuple(block)
-
-
-_sniffed: dict[tuple[str, str], tuple[float, dict[str, bytes | None]]] = {}
-_sniffed_lock = threading.Lock()
-_openings = itertools.count()
-
-
-#: how many times this process changed each URL (an export): part of its arrays' tokens
-_generations: dict[str, int] = {}
-
-
-def forget_remote(url: str) -> None:
-    """Drop what was sniffed at ``url`` and under it, and give its arrays new tokens (an
-    export just changed it: chunks cached under the old tokens must not be served)."""
-    url = url.rstrip("/")
-    with _sniffed_lock:
-        for key in [k for k in _sniffed if k[0] == url or k[0].startswith(url + "/")]:
-            del _sniffed[key]
-        _generations[url] = _generations.get(url, 0) + 1
-
-
-def store_version(url: str) -> tuple:
-    """What tells this store's contents from an earlier store at the same URL: how many
-    times this process changed it, and the export manifest sniffed at its root (its date
-    changes with every export, from any process). Part of the tokens of its arrays.
-
-    Parameters
-    ----------
-    url : str
-        The store's root URL.
-
-    Returns
-    -------
-    tuple
-        A hashable value for the dask names and cache keys of the store's arrays.
-    """
-    url = url.rstrip("/")
-    with _sniffed_lock:
-        generation = sum(n for k, n in _generations.items()
-                         if url == k or url.startswith(k + "/") or k.startswith(url + "/"))
-        manifests = tuple(hit[1].get(EXPORT_MANIFEST) or b"" for k, hit in _sniffed.items()
-                          if k[0] == url)
-    return generation, manifests
-
-
-def _options_key(storage_options: dict) -> str:
-    return json.dumps(storage_options, sort_keys=True, default=repr)
-
-
-class RemoteTarget(Target):
-    """A URL to be sniffed: the root documents of the store it names, fetched at once.
-
-    Parameters
-    ----------
-    url
-        The store's URL.
-    storage_options
-        Passed to fsspec.
-    """
-
-    def __init__(self, url: str, storage_options: dict | None = None) -> None:
-        self.raw = url
-        self.url = url.rstrip("/")
-        self.storage_options = dict(storage_options or {})
-        #: for names only (``.name``, suffixes); never opened
-        self.path = PurePosixPath(urlsplit(self.url).path or "/")
-        self._members: dict[str, bytes | None] = {}
-        self._error: ImageReadError | None = None
-        #: this opening of the store: part of its arrays' tokens (a remote store is read
-        #: as a snapshot, which a new opening renews; see ``io._identity``)
-        self.opening = next(_openings)
-
-    @classmethod
-    def accepts(cls, path: Any) -> bool:
-        """Whether this target type is the one for ``path`` (a URL)."""
-        return is_url(path)
-
-    @cached_property
-    def store(self):
-        """The read-only zarr store, sharing the documents the sniff fetched."""
-        self._sniff()
-        _raise_concurrency()
-        return remote_store_class()(
-            _fsspec_store(self.url, self.storage_options, True), self.url,
-            self.storage_options, self._members)
-
-    def _sniff(self) -> None:
-        """Fetch the root documents (one round trip), or reuse a recent fetch."""
-        if self._members or self._error is not None:
-            return
-        key = (self.url, _options_key(self.storage_options))
-        now = time.monotonic()
-        with _sniffed_lock:
-            hit = _sniffed.get(key)
-        if hit is not None and now - hit[0] < SNIFF_TTL:
-            self._members.update(hit[1])
-            return
-        try:
-            store = remote_store_class().from_url(self.url, self.storage_options, True,
-                                                  self._members)
-            run(store.fetch(SNIFF_KEYS))
-        except ImageReadError as exc:
-            self._error = ImageReadError(self.url, exc.cause)
-            return
-        with _sniffed_lock:
-            _sniffed[key] = (now, dict(self._members))
-
-    @property
-    def error(self) -> ImageReadError | None:
-        """Why the store could not be reached (a status, a timeout), or None."""
-        self._sniff()
-        return self._error
-
-    @property
-    def is_glob(self) -> bool:
-        return False
-
-    @property
-    def exists(self) -> bool:
-        self._sniff()
-        return self._error is None and any(
-            self._members.get(k) is not None for k in ("zarr.json", ".zgroup", ".zarray"))
-
-    @property
-    def is_dir(self) -> bool:
-        return self.exists
-
-    @property
-    def missing(self) -> str:
-        """Why the URL does not open, for ``open_image``'s error."""
-        if self.error is not None:
-            return self.error.cause
-        return ("not found (HTTP 404): no zarr.json, .zgroup or .zarray at this URL; "
-                "only zarr and OME-Zarr are read from URLs")
-
-    @property
-    def head(self) -> bytes:
-        return b""
-
-    def has_member(self, name: str) -> bool:
-        try:
-            return self.read_member(name) is not None
-        except ImageReadError:
-            return False
-
-    def read_member(self, name: str) -> bytes | None:
-        """The bytes of ``name`` under the store's root, or None when absent."""
-        self._sniff()
-        if self._error is not None:
-            raise self._error
-        if name not in self._members:
-            self.prefetch([name])
-        return self._members.get(name)
-
-    def prefetch(self, keys: Iterable[str]) -> None:
-        """Fetch the metadata documents ``keys`` concurrently, for zarr to find later."""
-        todo = [k for k in keys if k not in self._members]
-        if todo:
-            self._members.update(run(self.store.fetch(todo)))
-
-    @property
-    def unfinished_export(self) -> bool:
-        """An export of ours that has not written its manifest yet (interrupted)."""
-        return (self.read_member(EXPORT_RECORD) is not None
-                and self.read_member(EXPORT_MANIFEST) is None)
-
-
-TARGET_TYPES.append(RemoteTarget)
