@@ -364,7 +364,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         # the dock widget, and the same series filtered lazily through it: only the plane
         # on screen is ever computed, in the background
         widget = LazyProcessingWidget(viewer)
-        viewer.window.add_dock_widget(widget, name="Lazy processing", area="right")
+        viewer.window.add_dock_widget(widget, name="Process", area="right")
         widget.axes.value = "zyx" if args.volume else "yx"
         widget.lengths.value = "pixel"
         widget.set_params(sigma=2.0)
