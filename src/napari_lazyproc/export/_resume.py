@@ -40,17 +40,35 @@ def digest(values: np.ndarray) -> str:
     return f"crc32:{head}:{zlib.crc32(np.ascontiguousarray(values).data):08x}"
 
 
-def _difference(partial, previous: dict | None, job: dict) -> str:
-    """One line saying why ``partial`` cannot be resumed by ``job``."""
+def difference(where, previous: dict | None, job: dict, complete: bool = False) -> str:
+    """One line saying why the export at ``where`` (a partial, or a ``complete`` output)
+    cannot be resumed, or accepted, as ``job``."""
+    if complete:  # an output: "exists" first, as for any other file there
+        again = f"{where} already exists; pass overwrite=True (--overwrite) to replace it"
+        if not isinstance(previous, dict):
+            return again
+        differ = sorted(k for k in {*previous, *job} if previous.get(k) != job.get(k))
+        if differ == ["input"]:
+            return f"{again}: it was made from the same input before its data changed"
+        shown = [k for k in differ if k in ("pipeline", "source", "shape", "dtype")]
+        detail = "; ".join(f"{k} {_short(previous.get(k))} there, {_short(job.get(k))} now"
+                           for k in shown)
+        return (f"{again}: it was made by a different export ({', '.join(differ)} differ"
+                + (f": {detail}" if detail else "") + ")")
     again = "pass overwrite=True to start again"
     if not isinstance(previous, dict):
-        return f"{partial} holds no readable export record; {again}"
+        return f"{where} holds no readable export record; {again}"
     differ = sorted(k for k in {*previous, *job} if previous.get(k) != job.get(k))
     if differ == ["input"]:
-        return (f"{partial} was started from the same input before its data changed "
+        return (f"{where} was started from the same input before its data changed "
                 f"(its files were rewritten since); resuming would mix the two: {again}")
-    return (f"{partial} was started by a different export ({', '.join(differ)} "
+    return (f"{where} was started by a different export ({', '.join(differ)} "
             f"differ); {again}")
+
+
+def _short(value, limit: int = 200) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class ResumeRecord:
@@ -98,7 +116,7 @@ class ResumeRecord:
                 previous = None
             job = json.loads(json.dumps(job))  # as JSON: tuples are lists
             if previous != job:
-                raise ExportError(_difference(self.partial, previous, job))
+                raise ExportError(difference(self.partial, previous, job))
         else:
             self.root.mkdir(parents=True)
             self.job_file.write_text(json.dumps(job))
