@@ -67,11 +67,6 @@ def saved_pipeline(steps: Sequence[Mapping[str, Any]]) -> str:
     return json.dumps(json.loads(Pipeline(steps).to_json()), indent=2) + "\n"
 
 
-def load_pipeline(text: str) -> Pipeline:
-    """A pipeline file's text as a ``Pipeline``; a ``ValueError`` naming what is wrong."""
-    return Pipeline.from_json(text)
-
-
 def python_script(steps: Sequence[Mapping[str, Any]], path: str, *, name: str = "",
                   dataset: str | None = None, channel: int | None = None) -> str:
     """A short script that reproduces a layer: open its file, apply the steps.

@@ -11,7 +11,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, LineEdit, Table
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FileEdit,
+    Label,
+    LineEdit,
+    PushButton,
+    Table,
+)
 from napari.utils.notifications import show_error
 from superqt.utils import ensure_main_thread
 
@@ -22,8 +31,8 @@ if TYPE_CHECKING:
 
 #: where the pipeline comes from
 PIPELINE_FROM = (("the selected layer's", "layer"), ("a saved pipeline (JSON)", "file"))
-#: the summary table's columns, as ``BatchRow`` names them
-COLUMNS = ("input", "output", "status", "seconds", "voxels", "error")
+#: the summary table's columns: the command line's summary, and why a dataset failed
+COLUMNS = ("input", "output", "status", "time", "voxels", "error")
 
 
 def _patterns(text: str) -> list[str]:
@@ -47,9 +56,12 @@ class BatchPanel(Container):
         self.source = ComboBox(label="pipeline", choices=list(PIPELINE_FROM), value="layer")
         self.pipeline_file = FileEdit(label="pipeline file", mode="r", filter="*.json",
                                       visible=False)
-        self.inputs = LineEdit(label="inputs",
-                               tooltip="paths or globs, separated by ';' "
+        self.inputs = LineEdit(tooltip="paths or globs, separated by ';' "
                                        "(data/*.ome.zarr; more/embryo_*.tif)")
+        self.folder_button = PushButton(text="Folder…", tooltip="every dataset in a folder")
+        row = Container(layout="horizontal", labels=False, label="inputs",
+                        widgets=[self.inputs, self.folder_button])
+        row.margins = (0, 0, 0, 0)
         self.found = Label(value="")
         self.output = FileEdit(label="output folder", mode="d")
         self.template = LineEdit(label="file name", value="{stem}.ome.zarr",
@@ -62,14 +74,16 @@ class BatchPanel(Container):
         self.status = self.controls.status
         self.summary = Table(value=None, label="summary")
         self.summary.read_only = True
-        self.extend([self.source, self.pipeline_file, self.inputs, self.found, self.output,
+        self.extend([self.source, self.pipeline_file, row, self.found, self.output,
                      self.template, self.overwrite, self.resume, self.run_button,
                      self.cancel_button, self.status, self.summary])
         self.native.setWindowTitle("Process a folder (napari-lazyproc)")
+        self.native.setStyleSheet(_stylesheet(viewer))  # a window of its own: napari's look
         self.native.resize(640, 520)
         self.source.changed.connect(self._on_source)
         self.inputs.changed.connect(self._count_inputs)
         self.run_button.changed.connect(self.run)
+        self.folder_button.changed.connect(self._choose_folder)
 
     def use_steps(self, steps: list[dict], layer_name: str = "") -> None:
         """Offer ``steps`` (the selected layer's) as the pipeline; a file when empty."""
@@ -81,6 +95,14 @@ class BatchPanel(Container):
 
     def _on_source(self, _=None) -> None:
         self.pipeline_file.visible = self.source.value == "file"
+
+    def _choose_folder(self, _=None) -> None:
+        from qtpy.QtWidgets import QFileDialog
+
+        folder = QFileDialog.getExistingDirectory(self.native, "Datasets in a folder")
+        if folder:
+            zarrs = any(Path(folder).glob("*.zarr"))
+            self.inputs.value = str(Path(folder) / ("*.zarr" if zarrs else "*"))
 
     def _count_inputs(self, _=None) -> None:
         from ..batch import expand_inputs
@@ -101,7 +123,7 @@ class BatchPanel(Container):
         ValueError
             No steps, or a file that cannot be read or parsed.
         """
-        from .._pipeline_script import load_pipeline
+        from ..batch import load_pipeline
         from ..ops import Pipeline
 
         if self.source.value == "layer":
@@ -111,10 +133,7 @@ class BatchPanel(Container):
         path = Path(self.pipeline_file.value)
         if not path.is_file():
             raise ValueError(f"no pipeline file: {path} is not a file")
-        try:
-            return load_pipeline(path.read_text())
-        except OSError as exc:
-            raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        return load_pipeline(path)
 
     def run(self, _=None) -> jobs.Job | None:
         """Run the pipeline over the inputs in the background.
@@ -161,20 +180,23 @@ class BatchPanel(Container):
             self.status.value = message
 
     def _finished(self, job: jobs.Job) -> None:
+        from ..batch import summary_rows
+
         rows = self.rows or []
         failed = sum(1 for r in rows if r.status == "failed")
         detail = f" ({len(rows)} datasets, {failed} failed)" if rows else ""
         self.controls.finished(job, detail)
-        self.summary.value = {
-            "data": [[_cell(getattr(r, c)) for c in COLUMNS] for r in rows],
-            "columns": list(COLUMNS),
-        }
+        cells = [[Path(c).name if i < 2 and c != "-" else c for i, c in enumerate(cells)]
+                 + [r.error or ""] for r, cells in zip(rows, summary_rows(rows), strict=True)]
+        self.summary.value = {"data": cells, "columns": list(COLUMNS),
+                              "index": [str(i + 1) for i in range(len(cells))]}
         self.summary.native.resizeColumnsToContents()
 
 
-def _cell(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.2f}"
-    if isinstance(value, Path):
-        return value.name
-    return "" if value is None else str(value)
+def _stylesheet(viewer) -> str:
+    from napari.qt import get_stylesheet
+
+    try:
+        return get_stylesheet(viewer.theme)
+    except Exception:  # noqa: BLE001 - a theme napari no longer knows: Qt's own look
+        return ""

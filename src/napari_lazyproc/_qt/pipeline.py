@@ -15,7 +15,7 @@ from magicgui.widgets import Container, Label, PushButton, Table
 from napari.utils.notifications import show_error, show_info
 
 from .._layer_data import layer_source
-from .._pipeline_script import load_pipeline, pipeline_rows, python_script, saved_pipeline
+from .._pipeline_script import pipeline_rows, python_script, saved_pipeline
 from . import choices
 from .tables import ask_save_path
 
@@ -156,17 +156,14 @@ class PipelinePanel(Container):
         napari.layers.Layer or None
             The new layer, or None (told as a notification).
         """
+        from ..batch import load_pipeline
         from ..ops import LazyResult
 
         layer = layer if layer is not None else self._target()
         try:
             if layer is None:
                 raise ValueError("no input layer: choose the layer to apply the pipeline to")
-            try:
-                text = Path(path).read_text()
-            except OSError as exc:
-                raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from exc
-            pipeline = load_pipeline(text)
+            pipeline = load_pipeline(Path(path))  # what `process --pipeline` reads
             if not pipeline.steps:
                 raise ValueError(f"{path} holds no steps")
             result = pipeline(layer_source(layer))
