@@ -144,3 +144,27 @@ def test_refusals_are_notifications(chain, tmp_path, notes):
     viewer.layers.selection.active = widget.add_layer()
     assert widget.pipeline.copy_python() is None
     assert "starts from data in memory" in notes[-1].message
+
+
+def test_copied_python_of_one_channel_opens_that_channel(make_napari_viewer, tmp_path,
+                                                         ome_zarr_v05_channels):
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(ome_zarr_v05_channels), plugin="napari-lazyproc")
+    assert layers[1].name == "channels · GFP" and layers[1].metadata["channel"] == 1
+    widget = LazyProcessingWidget(viewer)
+    widget.input.value = layers[1]
+    widget.axes.value = "yx"
+    widget.lengths.value = "pixel"
+    widget.operation.value = "median"
+    layer = widget.add_layer()
+    script = widget.pipeline.copy_python()
+    assert "channel=1" in script
+    out = tmp_path / "values.npy"
+    (tmp_path / "run.py").write_text(
+        script + f"\nimport numpy as np\nnp.save({str(out)!r}, result.compute())\n")
+    done = subprocess.run([sys.executable, str(tmp_path / "run.py")], capture_output=True,
+                          text=True, timeout=120, env=dict(os.environ, PYTHONPATH=SRC))
+    assert done.returncode == 0, done.stderr
+    got = np.load(out)
+    np.testing.assert_array_equal(got, np.asarray(layer_source(layer)))
+    np.testing.assert_array_equal(got, ndi.median_filter(VOLUME // 2, size=(1, 3, 3)))

@@ -8,7 +8,6 @@ No napari, Qt or magicgui import here: the text is plain data, tested headless t
 from __future__ import annotations
 
 import json
-import pprint
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -94,8 +93,8 @@ def python_script(steps: Sequence[Mapping[str, Any]], path: str, *, name: str = 
     ValueError
         A step holding a Python function, which the script cannot write out.
     """
-    literal = pprint.pformat(json.loads(Pipeline(steps).to_json()), indent=1, width=88,
-                             sort_dicts=False)
+    # one step a line, as Python literals (None, True), in the order the steps run
+    literal = "".join(f"    {step!r},\n" for step in json.loads(Pipeline(steps).to_json()))
     options = f", dataset={dataset!r}" if dataset else ""
     opened = f"lp.open_image({str(path)!r}{options})"
     if channel is not None:  # the layer was one channel of the file, without its c axis
@@ -104,7 +103,7 @@ def python_script(steps: Sequence[Mapping[str, Any]], path: str, *, name: str = 
     return (
         f'"""Reproduces the napari layer{title} from its file (napari-lazyproc)."""\n'
         "import napari_lazyproc as lp\n\n"
-        f"pipeline = lp.Pipeline({literal})\n"
+        f"pipeline = lp.Pipeline([\n{literal}])\n"
         f"image = {opened}\n"
         "result = pipeline(image)  # lazy: nothing is computed until read\n"
         "# values = result.compute()                    # the whole array, in memory\n"
