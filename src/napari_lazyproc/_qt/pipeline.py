@@ -239,10 +239,10 @@ class PipelinePanel(Container):
 
     def open_batch(self, _=None):
         """Open the *Process a folder* window, set to the selected layer's pipeline."""
-        from .batch import BatchPanel
+        from .batch_window import BatchPanel
 
         if self.batch is None:
-            self.batch = BatchPanel(self.viewer)
+            self.batch = BatchPanel(self.viewer, parent=self.native)
         self.batch.use_steps(self.steps, self.layer.name if self.layer is not None else "")
         self.batch.native.show()
         self.batch.native.raise_()

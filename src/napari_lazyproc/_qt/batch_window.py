@@ -46,11 +46,17 @@ class BatchPanel(Container):
     ----------
     viewer : napari.Viewer
         Whose progress bars show the run.
+    parent : QWidget, optional
+        The window closes with it (the Process widget).
     """
 
-    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+    def __init__(self, viewer: napari.viewer.Viewer, parent=None) -> None:
         super().__init__(labels=True)
         self.viewer = viewer
+        if parent is not None:
+            from qtpy.QtCore import Qt
+
+            self.native.setParent(parent, Qt.WindowType.Window)
         self.steps: list[dict] = []
         self.rows: list | None = None  # the last run's summary (BatchRow)
         self.source = ComboBox(label="pipeline", choices=list(PIPELINE_FROM), value="layer")
@@ -186,6 +192,8 @@ class BatchPanel(Container):
         failed = sum(1 for r in rows if r.status == "failed")
         detail = f" ({len(rows)} datasets, {failed} failed)" if rows else ""
         self.controls.finished(job, detail)
+        if failed:
+            show_error(f"{failed} of {len(rows)} datasets failed: the summary says why")
         cells = [[Path(c).name if i < 2 and c != "-" else c for i, c in enumerate(cells)]
                  + [r.error or ""] for r, cells in zip(rows, summary_rows(rows), strict=True)]
         self.summary.value = {"data": cells, "columns": list(COLUMNS),
