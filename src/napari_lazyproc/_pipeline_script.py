@@ -67,7 +67,8 @@ def saved_pipeline(steps: Sequence[Mapping[str, Any]]) -> str:
 
 
 def python_script(steps: Sequence[Mapping[str, Any]], path: str, *, name: str = "",
-                  dataset: str | None = None, channel: int | None = None) -> str:
+                  options: Mapping[str, Any] | None = None,
+                  channel: int | None = None) -> str:
     """A short script that reproduces a layer: open its file, apply the steps.
 
     Parameters
@@ -78,8 +79,8 @@ def python_script(steps: Sequence[Mapping[str, Any]], path: str, *, name: str = 
         The file the chain starts from.
     name : str
         The layer's name, for the script's first line.
-    dataset : str, optional
-        ``open_image``'s ``dataset`` (an HDF5 file with several).
+    options : mapping, optional
+        ``open_image``'s options (``dataset`` of an HDF5 file, ``series`` of a TIFF).
     channel : int, optional
         The channel the chain starts from, when the file's layer was one channel of it.
 
@@ -95,8 +96,8 @@ def python_script(steps: Sequence[Mapping[str, Any]], path: str, *, name: str = 
     """
     # one step a line, as Python literals (None, True), in the order the steps run
     literal = "".join(f"    {step!r},\n" for step in json.loads(Pipeline(steps).to_json()))
-    options = f", dataset={dataset!r}" if dataset else ""
-    opened = f"lp.open_image({str(path)!r}{options})"
+    given = "".join(f", {k}={v!r}" for k, v in (options or {}).items())
+    opened = f"lp.open_image({str(path)!r}{given})"
     if channel is not None:  # the layer was one channel of the file, without its c axis
         opened = f"lp.ops.image_source({opened}, channel={int(channel)})"
     title = f" {name!r}" if name else ""
@@ -109,3 +110,14 @@ def python_script(steps: Sequence[Mapping[str, Any]], path: str, *, name: str = 
         "# values = result.compute()                    # the whole array, in memory\n"
         '# lp.export(result, "result.ome.zarr")         # or chunk by chunk to a file\n'
     )
+
+
+def open_options(source: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``open_image`` needs, beyond the path, to open what a file's layer showed (its
+    ``metadata["source"]``): an HDF5 file's dataset, a TIFF's series other than the first."""
+    options: dict[str, Any] = {}
+    if isinstance(source.get("dataset"), str):
+        options["dataset"] = source["dataset"]
+    if isinstance(source.get("series"), int) and source["series"]:
+        options["series"] = source["series"]
+    return options

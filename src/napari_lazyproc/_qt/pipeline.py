@@ -15,7 +15,7 @@ from magicgui.widgets import Container, Label, PushButton, Table
 from napari.utils.notifications import show_error, show_info
 
 from .._layer_data import layer_source
-from .._pipeline_script import pipeline_rows, python_script, saved_pipeline
+from .._pipeline_script import open_options, pipeline_rows, python_script, saved_pipeline
 from . import choices
 from .tables import ask_save_path
 
@@ -198,9 +198,8 @@ class PipelinePanel(Container):
         if not path:
             raise ValueError(f"{layer.name} starts from data in memory, not a file: save "
                              f"its input first, then a script can open it")
-        dataset = source.get("dataset") if isinstance(source.get("dataset"), str) else None
         return python_script(self.steps, _absolute(str(path)), name=layer.name,
-                             dataset=dataset, channel=meta.get("channel"))
+                             options=open_options(source), channel=meta.get("channel"))
 
     def copy_python(self, _=None) -> str | None:
         """Put the script on the clipboard; errors are notifications.
