@@ -83,7 +83,7 @@ class LazyProcessingWidget(Container):
                      self.export_button, self.cancel_button, self.status])
         # the selected lazy layer's steps: save, load, copy as Python, process a folder
         self.pipeline = PipelinePanel(viewer, self.add_result, lambda: self.input.value)
-        self.append(self.pipeline)
+        self.native.layout().addWidget(self.pipeline.native)  # full width: no label column
 
         self._live_layer: weakref.ref | None = None
 
