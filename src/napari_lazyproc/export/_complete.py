@@ -47,9 +47,19 @@ def _tiff_provenance(path: Path) -> dict | None:
         return json.loads(text) if isinstance(text, str) else None
 
 
+#: what a job records for reading only: the input's path as it was spelled (its
+#: identity, ``"input"``, holds where its bytes really are)
+PROVENANCE_ONLY = ("source",)
+
+
+def _compared(job: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in json.loads(json.dumps(job)).items() if k not in PROVENANCE_ONLY}
+
+
 def same_job(recorded: dict[str, Any] | None, job: dict[str, Any]) -> bool:
-    """Whether ``recorded`` (read back from JSON) is ``job``."""
-    return recorded is not None and recorded == json.loads(json.dumps(job))
+    """Whether ``recorded`` (read back from JSON) is ``job``: the same input (by its
+    identity, however its path was spelled), pipeline and options."""
+    return recorded is not None and _compared(recorded) == _compared(job)
 
 
 def check_complete(target, writer, image) -> bool:
@@ -70,5 +80,5 @@ def check_complete(target, writer, image) -> bool:
     job = writer.job(image)
     if same_job(recorded, job):
         return True
-    raise ExportError(difference(target.path, recorded, json.loads(json.dumps(job)),
+    raise ExportError(difference(target.path, _compared(recorded), _compared(job),
                                  complete=True))

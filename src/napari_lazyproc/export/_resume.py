@@ -50,9 +50,10 @@ def difference(where, previous: dict | None, job: dict, complete: bool = False) 
         differ = sorted(k for k in {*previous, *job} if previous.get(k) != job.get(k))
         if differ == ["input"]:
             return f"{again}: it was made from the same input before its data changed"
-        shown = [k for k in differ if k in ("pipeline", "source", "shape", "dtype")]
-        detail = "; ".join(f"{k} {_short(previous.get(k))} there, {_short(job.get(k))} now"
-                           for k in shown)
+        detail = "; ".join(
+            _steps_difference(previous.get(k) or [], job.get(k) or []) if k == "pipeline"
+            else f"{k} {_short(previous.get(k))} there, {_short(job.get(k))} now"
+            for k in differ if k in ("pipeline", "shape", "dtype", "format", "levels"))
         return (f"{again}: it was made by a different export ({', '.join(differ)} differ"
                 + (f": {detail}" if detail else "") + ")")
     again = "pass overwrite=True to start again"
@@ -64,6 +65,21 @@ def difference(where, previous: dict | None, job: dict, complete: bool = False) 
                 f"(its files were rewritten since); resuming would mix the two: {again}")
     return (f"{where} was started by a different export ({', '.join(differ)} "
             f"differ); {again}")
+
+
+def _steps_difference(old: list, new: list) -> str:
+    """Which steps differ, and in which parameters: ``step 1 gaussian: sigma [1.0] there,
+    [2.0] now``."""
+    ops = [s.get("op") if isinstance(s, dict) else s for s in old], \
+        [s.get("op") if isinstance(s, dict) else s for s in new]
+    if ops[0] != ops[1]:
+        return f"steps {_short(ops[0])} there, {_short(ops[1])} now"
+    out = []
+    for i, (a, b) in enumerate(zip(old, new, strict=True)):
+        keys = sorted(k for k in {*a, *b} if a.get(k) != b.get(k))
+        out += [f"step {i + 1} {a.get('op')}: {k} {_short(a.get(k))} there, "
+                f"{_short(b.get(k))} now" for k in keys]
+    return "; ".join(out) or "pipeline"
 
 
 def _short(value, limit: int = 200) -> str:
