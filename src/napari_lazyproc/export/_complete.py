@@ -80,5 +80,5 @@ def check_complete(target, writer, image) -> bool:
     job = writer.job(image)
     if same_job(recorded, job):
         return True
-    raise ExportError(difference(target.path, _compared(recorded), _compared(job),
+    raise ExportError(difference(target.path, recorded, json.loads(json.dumps(job)),
                                  complete=True))

@@ -44,18 +44,7 @@ def difference(where, previous: dict | None, job: dict, complete: bool = False) 
     """One line saying why the export at ``where`` (a partial, or a ``complete`` output)
     cannot be resumed, or accepted, as ``job``."""
     if complete:  # an output: "exists" first, as for any other file there
-        again = f"{where} already exists; pass overwrite=True (--overwrite) to replace it"
-        if not isinstance(previous, dict):
-            return again
-        differ = sorted(k for k in {*previous, *job} if previous.get(k) != job.get(k))
-        if differ == ["input"]:
-            return f"{again}: it was made from the same input before its data changed"
-        detail = "; ".join(
-            _steps_difference(previous.get(k) or [], job.get(k) or []) if k == "pipeline"
-            else f"{k} {_short(previous.get(k))} there, {_short(job.get(k))} now"
-            for k in differ if k in ("pipeline", "shape", "dtype", "format", "levels"))
-        return (f"{again}: it was made by a different export ({', '.join(differ)} differ"
-                + (f": {detail}" if detail else "") + ")")
+        return _complete_difference(where, previous, job)
     again = "pass overwrite=True to start again"
     if not isinstance(previous, dict):
         return f"{where} holds no readable export record; {again}"
@@ -65,6 +54,29 @@ def difference(where, previous: dict | None, job: dict, complete: bool = False) 
                 f"(its files were rewritten since); resuming would mix the two: {again}")
     return (f"{where} was started by a different export ({', '.join(differ)} "
             f"differ); {again}")
+
+
+def _complete_difference(where, previous: dict | None, job: dict) -> str:
+    """Why the complete output at ``where`` is not ``job``'s. Its source's path is
+    provenance, not identity (the same file may be spelled two ways): the input's token
+    says where its bytes are, its stamp when they were written."""
+    again = f"{where} already exists; pass overwrite=True (--overwrite) to replace it"
+    if not isinstance(previous, dict):
+        return again
+    differ = sorted(k for k in {*previous, *job}
+                    if k != "source" and previous.get(k) != job.get(k))
+    if differ == ["input"]:
+        old, new = previous.get("input") or {}, job.get("input") or {}
+        if old.get("token") == new.get("token"):
+            return f"{again}: it was made from the same input before its data changed"
+        return (f"{again}: it was made from another input ({previous.get('source')} "
+                f"there, {job.get('source')} now)")
+    detail = "; ".join(
+        _steps_difference(previous.get(k) or [], job.get(k) or []) if k == "pipeline"
+        else f"{k} {_short(previous.get(k))} there, {_short(job.get(k))} now"
+        for k in differ if k in ("pipeline", "shape", "dtype", "format", "levels"))
+    return (f"{again}: it was made by a different export ({', '.join(differ)} differ"
+            + (f": {detail}" if detail else "") + ")")
 
 
 def _steps_difference(old: list, new: list) -> str:
