@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.ndimage as ndi
 import tifffile
@@ -157,3 +158,90 @@ def test_resume_on_a_complete_output_exits_0_and_rewrites_nothing(tmp_path):
     assert over.returncode == 0, over.stderr
     _fast_equal(np.asarray(lp.open_image(out).levels[0]),
                 ndi.gaussian_filter(VOLUMES[0] + 1, 3))
+
+
+def test_batch_measure_template_and_bad_arguments(tmp_path, capsys):
+    from napari_lazyproc.cli import main
+
+    masks = [ndi.gaussian_filter(RNG.random((4, 40, 50)), 2) > 0.52 for _ in range(2)]
+    for i, m in enumerate(masks):
+        write_zarr(tmp_path / f"m{i}.zarr", (m * 200).astype(np.uint8), chunks=(2, 20, 25))
+    args = ["process", str(tmp_path / "m*.zarr"), "--step", "threshold:value=100",
+            "--step", "label:scope=global", "-o", str(tmp_path / "{stem}_labels.zarr"),
+            "--format", "zarr", "--measure", str(tmp_path / "{stem}.csv"), "--quiet"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "2 done" in out and f"{tmp_path / 'm0_labels.zarr'} + {tmp_path / 'm0.csv'}" in out
+    for i, m in enumerate(masks):
+        table = pd.read_csv(tmp_path / f"m{i}.csv")
+        assert len(table) == ndi.label(m)[1]
+        np.testing.assert_array_equal(
+            np.asarray(lp.open_image(tmp_path / f"m{i}_labels.zarr").levels[0]) > 0, m)
+    assert main(args) == 0 and "2 already complete" in capsys.readouterr().out
+
+    # told before anything runs: exit 2, one line
+    for bad, message in (
+        ([str(tmp_path / "*.nd2"), "-o", "{stem}.zarr"], "no dataset matches"),
+        ([str(tmp_path / "m*.zarr"), "-o", str(tmp_path / "{base}.zarr")],
+         "unknown field {base}"),
+        ([str(tmp_path / "m*.zarr"), "-o", str(tmp_path / "one.zarr")],
+         "would both be written to"),
+        ([str(tmp_path / "m*.zarr"), "--measure", str(tmp_path / "{stem}.xlsx")],
+         "a table is saved as .csv or .parquet"),
+    ):
+        assert main(["process", *bad, "--quiet"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and message in err, err
+    assert not (tmp_path / "one.zarr").exists()
+
+
+@pytest.mark.slow
+def test_batch_on_a_cluster_of_workers(tmp_path):
+    """``--workers 2``: one local cluster, started once for the batch (the CLI's main
+    thread), every dataset's chunks computed on it."""
+    paths = _datasets(tmp_path / "data")[:3]
+    done = run(*paths, "-o", str(tmp_path / "{stem}.zarr"), "--format", "zarr",
+               "--step", f"gaussian:sigma={SIGMA}", "--workers", "2", "--quiet", "--exact")
+    assert done.returncode == 0, done.stderr
+    assert "3 done" in done.stdout
+    for vol, path in zip(VOLUMES[:3], paths, strict=True):
+        got = np.asarray(lp.open_image(tmp_path / f"{Path(path).stem}.zarr").levels[0])
+        np.testing.assert_array_equal(got, ndi.gaussian_filter(vol, SIGMA))
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_batch_with_its_summary_and_resume_finishes_it(tmp_path):
+    import signal
+    import time
+
+    small = write_zarr(tmp_path / "a.zarr", VOLUMES[0], chunks=(3, 15, 20))
+    big = np.random.default_rng(5).integers(0, 4000, (32, 256, 256), dtype=np.uint16)
+    slow = write_zarr(tmp_path / "b.zarr", big, chunks=(4, 32, 32))
+    last = write_zarr(tmp_path / "c.zarr", VOLUMES[1], chunks=(3, 15, 20))
+    template = str(tmp_path / "out" / "{stem}.zarr")
+    (tmp_path / "out").mkdir()
+    args = [sys.executable, "-m", "napari_lazyproc.cli", "process", small, slow, last,
+            "-o", template, "--format", "zarr", "--step", "median:size=5", "--quiet"]
+    proc = subprocess.Popen(list(map(str, args)), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    markers = tmp_path / "out" / "b.zarr.partial" / ".lazyproc" / "done-0"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (markers.exists() and any(markers.iterdir())):
+        time.sleep(0.02)
+    assert proc.poll() is None, "the batch finished before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert _rows(out) == {str(small): "done", str(slow): "cancelled", str(last): "cancelled"}
+    assert "cancelled" in err
+    assert (tmp_path / "out" / "b.zarr.partial").is_dir()
+    assert not (tmp_path / "out" / "c.zarr").exists()
+
+    done = subprocess.run(list(map(str, args + ["--resume"])), capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert _rows(done.stdout) == {str(small): "already complete", str(slow): "done",
+                                  str(last): "done"}
+    np.testing.assert_array_equal(
+        np.asarray(lp.open_image(tmp_path / "out" / "b.zarr").levels[0]),
+        ndi.median_filter(big, size=5))

@@ -58,6 +58,7 @@ def run(args: argparse.Namespace, pipeline) -> int:
     cancel = threading.Event()
     bars = None if args.quiet else _Bars(len(inputs))
     outcome: dict = {}
+    finished = threading.Event()
 
     def work(client) -> None:
         try:
@@ -68,20 +69,27 @@ def run(args: argparse.Namespace, pipeline) -> int:
                 levels=args.levels, properties=properties_of(args), dataset=args.dataset)
         except Exception as exc:  # noqa: BLE001 - told in the main thread
             outcome["error"] = exc
+        finally:
+            finished.set()
 
     try:
         # one cluster for the batch, started here (a local cluster wants the main thread)
         with distributed_client(args.scheduler, args.workers) as client:
             thread = threading.Thread(target=work, args=(client,), name="lazyproc-batch")
             thread.start()
-            while thread.is_alive():
+            # waited on with an Event: a Ctrl-C inside Thread.join can leave the thread
+            # looking finished while it still runs
+            while not finished.is_set():
                 try:
-                    thread.join(0.1)
+                    finished.wait(0.1)
                 except KeyboardInterrupt:  # stop within a chunk; the summary still comes
                     cancel.set()
+            thread.join()
     except ExportError as exc:
         raise BadInput(str(exc)) from exc
     finally:
+        if not finished.is_set():  # leaving early (a Ctrl-C outside the wait): stop it
+            cancel.set()
         if bars is not None:
             bars.close()
     if "error" in outcome:
