@@ -188,6 +188,12 @@ def test_measure_per_dataset_with_the_same_template(tmp_path):
                       measure=str(tmp_path / "{stem}.csv"), format="zarr",
                       properties="label,area")
     assert [r.status for r in again] == ["already complete"] * 2
+    # a table there already, its output not: refused before anything is computed
+    fresh = run_batch(steps, inputs, str(tmp_path / "{stem}_new.zarr"),
+                      measure=str(tmp_path / "{stem}.csv"), format="zarr")
+    assert [r.status for r in fresh] == ["failed"] * 2
+    assert "exists; pass --overwrite" in fresh[0].error
+    assert not list(tmp_path.glob("*_new.zarr*"))
     # a measure-only batch of a pipeline that does not end in labels: each one fails
     bad = run_batch([{"op": "gaussian", "sigma": 1.0}], inputs, None,
                     measure=str(tmp_path / "{stem}_g.csv"))

@@ -185,25 +185,22 @@ class _Dataset:
         with open_image(row.input, **options) as image:
             result = self.pipeline(image) if steps else image
             row.voxels = math.prod(result.shape)
-            if row.table is not None and not are_labels(result, steps):
-                raise ValueError(NOT_LABELS)
-            skipped = False
-            if row.output is not None:
-                skipped = not self.overwrite and completed(result, row.output,
-                                                           **self.export_options)
-                if not skipped:
-                    export(result, row.output, overwrite=self.overwrite, resume=self.resume,
-                           progress=self._fraction(report, f"writing {row.output}"),
-                           cancel=self.cancel, scheduler=self.scheduler,
-                           **self.export_options)
-            if row.table is not None:
+            skipped = row.output is not None and not self.overwrite and completed(
+                result, row.output, **self.export_options)
+            if row.table is not None:  # told before anything is computed
+                if not are_labels(result, steps):
+                    raise ValueError(NOT_LABELS)
                 if skipped and Path(row.table).exists():  # both made before
                     row.status = "already complete"
                     return
                 check_table(row.table, self.overwrite, self.properties)
+            if row.output is not None and not skipped:
+                export(result, row.output, overwrite=self.overwrite, resume=self.resume,
+                       progress=self._fraction(report, f"writing {row.output}"),
+                       cancel=self.cancel, scheduler=self.scheduler, **self.export_options)
+            if row.table is not None:
                 self._measure(row, result, image if steps else None, report)
-                skipped = False  # a table was written
-        row.status = "already complete" if skipped else "done"
+        row.status = "already complete" if skipped and row.table is None else "done"
 
     def _measure(self, row: BatchRow, result, image, report) -> None:
         progress = self._fraction(report, f"measuring {row.table}")
