@@ -14,7 +14,7 @@ from typing import Any
 
 from ._paths import ExportError
 from ._remote_path import RemotePath, zarr_store
-from ._resume import difference
+from ._resume import PROVENANCE_ONLY, difference
 
 
 def recorded_job(where: Path | RemotePath, format: str) -> dict[str, Any] | None:
@@ -45,11 +45,6 @@ def _tiff_provenance(path: Path) -> dict | None:
         shaped = tif.shaped_metadata
         text = shaped[0].get("napari-lazyproc") if shaped else None
         return json.loads(text) if isinstance(text, str) else None
-
-
-#: what a job records for reading only: the input's path as it was spelled (its
-#: identity, ``"input"``, holds where its bytes really are)
-PROVENANCE_ONLY = ("source",)
 
 
 def _compared(job: dict[str, Any]) -> dict[str, Any]:

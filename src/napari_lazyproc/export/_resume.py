@@ -40,6 +40,11 @@ def digest(values: np.ndarray) -> str:
     return f"crc32:{head}:{zlib.crc32(np.ascontiguousarray(values).data):08x}"
 
 
+#: what a job records for reading only, not its identity: the input's path as it was
+#: spelled (``"input"``, its identity, holds where its bytes really are)
+PROVENANCE_ONLY = ("source",)
+
+
 def difference(where, previous: dict | None, job: dict, complete: bool = False) -> str:
     """One line saying why the export at ``where`` (a partial, or a ``complete`` output)
     cannot be resumed, or accepted, as ``job``."""
@@ -64,7 +69,7 @@ def _complete_difference(where, previous: dict | None, job: dict) -> str:
     if not isinstance(previous, dict):
         return again
     differ = sorted(k for k in {*previous, *job}
-                    if k != "source" and previous.get(k) != job.get(k))
+                    if k not in PROVENANCE_ONLY and previous.get(k) != job.get(k))
     if differ == ["input"]:
         old, new = previous.get("input") or {}, job.get("input") or {}
         if old.get("token") == new.get("token"):
