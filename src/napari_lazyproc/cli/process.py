@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import os
 import string
-from pathlib import Path
 
 from ..io import open_image
 from .errors import BadInput
@@ -72,16 +71,15 @@ def is_batch(args: argparse.Namespace) -> bool:
     """Several inputs, a glob, or a template: a batch (a summary, exit 3 on failures)."""
     import glob
 
-    templates = [t for t in (args.output, args.measure) if t]
-    fields = any(f for t in templates for _, f, _, _ in _fields(t))
-    return len(args.input) > 1 or any(glob.has_magic(p) for p in args.input) or fields
+    return (len(args.input) > 1 or any(glob.has_magic(p) for p in args.input)
+            or any(_has_fields(t) for t in (args.output, args.measure) if t))
 
 
-def _fields(template: str):
+def _has_fields(template: str) -> bool:
     try:
-        return list(string.Formatter().parse(template))
-    except ValueError:
-        return []
+        return any(f is not None for _, f, _, _ in string.Formatter().parse(template))
+    except ValueError:  # malformed: ``output_for`` says how
+        return True
 
 
 def cmd_process(args: argparse.Namespace) -> int:
@@ -124,24 +122,16 @@ def cmd_process(args: argparse.Namespace) -> int:
 
 def _check_measure(args: argparse.Namespace) -> None:
     """The table's suffix, folder and properties (a template's, for a batch)."""
-    from ..batch import check_table
+    from ..batch import check_table, output_for
 
-    table = args.measure
     try:
-        if _fields(table) and any(f for _, f, _, _ in _fields(table)):
-            # a template: what can be told before the datasets are known
-            fake = Path(string.Formatter().vformat(table, (), _Blank()))
-            check_table(fake, overwrite=True, properties=properties_of(args),
-                        folder=False)
+        if _has_fields(args.measure):  # a template: what can be told before the datasets
+            check_table(output_for(args.measure, "dataset"), overwrite=True,
+                        properties=properties_of(args), folder=False)
         else:
-            check_table(table, args.overwrite, properties_of(args))
+            check_table(args.measure, args.overwrite, properties_of(args))
     except ValueError as exc:
         raise BadInput(str(exc)) from exc
-
-
-class _Blank(dict):
-    def __missing__(self, key: str) -> str:
-        return "x"
 
 
 def _process_one(args: argparse.Namespace, pipeline, path: str) -> int:
