@@ -130,6 +130,8 @@ def test_run_batch_refuses_two_datasets_to_one_output(tmp_path):
         run_batch(STEPS, inputs, str(tmp_path / "same.zarr"))
     with pytest.raises(ValueError, match="give an output template, a measure template"):
         run_batch(STEPS, inputs, None)
+    with pytest.raises(ValueError, match=r"the folder .*nowhere does not exist: create it"):
+        run_batch(STEPS, inputs, str(tmp_path / "nowhere" / "{stem}.zarr"))
     assert not (tmp_path / "same.zarr").exists()
 
 

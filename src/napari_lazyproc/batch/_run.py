@@ -107,7 +107,8 @@ def run_batch(pipeline, inputs, output, *, measure=None, overwrite: bool = False
     ------
     ValueError
         Before anything runs: a bad pipeline or template, neither ``output`` nor
-        ``measure``, or two datasets sent to the same output.
+        ``measure``, two datasets sent to the same output, or an output's folder
+        that does not exist.
     """
     pipe = load_pipeline(pipeline)
     inputs = [str(p) for p in inputs]
@@ -118,6 +119,7 @@ def run_batch(pipeline, inputs, output, *, measure=None, overwrite: bool = False
             for p in inputs]
     for attr in ("output", "table"):
         _refuse_collisions(rows, attr)
+        _refuse_missing_folders(rows, attr)
     props = [p.strip() for p in properties.split(",") if p.strip()] \
         if isinstance(properties, str) else list(properties or []) or None
     n = len(rows)
@@ -160,6 +162,16 @@ def _refuse_collisions(rows: list[BatchRow], attr: str) -> None:
                              f"{target}: put {{stem}} (or {{name}}, {{parent}}) in the "
                              f"template")
         seen[key] = row.input
+
+
+def _refuse_missing_folders(rows: list[BatchRow], attr: str) -> None:
+    """Every dataset would fail the same way: told once, before anything runs."""
+    missing = sorted({str(Path(t).parent) for r in rows if (t := getattr(r, attr))
+                      and "://" not in t and not Path(t).parent.is_dir()})
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise ValueError(f"the folder {missing[0]}{more} does not exist: create it, the "
+                         f"{'outputs' if attr == 'output' else 'tables'} are written in it")
 
 
 def _one_line(exc: BaseException) -> str:
