@@ -212,3 +212,16 @@ def test_pipeline_json_as_process_reads_it(tmp_path):
     assert row.status == "done"
     got = np.asarray(lp.open_image(row.output).levels[0])
     np.testing.assert_array_equal(got > 0, ndi.gaussian_filter(VOLUMES[0], 1.0) > 50)
+
+
+def test_a_batch_to_urls_is_idempotent_too(tmp_path):
+    """A URL's store cannot rename: its manifest marks it complete, its attributes keep
+    the job, as on disk."""
+    inputs = _inputs(tmp_path)[:2]
+    template = f"memory://batch-{tmp_path.name}/{{stem}}.ome.zarr"
+    assert [r.status for r in run_batch(STEPS, inputs, template)] == ["done"] * 2
+    assert [r.status for r in run_batch(STEPS, inputs, template)] == ["already complete"] * 2
+    other = run_batch([{"op": "gaussian", "sigma": 2.0}], inputs, template)
+    assert [r.status for r in other] == ["failed"] * 2 and "sigma" in other[0].error
+    for vol, row in zip(VOLUMES, other, strict=True):
+        _close(lp.open_image(row.output).levels[0], ndi.gaussian_filter(vol, 1.0))
