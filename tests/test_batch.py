@@ -223,5 +223,5 @@ def test_a_batch_to_urls_is_idempotent_too(tmp_path):
     assert [r.status for r in run_batch(STEPS, inputs, template)] == ["already complete"] * 2
     other = run_batch([{"op": "gaussian", "sigma": 2.0}], inputs, template)
     assert [r.status for r in other] == ["failed"] * 2 and "sigma" in other[0].error
-    for vol, row in zip(VOLUMES, other, strict=True):
+    for vol, row in zip(VOLUMES[:2], other, strict=True):
         _close(lp.open_image(row.output).levels[0], ndi.gaussian_filter(vol, 1.0))
