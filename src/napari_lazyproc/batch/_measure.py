@@ -7,8 +7,10 @@ from pathlib import Path
 import numpy as np
 
 
-def check_table(table: str | Path, overwrite: bool, properties: list[str] | None) -> None:
-    """Refuse a table that cannot be written, before anything is computed.
+def check_table(table: str | Path, overwrite: bool, properties: list[str] | None,
+                folder: bool = True) -> None:
+    """Refuse a table that cannot be written, before anything is computed (``folder``:
+    check its folder exists; not for a template's, known per dataset).
 
     Raises
     ------
@@ -23,7 +25,7 @@ def check_table(table: str | Path, overwrite: bool, properties: list[str] | None
         raise ValueError(f"--measure {table}: a table is saved as .csv or .parquet")
     if table.exists() and not overwrite:
         raise ValueError(f"--measure {table} exists; pass --overwrite to replace it")
-    if not table.resolve().parent.is_dir():
+    if folder and not table.resolve().parent.is_dir():
         raise ValueError(f"--measure {table}: the folder {table.resolve().parent} does "
                          f"not exist")
     if table.suffix.lower() == ".parquet" and not parquet_available():

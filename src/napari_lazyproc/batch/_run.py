@@ -107,7 +107,8 @@ def run_batch(pipeline, inputs, output, *, measure=None, overwrite: bool = False
     ------
     ValueError
         Before anything runs: a bad pipeline or template, neither ``output`` nor
-        ``measure``, or two datasets sent to the same output.
+        ``measure``, two datasets sent to the same output, or an output's folder
+        that does not exist.
     """
     pipe = load_pipeline(pipeline)
     inputs = [str(p) for p in inputs]
@@ -118,6 +119,7 @@ def run_batch(pipeline, inputs, output, *, measure=None, overwrite: bool = False
             for p in inputs]
     for attr in ("output", "table"):
         _refuse_collisions(rows, attr)
+        _refuse_missing_folders(rows, attr)
     props = [p.strip() for p in properties.split(",") if p.strip()] \
         if isinstance(properties, str) else list(properties or []) or None
     n = len(rows)
@@ -162,6 +164,16 @@ def _refuse_collisions(rows: list[BatchRow], attr: str) -> None:
         seen[key] = row.input
 
 
+def _refuse_missing_folders(rows: list[BatchRow], attr: str) -> None:
+    """Every dataset would fail the same way: told once, before anything runs."""
+    missing = sorted({str(Path(t).parent) for r in rows if (t := getattr(r, attr))
+                      and "://" not in t and not Path(t).parent.is_dir()})
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise ValueError(f"the folder {missing[0]}{more} does not exist: create it, the "
+                         f"{'outputs' if attr == 'output' else 'tables'} are written in it")
+
+
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     known = ("ImageReadError", "ExportError", "ValueError", "OSError", "FileNotFoundError")
@@ -185,25 +197,22 @@ class _Dataset:
         with open_image(row.input, **options) as image:
             result = self.pipeline(image) if steps else image
             row.voxels = math.prod(result.shape)
-            if row.table is not None and not are_labels(result, steps):
-                raise ValueError(NOT_LABELS)
-            skipped = False
-            if row.output is not None:
-                skipped = not self.overwrite and completed(result, row.output,
-                                                           **self.export_options)
-                if not skipped:
-                    export(result, row.output, overwrite=self.overwrite, resume=self.resume,
-                           progress=self._fraction(report, f"writing {row.output}"),
-                           cancel=self.cancel, scheduler=self.scheduler,
-                           **self.export_options)
-            if row.table is not None:
+            skipped = row.output is not None and not self.overwrite and completed(
+                result, row.output, **self.export_options)
+            if row.table is not None:  # told before anything is computed
+                if not are_labels(result, steps):
+                    raise ValueError(NOT_LABELS)
                 if skipped and Path(row.table).exists():  # both made before
                     row.status = "already complete"
                     return
                 check_table(row.table, self.overwrite, self.properties)
+            if row.output is not None and not skipped:
+                export(result, row.output, overwrite=self.overwrite, resume=self.resume,
+                       progress=self._fraction(report, f"writing {row.output}"),
+                       cancel=self.cancel, scheduler=self.scheduler, **self.export_options)
+            if row.table is not None:
                 self._measure(row, result, image if steps else None, report)
-                skipped = False  # a table was written
-        row.status = "already complete" if skipped else "done"
+        row.status = "already complete" if skipped and row.table is None else "done"
 
     def _measure(self, row: BatchRow, result, image, report) -> None:
         progress = self._fraction(report, f"measuring {row.table}")

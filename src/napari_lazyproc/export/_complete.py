@@ -14,7 +14,7 @@ from typing import Any
 
 from ._paths import ExportError
 from ._remote_path import RemotePath, zarr_store
-from ._resume import difference
+from ._resume import PROVENANCE_ONLY, difference
 
 
 def recorded_job(where: Path | RemotePath, format: str) -> dict[str, Any] | None:
@@ -47,9 +47,14 @@ def _tiff_provenance(path: Path) -> dict | None:
         return json.loads(text) if isinstance(text, str) else None
 
 
+def _compared(job: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in json.loads(json.dumps(job)).items() if k not in PROVENANCE_ONLY}
+
+
 def same_job(recorded: dict[str, Any] | None, job: dict[str, Any]) -> bool:
-    """Whether ``recorded`` (read back from JSON) is ``job``."""
-    return recorded is not None and recorded == json.loads(json.dumps(job))
+    """Whether ``recorded`` (read back from JSON) is ``job``: the same input (by its
+    identity, however its path was spelled), pipeline and options."""
+    return recorded is not None and _compared(recorded) == _compared(job)
 
 
 def check_complete(target, writer, image) -> bool:

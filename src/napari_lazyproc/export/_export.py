@@ -95,9 +95,9 @@ def export(data, path, *, format: str = "ome-zarr", version: str = "0.4",
     if not options.overwrite and check_complete(target, writer, image):
         if options.resume:  # nothing left to do: nothing is rewritten
             return path
-        raise ExportError(f"{path} is already complete, made by this pipeline from this "
-                          f"input; pass resume=True (--resume) to accept it, or "
-                          f"overwrite=True (--overwrite) to write it again")
+        raise ExportError(f"{path} already exists: already complete, made by this "
+                          f"pipeline from this input; pass resume=True (--resume) to accept "
+                          f"it, or overwrite=True (--overwrite) to write it again")
     target.check(image.locations, options.overwrite, options.resume)
     if options.resume and not writer.resumable:
         raise ExportError(f"{path}: resume is supported for zarr exports only")

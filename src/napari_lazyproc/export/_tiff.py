@@ -82,10 +82,10 @@ def write_tiff(data: ExportInput, out: Path, ome: bool, progress=None, cancel=No
         metadata = {**_metadata.plain_geometry(data), "axes": axes.upper(),
                     "napari-lazyproc": json.dumps(prov)}
         extra = _resolution(data)
-    try:
+    try:  # minisblack: a leading axis of 3 or 4 is planes, never RGB(A) colours
         tifffile.imwrite(out, tiles(), shape=shape, dtype=data.dtype, tile=tile, bigtiff=True,
                          ome=ome, metadata=metadata, compression="zlib",
-                         software="napari-lazyproc", **extra)
+                         software="napari-lazyproc", photometric="minisblack", **extra)
     finally:
         bar.close()
 
