@@ -60,3 +60,19 @@ def test_script_opens_the_dataset_the_chain_started_from(two_datasets):
     exec(compile(script, "reproduce.py", "exec"), scope)  # as the user runs it
     np.testing.assert_array_equal(scope["result"].compute(), expected)
     np.testing.assert_array_equal(expected, ndi.uniform_filter(VOLUME[::-1], 3))
+
+
+def test_script_of_whole_volume_labels_runs_the_job(tmp_path):
+    from conftest import write_zarr
+
+    mask = (ndi.gaussian_filter(VOLUME.astype(float), 2) > 2000).astype(np.uint8)
+    path = write_zarr(tmp_path / "mask.zarr", mask, (4, 32, 32), dimension_names=list("zyx"))
+    with lp.open_image(path) as image:
+        labels = lp.label_global(image).run()
+        expected = np.asarray(labels)
+    script = python_script(labels.steps, str(path))
+    assert "result.run()" in script
+    scope: dict = {}
+    exec(compile(script, "reproduce.py", "exec"), scope)
+    np.testing.assert_array_equal(np.asarray(scope["result"]), expected)
+    assert expected.max() == ndi.label(mask)[1] > 1

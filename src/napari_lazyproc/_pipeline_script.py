@@ -101,13 +101,17 @@ def python_script(steps: Sequence[Mapping[str, Any]], path: str, *, name: str = 
     if channel is not None:  # the layer was one channel of the file, without its c axis
         opened = f"lp.ops.image_source({opened}, channel={int(channel)})"
     title = f" {name!r}" if name else ""
+    last = steps[-1] if steps else {}
+    run = ("result.run()  # the last step labels the whole volume: a job, run now\n"
+           if last.get("op") == "label" and last.get("scope") == "global" else "")
     return (
         f'"""Reproduces the napari layer{title} from its file (napari-lazyproc)."""\n'
         "import napari_lazyproc as lp\n\n"
         f"pipeline = lp.Pipeline([\n{literal}])\n"
         f"image = {opened}\n"
         "result = pipeline(image)  # lazy: nothing is computed until read\n"
-        "# values = result.compute()                    # the whole array, in memory\n"
+        f"{run}"
+        "# values = numpy.asarray(result)              # the whole array, in memory\n"
         '# lp.export(result, "result.ome.zarr")         # or chunk by chunk to a file\n'
     )
 
