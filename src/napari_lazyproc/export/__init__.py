@@ -5,8 +5,8 @@ name to its writer class.
 """
 
 from .._shared.cluster import distributed_client
-from ._export import export
+from ._export import completed, export
 from ._formats import WRITERS
 from ._paths import ExportError
 
-__all__ = ["WRITERS", "ExportError", "distributed_client", "export"]
+__all__ = ["WRITERS", "ExportError", "completed", "distributed_client", "export"]
