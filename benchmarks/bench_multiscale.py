@@ -530,7 +530,7 @@ PEERS = {
 def _child(argv: list[str]) -> None:
     global MEASURE_TIMEOUT
     name, out, mark, path = argv
-    from napari_lazyproc.cli import _ensure_display
+    from napari_lazyproc.cli.display import ensure_display as _ensure_display
 
     _ensure_display()
     fn, _, MEASURE_TIMEOUT = PEERS[name]
@@ -719,7 +719,7 @@ if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--peer":
         _child(sys.argv[2:])
     else:
-        from napari_lazyproc.cli import _ensure_display
+        from napari_lazyproc.cli.display import ensure_display as _ensure_display
 
         xvfb = _ensure_display()
         try:

@@ -1,6 +1,6 @@
 """Real servers on 127.0.0.1 for the remote tests: an HTTP file server (Python's
-``http.server``) that records requests and can add latency, fail or hang, and moto's S3
-server."""
+``http.server``, which ignores Range requests unless ``ranges`` is set) that records
+requests and can add latency, fail or hang, and moto's S3 server."""
 
 from __future__ import annotations
 
@@ -42,12 +42,32 @@ class _Handler(SimpleHTTPRequestHandler):
             elif action == "hang":
                 time.sleep(server.hang_seconds)
                 super().do_GET()
+            elif server.ranges and self.headers.get("Range"):
+                self._send_range(self.headers["Range"])
             else:
                 super().do_GET()
         finally:
             with server.lock:
                 server.in_flight -= 1
 
+    def _send_range(self, header: str) -> None:
+        """206 with the bytes asked (``bytes=a-b``, ``a-``, ``-n``), as nginx or S3 do."""
+        path = Path(self.translate_path(self.path.split("?", 1)[0]))
+        if not path.is_file():
+            self.send_error(404, "File not found")
+            return
+        data = path.read_bytes()
+        first, _, last = header.removeprefix("bytes=").partition("-")
+        if not first:
+            start, stop = max(0, len(data) - int(last)), len(data)
+        else:
+            start, stop = int(first), min(len(data), int(last) + 1 if last else len(data))
+        body = data[start:stop]
+        self.send_response(206)
+        self.send_header("Content-Range", f"bytes {start}-{stop - 1}/{len(data)}")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def do_HEAD(self) -> None:  # noqa: N802 - http.server's name
         server: FileServer = self.server.owner  # type: ignore[attr-defined]
@@ -83,6 +103,9 @@ class FileServer:
     missing_is_forbidden
         Answer 403 rather than 404 for what is not there, as S3 does for a reader who
         may not list the bucket.
+    ranges
+        Answer Range requests with 206 and the bytes asked; Python's ``http.server``
+        (``python -m http.server``) ignores them and sends the whole file.
     """
 
     def __init__(self, root: str | os.PathLike, delay: float = 0.0) -> None:
@@ -94,6 +117,7 @@ class FileServer:
         self.hang: dict[str, int] = {}
         #: answer 403, not 404, for a path that is not there (a bucket without listing)
         self.missing_is_forbidden = False
+        self.ranges = False
         self.hang_seconds = 3.0
         self.in_flight = self.max_in_flight = 0
         self.lock = threading.Lock()

@@ -35,6 +35,29 @@ def test_info_hdf5_dataset_option(hdf5_file, capsys):
     assert "shape:     (2, 10, 10)" in capsys.readouterr().out
 
 
+def test_info_series_option(tmp_path, capsys):
+    import tifffile
+
+    path = tmp_path / "two.tif"
+    with tifffile.TiffWriter(path) as tif:
+        tif.write(VOLUME[:2], metadata={"axes": "ZYX"})
+        tif.write(VOLUME[0, :10, :12], metadata={"axes": "YX"})
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "shape:     (2, 64, 80)" in out and "series:    0 of 0..1" in out
+    assert main(["info", str(path), "--series", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "shape:     (10, 12)" in out and "[series=1]" in out
+    assert main(["info", str(path), "--series", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("series=2 is out of range; the file has 2") and "\n" not in err
+
+
+def test_info_series_on_a_format_without_series(hdf5_file, capsys):
+    assert main(["info", str(hdf5_file), "--series", "1"]) == 2
+    assert "HDF5 does not take that option" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("make", ["missing", "broken_zarr", "text"])
 def test_bad_input_exits_2_with_one_line(tmp_path, make, capsys):
     path = tmp_path / {"missing": "nope.tif", "broken_zarr": "b.zarr", "text": "a.txt"}[make]

@@ -271,19 +271,17 @@ def test_cubic_spline_prefilter_margin_keeps_interior_regions_bitwise(order):
 # ------------------------------------------------------------------ the widget
 @pytest.fixture
 def drift_panel(make_napari_viewer, series3d):
-    """The dock widget's drift panel over a 4-frame series (scaled, axes named)."""
+    """The Drift correction dock widget over a 4-frame series (scaled, axes named)."""
     pytest.importorskip("napari")
     from napari_lazyproc._qt.drift import DriftPanel
-    from napari_lazyproc._qt.widget import LazyProcessingWidget
 
     viewer = make_napari_viewer()
     viewer.add_image(series3d[:4], name="series", scale=(30.0, *VOXEL),
                      axis_labels=("t", "z", "y", "x"),
                      units=("second", "micrometer", "micrometer", "micrometer"))
-    widget = LazyProcessingWidget(viewer)
-    viewer.window.add_dock_widget(widget, name="Lazy processing")
-    assert isinstance(widget.drift_panel, DriftPanel)
-    return widget.drift_panel
+    panel = DriftPanel(viewer)
+    viewer.window.add_dock_widget(panel, name="Drift correction")
+    return panel
 
 
 def test_correct_drift_adds_the_registered_layer_and_saves_the_table(drift_panel, qtbot,

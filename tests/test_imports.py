@@ -47,10 +47,11 @@ def _graph() -> dict[str, set[str]]:
 def _home(module: str) -> str:
     """The package a module belongs to: ``napari_lazyproc.ops`` for ``...ops._apply``, for
     ``...ops.engine._lazy`` (a room of ops) and for ``...ops`` itself; the top-level
-    adapters (``_reader``, ``_live``, ``cli``, the Qt room ``_qt``) are one package,
+    adapters (``_reader``, ``_live``, the Qt room ``_qt``, the command line ``cli``, a
+    module per command) are one package,
     ``napari_lazyproc``."""
     parts = module.split(".")
-    if len(parts) > 1 and parts[1] == "_qt":
+    if len(parts) > 1 and parts[1] in ("_qt", "cli"):
         return parts[0]
     if len(parts) > 2 and (PACKAGE / parts[1]).is_dir():
         return ".".join(parts[:2])  # the rooms of a package (ops.engine, ops.filters) are one home

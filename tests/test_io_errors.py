@@ -108,4 +108,4 @@ def test_files_not_claimed_are_not_claimed(tmp_path):
     for p in ("notes.txt", "image.png", "empty_dir", "fake.file"):
         assert find_format(tmp_path / p) is None
     message = _error(tmp_path / "notes.txt")
-    assert "not a zarr store, HDF5 file, TIFF file or folder of TIFF files" in message
+    assert "not a zarr store, HDF5 / Imaris / BigDataViewer file, TIFF file" in message

@@ -197,7 +197,8 @@ def test_bdv_n5_claimed_by_the_reader_and_info(bdv_n5, capsys):
         assert expected in out
 
 
-def test_foreign_xml_and_bdv_hdf5_xml_are_not_claimed(tmp_path, bdv_file):
+def test_foreign_and_loaderless_xml_are_not_claimed(tmp_path, bdv_file):
+    """An XML naming no image loader (the BDV fixture's: voxel size only) opens nothing."""
     plain = tmp_path / "notes.xml"
     plain.write_text("<notes><n>1</n></notes>")
     broken = tmp_path / "broken.xml"

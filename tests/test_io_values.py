@@ -226,3 +226,37 @@ def test_tiff_resolution_in_centimeters_is_micrometers(tmp_path):
     assert img.scale == (0.25, 0.5) and img.units == (UM, UM)
     tifffile.imwrite(path, VOLUME[0], resolution=(300, 300), resolutionunit="INCH")
     assert lp.open_image(path).units == (None, None)  # screen dpi, not a pixel size
+
+
+def test_imagej_missing_spacing_is_one_unit(tmp_path):
+    """ImageJ writes ``spacing=`` only when it is not 1: the z unit is still the unit."""
+    import tifffile
+
+    path = tmp_path / "stack.tif"
+    tifffile.imwrite(path, VOLUME[:3], imagej=True, resolution=(2, 2),
+                     metadata={"axes": "ZYX", "unit": "um"})
+    assert "spacing" not in tifffile.TiffFile(path).imagej_metadata
+    img = lp.open_image(path)
+    assert img.scale == (1.0, 0.5, 0.5)
+    assert img.units == (UM, UM, UM)
+    # a z unit of its own (ImageJ's ``zunit=``) wins over ``unit=``
+    tifffile.imwrite(path, VOLUME[:3], imagej=True, resolution=(2, 2),
+                     metadata={"axes": "ZYX", "unit": "um", "spacing": 200.0, "zunit": "nm"})
+    img = lp.open_image(path)
+    assert img.scale == (200.0, 0.5, 0.5)
+    assert img.units == ("nanometer", UM, UM)
+
+
+def test_imagej_uncalibrated_defaults(tmp_path):
+    """No ``unit=``: no unit on any axis; no ``finterval=``: t is 1 with no unit."""
+    import tifffile
+
+    path = tmp_path / "plain.tif"
+    tifffile.imwrite(path, VOLUME[:4].reshape(2, 2, 64, 80), imagej=True,
+                     metadata={"axes": "TZYX"})
+    ij = tifffile.TiffFile(path).imagej_metadata
+    assert "unit" not in ij and "finterval" not in ij and "spacing" not in ij
+    img = lp.open_image(path)
+    assert img.axes == "tzyx"
+    assert img.scale == (1.0, 1.0, 1.0, 1.0)
+    assert img.units == (None, None, None, None)

@@ -14,7 +14,6 @@ from napari.utils.notifications import notification_manager  # noqa: E402
 
 from napari_lazyproc._qt.jobs import label_whole_volume  # noqa: E402
 from napari_lazyproc._qt.measure import MeasurePanel  # noqa: E402
-from napari_lazyproc._qt.widget import LazyProcessingWidget  # noqa: E402
 from napari_lazyproc.measure import parquet_available  # noqa: E402
 
 RNG = np.random.default_rng(8)
@@ -32,7 +31,7 @@ def notes():
 
 @pytest.fixture
 def panel(make_napari_viewer):
-    """The dock widget's Measure panel, over a Labels layer (scaled) and an image."""
+    """The Measure dock widget, over a Labels layer (scaled) and an image."""
     viewer = make_napari_viewer()
     viewer.add_image(IMAGE, name="raw", scale=(2.0, 0.5, 0.5))
     viewer.add_labels(LABELS, name="cells", scale=(2.0, 0.5, 0.5))
@@ -41,11 +40,15 @@ def panel(make_napari_viewer):
     return panel
 
 
-def test_the_dock_widget_has_the_measure_panel(make_napari_viewer):
+def test_measure_is_its_own_dock_widget_from_the_manifest(make_napari_viewer):
+    from napari._app_model import get_app_model
+
     viewer = make_napari_viewer()
-    widget = LazyProcessingWidget(viewer)
-    assert isinstance(widget.measure_panel, MeasurePanel)
-    assert widget.measure_panel.measure_button.text == "Measure"
+    _, widget = viewer.window.add_plugin_dock_widget("napari-lazyproc", "Measure")
+    assert isinstance(widget, MeasurePanel) and widget.measure_button.text == "Measure"
+    menu = get_app_model().menus.get_menu("napari/layers/measure")
+    assert "napari-lazyproc.measure" in [getattr(i, "command", i).id for i in menu
+                                         if hasattr(i, "command")]
 
 
 def test_measure_sets_features_hover_and_points(panel, qtbot):

@@ -52,12 +52,15 @@ def test_manifest_is_valid_in_the_source_tree():
     manifest = PluginManifest.from_file(ROOT / "napari.yaml")
     assert manifest.name == "napari-lazyproc"
     assert {r.command for r in manifest.contributions.readers} == {"napari-lazyproc.get_reader"}
-    assert [w.display_name for w in manifest.contributions.widgets] == ["Lazy processing",
-                                                                     "Segment"]
+    assert [w.display_name for w in manifest.contributions.widgets] == ["Process", "Measure",
+                                                                      "Drift correction",
+                                                                      "Segment"]
     assert {tuple(w.layer_types) for w in manifest.contributions.writers} == {
         ("image",), ("labels",)
     }
-    assert set(manifest.contributions.menus) == {"napari/layers/filter", "napari/layers/segment"}
+    assert set(manifest.contributions.menus) == {"napari/layers/filter", "napari/layers/segment",
+                                                 "napari/layers/measure",
+                                                 "napari/layers/register"}
 
 
 @pytest.mark.slow

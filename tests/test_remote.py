@@ -64,9 +64,9 @@ def served(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def _forget_sniffs():
     """Each test fetches what it opens (no root documents reused from another test)."""
-    from napari_lazyproc.io import _remote
+    from napari_lazyproc.io import _remote_target
 
-    _remote._sniffed.clear()
+    _remote_target._sniffed.clear()
 
 
 @pytest.fixture

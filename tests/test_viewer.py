@@ -101,3 +101,29 @@ def test_lazy_result_layer_shows_exact_values(make_napari_viewer, zarr_v3_array)
     np.testing.assert_array_equal(np.asarray(layer._slice.image.raw),
                                   ndi.gaussian_filter(VOLUME, 1.5)[6])
     assert layer.metadata["pipeline"][0]["op"] == "gaussian"
+
+
+@pytest.mark.parametrize("name, module", [("cluster.nd2", "nd2"),
+                                          ("tiles_time_z.czi", "czifile")])
+def test_viewer_opens_a_microscope_file(make_napari_viewer, name, module):
+    """One layer per channel, named by the file's channel names, showing the values the
+    vendor's own reader reads, at the voxel size it records."""
+    pytest.importorskip(module)
+    from pathlib import Path
+
+    import napari_lazyproc as lp
+
+    path = Path(__file__).parent / "data" / name
+    if not path.is_file():
+        pytest.skip(f"{name} is kept in the repository only (tests/data/SOURCES.md)")
+    with lp.open_image(path) as img:
+        expected = np.asarray(img.channel_levels(1)[0][(1,) * (img.ndim - 3)])
+        names, scale = img.channel_names, img.scale
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(path), plugin="napari-lazyproc")
+    assert [lyr.name.split(" · ")[-1] for lyr in layers] == names
+    c = img.axes.index("c")
+    assert tuple(layers[1].scale) == pytest.approx(scale[:c] + scale[c + 1:])
+    for axis in range(img.ndim - 3):
+        viewer.dims.set_current_step(axis, 1)
+    np.testing.assert_array_equal(np.asarray(layers[1]._slice.image.raw), expected)

@@ -242,15 +242,26 @@ def test_cancelled_job_adds_nothing(make_napari_viewer, qtbot):
     assert "cancelled" in widget.status.value
 
 
-def test_widget_is_a_plugin_contribution(make_napari_viewer):
-    viewer = make_napari_viewer()
-    dock, widget = viewer.window.add_plugin_dock_widget("napari-lazyproc", "Lazy processing")
-    assert isinstance(widget, LazyProcessingWidget)
+@pytest.mark.parametrize(("name", "cls", "menu"), [
+    ("Process", "widget:LazyProcessingWidget", "filter"),
+    ("Measure", "measure:MeasurePanel", "measure"),
+    ("Drift correction", "drift:DriftPanel", "register"),
+])
+def test_each_widget_opens_from_the_manifest(make_napari_viewer, name, cls, menu):
+    import importlib
+
     from napari._app_model import get_app_model
 
-    filters = [i.command.id for i in get_app_model().menus.get_menu("napari/layers/filter")
-               if hasattr(i, "command")]
-    assert "napari-lazyproc.widget" in filters
+    viewer = make_napari_viewer()
+    dock, widget = viewer.window.add_plugin_dock_widget("napari-lazyproc", name)
+    module, attr = cls.split(":")
+    assert type(widget) is getattr(importlib.import_module(f"napari_lazyproc._qt.{module}"),
+                                   attr)
+    assert dock.name == f"{name} (napari-lazyproc)" and widget.native.isVisibleTo(dock)
+    items = get_app_model().menus.get_menu(f"napari/layers/{menu}")
+    ids = [i.command.id for i in items if hasattr(i, "command")]
+    command = "napari-lazyproc." + {"Process": "widget", "Measure": "measure"}.get(name, "drift")
+    assert command in ids
 
 
 def test_screenshot_of_the_docked_widget_is_not_blank(make_napari_viewer, qtbot, tmp_path):

@@ -26,11 +26,20 @@ def napari_get_reader(path: str | list[str]) -> Callable[[str], list[LayerData]]
 
 
 def read_layers(path: str | list[str]) -> list[LayerData]:
-    """Open each path lazily. Raises ``ImageReadError`` naming the path for a broken file."""
+    """Open each path lazily. Raises ``ImageReadError`` naming the path for a broken file.
+
+    A bioformats2raw root gives the layers of every series (series 0 first); an HCS
+    plate one grid of its wells (field 0)."""
     paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
     layers: list[LayerData] = []
     for p in paths:
-        layers.extend(image_layer_data(open_image(p)))
+        image = open_image(p)
+        layers.extend(image_layer_data(image))
+        # a bioformats2raw root (not one series' folder): every series as its own
+        # layers, each opened lazily
+        if image.source.get("root") == image.source["path"]:
+            for index in range(1, len(image.metadata.get("series") or ())):
+                layers.extend(image_layer_data(open_image(p, series=index)))
     return watch_viewer(layers)
 
 

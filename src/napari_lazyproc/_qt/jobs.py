@@ -262,28 +262,32 @@ def export_layer(layer, path: str, *, on_finish: Callable[[Job], object] | None 
 
 
 class JobControls:
-    """A run button, a cancel button and a status line around one background job at a
-    time (the measure and drift panels).
+    """Run buttons, a cancel button and a status line around one background job at a
+    time: the same controls in the Process, Measure and Drift correction widgets.
 
     Parameters
     ----------
     run_text, cancel_text : str
         The buttons' texts.
+    *more_runs : str
+        Texts of further run buttons (each starts its own job; all wait while one runs).
     """
 
-    def __init__(self, run_text: str, cancel_text: str) -> None:
+    def __init__(self, run_text: str, cancel_text: str, *more_runs: str) -> None:
         from magicgui.widgets import Label, PushButton
 
-        self.run_button = PushButton(text=run_text)
+        self.run_buttons = [PushButton(text=t) for t in (run_text, *more_runs)]
+        self.run_button = self.run_buttons[0]
         self.cancel_button = PushButton(text=cancel_text, enabled=False)
         self.status = Label(value="")
         self.job: Job | None = None
         self.cancel_button.changed.connect(self.cancel)
 
     def started(self, job: Job) -> Job:
-        """``job`` is running: the run button waits for it, cancel is offered."""
+        """``job`` is running: the run buttons wait for it, cancel is offered."""
         self.job = job
-        self.run_button.enabled = False
+        for button in self.run_buttons:
+            button.enabled = False
         self.cancel_button.enabled = True
         self.status.value = job.title + "…"
         return job
@@ -298,6 +302,7 @@ class JobControls:
         """``job`` ended however it did: say so (with ``detail``), offer running again."""
         if self.job is job:
             self.job = None
-        self.run_button.enabled = True
+        for button in self.run_buttons:
+            button.enabled = True
         self.cancel_button.enabled = False
         self.status.value = job.message + detail

@@ -1,8 +1,10 @@
-"""The "Lazy processing" dock widget: registry operations as live lazy layers.
+"""The "Process" dock widget: registry operations as live lazy layers.
 
 The widget wires the pieces together: what it offers (``choices``), the parameter form
 generated from the registry (``param_form``), result layers whose planes are computed in
-the background (``live_layers``), and whole-volume jobs (``jobs``).
+the background (``live_layers``), whole-volume jobs (``jobs``) and the selected layer's
+pipeline (``pipeline``). Measure and Drift correction are dock widgets of their own
+(``measure``, ``drift``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import math
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton
+from magicgui.widgets import CheckBox, ComboBox, Container, PushButton
 from napari.layers import Image
 from napari.utils.notifications import show_error
 
@@ -26,10 +28,10 @@ from .._layer_data import (
 from .._live import LiveState
 from ..ops import REGISTRY, apply, get_op, get_precision
 from . import choices, jobs
-from .drift import DriftPanel
 from .live_layers import add_live_layer, live_states, recompute, replace_result, watch
-from .measure import MeasurePanel
 from .param_form import ParamForm
+from .pipeline import PipelinePanel
+from .tables import ask_save_path
 
 if TYPE_CHECKING:
     import napari
@@ -72,20 +74,18 @@ class LazyProcessingWidget(Container):
                     "level, order statistics, thresholds and labels exact")
         self.advanced = Container(label="advanced", widgets=[self.exact], labels=False)
         self.add_button = PushButton(text="Add lazy layer")
-        self.label_button = PushButton(text="Label whole volume")
-        self.export_button = PushButton(text="Export to OME-Zarr…")
-        self.cancel_button = PushButton(text="Cancel", enabled=False)
-        self.status = Label(value="")
+        # one job at a time (labeling, export, a whole-image statistic), as in every widget
+        self.controls = jobs.JobControls("Label whole volume", "Cancel", "Export to OME-Zarr…")
+        self.label_button, self.export_button = self.controls.run_buttons
+        self.cancel_button, self.status = self.controls.cancel_button, self.controls.status
         self.extend([self.input, self.operation, self.axes, self.lengths, self.params, self.live,
                      self.gpu, self.advanced, self.add_button, self.label_button,
                      self.export_button, self.cancel_button, self.status])
-        self.measure_panel = MeasurePanel(viewer)  # a regionprops table of a Labels layer
-        self.append(self.measure_panel)
-        self.drift_panel = DriftPanel(viewer)  # "Correct drift": shifts, registered layer
-        self.append(self.drift_panel)
+        # the selected lazy layer's steps: save, load, copy as Python, process a folder
+        self.pipeline = PipelinePanel(viewer, self.add_result, lambda: self.input.value)
+        self.native.layout().addWidget(self.pipeline.native)  # full width: no label column
 
         self._live_layer: weakref.ref | None = None
-        self._job: jobs.Job | None = None
 
         self.input.changed.connect(self._on_input)
         self.operation.changed.connect(self._on_operation)
@@ -97,7 +97,6 @@ class LazyProcessingWidget(Container):
         self.add_button.changed.connect(self.add_layer)
         self.label_button.changed.connect(self.label_whole_volume)
         self.export_button.changed.connect(self._export_dialog)
-        self.cancel_button.changed.connect(self.cancel_job)
         viewer.layers.events.inserted.connect(self._refresh_layers)
         viewer.layers.events.removed.connect(self._refresh_layers)
         viewer.layers.events.reordered.connect(self._refresh_layers)
@@ -249,6 +248,20 @@ class LazyProcessingWidget(Container):
             show_error(str(exc))
             return None
         layer_in = self.input.value
+        layer = self.add_result(result, name, layer_in, self._metadata(result))
+        if layer is not None:
+            self.input.value = layer_in  # adding a layer must not change the input
+            self._live_layer = weakref.ref(layer)  # after the input: it resets the target
+        return layer
+
+    def add_result(self, result, name: str, layer_in, metadata: dict[str, Any]):
+        """Add ``result`` (made from ``layer_in``) as a live lazy layer, selected.
+
+        Returns
+        -------
+        napari.layers.Layer or None
+            None when napari refused it (told as a notification).
+        """
         limits = None
         if (result.kind != "labels" and result.dtype == layer_in.dtype
                 and isinstance(layer_in, Image) and result.op.category != "threshold"
@@ -262,12 +275,10 @@ class LazyProcessingWidget(Container):
         # placed where its input layer is (a projection drops its axis; a rotation moves
         # the origin): the result was made from the layer, translate included
         kwargs["translate"] = list(result.translate)
-        kwargs["metadata"] = self._metadata(result)
+        kwargs["metadata"] = metadata
         self._statistics_job(result)  # first: its bar then follows the job from the start
         layer = add_live_layer(self.viewer, result, kwargs, kind, self._on_ready)
         self.viewer.layers.selection.active = layer
-        self.input.value = layer_in  # adding a layer must not change the input
-        self._live_layer = weakref.ref(layer)  # after the input is set: it resets the target
         return layer
 
     @property
@@ -291,6 +302,7 @@ class LazyProcessingWidget(Container):
         layer.metadata = self._metadata(result)
         layer.scale, layer.translate = list(result.scale), list(result.translate)
         layer.name = name
+        self.pipeline.refresh()
         self.status.value = f"updating {name}…"
         self._statistics_job(result)
 
@@ -321,31 +333,21 @@ class LazyProcessingWidget(Container):
         progress bar and Cancel, not a silent wait of the layer's first plane."""
         from ..ops import SAMPLE_VOXELS, statistics_known
 
-        if (self._job is not None or getattr(result, "statistics", None) != "whole"
+        if (self.controls.job is not None or getattr(result, "statistics", None) != "whole"
                 or math.prod(result.source.shape) <= SAMPLE_VOXELS
                 or statistics_known(result)):
             return None
         return self._job_started(jobs.whole_statistics(result, on_finish=self._job_finished))
 
     def _job_started(self, job: jobs.Job) -> jobs.Job:
-        self._job = job
-        self.cancel_button.enabled = True
-        self.label_button.enabled = self.export_button.enabled = False
-        self.status.value = job.title + "…"
-        return job
+        return self.controls.started(job)
 
     def _job_finished(self, job: jobs.Job) -> None:
-        if self._job is job:
-            self._job = None
-        self.cancel_button.enabled = False
-        self.label_button.enabled = self.export_button.enabled = True
-        self.status.value = job.message
+        self.controls.finished(job)
 
     def cancel_job(self, _=None) -> None:
         """Cancel the running job (labeling or export); what it made is dropped."""
-        if self._job is not None:
-            self._job.cancel()
-            self.status.value = "cancelling…"
+        self.controls.cancel()
 
     def label_whole_volume(self, _=None) -> jobs.Job | None:
         """Label the input (a mask or a lazy result) across the whole volume, in the
@@ -384,15 +386,11 @@ class LazyProcessingWidget(Container):
         return self._job_started(job)
 
     def _export_dialog(self, _=None) -> None:
-        from qtpy.QtWidgets import QFileDialog
-
         layer = self.viewer.layers.selection.active or self.input.value
         if layer is None:
             show_error("no layer to export: select one")
             return
-        path, _ = QFileDialog.getSaveFileName(
-            self.native, "Export to OME-Zarr", f"{layer.name}.ome.zarr",
-            "OME-Zarr (*.ome.zarr *.zarr)",
-        )
+        path = ask_save_path(self.native, "Export to OME-Zarr", f"{layer.name}.ome.zarr",
+                             "OME-Zarr (*.ome.zarr *.zarr)")
         if path:  # the dialog has asked before replacing an existing path
             self.export_layer(layer, path, overwrite=True)

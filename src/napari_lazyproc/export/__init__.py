@@ -4,9 +4,9 @@ No napari import here; the GUI and the CLI call ``export``. ``WRITERS`` maps eac
 name to its writer class.
 """
 
-from ._cluster import distributed_client
-from ._export import export
+from .._shared.cluster import distributed_client
+from ._export import completed, export
 from ._formats import WRITERS
 from ._paths import ExportError
 
-__all__ = ["WRITERS", "ExportError", "distributed_client", "export"]
+__all__ = ["WRITERS", "ExportError", "completed", "distributed_client", "export"]

@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 from ..ops import Cancelled
+from ._complete import check_complete
 from ._formats import WRITERS
 from ._input import ExportInput
 from ._options import CACHE_BYTES, ExportOptions
@@ -89,16 +90,17 @@ def export(data, path, *, format: str = "ome-zarr", version: str = "0.4",
                             overwrite=overwrite, resume=resume, progress=progress,
                             cancel=cancel, scheduler=scheduler, workers=workers, axes=axes,
                             name=name, cache_bytes=cache_bytes)
-    target = export_target(path, storage_options)
+    target, writer, image = _plan(data, path, options, storage_options)
     path = target.path
-    writer = WRITERS[options.format](options)
-    if target.remote and not writer.remote:
-        raise ExportError(f"{path}: only the zarr formats can be written to a URL")
-    image = ExportInput(data, options.axes, options.name)
+    if not options.overwrite and check_complete(target, writer, image):
+        if options.resume:  # nothing left to do: nothing is rewritten
+            return path
+        raise ExportError(f"{path} already exists: already complete, made by this "
+                          f"pipeline from this input; pass resume=True (--resume) to accept "
+                          f"it, or overwrite=True (--overwrite) to write it again")
     target.check(image.locations, options.overwrite, options.resume)
     if options.resume and not writer.resumable:
         raise ExportError(f"{path}: resume is supported for zarr exports only")
-    writer.check(image)
     partial = target.partial
     try:
         target.prepare(options.resume)
@@ -113,6 +115,43 @@ def export(data, path, *, format: str = "ome-zarr", version: str = "0.4",
             raise
         raise ExportError(_cannot_write(path, partial, exc, writer.resumable)) from exc
     return path
+
+
+def completed(data, path, *, format: str = "ome-zarr", version: str = "0.4",
+              chunks: tuple[int, ...] | None = None, levels: int = 1,
+              axes: str | None = None, name: str | None = None,
+              storage_options: dict | None = None) -> bool:
+    """Whether ``path`` already holds this export, complete: made by the same pipeline
+    from the same input (its identity: the bytes it read, not only its path), with the
+    same options. ``export`` with ``resume=True`` then writes nothing.
+
+    Parameters are ``export``'s.
+
+    Raises
+    ------
+    ExportError
+        A bad option; or a complete output made by another export (another input or
+        pipeline), naming what differs (``overwrite=True`` replaces it).
+    """
+    options = ExportOptions(format=format, version=version, chunks=chunks, levels=levels,
+                            axes=axes, name=name)
+    target, writer, image = _plan(data, path, options, storage_options)
+    return check_complete(target, writer, image)
+
+
+def _plan(data, path, options: ExportOptions, storage_options):
+    """The target, the writer and the input of an export, checked as far as can be
+    before anything is read: the format for the target, the data for the writer, and
+    the target against the input (never written into it)."""
+    target = export_target(path, storage_options)
+    writer = WRITERS[options.format](options)
+    if target.remote and not writer.remote:
+        raise ExportError(f"{target.path}: only the zarr formats can be written to a URL")
+    image = ExportInput(data, options.axes, options.name)
+    writer.check(image)
+    # the input, the folder, permissions: an "already complete" answer needs them too
+    target.check(image.locations, overwrite=True, resume=True)
+    return target, writer, image
 
 
 def _cannot_write(path, partial, exc: OSError, kept: bool) -> str:

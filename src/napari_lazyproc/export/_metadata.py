@@ -9,7 +9,11 @@ from typing import Any
 AXIS_TYPES = {"t": "time", "c": "channel", "z": "space", "y": "space", "x": "space"}
 
 
-def provenance(steps: list[dict], source_path: str | None) -> dict[str, Any]:
+def provenance(steps: list[dict], source_path: str | None,
+               job: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What ran, from what, with which versions, and when; ``job``: the export's resume
+    record (its input's identity), kept as ``"export"`` so a re-run tells an output it
+    already made (``_complete``)."""
     versions = {}
     for pkg in ("napari-lazyproc", "numpy", "scipy", "dask", "zarr", "tifffile"):
         try:
@@ -21,6 +25,7 @@ def provenance(steps: list[dict], source_path: str | None) -> dict[str, Any]:
         "source": source_path,
         "versions": versions,
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        **({"export": job} if job is not None else {}),
     }
 
 

@@ -7,9 +7,9 @@ import shutil
 import uuid
 from pathlib import Path
 
+from .._shared.cluster import ExportError
 
-class ExportError(RuntimeError):
-    """An export that cannot start or finish; the message names the path and the reason."""
+__all__ = ["ExportError"]  # defined with the cluster it also names (measure uses both)
 
 
 def partial_path(path: Path) -> Path:

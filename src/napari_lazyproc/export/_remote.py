@@ -49,6 +49,10 @@ class LocalExport:
         local = [s for s in inputs if s and not is_url(s)]
         check_target(self.path, local, overwrite, resume)
 
+    def is_complete(self) -> bool:
+        """Whether an output is there (a partial is only ever renamed into place whole)."""
+        return self.path.exists()
+
     def prepare(self, resume: bool) -> None:
         """Clear a partial that is not being resumed."""
         if self.partial.exists() and not resume:
@@ -96,6 +100,13 @@ class RemoteExport:
         if self.record.exists():
             return "unfinished"
         return "other" if self.partial.exists() else "empty"
+
+    def is_complete(self) -> bool:
+        """Whether a complete export is there (its manifest written)."""
+        try:
+            return self._state() == "complete"
+        except OSError:
+            return False
 
     def check(self, inputs: list[str | None], overwrite: bool, resume: bool) -> None:
         """Refuse a URL we cannot write, one that is or holds an input, or one with

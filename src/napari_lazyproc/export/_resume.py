@@ -40,17 +40,68 @@ def digest(values: np.ndarray) -> str:
     return f"crc32:{head}:{zlib.crc32(np.ascontiguousarray(values).data):08x}"
 
 
-def _difference(partial, previous: dict | None, job: dict) -> str:
-    """One line saying why ``partial`` cannot be resumed by ``job``."""
+#: what a job records for reading only, not its identity: the input's path as it was
+#: spelled (``"input"``, its identity, holds where its bytes really are)
+PROVENANCE_ONLY = ("source",)
+
+
+def difference(where, previous: dict | None, job: dict, complete: bool = False) -> str:
+    """One line saying why the export at ``where`` (a partial, or a ``complete`` output)
+    cannot be resumed, or accepted, as ``job``."""
+    if complete:  # an output: "exists" first, as for any other file there
+        return _complete_difference(where, previous, job)
     again = "pass overwrite=True to start again"
     if not isinstance(previous, dict):
-        return f"{partial} holds no readable export record; {again}"
+        return f"{where} holds no readable export record; {again}"
     differ = sorted(k for k in {*previous, *job} if previous.get(k) != job.get(k))
     if differ == ["input"]:
-        return (f"{partial} was started from the same input before its data changed "
+        return (f"{where} was started from the same input before its data changed "
                 f"(its files were rewritten since); resuming would mix the two: {again}")
-    return (f"{partial} was started by a different export ({', '.join(differ)} "
+    return (f"{where} was started by a different export ({', '.join(differ)} "
             f"differ); {again}")
+
+
+def _complete_difference(where, previous: dict | None, job: dict) -> str:
+    """Why the complete output at ``where`` is not ``job``'s. Its source's path is
+    provenance, not identity (the same file may be spelled two ways): the input's token
+    says where its bytes are, its stamp when they were written."""
+    again = f"{where} already exists; pass overwrite=True (--overwrite) to replace it"
+    if not isinstance(previous, dict):
+        return again
+    differ = sorted(k for k in {*previous, *job}
+                    if k not in PROVENANCE_ONLY and previous.get(k) != job.get(k))
+    if differ == ["input"]:
+        old, new = previous.get("input") or {}, job.get("input") or {}
+        if old.get("token") == new.get("token"):
+            return f"{again}: it was made from the same input before its data changed"
+        return (f"{again}: it was made from another input ({previous.get('source')} "
+                f"there, {job.get('source')} now)")
+    detail = "; ".join(
+        _steps_difference(previous.get(k) or [], job.get(k) or []) if k == "pipeline"
+        else f"{k} {_short(previous.get(k))} there, {_short(job.get(k))} now"
+        for k in differ if k in ("pipeline", "shape", "dtype", "format", "levels"))
+    return (f"{again}: it was made by a different export ({', '.join(differ)} differ"
+            + (f": {detail}" if detail else "") + ")")
+
+
+def _steps_difference(old: list, new: list) -> str:
+    """Which steps differ, and in which parameters: ``step 1 gaussian: sigma [1.0] there,
+    [2.0] now``."""
+    ops = [s.get("op") if isinstance(s, dict) else s for s in old], \
+        [s.get("op") if isinstance(s, dict) else s for s in new]
+    if ops[0] != ops[1]:
+        return f"steps {_short(ops[0])} there, {_short(ops[1])} now"
+    out = []
+    for i, (a, b) in enumerate(zip(old, new, strict=True)):
+        keys = sorted(k for k in {*a, *b} if a.get(k) != b.get(k))
+        out += [f"step {i + 1} {a.get('op')}: {k} {_short(a.get(k))} there, "
+                f"{_short(b.get(k))} now" for k in keys]
+    return "; ".join(out) or "pipeline"
+
+
+def _short(value, limit: int = 200) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class ResumeRecord:
@@ -98,7 +149,7 @@ class ResumeRecord:
                 previous = None
             job = json.loads(json.dumps(job))  # as JSON: tuples are lists
             if previous != job:
-                raise ExportError(_difference(self.partial, previous, job))
+                raise ExportError(difference(self.partial, previous, job))
         else:
             self.root.mkdir(parents=True)
             self.job_file.write_text(json.dumps(job))

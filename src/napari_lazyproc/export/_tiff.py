@@ -27,12 +27,13 @@ class TiffWriter(Writer):
             raise ValueError(f"TIFF export needs y and x as the last axes (axes {data.axes!r})")
 
     def write(self, data: ExportInput, partial: Path) -> None:
+        self.recorded = self.job(data)  # before a labels job runs, as ``completed`` sees it
         data.ensure_labels(None, self.options.progress, self.options.cancel)
         # planes read as single tasks, within the export's cache budget: a GB-sized
         # plane must not push out what the viewer shows
         with CACHE.budget(self.options.cache_bytes), one_task():
             write_tiff(data, partial, ome=self.ome, progress=self.options.progress,
-                       cancel=self.options.cancel)
+                       cancel=self.options.cancel, job=self.recorded)
 
 
 class OmeTiffWriter(TiffWriter):
@@ -41,7 +42,8 @@ class OmeTiffWriter(TiffWriter):
     ome = True
 
 
-def write_tiff(data: ExportInput, out: Path, ome: bool, progress=None, cancel=None) -> None:
+def write_tiff(data: ExportInput, out: Path, ome: bool, progress=None, cancel=None,
+               job: dict | None = None) -> None:
     """Write ``data`` (y and x last) to ``out`` plane by plane, in ``TILE`` x ``TILE``
     tiles."""
     import tifffile
@@ -68,7 +70,7 @@ def write_tiff(data: ExportInput, out: Path, ome: bool, progress=None, cancel=No
                     yield piece
             bar.step(1, plane.nbytes)
 
-    prov = _metadata.provenance(data.steps, data.source_path)
+    prov = _metadata.provenance(data.steps, data.source_path, job)
     extra: dict = {}
     if ome:
         metadata = ome_geometry(data, planes)
@@ -80,10 +82,10 @@ def write_tiff(data: ExportInput, out: Path, ome: bool, progress=None, cancel=No
         metadata = {**_metadata.plain_geometry(data), "axes": axes.upper(),
                     "napari-lazyproc": json.dumps(prov)}
         extra = _resolution(data)
-    try:
+    try:  # minisblack: a leading axis of 3 or 4 is planes, never RGB(A) colours
         tifffile.imwrite(out, tiles(), shape=shape, dtype=data.dtype, tile=tile, bigtiff=True,
                          ome=ome, metadata=metadata, compression="zlib",
-                         software="napari-lazyproc", **extra)
+                         software="napari-lazyproc", photometric="minisblack", **extra)
     finally:
         bar.close()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from ._input import ExportInput
@@ -29,9 +29,18 @@ class Writer(ABC):
 
     def __init__(self, options: ExportOptions) -> None:
         self.options = options
+        #: the job written, as the output's provenance records it (``job``)
+        self.recorded: dict[str, Any] | None = None
 
     def check(self, data: ExportInput) -> None:  # noqa: B027 - optional hook
         """Refuse ``data`` (``ExportError``) before anything is written."""
+
+    def job(self, data: ExportInput) -> dict[str, Any]:
+        """What identifies this export: the resume record of a partial, and the
+        ``"export"`` entry of a complete output's provenance (call after ``check``)."""
+        return {"shape": list(data.shape), "dtype": str(data.dtype),
+                "format": self.options.format, "pipeline": data.steps,
+                "source": data.source_path, "input": data.identity()}
 
     @abstractmethod
     def write(self, data: ExportInput, partial: Path) -> None:

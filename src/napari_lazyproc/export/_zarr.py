@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
+from .._shared.cluster import distributed_client
 from ..io import fast_codecs, reduce_block
 from ..ops import CACHE, Progress
 from . import _chunks, _metadata
-from ._cluster import distributed_client
 from ._input import ExportInput
 from ._paths import ExportError
 from ._remote_path import zarr_store
@@ -103,15 +103,13 @@ class ChunkedZarrWriter(Writer):
     def job(self, data: ExportInput) -> dict[str, Any]:
         """What the resume record keeps, to refuse resuming a different export."""
         opts = self.options
-        return {"shape": list(data.shape), "dtype": str(self.dtype), "block": list(self.block),
-                "format": opts.format, "version": opts.version, "levels": opts.levels,
-                "pipeline": data.steps, "source": data.source_path,
-                "input": data.identity()}
+        return {**super().job(data), "dtype": str(self.dtype), "block": list(self.block),
+                "version": opts.version, "levels": opts.levels}
 
     def write(self, data: ExportInput, partial: Path) -> None:
         opts = self.options
         record = ResumeRecord(partial)
-        job = self.job(data)
+        job = self.recorded = self.job(data)
         record.begin(job)
         data.ensure_labels(record.labels_store, opts.progress, opts.cancel)
         _prepare_chain(data.source, opts.cancel)  # once here, not once per worker process
@@ -222,7 +220,7 @@ class OmeZarrWriter(ChunkedZarrWriter):
             omero = _metadata.omero(data.channel_names, data.channel_colors, windows, n)
             if omero is not None:
                 ome["omero"] = omero
-        prov = _metadata.provenance(data.steps, data.source_path)
+        prov = _metadata.provenance(data.steps, data.source_path, self.recorded)
         group.attrs.update({**_metadata.wrap(ome, version), "napari-lazyproc": prov})
 
 
@@ -251,7 +249,7 @@ class ZarrWriter(ChunkedZarrWriter):
         import zarr
 
         arr = zarr.open_array(store=zarr_store(partial), mode="r+")
-        prov = _metadata.provenance(data.steps, data.source_path)
+        prov = _metadata.provenance(data.steps, data.source_path, self.recorded)
         arr.attrs.update({"napari-lazyproc": prov, **_metadata.plain_geometry(data)})
 
 

@@ -28,23 +28,22 @@ from ._pyramid import (
     virtual_factors,
 )
 from ._registry import FORMATS, Format, Target, find_format, open_image, register
-from ._remote import (
-    EXPORT_MANIFEST,
-    EXPORT_RECORD,
-    RemoteTarget,
-    forget_remote,
-    fsspec_options,
-    is_url,
-    open_remote_store,
-)
+from ._remote_store import fsspec_options, is_url, open_remote_store
+from ._remote_target import EXPORT_MANIFEST, EXPORT_RECORD, RemoteTarget, forget_remote
 
 # registration order is the order formats are asked
 from . import _zarr  # noqa: E402,F401  isort: skip
+from . import _ngff_plate  # noqa: E402,F401  isort: skip  (asked before plain zarr)
+from . import _bioformats2raw  # noqa: E402,F401  isort: skip  (likewise)
 from . import _imaris  # noqa: E402,F401  isort: skip  (before _hdf5: .ims is HDF5 too)
 from . import _n5  # noqa: E402,F401  isort: skip
+from . import _bdv_hdf5  # noqa: E402,F401  isort: skip  (before _hdf5: a BDV .h5 is HDF5 too)
 from . import _hdf5  # noqa: E402,F401  isort: skip
 from . import _tiff  # noqa: E402,F401  isort: skip
 from . import _tiff_sequence  # noqa: E402,F401  isort: skip
+from . import _nd2  # noqa: E402,F401  isort: skip
+from . import _czi  # noqa: E402,F401  isort: skip
+from . import _lif  # noqa: E402,F401  isort: skip
 
 __all__ = [
     "dask_reader",

@@ -18,3 +18,8 @@ class ImageReadError(OSError):
 
     def __str__(self) -> str:
         return f"cannot read {self.path!r}: {self.cause}"
+
+
+class OptionError(TypeError):
+    """A format does not take an option the caller gave (``open_image(path, **options)``):
+    the one ``TypeError`` reported as the user's mistake; any other is the reader's."""

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ._axes import normalize_unit, unit_for_axis
-from ._errors import ImageReadError
+from ._errors import ImageReadError, OptionError
 from ._file_array import open_hdf5
 from ._image import LazyImage
 from ._registry import Format, Target, register
@@ -126,7 +126,7 @@ class Imaris(Format):
     @classmethod
     def open(cls, target: Target, **options: Any) -> LazyImage:
         if options:
-            raise TypeError(f"unexpected keyword argument(s) {', '.join(options)}")
+            raise OptionError(f"unexpected keyword argument(s) {', '.join(options)}")
         try:
             handle = _open_h5(str(target.path))
         except OSError as exc:

@@ -18,15 +18,14 @@ import json
 import os
 import re
 import threading
-import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ._axes import unit_for_axis
+from ._bdv_xml import container_path, loader_format, setup_names, voxel_size, xml_for
 from ._errors import ImageReadError
-from ._hdf5 import bdv_xml_voxel_size
 from ._identity import as_slices, file_stamp, grid_indices
 from ._image import LazyImage
 from ._registry import Format, Target, register
@@ -53,64 +52,6 @@ def _numbered(folder: Path, prefix: str) -> list[int]:
     with os.scandir(folder) as entries:
         return sorted(int(m.group(1)) for e in entries
                       if e.is_dir() and (m := pattern.fullmatch(e.name)))
-
-
-def _loader_format(xml: Path) -> str | None:
-    """The ``format`` of a SpimData XML's ``ImageLoader``, reading no further than it."""
-    try:
-        for _, elem in ET.iterparse(xml, events=("start",)):
-            if elem.tag == "ImageLoader":
-                return elem.get("format")
-    except (ET.ParseError, OSError):
-        return None
-    return None
-
-
-def _xml_n5_path(xml: Path) -> Path | None:
-    """The N5 container a BigDataViewer XML points to, or None if it is not a bdv.n5 XML."""
-    root = ET.parse(xml).getroot()
-    loader = root.find(".//ImageLoader")
-    if loader is None or loader.get("format") != _LOADER:
-        return None
-    base = xml.parent
-    base_node = root.find("BasePath")
-    if base_node is not None and base_node.text:
-        text = base_node.text.strip()
-        base = base / text if base_node.get("type", "relative") == "relative" else Path(text)
-    node = loader.find("n5")
-    if node is None or not node.text:
-        return None
-    text = node.text.strip()
-    return (base / text if node.get("type", "relative") == "relative" else Path(text)).resolve()
-
-
-def _xml_for(n5: Path) -> Path | None:
-    """The BigDataViewer XML beside an N5 container that points to it, if any."""
-    here = n5.resolve()
-    candidates = [n5.with_suffix(".xml")]
-    candidates += sorted(p for p in n5.parent.glob("*.xml") if p != candidates[0])[:50]
-    for xml in candidates:
-        if xml.is_file() and _loader_format(xml) == _LOADER:
-            try:
-                if _xml_n5_path(xml) == here:
-                    return xml
-            except (ET.ParseError, OSError):
-                continue
-    return None
-
-
-def _setup_names(xml: Path | None, setups: list[int]) -> list[str]:
-    """Each setup's ``<name>`` in the XML, else ``"setup <id>"``."""
-    names = {}
-    if xml is not None:
-        try:
-            for vs in ET.parse(xml).getroot().iter("ViewSetup"):
-                sid, name = vs.findtext("id"), vs.findtext("name")
-                if sid is not None and name and name.strip():
-                    names[int(sid)] = name.strip()
-        except (ET.ParseError, OSError, ValueError):
-            pass
-    return [names.get(s, f"setup {s}") for s in setups]
 
 
 class _N5Views:
@@ -204,15 +145,15 @@ class BigDataViewerN5(Format):
             return False
         if target.is_dir:
             return _is_n5_dir(target)
-        return target.has_suffix(".xml") and _loader_format(target.path) == _LOADER
+        return target.has_suffix(".xml") and loader_format(target.path) == _LOADER
 
     @classmethod
     def open(cls, target: Target, *, setup: int | None = None) -> LazyImage:
         if target.is_dir:
-            root, xml = target.path, _xml_for(target.path)
+            root, xml = target.path, xml_for(target.path, _LOADER)
         else:
             xml = target.path
-            root = _xml_n5_path(xml)
+            root = container_path(xml, _LOADER)
             if root is None or not root.is_dir():
                 raise ImageReadError(target.path, f"the N5 container it points to ({root}) "
                                                   "is missing")
@@ -281,7 +222,7 @@ def _open_n5(path: Path, root: Path, xml: Path | None, only: int | None) -> Lazy
         translate=(0.0,) * len(axes),
         units=tuple(unit_for_axis(a, unit) for a in axes),
         name=(xml or root).stem,
-        channel_names=_setup_names(xml, setups) if len(setups) > 1 else None,
+        channel_names=setup_names(xml, setups) if len(setups) > 1 else None,
         source={
             "path": str(path),
             "format": "bigdataviewer-n5",
@@ -305,7 +246,7 @@ def _attrs_or_empty(group: Path) -> dict[str, Any]:
 def _voxel_size(root: Path, setup: int, t0: int, xml: Path | None):
     """(z, y, x) voxel size and unit: the XML's, else the ``resolution`` BigDataViewer
     writes on each time point group (no unit), else 1."""
-    found = bdv_xml_voxel_size(xml) if xml is not None else None
+    found = voxel_size(xml)
     if found is not None:
         return found
     resolution = _attrs_or_empty(root / f"setup{setup}" / f"timepoint{t0}").get("resolution")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ._errors import ImageReadError
+from ._errors import ImageReadError, OptionError
 from ._image import LazyImage
 
 GLOB_CHARS = frozenset("*?[")
@@ -62,7 +63,7 @@ class Target:
             return None
 
 
-#: target classes for what is not a local path (URLs, see ``_remote``); the first whose
+#: target classes for what is not a local path (URLs, see ``_remote_target``); the first whose
 #: ``accepts(path)`` is true makes the target, with the ``storage_options`` option
 TARGET_TYPES: list[type[Target]] = []
 
@@ -96,20 +97,26 @@ class Format:
 FORMATS: list[type[Format]] = []
 
 
-def register(cls: type[Format]) -> type[Format]:
+def register(cls: type[Format] | None = None, *, before: type[Format] | None = None):
     """Add a format class to the registry; earlier registrations are asked first.
 
     Parameters
     ----------
     cls
         A ``Format`` subclass.
+    before
+        A registered format this one is asked before (a layout inside a more general
+        one: an HCS plate is a zarr group too).
 
     Returns
     -------
     type
-        ``cls`` itself, so that ``register`` works as a class decorator.
+        ``cls`` itself, so that ``register`` works as a class decorator (also as
+        ``@register(before=Other)``).
     """
-    FORMATS.append(cls)
+    if cls is None:
+        return lambda c: register(c, before=before)
+    FORMATS.insert(FORMATS.index(before) if before in FORMATS else len(FORMATS), cls)
     return cls
 
 
@@ -173,16 +180,19 @@ def open_image(path: str | os.PathLike, **options: Any) -> LazyImage:
     fmt = _find(target)
     if fmt is None:
         raise ImageReadError(
-            path, "not a zarr store, HDF5 file, TIFF file or folder of TIFF files"
+            path, "not a zarr store, HDF5 / Imaris / BigDataViewer file, TIFF file or "
+            "folder of TIFF files, ND2, CZI or LIF file"
         )
+    try:
+        inspect.signature(fmt.open).bind(target, **options)
+    except TypeError as exc:  # the user's options, checked before any reading
+        raise ImageReadError(path, f"{fmt.name} does not take that option: {exc}") from exc
     try:
         return fmt.open(target, **options)
     except ImageReadError:
         raise
-    except TypeError as exc:
-        if "unexpected keyword" in str(exc):
-            raise ImageReadError(path, f"{fmt.name} does not take that option: {exc}") from exc
-        raise ImageReadError(path, f"{fmt.name}: {exc}") from exc
+    except OptionError as exc:
+        raise ImageReadError(path, f"{fmt.name} does not take that option: {exc}") from exc
     except PermissionError as exc:
         raise ImageReadError(path, f"permission denied ({exc.strerror or exc})") from exc
     except Exception as exc:  # noqa: BLE001 - one clear error for a claimed file

@@ -21,7 +21,8 @@ from ._file_array import FileArray
 from ._identity import as_slices, file_stamp
 from ._image import LazyImage
 from ._registry import Format, Target, register
-from ._tiff import TIFF_SUFFIXES, tiff_axes, tiff_metadata
+from ._tiff import TIFF_SUFFIXES, tiff_axes
+from ._tiff_metadata import tiff_metadata
 
 
 def _is_tiff_name(name: str) -> bool:

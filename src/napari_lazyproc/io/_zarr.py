@@ -16,18 +16,20 @@ from ._errors import ImageReadError
 from ._file_array import as_dask
 from ._identity import zarr_token
 from ._image import LazyImage
+from ._ngff_metadata import NgffError, axes_and_units, dataset_paths, transforms
 from ._registry import Format, Target, register
-from ._remote import RemoteTarget, read_block, store_version
+from ._remote_store import read_block
+from ._remote_target import RemoteTarget, store_version
 
 _V3_META = "zarr.json"
 _V2_META = (".zgroup", ".zarray")
 
 
-def _is_zarr_dir(target: Target) -> bool:
+def is_zarr_dir(target: Target) -> bool:
     return target.has_member(_V3_META) or any(target.has_member(m) for m in _V2_META)
 
 
-def _read_attrs(target: Target) -> dict[str, Any]:
+def read_attrs(target: Target) -> dict[str, Any]:
     """The user attributes of a zarr node, read from its metadata file (v3 or v2)."""
     meta = target.read_member(_V3_META)
     if meta is not None:
@@ -38,7 +40,7 @@ def _read_attrs(target: Target) -> dict[str, Any]:
     return {}
 
 
-def _root(target: Target) -> Path | str:
+def store_root(target: Target) -> Path | str:
     """Where the store is, as errors and ``source["path"]`` name it: a path or a URL."""
     return target.url if isinstance(target, RemoteTarget) else target.path
 
@@ -53,10 +55,23 @@ def _node_keys(prefix: str, v3: bool) -> list[str]:
     return [f"{prefix}/{n}" if prefix else n for n in names]
 
 
-def _ome_section(attrs: dict[str, Any]) -> dict[str, Any]:
+def ome_section(attrs: dict[str, Any]) -> dict[str, Any]:
     """OME-Zarr 0.5 nests everything under "ome"; 0.4 keeps it at the top."""
     ome = attrs.get("ome")
     return ome if isinstance(ome, dict) else attrs
+
+
+_DRAFT = ("a zarr v3 draft store (zarr.json says zarr_format "
+          "'https://purl.org/zarr/spec/protocol/core/3.0', a layout from before the v3 "
+          "spec was final, written by zarr-python 2's experimental v3 API); zarr v2 and "
+          "the final v3 are read: convert it with zarr-python 2 to v2")
+
+
+def check_numeric(arr, root: Path | str) -> None:
+    """Refuse an array of text, objects or records: an image holds numbers."""
+    if arr.dtype.kind not in "biuf":
+        raise ImageReadError(root, f"the zarr array {arr.path or '/'!r} holds {arr.dtype} "
+                                   f"values, not numbers: only numeric arrays are images")
 
 
 def _check_metadata(target: Target) -> None:
@@ -67,10 +82,13 @@ def _check_metadata(target: Target) -> None:
             try:
                 json.loads(text)
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise ImageReadError(_root(target), f"{name} is not valid JSON ({exc})") from exc
+                raise ImageReadError(store_root(target),
+                                     f"{name} is not valid JSON ({exc})") from exc
+            if name == _V3_META and json.loads(text).get("zarr_format") != 3:
+                raise ImageReadError(store_root(target), _DRAFT)
 
 
-def _open_node(target: Target):
+def open_node(target: Target):
     import zarr
 
     _check_metadata(target)
@@ -100,7 +118,7 @@ def _prefetch_multiscale(target: Target, prefix: str, attrs: dict[str, Any]) -> 
     target.prefetch(keys)
 
 
-def _array_to_dask(arr, store_root: Path | str, opening: Any = None) -> da.Array:
+def _array_to_dask(arr, root: Path | str, opening: Any = None) -> da.Array:
     """One dask task per zarr chunk (the inner chunk for sharded arrays), no read at creation.
 
     Its name is the array's token (``io._identity``): a local array's is its folder and
@@ -110,8 +128,8 @@ def _array_to_dask(arr, store_root: Path | str, opening: Any = None) -> da.Array
     A remote array's task reads a block of chunks (``read_block``) in one call, so that
     zarr fetches them concurrently.
     """
-    if isinstance(store_root, str):
-        name = zarr_token(arr, (store_root, store_version(store_root), opening))
+    if isinstance(root, str):
+        name = zarr_token(arr, (root, store_version(root), opening))
         return as_dask(arr, read_block(arr.shape, arr.chunks, arr.dtype.itemsize), name)
     return as_dask(arr, arr.chunks, zarr_token(arr))
 
@@ -124,7 +142,7 @@ def _array_dim_names(arr) -> list[str] | None:
     return list(dims) if dims else None
 
 
-def _level_name(target: Target) -> str:
+def level_name(target: Target) -> str:
     name = target.path.name
     for suffix in (".ome.zarr", ".zarr"):
         if name.lower().endswith(suffix):
@@ -135,29 +153,6 @@ def _level_name(target: Target) -> str:
 # ---------------------------------------------------------------------------------- OME-Zarr
 
 
-def _axes_and_units(ms: dict[str, Any], ndim: int) -> tuple[str, list[str | None]]:
-    axes = ms.get("axes")
-    if not axes:  # 0.1 / 0.2: always 5-D tczyx
-        return guess_axes((0,) * ndim) if ndim != 5 else "tczyx", [None] * ndim
-    if isinstance(axes[0], str):  # 0.3: a list of names
-        return "".join(a.lower()[0] for a in axes), [None] * ndim
-    letters = "".join(str(a.get("name", "?")).lower()[0] for a in axes)
-    units = [normalize_unit(a.get("unit")) for a in axes]
-    if len(set(letters)) != len(letters):
-        letters = guess_axes((0,) * ndim)
-    return letters, units
-
-
-def _transforms(transforms: list[dict] | None, ndim: int) -> tuple[np.ndarray, np.ndarray]:
-    scale, translate = np.ones(ndim), np.zeros(ndim)
-    for t in transforms or []:
-        if t.get("type") == "scale" and "scale" in t:
-            scale = scale * np.asarray(t["scale"], dtype=float)
-        elif t.get("type") == "translation" and "translation" in t:
-            translate = translate + np.asarray(t["translation"], dtype=float)
-    return scale, translate
-
-
 def _hex_color(value: Any) -> str | None:
     if isinstance(value, str) and len(value.lstrip("#")) == 6:
         return "#" + value.lstrip("#").lower()
@@ -166,26 +161,34 @@ def _hex_color(value: Any) -> str | None:
 
 def _open_multiscale(group, root: Path | str, name: str, kind: str,
                      opening: Any = None) -> LazyImage:
-    attrs = _ome_section(dict(group.attrs))
+    attrs = ome_section(dict(group.attrs))
     multiscales = attrs.get("multiscales")
     if not multiscales:
         raise ImageReadError(root, "no 'multiscales' in the OME-Zarr attributes")
     ms = multiscales[0]
-    datasets = ms.get("datasets") or []
-    if not datasets:
-        raise ImageReadError(root, "the OME-Zarr multiscale lists no datasets")
+    try:
+        paths = dataset_paths(ms)
+    except NgffError as exc:
+        raise ImageReadError(root, str(exc)) from exc
+    datasets = ms["datasets"]
     arrays = []
-    for ds in datasets:
+    for path in paths:
         try:
-            arrays.append(group[ds["path"]])
+            arrays.append(group[path])
         except KeyError as exc:
-            raise ImageReadError(root, f"multiscale dataset {ds['path']!r} is missing") from exc
+            raise ImageReadError(root, f"multiscale dataset {path!r} is missing") from exc
+    check_numeric(arrays[0], root)
     ndim = arrays[0].ndim
-    axes, units = _axes_and_units(ms, ndim)
-    if len(axes) != ndim:
-        raise ImageReadError(root, f"axes {axes!r} do not match the {ndim}-D array")
-    scale0, translate0 = _transforms(datasets[0].get("coordinateTransformations"), ndim)
-    gscale, gtranslate = _transforms(ms.get("coordinateTransformations"), ndim)
+    try:
+        axes, units = axes_and_units(ms, ndim)
+        if len(axes) != ndim:
+            raise NgffError(f"{len(axes)} axes for the {ndim}-D array {paths[0]!r}")
+        scale0, translate0 = transforms(datasets[0].get("coordinateTransformations"), ndim,
+                                        f"dataset {paths[0]!r}")
+        gscale, gtranslate = transforms(ms.get("coordinateTransformations"), ndim,
+                                        "the multiscale's")
+    except NgffError as exc:
+        raise ImageReadError(root, str(exc)) from exc
     scale = scale0 * gscale
     translate = translate0 * gscale + gtranslate
 
@@ -219,7 +222,7 @@ def _open_multiscale(group, root: Path | str, name: str, kind: str,
             "path": str(root),
             "format": "ome-zarr",
             "version": str(ms.get("version") or attrs.get("version") or ""),
-            "datasets": [d["path"] for d in datasets],
+            "datasets": paths,
         },
         metadata={"ome": {k: v for k, v in attrs.items() if k in ("omero", "image-label")}},
     )
@@ -233,24 +236,22 @@ class OmeZarr(Format):
 
     @classmethod
     def claims(cls, target: Target) -> bool:
-        if not _is_zarr_dir(target):
+        if not is_zarr_dir(target):
             return False
         try:
-            attrs = _ome_section(_read_attrs(target))
+            attrs = ome_section(read_attrs(target))
         except (OSError, ValueError):
             return False
         return bool(attrs.get("multiscales"))
 
     @classmethod
-    def open(cls, target: Target, **options: Any) -> LazyImage:
-        if options:
-            raise TypeError(f"unexpected keyword argument(s) {', '.join(options)}")
-        group = _open_node(target)
-        attrs = _ome_section(dict(group.attrs))
+    def open(cls, target: Target) -> LazyImage:
+        group = open_node(target)
+        attrs = ome_section(dict(group.attrs))
         _prefetch_multiscale(target, "", attrs)
         kind = "labels" if "image-label" in attrs else "image"
-        root = _root(target)
-        image = _open_multiscale(group, root, _level_name(target), kind,
+        root = store_root(target)
+        image = _open_multiscale(group, root, level_name(target), kind,
                                  getattr(target, "opening", None))
         image.labels = cls._labels(group, root, target)
         return image
@@ -260,7 +261,7 @@ class OmeZarr(Format):
         if "labels" not in group:
             return []
         labels_group = group["labels"]
-        names = _ome_section(dict(labels_group.attrs)).get("labels") or []
+        names = ome_section(dict(labels_group.attrs)).get("labels") or []
         if isinstance(target, RemoteTarget):  # each label's group at once, then its arrays
             v3 = target.has_member(_V3_META)
             target.prefetch([k for n in names for k in _node_keys(f"labels/{n}", v3)])
@@ -270,7 +271,7 @@ class OmeZarr(Format):
                 if meta is not None:
                     doc = json.loads(meta)
                     _prefetch_multiscale(target, f"labels/{n}/",
-                                         _ome_section(doc.get("attributes", doc) or {}))
+                                         ome_section(doc.get("attributes", doc) or {}))
         out = []
         for name in names:
             if name in labels_group:
@@ -330,20 +331,21 @@ class ZarrStore(Format):
 
     @classmethod
     def claims(cls, target: Target) -> bool:
-        return _is_zarr_dir(target) or target.has_suffix(".zarr", ".zarr/")
+        return is_zarr_dir(target) or target.has_suffix(".zarr", ".zarr/")
 
     @classmethod
     def open(cls, target: Target, *, array: str | None = None) -> LazyImage:
         import zarr
 
-        root = _root(target)
-        if not _is_zarr_dir(target):
+        root = store_root(target)
+        if not is_zarr_dir(target):
             if target.is_dir:
                 raise ImageReadError(root, "no zarr.json, .zgroup or .zarray in this folder")
             raise ImageReadError(root, "a .zarr path must be a folder")
-        node = _open_node(target)
+        node = open_node(target)
         others: list[str] = []
         if isinstance(node, zarr.Array):
+            check_numeric(node, root)
             arrays = [node]
         else:
             found = sorted(
@@ -379,7 +381,7 @@ class ZarrStore(Format):
             units=geometry.get("units", (None,) * first.ndim),
             channel_names=geometry.get("channel_names") if "c" in axes and len(
                 geometry.get("channel_names", ())) == first.shape[axes.index("c")] else None,
-            name=_level_name(target) if not first.path else f"{_level_name(target)}/{first.path}",
+            name=level_name(target) if not first.path else f"{level_name(target)}/{first.path}",
             source={
                 "path": str(root),
                 "format": f"zarr v{first.metadata.zarr_format}",

@@ -16,9 +16,9 @@ from contextlib import closing, nullcontext
 
 import numpy as np
 
+from .._shared.cluster import distributed_client
 from .._shared.pool import bounded_unordered, n_workers, one_task
 from .._shared.regions import Region
-from ..export import distributed_client
 from ..io import SPATIAL_AXES, convert_unit
 from ..ops import CACHE, Cancelled, GlobalLabels, Progress, as_source
 from ._props import columns, needs_of, resolve, unit_of

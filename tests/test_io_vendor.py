@@ -1,0 +1,288 @@
+"""Files straight from the microscope: Nikon ND2, Zeiss CZI, Leica LIF (small real files
+their projects publish, see tests/data/SOURCES.md). Values and metadata are checked
+against each format's own reader; a plane reads only its own bytes."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import napari_lazyproc as lp
+from napari_lazyproc._reader import napari_get_reader
+from napari_lazyproc.cli import main
+from napari_lazyproc.io import ImageReadError, find_format
+
+DATA = Path(__file__).parent / "data"
+ND2 = DATA / "cluster.nd2"
+CZI = DATA / "tiles_time_z.czi"
+LIF_SPECTRAL = DATA / "LeicaLASX_wavelength-sweep_example.lif"
+LIF_XZ = DATA / "testdata_2channel_xz.lif"
+UM = "micrometer"
+
+def _needs(path: Path) -> Path:
+    """The CZI and LIF files are GPL-3 test data (tests/data/SOURCES.md): they are in the
+    repository, not in the sdist."""
+    if not path.is_file():
+        pytest.skip(f"{path.name} is kept in the repository only (tests/data/SOURCES.md)")
+    return path
+
+LINUX = pytest.mark.skipif(not os.path.exists("/proc/self/io"),
+                           reason="counts bytes read through /proc/self/io (Linux)")
+
+
+def _bytes_read() -> int:
+    """Bytes this process has read through read() calls so far (the kernel's count)."""
+    with open("/proc/self/io") as f:
+        return int(next(line for line in f if line.startswith("rchar")).split()[1])
+
+
+def _error(path, **options) -> str:
+    with pytest.raises(ImageReadError) as info:
+        lp.open_image(path, **options)
+    message = str(info.value)
+    assert os.fspath(path) in message and "\n" not in message
+    return message
+
+
+# --- Nikon ND2 -------------------------------------------------------------------------
+
+
+def test_nd2_opens_as_nd2_reads_it():
+    nd2 = pytest.importorskip("nd2")
+    with nd2.ND2File(ND2) as f:
+        sizes, voxel = dict(f.sizes), f.voxel_size()
+        names = [ch.channel.name for ch in f.metadata.channels]
+        # NIS-Elements ran this time loop "as fast as possible" (period 0): the step is
+        # the frames' own time stamps, first to last time point at z 0
+        first = f.frame_metadata(0).channels[0].time.relativeTimeMs
+        last = f.frame_metadata(2 * sizes["Z"]).channels[0].time.relativeTimeMs
+        assert f.experiment[0].parameters.periodMs == 0
+        values = f.asarray()
+    with lp.open_image(ND2) as img:
+        assert img.source["format"] == "nd2"
+        assert sizes == {"T": 3, "Z": 10, "C": 2, "Y": 31, "X": 38}
+        assert img.axes == "tzcyx" and img.shape == (3, 10, 2, 31, 38)
+        assert img.dtype == values.dtype
+        assert img.scale == pytest.approx(((last - first) / 2 / 1000, voxel.z, 1.0,
+                                           voxel.y, voxel.x))
+        assert img.units == ("second", UM, None, UM, UM)
+        assert img.channel_names == names == ["5-FAM/pH 9.0", "FM 4-64/2% CHAPS"]
+        assert img.levels[0].chunksize == (1, 1, 2, 31, 38)  # one frame, every channel
+        np.testing.assert_array_equal(np.asarray(img.levels[0]), values)
+        np.testing.assert_array_equal(np.asarray(img.levels[0][2, 7, 1, 5:20, 3:]),
+                                      values[2, 7, 1, 5:20, 3:])
+
+
+def test_nd2_a_plane_reads_one_frame():
+    pytest.importorskip("nd2")
+    img = lp.open_image(ND2)
+    handle = img.sources[0]._get_handle()  # the file opened with the image, no frame read
+    frames: list[int] = []
+    read_frame = handle.read_frame
+
+    def counted(index):
+        frames.append(index)
+        return read_frame(index)
+
+    handle.read_frame = counted
+    plane = np.asarray(img.levels[0][1, 4, 0])
+    assert frames == [1 * 10 + 4]  # t 1, z 4: the frame of both channels, nothing else
+    np.testing.assert_array_equal(plane, read_frame(14)[0])
+    img.close()
+
+
+@pytest.mark.parametrize("path, module, key", [(ND2, "nd2", (2, 3)),
+                                               (CZI, "czifile", (1, 0, 1)),
+                                               (LIF_XZ, "liffile", (7, 1))])
+def test_vendor_arrays_pickle_by_path(path, module, key):
+    """What a dask.distributed worker gets: the array without its handle, reopened there."""
+    pytest.importorskip(module)
+    with lp.open_image(_needs(path)) as img:
+        again = pickle.loads(pickle.dumps(img.sources[0]))
+        assert again._handle is None
+        np.testing.assert_array_equal(again[key], np.asarray(img.levels[0][key]))
+        again.close()
+
+
+# --- Zeiss CZI -------------------------------------------------------------------------
+
+
+def test_czi_opens_as_czifile_reads_it():
+    czifile = pytest.importorskip("czifile")
+    _needs(CZI)
+    with czifile.CziFile(CZI) as czi:
+        assert czi.axes == "BVCTZYX0" and czi.shape == (1, 1, 2, 2, 2, 512, 512, 1)
+        values = czi.asarray().reshape(2, 2, 2, 512, 512)
+        stamps = next(a.data() for a in czi.attachments()
+                      if a.attachment_entry.name == "TimeStamps")
+        scaling = {d["Id"]: d["Value"] for d in czi.metadata(raw=False)["ImageDocument"][
+            "Metadata"]["Scaling"]["Items"]["Distance"]}
+        tiles = len(czi.filtered_subblock_directory)
+    assert tiles == 32  # 4 mosaic tiles per plane
+    with lp.open_image(CZI) as img:
+        assert img.source["format"] == "czi"
+        assert img.axes == "ctzyx" and img.shape == (2, 2, 2, 512, 512)
+        assert img.scale == pytest.approx((1.0, stamps[1] - stamps[0], scaling["Z"] * 1e6,
+                                           scaling["Y"] * 1e6, scaling["X"] * 1e6))
+        assert img.units == (None, "second", UM, UM, UM)
+        assert img.channel_names == ["Ch1", "T PMT"]
+        np.testing.assert_array_equal(np.asarray(img.levels[0]), values)
+        np.testing.assert_array_equal(np.asarray(img.levels[0][1, 1, 0, 200:300, 240:270]),
+                                      values[1, 1, 0, 200:300, 240:270])
+
+
+@LINUX
+def test_czi_a_region_reads_only_the_tiles_it_overlaps():
+    pytest.importorskip("czifile")
+    _needs(CZI)
+    img = lp.open_image(CZI)
+    arr = img.sources[0]
+    np.asarray(arr[0, 0, 0, :2, :2])  # open the file and warm up: nothing counted
+    tile = 256 * 256  # uint8 mosaic tiles of 256 x 256
+    before = _bytes_read()
+    inside = arr[1, 1, 1, 10:60, 10:60]  # one tile of one plane
+    one_tile = _bytes_read() - before
+    before = _bytes_read()
+    whole = arr[1, 1, 1]  # all four tiles of that plane
+    one_plane = _bytes_read() - before
+    assert tile <= one_tile < tile + 8192
+    assert 4 * tile <= one_plane < 4 * tile + 32768
+    assert one_plane * 7 < os.path.getsize(CZI)  # the other 7 planes are not read
+    np.testing.assert_array_equal(inside, whole[10:60, 10:60])
+    img.close()
+
+
+# --- Leica LIF -------------------------------------------------------------------------
+
+
+def test_lif_opens_as_liffile_reads_it():
+    liffile = pytest.importorskip("liffile")
+    _needs(LIF_SPECTRAL)
+    with liffile.LifFile(LIF_SPECTRAL) as lif:
+        names = [im.name for im in lif.images]
+        image = lif.images[2]
+        assert image.dims == ("T", "λ", "Z", "Y", "X")
+        coords, values = image.coords, image.asarray()
+    with lp.open_image(LIF_SPECTRAL, series=2) as img:
+        assert img.source["format"] == "lif" and img.source["image"] == names[2]
+        assert img.metadata["n_series"] == 3 and img.metadata["series_names"] == names
+        assert img.axes == "tczyx" and img.shape == (2, 10, 11, 64, 64)
+        step = {d: (coords[d][-1] - coords[d][0]) / (len(coords[d]) - 1) for d in "TZYX"}
+        assert img.scale == pytest.approx((step["T"], 1.0, step["Z"] * 1e6, step["Y"] * 1e6,
+                                           step["X"] * 1e6))
+        assert img.scale[0] == pytest.approx(80.91)
+        assert img.units == ("second", None, UM, UM, UM)
+        # a spectral scan's channels are its emission wavelengths
+        assert img.channel_names == [f"λ {round(v * 1e9)} nm" for v in coords["λ"]]
+        np.testing.assert_array_equal(np.asarray(img.levels[0]), values)
+
+
+def test_lif_channels_named_by_their_lookup_tables():
+    liffile = pytest.importorskip("liffile")
+    _needs(LIF_XZ)
+    with liffile.LifFile(LIF_XZ) as lif:
+        image = lif.images[0]
+        assert image.dims == ("T", "C", "Z", "X")  # an xz scan over time
+        luts = [c.get("LUTName") for c in image.xml_element.iterfind(".//ChannelDescription")]
+        t = image.coords["T"]
+        values = image.asarray()
+    with lp.open_image(LIF_XZ) as img:
+        assert img.axes == "tczx" and img.channel_names == luts == ["Green", "Red"]
+        assert img.scale[0] == pytest.approx((t[-1] - t[0]) / (len(t) - 1))
+        np.testing.assert_array_equal(np.asarray(img.levels[0][5:9, 1]), values[5:9, 1])
+
+
+@LINUX
+def test_lif_a_plane_reads_only_its_frame():
+    pytest.importorskip("liffile")
+    _needs(LIF_SPECTRAL)
+    img = lp.open_image(LIF_SPECTRAL, series=2)
+    arr = img.sources[0]
+    np.asarray(arr[0, 0, 0])  # open the file and warm up: nothing counted
+    before = _bytes_read()
+    plane = arr[1, 3, 4]
+    read = _bytes_read() - before
+    assert 64 * 64 <= read < 64 * 64 + 4096  # one 4 KiB frame of a 900 KiB image
+    liffile = pytest.importorskip("liffile")
+    with liffile.LifFile(LIF_SPECTRAL) as lif:
+        np.testing.assert_array_equal(plane, lif.images[2].asarray()[1, 3, 4])
+    img.close()
+
+
+# --- all three: claiming, series, info, refusals -----------------------------------------
+
+
+@pytest.mark.parametrize("path, name, module", [(ND2, "ND2", "nd2"), (CZI, "CZI", "czifile"),
+                                                (LIF_XZ, "LIF", "liffile")])
+def test_vendor_files_claimed_by_name_and_opened_in_napari(path, name, module):
+    pytest.importorskip(module)
+    _needs(path)
+    assert find_format(path).name == name
+    layers = napari_get_reader(str(path))(str(path))
+    assert len(layers) == 2  # one layer per channel
+    assert napari_get_reader("fake.file") is None
+
+
+@pytest.mark.parametrize("suffix, what", [(".nd2", "ND2"), (".czi", "CZI"), (".lif", "LIF")])
+def test_a_broken_vendor_file_is_refused_in_one_line(tmp_path, suffix, what):
+    pytest.importorskip({"ND2": "nd2", "CZI": "czifile", "LIF": "liffile"}[what])
+    path = tmp_path / f"broken{suffix}"
+    path.write_bytes(b"not a microscope file at all" * 10)
+    assert f"not a readable {what} file" in _error(path)
+
+
+def test_vendor_series_out_of_range_and_info(capsys):
+    pytest.importorskip("liffile")
+    _needs(LIF_SPECTRAL)
+    assert "series=3 is out of range; the file has 3 images" in _error(LIF_SPECTRAL, series=3)
+    assert main(["info", str(LIF_SPECTRAL), "--series", "2"]) == 0
+    out = capsys.readouterr().out
+    for expected in ("format:    lif", "shape:     (2, 10, 11, 64, 64)", "[series=2]",
+                     "series:    2 of 0..2", "t=80.91 second"):
+        assert expected in out
+
+
+def test_vendor_readers_import_no_reader_until_a_file_opens():
+    """The optional readers are imported when a file of theirs opens, not with the package."""
+    code = ("import sys, napari_lazyproc.io; "
+            "print(sorted(m for m in ('nd2', 'czifile', 'liffile') if m in sys.modules))")
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ}, check=True).stdout
+    assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("suffix, module, extra", [(".nd2", "nd2", "nd2"),
+                                                   (".czi", "czifile", "czi"),
+                                                   (".lif", "liffile", "lif")])
+def test_a_vendor_file_without_its_reader_names_the_extra(tmp_path, monkeypatch, suffix,
+                                                         module, extra):
+    """As where the extra is not installed: the module cannot be found."""
+    monkeypatch.setitem(sys.modules, module, None)
+    path = tmp_path / f"image{suffix}"
+    path.write_bytes(b"\0" * 64)
+    assert find_format(path) is not None  # claimed by name, so the refusal says why
+    assert f"(pip install napari-lazyproc[{extra}])" in _error(path)
+
+
+def test_a_czi_compressed_with_zstd_is_refused_by_name(tmp_path):
+    """czifile 2019 decodes no zstd: the file says so when it opens, not at a plane's read.
+    The sample's first directory entry is marked ZStd1 (compression 6), as ZEN writes it."""
+    czifile = pytest.importorskip("czifile")
+    source = _needs(CZI)
+    with czifile.CziFile(source) as czi:
+        entry = czi.header.directory_position + 32 + 128  # segment header, EntryCount...
+    data = bytearray(source.read_bytes())
+    assert data[entry:entry + 2] == b"DV" and data[entry + 18] == 0
+    data[entry + 18] = 6
+    path = tmp_path / "zstd.czi"
+    path.write_bytes(bytes(data))
+    with czifile.CziFile(path) as czi:
+        assert {e.compression for e in czi.filtered_subblock_directory} == {0, 6}
+    assert "compressed with ZStd1, which czifile cannot decode" in _error(path)
