@@ -285,3 +285,22 @@ def test_the_distance_transform_is_scipys(sampling):
     full[3] = True  # a plane with no background: scipy's own
     np.testing.assert_array_equal(distance_transform(full, sampling),
                                   ndi.distance_transform_edt(full, sampling=sampling))
+
+
+def test_planes_and_time_series():
+    def same(x, y):  # one-to-one after relabeling
+        pairs = np.unique(np.stack([x.ravel(), y.ravel()]), axis=1)
+        return pairs.shape[1] == len(np.unique(x)) == len(np.unique(y))
+
+    plane = touching_nuclei((300, 260), seed=3)[0]
+    out = np.asarray(lp.segment(plane, diameter=12, block=64).run())
+    ref = watershed_block(plane, diameter=(12, 12), threshold=threshold_otsu(plane))
+    assert out.max() > 150 and same(out, ref)
+    # each time point on its own: never joined across t
+    a, b = (touching_nuclei((32, 64, 64), seed=s)[0] for s in (1, 2))
+    both = np.asarray(lp.segment(as_source(np.stack([a, b]), "tzyx"), diameter=12,
+                                 block=32, axes="zyx", threshold=50).run())
+    alone = [np.asarray(lp.segment(v, diameter=12, block=32, threshold=50).run())
+             for v in (a, b)]
+    assert same(both[0], alone[0]) and same(both[1], alone[1])
+    assert both.max() == alone[0].max() + alone[1].max()
