@@ -304,3 +304,12 @@ def test_planes_and_time_series():
              for v in (a, b)]
     assert same(both[0], alone[0]) and same(both[1], alone[1])
     assert both.max() == alone[0].max() + alone[1].max()
+
+
+@pytest.mark.slow  # starts a local cluster of two worker processes
+def test_blocks_on_a_dask_cluster_give_the_same_labels(tmp_path):
+    image, _, _ = touching_nuclei((64, 96, 96), seed=8)
+    job = lp.segment(image, diameter=12, block=48)
+    here = np.asarray(job.run())
+    there = lp.segment(image, diameter=12, block=48).run(store=tmp_path / "job", workers=2)
+    np.testing.assert_array_equal(np.asarray(there), here)

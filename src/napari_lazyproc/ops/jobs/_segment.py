@@ -15,14 +15,15 @@ import itertools
 import numpy as np
 from dask.base import tokenize
 
+from ..._shared.cluster import distributed_client
 from ..._shared.pool import parallel_map
-from ..._shared.regions import block_region
 from ...io import SPATIAL_AXES, convert_unit, reader_stamp
 from ..engine._as_source import as_source
 from ..engine._progress import Cancelled, Progress
 from ._label_global import GlobalLabels
+from ._segment_blocks import run_blocks
 from ._segment_methods import SegmentMethod, resolve_method
-from ._segment_stitch import block_rims, face_pairs, relabel, strip_width
+from ._segment_stitch import face_pairs, relabel, strip_width
 from ._segment_store import SegmentStore
 
 __all__ = ["SegmentedLabels", "Segmentation", "segment"]
@@ -239,19 +240,27 @@ class Segmentation:
         """The stitched labels once run, else None."""
         return self._labels if self._labels is not None and self._labels.done else None
 
-    def run(self, progress=None, cancel=None, store=None, resume: bool = True
-            ) -> SegmentedLabels:
+    def run(self, progress=None, cancel=None, store=None, resume: bool = True,
+            scheduler=None, workers: int | None = None) -> SegmentedLabels:
         """Segment every block, stitch, and return the labels (``SegmentedLabels``).
 
         ``progress``: True for a bar, or ``f(done, total)``; ``cancel``: a
         threading.Event (``Cancelled`` is raised and nothing complete is left);
         ``store``: a folder to keep the work in, so a job killed or cancelled resumes
         from its stored blocks (``resume=True``) with the same labels; a temporary
-        folder by default.
+        folder by default. ``scheduler`` / ``workers``: the blocks on a dask cluster
+        (as ``lp.export``'s; the store must be a folder the workers can reach).
         """
-        return self.labels.run(progress=progress, cancel=cancel, store=store, resume=resume)
+        return self.labels.run(progress=progress, cancel=cancel, store=store, resume=resume,
+                               scheduler=scheduler, workers=workers)
 
-    def stitch(self, progress=None, cancel=None, store=None, resume: bool = True):
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_labels"] = state["_preview"] = state["_plane_preview"] = None  # to workers
+        return state
+
+    def stitch(self, progress=None, cancel=None, store=None, resume: bool = True,
+               scheduler=None, workers=None):
         """Run the job into a store: ``(store, lut, offsets, n_labels, run_stamp)``."""
         whole = tuple(slice(0, n) for n in self.source.shape)
         run_stamp = tokenize(reader_stamp(self.source, whole))
@@ -260,13 +269,14 @@ class Segmentation:
         try:
             finished = st.completed() if resume and store is not None else None
             if finished is None:
-                finished = self._compute(st, progress, cancel, resume)
+                finished = self._compute(st, progress, cancel, resume, scheduler, workers)
         except BaseException:
             st.close()
             raise
         return (st, *finished, run_stamp)
 
-    def _compute(self, st: SegmentStore, progress, cancel, resume: bool):
+    def _compute(self, st: SegmentStore, progress, cancel, resume: bool, scheduler=None,
+                 workers=None):
         prepared = st.open(resume)
         if not prepared:
             prepared = self.prepare(cancel=cancel)
@@ -279,22 +289,9 @@ class Segmentation:
             if done:
                 bar.step(len(done))
 
-            def one(index) -> None:
-                bar.check()
-                core = block_region(index, self.block, self.source.shape)
-                ext = self.extended(core)
-                labels = self.segment_region(ext, prepared)
-                inner = tuple(slice(c.start - e.start, c.stop - e.start)
-                              for c, e in zip(core, ext, strict=True))
-                core_labels = labels[inner]
-                present = np.flatnonzero(np.bincount(core_labels.ravel()))
-                rims = block_rims(self, index, core, ext, labels)
-                st.write_block(index, core, core_labels, rims,
-                               int(labels.max()) if labels.size else 0,
-                               present[present > 0])
-                bar.step()
-
-            parallel_map(one, [b for b in blocks if b not in done])
+            todo = [b for b in blocks if b not in done]
+            with distributed_client(scheduler, workers) as client:
+                run_blocks(self, st, todo, prepared, bar, client)
             done = st.done()
             if len(done) != len(blocks):  # never: every block wrote its marker
                 raise Cancelled("segment: blocks missing after the pass")
@@ -347,13 +344,13 @@ class SegmentedLabels(GlobalLabels):
             for n, b, g in zip(self.shape, self.block, self.grid, strict=True))
         self.token = "lp-segmented-" + job.identity(None)
 
-    def run(self, progress=None, cancel=None, store=None, resume: bool = True
-            ) -> SegmentedLabels:
+    def run(self, progress=None, cancel=None, store=None, resume: bool = True,
+            scheduler=None, workers: int | None = None) -> SegmentedLabels:
         """Segment and stitch (see ``Segmentation.run``); once done, returns at once."""
         if self.done:
             return self
-        st, lut, offsets, n_labels, run_stamp = self.job.stitch(progress, cancel, store,
-                                                                resume)
+        st, lut, offsets, n_labels, run_stamp = self.job.stitch(
+            progress, cancel, store, resume, scheduler, workers)
         self.segment_store, self._store, self._offsets = st, st.labels, offsets
         self.n_labels, self._run_stamp, self._levels = int(n_labels), run_stamp, None
         if self.n_labels >= 2**32 - 1:
