@@ -48,7 +48,7 @@ class SegmentPreview:
                             for n, b, g in zip(self.shape, self.block, self.grid, strict=True))
         n_blocks = int(np.prod(self.grid, dtype=np.float64))
         # a fixed id range per block: uint32 while it leaves each block 2**16 ids
-        if n_blocks <= 2**16:
+        if n_blocks < 2**16:
             self.dtype, self.stride = np.dtype(np.uint32), 2**16
         else:
             self.dtype, self.stride = np.dtype(np.uint64), 2**32
