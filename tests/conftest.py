@@ -435,6 +435,15 @@ OP_CASES["rank_filter"] = (
     {"rank": -2, "footprint": _WINDOW.tolist(), "mode": "nearest", "origin": [-1, 1, 0]},
     lambda a: ndi.rank_filter(a, -2, footprint=_WINDOW, mode="nearest", origin=[-1, 1, 0]),
 )
+# one axis (ops/filters/_correlate1d.py): an even kernel, moved by its origin
+OP_CASES["correlate1d"] = (
+    {"weights": [0.5, -1.0, 2.0, 0.25], "axis": 1, "mode": "wrap", "origin": 1},
+    lambda a: ndi.correlate1d(a, [0.5, -1.0, 2.0, 0.25], axis=1, mode="wrap", origin=1),
+)
+OP_CASES["convolve1d"] = (
+    {"weights": [0.5, -1.0, 2.0, 0.25], "mode": "nearest", "origin": -2},
+    lambda a: ndi.convolve1d(a, [0.5, -1.0, 2.0, 0.25], mode="nearest", origin=-2),
+)
 # a Python function: not JSON, so it lives in Python cases only (never in a pipeline file)
 OP_CASES["generic_filter"] = (
     {"function": np.ptp, "size": [3, 2, 3], "mode": "constant", "cval": 1},

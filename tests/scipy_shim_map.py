@@ -36,16 +36,16 @@ EXACT_IN_FAST = {name for name, op in REGISTRY.items()
 
 def _sigma_filter(op, axis_arg=None):
     def route(a, x):
-        if np.any(np.asarray(a.get("order", 0))):
-            raise Unsupported("order", "derivative orders")
-        if a.get("radius") is not None:
-            raise Unsupported("radius", "an explicit radius")
         given, axes, data_axes = frame(x, [a[axis_arg]] if axis_arg else a.get("axes"), a,
                                         passes=True)
         if op == "gaussian_gradient_magnitude" and len(given) < x.ndim:
             raise Unsupported("axes", "a subset (scipy 1.17 smooths the other axes too)")
         params = {"sigma": per_axis(a["sigma"], given), "truncate": a.get("truncate", 4.0),
-                  "mode": mode_of(a), "cval": a["cval"]}
+                  "mode": mode_of(a, per_axis=True), "cval": a["cval"]}
+        if op == "gaussian":
+            params["order"] = per_axis(a.get("order", 0), given)
+            if a.get("radius") is not None:
+                params["radius"] = per_axis(a["radius"], given)
         output_dtype(a, x, op, params)
         return Call(op, axes, data_axes, params), {"sigma", "order", "radius", "truncate",
                                                    axis_arg, "axes", "mode", "cval", "output"}
@@ -60,9 +60,11 @@ def _rank_route(op, rank_of=None, axis_arg=None):
             size, fp = (int(a["size"]),), None
         else:
             size, fp = window(a, given)
-        params = {"mode": mode_of(a), "cval": a["cval"]}
+        params = {"mode": mode_of(a, per_axis=op in ("minimum", "maximum")), "cval": a["cval"]}
         name = op
         if fp is not None or not origin_zero(a) or op == "rank_filter":
+            if not isinstance(params["mode"], str):
+                raise Unsupported("mode", "one mode per axis, with a footprint or an origin")
             name = "rank_filter"
             count = int(fp.sum()) if fp is not None else int(np.prod(size))
             params.update(rank=rank_of(a, count), origin=per_axis(a.get("origin", 0), given))
@@ -86,11 +88,10 @@ def _percentile_rank(a, count):  # scipy's _rank_filter
 
 def _uniform(axis_arg=None):
     def route(a, x):
-        if not origin_zero(a):
-            raise Unsupported("origin", "nonzero")
         given, axes, data_axes = frame(x, [a[axis_arg]] if axis_arg else a.get("axes"), a,
                                         passes=True)
-        params = {"size": per_axis(a["size"], given), "mode": mode_of(a), "cval": a["cval"]}
+        params = {"size": per_axis(a["size"], given), "mode": mode_of(a, per_axis=True),
+                  "cval": a["cval"], "origin": per_axis(a.get("origin", 0), given)}
         output_dtype(a, x, "uniform", params)
         return Call("uniform", axes, data_axes, params), {
             "size", "origin", "mode", "cval", "axes", axis_arg, "output"}
@@ -100,14 +101,32 @@ def _uniform(axis_arg=None):
 def _correlation(op, axis_arg=None):
     def route(a, x):
         w = np.asarray(a["weights"])
-        if w.dtype.kind == "c":
-            raise Unsupported("weights", "complex")
-        given, axes, data_axes = frame(x, [a[axis_arg]] if axis_arg else a.get("axes"), a)
+        given, axes, data_axes = frame(x, [a[axis_arg]] if axis_arg else a.get("axes"))
+        if len(given) == x.ndim:  # scipy pairs origins with the array's axes then
+            given, axes, data_axes = frame(x, sorted(given))
         params = {"weights": w, "mode": mode_of(a), "cval": a["cval"],
                   "origin": per_axis(a.get("origin", 0), given)}
         output_dtype(a, x, op, params)
         return Call(op, axes, data_axes, params), {
             "weights", "origin", "mode", "cval", "axes", axis_arg, "output"}
+    return route
+
+
+def _correlation1d(op):
+    """``correlate1d`` / ``convolve1d``: scipy's ``axis`` among the spatial axes (all of
+    them up to 3-D; beyond, the one axis is the frame)."""
+    def route(a, x):
+        if x.ndim <= 3:
+            given, axes, data_axes = frame(x, None)
+            axis = int(a["axis"]) % x.ndim
+        else:
+            given, axes, data_axes = frame(x, [a["axis"]])
+            axis = 0
+        params = {"weights": np.asarray(a["weights"]), "axis": axis, "mode": mode_of(a),
+                  "cval": a["cval"], "origin": int(a["origin"])}
+        output_dtype(a, x, op, params)
+        return Call(op, axes, data_axes, params), {
+            "weights", "axis", "origin", "mode", "cval", "output"}
     return route
 
 
@@ -130,7 +149,7 @@ def _generic(a, x):
 def _edge(op):
     def route(a, x):
         given, axes, data_axes = frame(x, None)
-        params = {"mode": mode_of(a), "cval": a["cval"]}
+        params = {"mode": mode_of(a, per_axis=True), "cval": a["cval"]}
         if op != "laplace":
             params["axis"] = "zyx"[3 - x.ndim:][a["axis"] % x.ndim]
         else:
@@ -274,6 +293,7 @@ ROUTES = {
     "rank_filter": _rank_route("rank_filter", lambda a, n: int(a["rank"])),
     "generic_filter": _generic,
     "correlate": _correlation("correlate"), "convolve": _correlation("convolve"),
+    "correlate1d": _correlation1d("correlate1d"), "convolve1d": _correlation1d("convolve1d"),
     "sobel": _edge("sobel"), "prewitt": _edge("prewitt"), "laplace": _edge("laplace"),
     **{f"grey_{k}": _grey(k) for k in ("erosion", "dilation", "opening", "closing")},
     "white_tophat": _grey("white_tophat"), "black_tophat": _grey("black_tophat"),
@@ -291,18 +311,14 @@ ORDER_STATISTICS = {"minimum_filter", "minimum_filter1d", "maximum_filter",
                     "white_tophat", "black_tophat"}
 
 #: functions with no operation of their own, and why a neighbour's is not used
-NO_OPERATION = {
-    "correlate1d": "correlate along one axis sums in another order than correlate1d "
-                   "(bitwise different; 0.0 and -0.0)",
-    "convolve1d": "convolve along one axis sums in another order than convolve1d",
-}
+NO_OPERATION: dict[str, str] = {}
 
 
 def route(name: str, a: dict, x: np.ndarray) -> Call:
     """The operation call for scipy's ``name(**a)`` on input ``x``, or ``Unsupported``."""
     if name not in ROUTES:
         raise Unsupported("function", NO_OPERATION.get(name, "no operation"))
-    if x.dtype.kind not in "biuf":
+    if x.dtype.kind not in "biufc":
         raise Unsupported("input", f"dtype {x.dtype}")
     if x.ndim == 0 or x.size == 0:
         raise Unsupported("input", f"shape {x.shape}")
@@ -313,7 +329,7 @@ def route(name: str, a: dict, x: np.ndarray) -> Call:
                                    "the window starts)")
     out = a.get("output")
     out = None if out is None else np.dtype(out.dtype if isinstance(out, np.ndarray) else out)
-    if out is not None and out.kind not in "biuf":
+    if out is not None and out.kind not in "biufc":
         raise Unsupported("output", f"dtype {out}")
     try:
         call, used = ROUTES[name](a, x)

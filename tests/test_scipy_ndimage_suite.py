@@ -133,8 +133,14 @@ def test_route_maps_scipy_arguments():
     x = np.zeros((4, 5, 6), np.float32)
     call = route("gaussian_filter", _args("gaussian_filter", x, (1.0, 2.0), axes=(0, 2),
                                           mode="grid-mirror"), x)
-    assert (call.op, call.axes, call.data_axes) == ("gaussian", "yx", "ytx")
-    assert call.params["sigma"] == [1.0, 2.0] and call.params["mode"] == "reflect"
+    assert (call.op, call.axes, call.data_axes) == ("gaussian", (0, 2), "ytx")
+    assert call.params["sigma"] == [1.0, 2.0] and call.params["mode"] == "grid-mirror"
+    call = route("gaussian_filter", _args("gaussian_filter", x, 1.0, order=(0, 1, 2),
+                                          mode=["wrap", "nearest", "reflect"]), x)
+    assert call.params["order"] == [0, 1, 2]
+    assert call.params["mode"] == ["wrap", "nearest", "reflect"]
+    call = route("correlate1d", _args("correlate1d", x, [1, 2], axis=-2, origin=-1), x)
+    assert (call.op, call.params["axis"], call.params["origin"]) == ("correlate1d", 1, -1)
     cross = ndi.generate_binary_structure(3, 1)
     call = route("minimum_filter", _args("minimum_filter", x, footprint=cross), x)
     assert call.op == "rank_filter" and call.params["rank"] == 0
@@ -149,10 +155,8 @@ def test_route_maps_scipy_arguments():
 
 
 @pytest.mark.parametrize("name, kwargs, arg", [
-    ("gaussian_filter", {"sigma": 1.0, "order": 1}, "order"),
-    ("gaussian_filter", {"sigma": 1.0, "radius": 2}, "radius"),
-    ("median_filter", {"size": 3, "mode": "wrap"}, "mode"),
-    ("uniform_filter", {"size": 3, "origin": 1}, "origin"),
+    ("gaussian_gradient_magnitude", {"sigma": 1.0, "axes": (1,)}, "axes"),
+    ("median_filter", {"size": 3, "mode": ("wrap", "nearest")}, "mode"),
     ("uniform_filter", {"size": 3, "axes": (1, 0)}, "axes"),
     ("binary_dilation", {"border_value": 1}, "border_value"),
     ("binary_dilation", {"iterations": 2}, "iterations"),

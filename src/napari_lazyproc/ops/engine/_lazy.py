@@ -31,6 +31,7 @@ from ._registry import WHOLE_FRAME, Op
 from ._result_geometry import ResultGeometry
 from ._tiling import Tiling
 from ._whole_values import WholeInputValues
+from ._wrap import wrap_axes
 
 
 def _token_values(op: Op, params: Params) -> tuple:
@@ -101,6 +102,12 @@ class LazyResult(ResultGeometry, WholeInputValues, Tiling, Evaluation, GpuEvalua
         #: per spatial axis: computed from index 0 (scipy's running sums, exact results)
         self.prefix = ((False,) * len(self.spatial) if op.prefix is None or self.fast
                        else tuple(op.prefix(source.dtype, params.as_dict(), len(self.spatial))))
+        #: per spatial axis: mode "wrap", a region reads its wrap partner (``_wrap``)
+        self.wrapped = wrap_axes(op, params.as_dict(), len(self.spatial))
+        #: ... and where it is read padded by its wrap partner (else whole, wrapped by scipy)
+        whole = op.modes_per_term and not isinstance(params.as_dict().get("mode"), str)
+        self.padded = tuple(w and not p and not whole and not self.whole_frame
+                            for w, p in zip(self.wrapped, self.prefix, strict=True))
         #: level 0 when this is a coarser level (a preview), else None
         self.base = base
         self._coarse: dict[str, LazyResult] = {}  # coarser levels, by their input's token
