@@ -194,7 +194,8 @@ def test_to_dask_has_one_task_per_output_chunk(volume_zarr):
     ("median", {"mode": "periodic"}, "median: mode must be one of 'reflect', 'constant'"),
     ("label", {"connectivity": 4}, "connectivity must be between 1 and 3"),
     ("threshold_local", {"block_size": 4}, "block_size must be odd"),
-    ("percentile", {"percentile": 120}, "percentile: percentile must be a number >= 0 and <= 100"),
+    ("percentile", {"percentile": 120},
+     "percentile: percentile must be a number >= -100 and <= 100"),
     ("nope", {}, "unknown operation 'nope'"),
 ])
 def test_bad_parameters_raise_a_clear_value_error(name, params, message):

@@ -180,7 +180,27 @@ def test_complex_output_rules_are_scipys():
     ("correlate1d", {"weights": [[1, 2]]}, "weights must be 1-D"),
     ("correlate1d", {"weights": [1, 2], "axis": 3}, "axis 3 is out of range"),
     ("convolve1d", {"weights": [1, 2, 3], "origin": 2}, "origin 2 on axis 'x'"),
+    ("median", {"size": 3.0}, "median: size must be an integer, not a float"),
+    ("correlate", {"weights": np.ones((1, 2, 3)), "origin": 0.0}, "origin must be an integer"),
+    ("gaussian", {"radius": 2.0}, "radius must be an integer, not a float"),
+    ("rank_filter", {"rank": 1.0}, "rank must be an integer, not a float"),
+    ("gaussian", {"cval": 1j}, "cval 1j is complex and the input is real"),
 ])
 def test_what_scipy_refuses_is_refused_by_name(name, params, message):
     with pytest.raises(ValueError, match=message):
         lp.apply(name, IMAGE, **params)
+
+
+def test_what_scipy_accepts_is_accepted():
+    """scipy takes a box's width as a float, and skips axes of width 0 or 1; a negative
+    percentile counts from the top."""
+    x = IMAGE[0]
+    for name, params, ref in (
+            ("uniform", {"size": 3.0}, ndi.uniform_filter(x, 3.0)),
+            ("maximum", {"size": (3.0, 0)}, ndi.maximum_filter(x, (3.0, 0))),
+            ("uniform", {"size": 0}, ndi.uniform_filter(x, 0)),
+            ("percentile", {"percentile": -20, "size": 3}, ndi.percentile_filter(x, -20, 3)),
+            ("gaussian", {"sigma": 0}, ndi.gaussian_filter(x, 0))):
+        for precision in ("exact", "fast"):
+            res = lp.apply(name, x, precision=precision, **params)
+            _meets(np.asarray(res), ref, precision)

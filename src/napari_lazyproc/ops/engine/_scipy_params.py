@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -72,16 +72,19 @@ TRUNCATE = Param("truncate", float, 4.0, min=0,
                  help="kernel radius in standard deviations")
 SIGMA = Param("sigma", float, 1.0, min=0, per_axis=True, quantity="length",
               help="Gaussian standard deviation (0: that axis is not filtered)")
-ORDER = Param("order", int, 0, min=0, per_axis=True,
+ORDER = Param("order", int, 0, min=0, per_axis=True, integral=True,
               help="derivative order of the Gaussian along each axis (0: smoothing)")
 GAUSSIAN_RADIUS = Param("radius", int, None, min=0, per_axis=True, optional=True,
-                        quantity="length",
+                        quantity="length", integral=True,
                         help="kernel radius in voxels (replaces truncate); default: from "
                              "truncate")
-ORIGIN = Param("origin", int, 0, per_axis=True,
+ORIGIN = Param("origin", int, 0, per_axis=True, integral=True,
                help="shift of the window from its centre, per axis, as in scipy.ndimage")
 SIZE = Param("size", int, 3, min=1, max=255, per_axis=True, quantity="length", width=True,
-             help="filter width in voxels")
+             integral=True, help="filter width in voxels")
+#: a separable box's width: scipy takes 3.0, and skips an axis of width 0 or 1
+BOX_SIZE = replace(SIZE, min=0, integral=False,
+                   help="filter width in voxels (0 or 1: that axis is not filtered)")
 RADIUS = Param("radius", int, 1, min=1, max=127, per_axis=True, quantity="length",
                help="footprint radius")
 #: the dtypes ``output=`` takes (scipy's output array's dtype)
@@ -121,7 +124,7 @@ def window_halo(shape, origin) -> tuple[int, ...]:
 def origin_check(op: str, origin, shape, axes: str) -> None:
     """scipy's allowed origins: ``-(n // 2) <= origin <= (n - 1) // 2`` per axis."""
     for o, n, a in zip(origin, shape, axes, strict=False):
-        if not -(n // 2) <= o <= (n - 1) // 2:
+        if n >= 1 and not -(n // 2) <= o <= (n - 1) // 2:
             raise ValueError(f"{op}: origin {o} on axis {a!r} must be between {-(n // 2)} "
                              f"and {(n - 1) // 2} for a window of {n} voxels")
 

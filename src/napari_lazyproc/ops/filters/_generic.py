@@ -182,8 +182,8 @@ FOOTPRINT_HELP = ("the window's shape (nonzero is in the window): a nested list,
 
 register(Op(
     "rank_filter", "smoothing", _rank_filter,
-    (Param("rank", int, 0, help="which value of the sorted window: 0 the smallest, -1 the "
-                                "largest"),
+    (Param("rank", int, 0, integral=True,
+           help="which value of the sorted window: 0 the smallest, -1 the largest"),
      SIZE, kernel_param("rank_filter", "footprint", FOOTPRINT_HELP), MODE, CVAL, ORIGIN),
     halo=_window_halo_of, check=_check_rank, at_level=_same_kernel_note("rank_filter",
                                                                         "footprint"),

@@ -8,6 +8,7 @@ from ...backend import ndimage_for
 from ..engine._params import Param
 from ..engine._registry import Op, register
 from ..engine._scipy_params import (
+    BOX_SIZE,
     CVAL,
     GAUSSIAN_RADIUS,
     MODE,
@@ -104,8 +105,10 @@ def _running_sum(dtype, params, n):
 
 def _centred(kernel):
     """A fast kernel of a centred window: None (scipy's path) for another origin."""
-    def run(block, crop, origin, **params):
-        return None if any(int(o) for o in origin) else kernel(block, crop, **params)
+    def run(block, crop, origin, size, **params):
+        if any(int(o) for o in origin) or min(size) < 1:
+            return None
+        return kernel(block, crop, size=size, **params)
 
     return run
 
@@ -134,7 +137,7 @@ register(Op(
     output=True, complex_input=False,
 ))
 register(Op(
-    "uniform", "smoothing", _rank("uniform_filter"), (SIZE, MODE_PER_AXIS, CVAL, ORIGIN),
+    "uniform", "smoothing", _rank("uniform_filter"), (BOX_SIZE, MODE_PER_AXIS, CVAL, ORIGIN),
     halo=lambda p, n: window_halo(p["size"], p["origin"]),
     check=lambda p, axes: origin_check("uniform", p["origin"], p["size"], axes),
     separable=_rank_1d("uniform_filter1d"), prefix=_running_sum, fast=_kernels.uniform,
@@ -144,7 +147,7 @@ register(Op(
 for _name, _text in (("minimum", "minimum of a box (scipy.ndimage.minimum_filter)"),
                      ("maximum", "maximum of a box (scipy.ndimage.maximum_filter)")):
     register(Op(
-        _name, "smoothing", _rank(f"{_name}_filter"), (SIZE, MODE_PER_AXIS, CVAL, ORIGIN),
+        _name, "smoothing", _rank(f"{_name}_filter"), (BOX_SIZE, MODE_PER_AXIS, CVAL, ORIGIN),
         halo=lambda p, n: window_halo(p["size"], p["origin"]),
         check=lambda p, axes, name=_name: origin_check(name, p["origin"], p["size"], axes),
         separable=_rank_1d(f"{_name}_filter1d"), fast=_centred(getattr(_rank_kernels, _name)),
@@ -154,7 +157,8 @@ register(Op(
     "percentile", "smoothing",
     lambda b, percentile, size, mode, cval, output=None: ndimage_for(b).percentile_filter(
         b, percentile, size=size, output=output_dtype(output), mode=mode, cval=cval),
-    (Param("percentile", float, 50.0, min=0, max=100, help="percentile in [0, 100]"),
+    (Param("percentile", float, 50.0, min=-100, max=100,
+           help="percentile in [0, 100] (negative: 100 more, as in scipy)"),
      SIZE, MODE, CVAL),
     halo=lambda p, n: half(p["size"]), fast=_rank_kernels.percentile,
     description="a percentile of a box (scipy.ndimage.percentile_filter)",

@@ -286,7 +286,7 @@ def gaussian(block, crop, sigma, truncate, mode, cval, work=np.float32, store=No
 
 def uniform(block, crop, size, mode, cval, origin=None):
     """scipy.ndimage.uniform_filter over ``crop`` (a centred window)."""
-    if origin is not None and any(int(o) for o in origin):
+    if (origin is not None and any(int(o) for o in origin)) or min(size) < 1:
         return None
     return _linear(block, crop, [np.ones(int(s)) for s in size], mode, cval,
                    norms=[float(int(s)) for s in size])
