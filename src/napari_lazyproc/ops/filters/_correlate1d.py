@@ -17,10 +17,11 @@ from ..engine._scipy_params import CVAL, MODE, origin_check, output_dtype
 from ._generic import _correlation_dtype, _same_kernel_note
 from ._user_kernels import kernel_array, kernel_param
 
-AXIS = Param("axis", int, -1, integral=True, help="which spatial axis to filter along, as scipy's axis: "
-                                   "0 the first, -1 the last (x)")
-ORIGIN = Param("origin", int, 0, integral=True, help="shift of the window from its centre, as in "
-                                      "scipy.ndimage")
+AXIS = Param("axis", int, -1, integral=True,
+             help="which spatial axis to filter along, as scipy's axis: 0 the first, -1 "
+                  "the last (x)")
+ORIGIN = Param("origin", int, 0, integral=True,
+               help="shift of the window from its centre, as in scipy.ndimage")
 
 
 def _run(name: str):
