@@ -17,8 +17,7 @@ from scipy import ndimage as ndi
 
 import napari_lazyproc as lp
 from napari_lazyproc.io import LazyImage
-from napari_lazyproc.ops import REGISTRY, GlobalLabels, LazyResult, Param
-from napari_lazyproc.ops import _stub, _typed
+from napari_lazyproc.ops import REGISTRY, GlobalLabels, LazyResult, Param, _stub, _typed
 
 COMMON = ["axes", "units", "data_axes", "precision"]
 
