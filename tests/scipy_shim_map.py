@@ -53,16 +53,22 @@ def _sigma_filter(op, axis_arg=None):
 
 
 def _rank_route(op, rank_of=None, axis_arg=None):
-    """Box filters; a footprint or an origin goes to ``rank_filter`` (same values)."""
+    """Box filters; a footprint or an origin goes to ``rank_filter`` (same values).
+
+    With ``axes`` out of the array's order scipy's separable minimum and maximum pair
+    sizes, origins and modes with ``axes`` (as ``lp.apply`` does with integer axes);
+    its other rank filters lay the window (a footprint, or a box of ``size``) along the
+    axes in the array's order, origins following ``axes`` only for a subset of them."""
     def route(a, x):
-        given, axes, data_axes = frame(x, [a[axis_arg]] if axis_arg else a.get("axes"), a)
+        given, axes, data_axes = frame(x, [a[axis_arg]] if axis_arg else a.get("axes"))
         if axis_arg:
             size, fp = (int(a["size"]),), None
         else:
             size, fp = window(a, given)
         params = {"mode": mode_of(a, per_axis=op in ("minimum", "maximum")), "cval": a["cval"]}
         name = op
-        if fp is not None or not origin_zero(a) or op == "rank_filter":
+        box = op in ("minimum", "maximum")  # a box of any origin: ours
+        if fp is not None or op == "rank_filter" or (not origin_zero(a) and not box):
             if not isinstance(params["mode"], str):
                 raise Unsupported("mode", "one mode per axis, with a footprint or an origin")
             name = "rank_filter"
@@ -73,6 +79,12 @@ def _rank_route(op, rank_of=None, axis_arg=None):
             params.update(percentile=a["percentile"], size=list(size))
         else:
             params.update(size=list(size))
+            if box:
+                params["origin"] = per_axis(a.get("origin", 0), given)
+        if name not in ("minimum", "maximum") and given != sorted(given):
+            axes = tuple(sorted(given))
+            if "origin" in params and len(given) < x.ndim and np.ndim(params["origin"]):
+                params["origin"] = [params["origin"][given.index(g)] for g in axes]
         output_dtype(a, x, name, params)
         return Call(name, axes, data_axes, params), {
             "size", "footprint", "origin", "mode", "cval", "axes", axis_arg, "output",
@@ -320,7 +332,7 @@ def route(name: str, a: dict, x: np.ndarray) -> Call:
         raise Unsupported("function", NO_OPERATION.get(name, "no operation"))
     if x.dtype.kind not in "biufc":
         raise Unsupported("input", f"dtype {x.dtype}")
-    if x.ndim == 0 or x.size == 0:
+    if x.ndim == 0:
         raise Unsupported("input", f"shape {x.shape}")
     if not x.dtype.isnative:
         raise Unsupported("input", f"byte order {x.dtype}")
