@@ -142,6 +142,18 @@ def _correlation1d(op):
     return route
 
 
+def _generic1d(a, x):
+    if not callable(a["function"]) or type(a["function"]).__name__ == "LowLevelCallable":
+        raise Unsupported("function", "a LowLevelCallable")
+    call, used = _correlation1d("generic_filter1d")(
+        {**a, "weights": None}, x)
+    call.params.pop("weights")
+    call.params.update(function=a["function"], filter_size=int(a["filter_size"]),
+                       extra_arguments=tuple(a["extra_arguments"] or ()),
+                       extra_keywords=dict(a["extra_keywords"] or {}))
+    return call, used | {"function", "filter_size", "extra_arguments", "extra_keywords"}
+
+
 def _generic(a, x):
     if not callable(a["function"]) or type(a["function"]).__name__ == "LowLevelCallable":
         raise Unsupported("function", "a LowLevelCallable")
@@ -306,6 +318,7 @@ ROUTES = {
     "generic_filter": _generic,
     "correlate": _correlation("correlate"), "convolve": _correlation("convolve"),
     "correlate1d": _correlation1d("correlate1d"), "convolve1d": _correlation1d("convolve1d"),
+    "generic_filter1d": _generic1d,
     "sobel": _edge("sobel"), "prewitt": _edge("prewitt"), "laplace": _edge("laplace"),
     **{f"grey_{k}": _grey(k) for k in ("erosion", "dilation", "opening", "closing")},
     "white_tophat": _grey("white_tophat"), "black_tophat": _grey("black_tophat"),

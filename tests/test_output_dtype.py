@@ -39,6 +39,11 @@ CASES = {
                  lambda a, o: ndi.convolve(a, _W, output=o, mode="mirror")),
     "correlate1d": ({"weights": [0.5, 1.5, -1.0], "axis": 1},
                     lambda a, o: ndi.correlate1d(a, [0.5, 1.5, -1.0], axis=1, output=o)),
+    "generic_filter1d": ({"function": lambda i, o: np.subtract(i[2:], i[:-2], out=o),
+                          "filter_size": 3, "axis": 2},
+                         lambda a, o: ndi.generic_filter1d(
+                             a, lambda i, q: np.subtract(i[2:], i[:-2], out=q), 3, axis=2,
+                             output=o)),
     "convolve1d": ({"weights": [0.5, 1.5, -1.0, 2.0], "mode": "wrap"},
                    lambda a, o: ndi.convolve1d(a, [0.5, 1.5, -1.0, 2.0], output=o,
                                                mode="wrap")),

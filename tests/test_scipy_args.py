@@ -1,6 +1,7 @@
 """scipy.ndimage's arguments, lazily: ``mode="wrap"`` (and the grid names), a mode per
 axis, Gaussian ``order`` / ``radius`` / ``sigma=0`` / ``truncate=0``, ``origin`` of a
-box mean, ``correlate1d`` / ``convolve1d``, complex data, integer ``axes``; any region
+box, ``correlate1d`` / ``convolve1d`` / ``generic_filter1d``, complex data, integer
+``axes``; any region
 of any chunking equals scipy on the whole array (bitwise in "exact", within the
 contract in "fast"), and what scipy refuses is refused naming the parameter."""
 
@@ -67,6 +68,18 @@ CASES = {
     "convolve1d even": ("convolve1d", {"weights": WEIGHTS_1D, "axis": 0, "mode": "nearest"},
                         lambda a: ndi.convolve1d(a, WEIGHTS_1D, axis=0, mode="nearest")),
 }
+
+
+def _diff(line, out, k=1.0):  # generic_filter1d's function
+    out[:] = (line[3:] - line[:-3]) * k
+
+
+CASES["generic_filter1d"] = ("generic_filter1d", {"function": _diff, "filter_size": 4,
+                                                  "axis": -2, "origin": 1, "mode": "wrap",
+                                                  "extra_keywords": {"k": 0.5}},
+                             lambda a: ndi.generic_filter1d(a, _diff, 4, axis=-2, origin=1,
+                                                            mode="wrap",
+                                                            extra_keywords={"k": 0.5}))
 COMPLEX_CASES = {
     "correlate complex": ("correlate", {"weights": WEIGHTS_C, "mode": "wrap"},
                           lambda a: ndi.correlate(a, WEIGHTS_C, mode="wrap", axes=(1, 2))),

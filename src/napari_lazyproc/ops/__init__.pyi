@@ -339,6 +339,25 @@ def generic_filter(
     precision: Literal["fast", "exact"] | None = None,
 ) -> LazyResult: ...
 
+def generic_filter1d(
+    data: LazyImage | LazyResult | ArrayLike,
+    /,
+    *,
+    function: Callable[..., None] | None = None,
+    filter_size: int = 3,
+    axis: int = -1,
+    mode: Literal['reflect', 'constant', 'nearest', 'mirror', 'wrap'] = 'reflect',
+    cval: float = 0.0,
+    origin: int = 0,
+    extra_arguments: Sequence[Any] | None = None,
+    extra_keywords: Mapping[str, Any] | None = None,
+    output: DTypeLike | None = None,
+    axes: str | Sequence[int] | int | None = None,
+    units: Literal["pixel", "physical"] = 'pixel',
+    data_axes: str | None = None,
+    precision: Literal["fast", "exact"] | None = None,
+) -> LazyResult: ...
+
 def label(
     data: LazyImage | LazyResult | ArrayLike,
     /,

@@ -30,6 +30,7 @@ ANNOTATIONS = {
     "lengths": "Sequence[float]",
     "shift_rows": "pd.DataFrame | str | os.PathLike[str] | Sequence[Sequence[float]]",
     "python_function": "Callable[..., float]",
+    "line_function": "Callable[..., None]",
     "arguments": "Sequence[Any]",
     "keywords": "Mapping[str, Any]",
 }

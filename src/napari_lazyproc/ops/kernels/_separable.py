@@ -276,6 +276,8 @@ def gaussian(block, crop, sigma, truncate, mode, cval, work=np.float32, store=No
         return None  # scipy stores a signed derivative in the integer input's dtype
     if any(order):  # differences of large terms: summed in double, stored as scipy does
         work, store = np.float64, store or block.dtype
+    elif block.dtype == np.float64:  # a wide kernel (sigma 32: 257 taps) over sparse
+        work = np.float64  # values misses the contract in float32 sums (scipy's gh-5430)
     weights = []
     for i, s in enumerate(sigma):
         r = int(truncate * float(s) + 0.5) if radius is None else int(radius[i])

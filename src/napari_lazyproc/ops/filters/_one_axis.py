@@ -1,4 +1,4 @@
-"""Correlation and convolution along one axis: ``correlate1d`` and ``convolve1d``.
+"""Filters along one axis: ``correlate1d``, ``convolve1d`` and ``generic_filter1d``.
 
 scipy's 1-D functions sum in another order than ``correlate`` over one axis (and give
 0.0 where it gives -0.0), so they are operations of their own, bitwise scipy's. The
@@ -14,7 +14,7 @@ from ...backend import array_module, ndimage_for
 from ..engine._params import Param
 from ..engine._registry import Op, register
 from ..engine._scipy_params import CVAL, MODE, origin_check, output_dtype
-from ._generic import _correlation_dtype, _same_kernel_note
+from ._generic import _correlation_dtype, _same_kernel_note, arguments, keywords
 from ._user_kernels import kernel_array, kernel_param
 
 AXIS = Param("axis", int, -1, integral=True,
@@ -76,3 +76,55 @@ for _name, _text in (("correlate1d", "correlation along one axis (scipy.ndimage.
         dtype=_correlation_dtype, at_level=_same_kernel_note(_name, "weights"),
         description=_text, output=True, complex_input=True,
     ))
+
+
+def line_function(value):
+    """``generic_filter1d``'s function: any Python callable."""
+    if callable(value):
+        return value
+    raise ValueError(f"generic_filter1d: function must be a Python function "
+                     f"(function(input_line, output_line)) (got {value!r}); from Python "
+                     f"only: a pipeline's JSON cannot hold it")
+
+
+def _generic_1d(b, function, filter_size, axis, mode, cval, origin, extra_arguments,
+                extra_keywords, output=None):
+    return ndimage_for(b).generic_filter1d(
+        b, function, filter_size, axis=axis, output=output_dtype(output), mode=mode,
+        cval=cval, origin=origin, extra_arguments=tuple(extra_arguments or ()),
+        extra_keywords=dict(extra_keywords or ()))
+
+
+def _generic_halo(p, n: int) -> tuple[int, ...]:
+    out = [0] * n
+    if -n <= p["axis"] < n:
+        out[p["axis"] % n] = int(p["filter_size"]) // 2 + abs(int(p["origin"]))
+    return tuple(out)
+
+
+def _generic_check(params, axes: str) -> None:
+    if params["function"] is None:
+        line_function(None)
+    if not -len(axes) <= params["axis"] < len(axes):
+        raise ValueError(f"generic_filter1d: axis {params['axis']} is out of range for the "
+                         f"{len(axes)} spatial axes {axes!r}")
+    origin_check("generic_filter1d", [params["origin"]], [params["filter_size"]],
+                 axes[params["axis"]])
+
+
+register(Op(
+    "generic_filter1d", "smoothing", _generic_1d,
+    (Param("function", line_function, None, optional=True, quantity="python",
+           help="function(input_line, output_line): fills output_line from the input line "
+                "extended by filter_size - 1 (scipy's); from Python only"),
+     Param("filter_size", int, 3, min=1, integral=True, help="the window's length in voxels"),
+     AXIS, MODE, CVAL, ORIGIN,
+     Param("extra_arguments", arguments, None, optional=True, quantity="python",
+           help="more positional arguments of function"),
+     Param("extra_keywords", keywords, None, optional=True, quantity="python",
+           help="keyword arguments of function")),
+    halo=_generic_halo, check=_generic_check, on_gpu=False,
+    description="a Python function of each line along one axis "
+                "(scipy.ndimage.generic_filter1d); from Python only, on the CPU",
+    output=True, complex_input=False,
+))
