@@ -36,14 +36,14 @@ def frame(x: np.ndarray, axes, a: dict | None = None,
           passes: bool = False) -> tuple[list[int], tuple[int, ...], str]:
     """scipy's axes (None, an int or a sequence) as (axes as given, the axes for
     ``lp.apply``: the same integers, data_axes: those axes spatial).
-    ``passes``: a separable filter, whose 1-D passes scipy runs in ``axes``' order (ours
-    run in the array's order, which rounds differently)."""
+    ``passes``: a filter that sums terms in ``axes``' order in scipy, the array's in ours
+    (gaussian_laplace, gaussian_gradient_magnitude, laplace): refused out of order."""
     n = x.ndim
     given = list(range(n)) if axes is None else [int(ax) % n for ax in np.atleast_1d(axes)]
     if len(set(given)) != len(given):
         raise Unsupported("axes", "repeated")
     if passes and given != sorted(given):
-        raise Unsupported("axes", "out of order (scipy's passes run in that order)")
+        raise Unsupported("axes", "out of order (scipy sums its terms in that order)")
     if a is not None:
         _in_order(a, given)
     if len(given) > 3:

@@ -36,8 +36,11 @@ EXACT_IN_FAST = {name for name, op in REGISTRY.items()
 
 def _sigma_filter(op, axis_arg=None):
     def route(a, x):
-        given, axes, data_axes = frame(x, [a[axis_arg]] if axis_arg else a.get("axes"), a,
-                                        passes=True)
+        # gaussian's passes run in ``axes``' order, as scipy's; its Laplacian and
+        # gradient magnitude sum their terms in the array's order
+        ours = op == "gaussian"
+        given, axes, data_axes = frame(x, [a[axis_arg]] if axis_arg else a.get("axes"),
+                                       None if ours else a, passes=not ours)
         if op == "gaussian_gradient_magnitude" and len(given) < x.ndim:
             raise Unsupported("axes", "a subset (scipy 1.17 smooths the other axes too)")
         params = {"sigma": per_axis(a["sigma"], given), "truncate": a.get("truncate", 4.0),
@@ -100,8 +103,7 @@ def _percentile_rank(a, count):  # scipy's _rank_filter
 
 def _uniform(axis_arg=None):
     def route(a, x):
-        given, axes, data_axes = frame(x, [a[axis_arg]] if axis_arg else a.get("axes"), a,
-                                        passes=True)
+        given, axes, data_axes = frame(x, [a[axis_arg]] if axis_arg else a.get("axes"))
         params = {"size": per_axis(a["size"], given), "mode": mode_of(a, per_axis=True),
                   "cval": a["cval"], "origin": per_axis(a.get("origin", 0), given)}
         output_dtype(a, x, "uniform", params)

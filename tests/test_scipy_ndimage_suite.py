@@ -159,7 +159,7 @@ def test_route_maps_scipy_arguments():
 @pytest.mark.parametrize("name, kwargs, arg", [
     ("gaussian_gradient_magnitude", {"sigma": 1.0, "axes": (1,)}, "axes"),
     ("median_filter", {"size": 3, "mode": ("wrap", "nearest")}, "mode"),
-    ("uniform_filter", {"size": 3, "axes": (1, 0)}, "axes"),
+    ("gaussian_laplace", {"sigma": 1.0, "axes": (1, 0)}, "axes"),
     ("binary_dilation", {"border_value": 1}, "border_value"),
     ("binary_dilation", {"iterations": 2}, "iterations"),
     ("grey_dilation", {"footprint": np.ones((2, 3))}, "footprint"),

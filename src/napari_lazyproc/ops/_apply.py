@@ -217,7 +217,18 @@ def apply(name: str, data, *, axes: str | Sequence[int] | int | None = None,
                  {"op": "label", **validated.as_dict(), "axes": letters}]
         return GlobalLabels(source, spatial, validated["connectivity"], steps)
     precision = check_precision(get_precision() if precision is None else precision)
-    return LazyResult(op, validated, source, spatial, precision=precision)
+    return LazyResult(op, validated, source, spatial, precision=precision,
+                      passes=_pass_order(op, source, axes, spatial))
+
+
+def _pass_order(op, source, axes, spatial) -> tuple[int, ...] | None:
+    """The order of a separable operation's 1-D passes: ``axes``' as given (scipy runs
+    them so, and the rounding follows), None for the array's."""
+    if axes is None or op.separable is None:
+        return None
+    letters = axes if isinstance(axes, str) else _axis_letters(source, axes, op.name)
+    given = [source.axes.index(a) for a in letters]
+    return None if given == list(spatial) else tuple(spatial.index(a) for a in given)
 
 
 def label_global(data, *, connectivity: int = 1, axes: str | None = None,

@@ -118,7 +118,8 @@ class Evaluation:
                   for a in self.spatial]
 
         def passes(cur):
-            for i, (lo, hi) in enumerate(bounds):
+            for i in self.passes:  # scipy's order: as ``axes`` were given
+                lo, hi = bounds[i]
                 at = self.op.separable_at
                 done = at(cur, i, lo, hi, **params) if at is not None else None
                 if done is None:
