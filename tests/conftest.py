@@ -435,6 +435,25 @@ OP_CASES["rank_filter"] = (
     {"rank": -2, "footprint": _WINDOW.tolist(), "mode": "nearest", "origin": [-1, 1, 0]},
     lambda a: ndi.rank_filter(a, -2, footprint=_WINDOW, mode="nearest", origin=[-1, 1, 0]),
 )
+# one axis (ops/filters/_one_axis.py): an even kernel, moved by its origin
+OP_CASES["correlate1d"] = (
+    {"weights": [0.5, -1.0, 2.0, 0.25], "axis": 1, "mode": "wrap", "origin": 1},
+    lambda a: ndi.correlate1d(a, [0.5, -1.0, 2.0, 0.25], axis=1, mode="wrap", origin=1),
+)
+OP_CASES["convolve1d"] = (
+    {"weights": [0.5, -1.0, 2.0, 0.25], "mode": "nearest", "origin": -2},
+    lambda a: ndi.convolve1d(a, [0.5, -1.0, 2.0, 0.25], mode="nearest", origin=-2),
+)
+def _spread(line, out, k):  # generic_filter1d's function: a line extended by size - 1
+    out[:] = line[2:] * k - line[:-2]
+
+
+OP_CASES["generic_filter1d"] = (
+    {"function": _spread, "filter_size": 3, "axis": 0, "origin": 1, "mode": "mirror",
+     "extra_arguments": (2.0,)},
+    lambda a: ndi.generic_filter1d(a, _spread, 3, axis=0, origin=1, mode="mirror",
+                                   extra_arguments=(2.0,)),
+)
 # a Python function: not JSON, so it lives in Python cases only (never in a pipeline file)
 OP_CASES["generic_filter"] = (
     {"function": np.ptp, "size": [3, 2, 3], "mode": "constant", "cval": 1},

@@ -10,8 +10,9 @@ import numpy as np
 
 from napari_lazyproc.ops import REGISTRY
 
-FILTER_MODES = {"reflect": "reflect", "constant": "constant", "nearest": "nearest",
-                "mirror": "mirror", "grid-mirror": "reflect", "grid-constant": "constant"}
+#: scipy's filter modes, passed as scipy names them (our ``mode`` takes the grid names)
+FILTER_MODES = {m: m for m in ("reflect", "constant", "nearest", "mirror", "wrap",
+                               "grid-mirror", "grid-constant", "grid-wrap")}
 OTHER_LETTERS = "tcabdefg"
 
 
@@ -26,22 +27,23 @@ class Unsupported(Exception):  # noqa: N818 - a verdict, not an error
 @dataclass
 class Call:
     op: str
-    axes: str
+    axes: Any  # scipy's integers, as ``lp.apply`` takes them
     data_axes: str
     params: dict[str, Any] = field(default_factory=dict)
 
 
 def frame(x: np.ndarray, axes, a: dict | None = None,
-          passes: bool = False) -> tuple[list[int], str, str]:
-    """scipy's axes (None, an int or a sequence) as (axes as given, our axes, data_axes).
-    ``passes``: a separable filter, whose 1-D passes scipy runs in ``axes``' order (ours
-    run in the array's order, which rounds differently)."""
+          passes: bool = False) -> tuple[list[int], tuple[int, ...], str]:
+    """scipy's axes (None, an int or a sequence) as (axes as given, the axes for
+    ``lp.apply``: the same integers, data_axes: those axes spatial).
+    ``passes``: a filter that sums terms in ``axes``' order in scipy, the array's in ours
+    (gaussian_laplace, gaussian_gradient_magnitude, laplace): refused out of order."""
     n = x.ndim
     given = list(range(n)) if axes is None else [int(ax) % n for ax in np.atleast_1d(axes)]
     if len(set(given)) != len(given):
         raise Unsupported("axes", "repeated")
     if passes and given != sorted(given):
-        raise Unsupported("axes", "out of order (scipy's passes run in that order)")
+        raise Unsupported("axes", "out of order (scipy sums its terms in that order)")
     if a is not None:
         _in_order(a, given)
     if len(given) > 3:
@@ -52,7 +54,7 @@ def frame(x: np.ndarray, axes, a: dict | None = None,
     letters = dict(zip(spatial, "zyx"[3 - len(spatial):], strict=True))
     others = iter(OTHER_LETTERS)
     data_axes = "".join(letters.get(a) or next(others) for a in range(n))
-    return given, "".join(letters[a] for a in spatial), data_axes
+    return given, tuple(given), data_axes
 
 
 def per_axis(value, given: list[int]):
@@ -76,11 +78,15 @@ def _in_order(a: dict, given: list[int]) -> None:
             raise Unsupported("axes", f"out of order, with {arg} per axis")
 
 
-def mode_of(a: dict, modes=FILTER_MODES) -> str:
+def mode_of(a: dict, modes=FILTER_MODES, per_axis: bool = False):
+    """scipy's mode as ours; one per axis (in ``axes``' order, as ``lp.apply`` takes it
+    with integer axes) where the operation takes that (``per_axis``)."""
     mode = a["mode"]
     if not isinstance(mode, str):
-        if len(set(mode)) != 1:
+        if len(set(mode)) != 1 and not per_axis:
             raise Unsupported("mode", "one mode per axis")
+        if len(set(mode)) != 1:
+            return [mode_of({"mode": m}, modes) for m in mode]
         mode = mode[0]
     if mode not in modes:
         raise Unsupported("mode", repr(mode))

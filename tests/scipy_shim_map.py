@@ -36,16 +36,19 @@ EXACT_IN_FAST = {name for name, op in REGISTRY.items()
 
 def _sigma_filter(op, axis_arg=None):
     def route(a, x):
-        if np.any(np.asarray(a.get("order", 0))):
-            raise Unsupported("order", "derivative orders")
-        if a.get("radius") is not None:
-            raise Unsupported("radius", "an explicit radius")
-        given, axes, data_axes = frame(x, [a[axis_arg]] if axis_arg else a.get("axes"), a,
-                                        passes=True)
+        # gaussian's passes run in ``axes``' order, as scipy's; its Laplacian and
+        # gradient magnitude sum their terms in the array's order
+        ours = op == "gaussian"
+        given, axes, data_axes = frame(x, [a[axis_arg]] if axis_arg else a.get("axes"),
+                                       None if ours else a, passes=not ours)
         if op == "gaussian_gradient_magnitude" and len(given) < x.ndim:
             raise Unsupported("axes", "a subset (scipy 1.17 smooths the other axes too)")
         params = {"sigma": per_axis(a["sigma"], given), "truncate": a.get("truncate", 4.0),
-                  "mode": mode_of(a), "cval": a["cval"]}
+                  "mode": mode_of(a, per_axis=True), "cval": a["cval"]}
+        if op == "gaussian":
+            params["order"] = per_axis(a.get("order", 0), given)
+            if a.get("radius") is not None:
+                params["radius"] = per_axis(a["radius"], given)
         output_dtype(a, x, op, params)
         return Call(op, axes, data_axes, params), {"sigma", "order", "radius", "truncate",
                                                    axis_arg, "axes", "mode", "cval", "output"}
@@ -53,16 +56,24 @@ def _sigma_filter(op, axis_arg=None):
 
 
 def _rank_route(op, rank_of=None, axis_arg=None):
-    """Box filters; a footprint or an origin goes to ``rank_filter`` (same values)."""
+    """Box filters; a footprint or an origin goes to ``rank_filter`` (same values).
+
+    With ``axes`` out of the array's order scipy's separable minimum and maximum pair
+    sizes, origins and modes with ``axes`` (as ``lp.apply`` does with integer axes);
+    its other rank filters lay the window (a footprint, or a box of ``size``) along the
+    axes in the array's order, origins following ``axes`` only for a subset of them."""
     def route(a, x):
-        given, axes, data_axes = frame(x, [a[axis_arg]] if axis_arg else a.get("axes"), a)
+        given, axes, data_axes = frame(x, [a[axis_arg]] if axis_arg else a.get("axes"))
         if axis_arg:
             size, fp = (int(a["size"]),), None
         else:
             size, fp = window(a, given)
-        params = {"mode": mode_of(a), "cval": a["cval"]}
+        params = {"mode": mode_of(a, per_axis=op in ("minimum", "maximum")), "cval": a["cval"]}
         name = op
-        if fp is not None or not origin_zero(a) or op == "rank_filter":
+        box = op in ("minimum", "maximum")  # a box of any origin: ours
+        if fp is not None or op == "rank_filter" or (not origin_zero(a) and not box):
+            if not isinstance(params["mode"], str):
+                raise Unsupported("mode", "one mode per axis, with a footprint or an origin")
             name = "rank_filter"
             count = int(fp.sum()) if fp is not None else int(np.prod(size))
             params.update(rank=rank_of(a, count), origin=per_axis(a.get("origin", 0), given))
@@ -71,6 +82,12 @@ def _rank_route(op, rank_of=None, axis_arg=None):
             params.update(percentile=a["percentile"], size=list(size))
         else:
             params.update(size=list(size))
+            if box:
+                params["origin"] = per_axis(a.get("origin", 0), given)
+        if name not in ("minimum", "maximum") and given != sorted(given):
+            axes = tuple(sorted(given))
+            if "origin" in params and len(given) < x.ndim and np.ndim(params["origin"]):
+                params["origin"] = [params["origin"][given.index(g)] for g in axes]
         output_dtype(a, x, name, params)
         return Call(name, axes, data_axes, params), {
             "size", "footprint", "origin", "mode", "cval", "axes", axis_arg, "output",
@@ -86,11 +103,9 @@ def _percentile_rank(a, count):  # scipy's _rank_filter
 
 def _uniform(axis_arg=None):
     def route(a, x):
-        if not origin_zero(a):
-            raise Unsupported("origin", "nonzero")
-        given, axes, data_axes = frame(x, [a[axis_arg]] if axis_arg else a.get("axes"), a,
-                                        passes=True)
-        params = {"size": per_axis(a["size"], given), "mode": mode_of(a), "cval": a["cval"]}
+        given, axes, data_axes = frame(x, [a[axis_arg]] if axis_arg else a.get("axes"))
+        params = {"size": per_axis(a["size"], given), "mode": mode_of(a, per_axis=True),
+                  "cval": a["cval"], "origin": per_axis(a.get("origin", 0), given)}
         output_dtype(a, x, "uniform", params)
         return Call("uniform", axes, data_axes, params), {
             "size", "origin", "mode", "cval", "axes", axis_arg, "output"}
@@ -100,15 +115,45 @@ def _uniform(axis_arg=None):
 def _correlation(op, axis_arg=None):
     def route(a, x):
         w = np.asarray(a["weights"])
-        if w.dtype.kind == "c":
-            raise Unsupported("weights", "complex")
-        given, axes, data_axes = frame(x, [a[axis_arg]] if axis_arg else a.get("axes"), a)
+        given, axes, data_axes = frame(x, [a[axis_arg]] if axis_arg else a.get("axes"))
+        if len(given) == x.ndim:  # scipy pairs origins with the array's axes then
+            given, axes, data_axes = frame(x, sorted(given))
         params = {"weights": w, "mode": mode_of(a), "cval": a["cval"],
                   "origin": per_axis(a.get("origin", 0), given)}
         output_dtype(a, x, op, params)
         return Call(op, axes, data_axes, params), {
             "weights", "origin", "mode", "cval", "axes", axis_arg, "output"}
     return route
+
+
+def _correlation1d(op):
+    """``correlate1d`` / ``convolve1d``: scipy's ``axis`` among the spatial axes (all of
+    them up to 3-D; beyond, the one axis is the frame)."""
+    def route(a, x):
+        if x.ndim <= 3:
+            given, axes, data_axes = frame(x, None)
+            axis = int(a["axis"]) % x.ndim
+        else:
+            given, axes, data_axes = frame(x, [a["axis"]])
+            axis = 0
+        params = {"weights": np.asarray(a["weights"]), "axis": axis, "mode": mode_of(a),
+                  "cval": a["cval"], "origin": int(a["origin"])}
+        output_dtype(a, x, op, params)
+        return Call(op, axes, data_axes, params), {
+            "weights", "axis", "origin", "mode", "cval", "output"}
+    return route
+
+
+def _generic1d(a, x):
+    if not callable(a["function"]) or type(a["function"]).__name__ == "LowLevelCallable":
+        raise Unsupported("function", "a LowLevelCallable")
+    call, used = _correlation1d("generic_filter1d")(
+        {**a, "weights": None}, x)
+    call.params.pop("weights")
+    call.params.update(function=a["function"], filter_size=int(a["filter_size"]),
+                       extra_arguments=tuple(a["extra_arguments"] or ()),
+                       extra_keywords=dict(a["extra_keywords"] or {}))
+    return call, used | {"function", "filter_size", "extra_arguments", "extra_keywords"}
 
 
 def _generic(a, x):
@@ -130,7 +175,7 @@ def _generic(a, x):
 def _edge(op):
     def route(a, x):
         given, axes, data_axes = frame(x, None)
-        params = {"mode": mode_of(a), "cval": a["cval"]}
+        params = {"mode": mode_of(a, per_axis=True), "cval": a["cval"]}
         if op != "laplace":
             params["axis"] = "zyx"[3 - x.ndim:][a["axis"] % x.ndim]
         else:
@@ -274,6 +319,8 @@ ROUTES = {
     "rank_filter": _rank_route("rank_filter", lambda a, n: int(a["rank"])),
     "generic_filter": _generic,
     "correlate": _correlation("correlate"), "convolve": _correlation("convolve"),
+    "correlate1d": _correlation1d("correlate1d"), "convolve1d": _correlation1d("convolve1d"),
+    "generic_filter1d": _generic1d,
     "sobel": _edge("sobel"), "prewitt": _edge("prewitt"), "laplace": _edge("laplace"),
     **{f"grey_{k}": _grey(k) for k in ("erosion", "dilation", "opening", "closing")},
     "white_tophat": _grey("white_tophat"), "black_tophat": _grey("black_tophat"),
@@ -291,20 +338,16 @@ ORDER_STATISTICS = {"minimum_filter", "minimum_filter1d", "maximum_filter",
                     "white_tophat", "black_tophat"}
 
 #: functions with no operation of their own, and why a neighbour's is not used
-NO_OPERATION = {
-    "correlate1d": "correlate along one axis sums in another order than correlate1d "
-                   "(bitwise different; 0.0 and -0.0)",
-    "convolve1d": "convolve along one axis sums in another order than convolve1d",
-}
+NO_OPERATION: dict[str, str] = {}
 
 
 def route(name: str, a: dict, x: np.ndarray) -> Call:
     """The operation call for scipy's ``name(**a)`` on input ``x``, or ``Unsupported``."""
     if name not in ROUTES:
         raise Unsupported("function", NO_OPERATION.get(name, "no operation"))
-    if x.dtype.kind not in "biuf":
+    if x.dtype.kind not in "biufc":
         raise Unsupported("input", f"dtype {x.dtype}")
-    if x.ndim == 0 or x.size == 0:
+    if x.ndim == 0:
         raise Unsupported("input", f"shape {x.shape}")
     if not x.dtype.isnative:
         raise Unsupported("input", f"byte order {x.dtype}")
@@ -313,7 +356,7 @@ def route(name: str, a: dict, x: np.ndarray) -> Call:
                                    "the window starts)")
     out = a.get("output")
     out = None if out is None else np.dtype(out.dtype if isinstance(out, np.ndarray) else out)
-    if out is not None and out.kind not in "biuf":
+    if out is not None and out.kind not in "biufc":
         raise Unsupported("output", f"dtype {out}")
     try:
         call, used = ROUTES[name](a, x)

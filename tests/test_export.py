@@ -476,7 +476,7 @@ def test_cli_process_end_to_end(zarr_v3_array, tmp_path, checked):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--step", "gaussian:sigma=-1"], "sigma must be a number > 0"),
+    (["--step", "gaussian:sigma=-1"], "sigma must be a number >= 0"),
     (["--step", "blur"], "unknown operation 'blur'"),
     (["--step", "gaussian:sigma"], "is not name=value"),
     (["--gpu"], "cupy"),

@@ -168,8 +168,9 @@ def test_list_ops_describes_parameters():
     ops = {o["name"]: o for o in lp.list_ops()}
     sigma = next(p for p in ops["gaussian"]["params"] if p["name"] == "sigma")
     assert sigma == {"name": "sigma", "type": "float", "default": 1.0, "min": 0,
-                     "quantity": "length", "help": "Gaussian standard deviation",
-                     "per_axis": True, "min_exclusive": True}
+                     "quantity": "length",
+                     "help": "Gaussian standard deviation (0: that axis is not filtered)",
+                     "per_axis": True}
     label = {p["name"]: p for p in ops["label"]["params"]}
     assert label["scope"]["choices"] == ["frame", "global"]
     assert ops["label"]["kind"] == "labels"
@@ -185,16 +186,16 @@ def test_to_dask_has_one_task_per_output_chunk(volume_zarr):
 
 
 @pytest.mark.parametrize("name, params, message", [
-    ("gaussian", {"sigma": -1}, "gaussian: sigma must be a number > 0"),
-    ("gaussian", {"sigma": float("nan")}, "gaussian: sigma must be a number > 0 and finite"),
-    ("gaussian", {"sigma": 0}, "gaussian: sigma must be a number > 0"),
+    ("gaussian", {"sigma": -1}, "gaussian: sigma must be a number >= 0"),
+    ("gaussian", {"sigma": float("nan")}, "gaussian: sigma must be a number >= 0 and finite"),
     ("median", {"size": 0}, "median: size must be an integer >= 1"),
     ("gaussian", {"sigma": (1, 2)}, "gaussian: sigma has 2 values for 3 spatial axes"),
     ("gaussian", {"sigmaa": 1}, "gaussian: unknown parameter(s) sigmaa"),
-    ("median", {"mode": "wrap"}, "median: mode must be one of 'reflect', 'constant'"),
+    ("median", {"mode": "periodic"}, "median: mode must be one of 'reflect', 'constant'"),
     ("label", {"connectivity": 4}, "connectivity must be between 1 and 3"),
     ("threshold_local", {"block_size": 4}, "block_size must be odd"),
-    ("percentile", {"percentile": 120}, "percentile: percentile must be a number >= 0 and <= 100"),
+    ("percentile", {"percentile": 120},
+     "percentile: percentile must be a number >= -100 and <= 100"),
     ("nope", {}, "unknown operation 'nope'"),
 ])
 def test_bad_parameters_raise_a_clear_value_error(name, params, message):

@@ -85,8 +85,8 @@ def test_help_shows_parameters_units_and_ranges():
     assert "gaussian(data" in text and "sigma: 'float | Sequence[float]' = 1.0" in text
     assert "sigma : float or sequence of float" in text
     assert 'In pixels, or in the image\'s units with ``units="physical"``' in text
-    assert "Range: a number > 0." in text
-    assert "mode : {'reflect', 'constant', 'nearest', 'mirror'}" in text
+    assert "Range: a number >= 0." in text
+    assert "mode : {'reflect', 'constant', 'nearest', 'mirror', 'wrap'}" in text
     doc = lp.ops.zoom.__doc__
     assert "Returns\n-------\nLazyResult" in doc and "Parameters\n----------" in doc
     assert "Range: an integer >= 0 and <= 5." in " ".join(doc.split())  # order

@@ -194,10 +194,10 @@ def test_bad_input_gives_notifications_not_tracebacks(make_napari_viewer, qtbot,
     assert "no input layer" in notes[-1].message
     image2d = viewer.add_image(VOLUME[0], name="plane")
     widget.input.value = image2d
-    widget.set_params(sigma=0.0)  # the minimum is exclusive
+    widget.set_params(radius="-1")  # scipy's Gaussian radius: an integer >= 0
     assert widget.add_layer() is None
-    assert "sigma must be a number > 0" in notes[-1].message
-    widget.set_params(sigma=1.0)
+    assert "radius must be an integer >= 0" in notes[-1].message
+    widget.set_params(radius="")
     widget.axes.value = "zyx"
     assert widget.add_layer() is None
     assert "needs a 3-D image" in notes[-1].message

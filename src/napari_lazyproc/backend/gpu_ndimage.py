@@ -43,9 +43,27 @@ def _f64(input):
     return input if input.dtype == np.float64 else input.astype(np.float64)
 
 
+def _gaussian_weights(sigma: float, order: int, radius: int) -> np.ndarray:
+    """scipy's ``_gaussian_kernel1d`` reversed: the weights its pass correlates with."""
+    x = np.arange(-radius, radius + 1)
+    phi = np.exp(-0.5 / (sigma * sigma) * x**2)
+    phi = phi / phi.sum()
+    q = np.zeros(order + 1)
+    q[0] = 1
+    deriv = np.diag(np.arange(1, order + 1), 1) + np.diag(np.ones(order) / -(sigma * sigma), -1)
+    for _ in range(order):
+        q = deriv.dot(q)
+    return ((x[:, None] ** np.arange(order + 1)).dot(q) * phi)[::-1]
+
+
 def gaussian_filter1d(input, sigma, axis=-1, order=0, output=None, mode="reflect", cval=0.0,
-                      truncate=4.0):
+                      truncate=4.0, *, radius=None):
     """scipy.ndimage.gaussian_filter1d on the device, summed in double as scipy sums."""
+    if radius is not None:  # cupyx has no radius: scipy's own correlation with its weights
+        return _cndi().correlate1d(_f64(input), _gaussian_weights(float(sigma), int(order),
+                                                                  int(radius)),
+                                   axis=axis, output=_dtype(input, output), mode=mode,
+                                   cval=cval)
     return _cndi().gaussian_filter1d(_f64(input), sigma, axis=axis, order=order,
                                      output=_dtype(input, output), mode=mode, cval=cval,
                                      truncate=truncate)
@@ -57,16 +75,18 @@ def uniform_filter1d(input, size, axis=-1, output=None, mode="reflect", cval=0.0
                                     mode=mode, cval=cval, origin=origin)
 
 
-def gaussian_filter(input, sigma, order=0, output=None, mode="reflect", cval=0.0, truncate=4.0):
+def gaussian_filter(input, sigma, order=0, output=None, mode="reflect", cval=0.0, truncate=4.0,
+                    *, radius=None):
     """scipy.ndimage.gaussian_filter on the device: one double pass per axis whose sigma is
     above 1e-15, each stored in the output type, in axis order (scipy's sequence)."""
     nd = input.ndim
     dtype = _dtype(input, output)
     cur = input
-    for axis, (s, o, m) in enumerate(zip(_per_axis(sigma, nd), _per_axis(order, nd),
-                                         _per_axis(mode, nd), strict=True)):
+    for axis, (s, o, m, r) in enumerate(zip(_per_axis(sigma, nd), _per_axis(order, nd),
+                                            _per_axis(mode, nd), _per_axis(radius, nd),
+                                            strict=True)):
         if s > 1e-15:
-            cur = gaussian_filter1d(cur, s, axis, o, dtype, m, cval, truncate)
+            cur = gaussian_filter1d(cur, s, axis, o, dtype, m, cval, truncate, radius=r)
     return cur.astype(dtype, copy=cur is input)
 
 

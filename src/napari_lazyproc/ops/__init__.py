@@ -42,6 +42,7 @@ from .filters import _label  # noqa: E402,F401  isort: skip
 from .geometry import _shift  # noqa: E402,F401  isort: skip
 from .geometry import _project  # noqa: E402,F401  isort: skip
 from .filters import _generic  # noqa: E402,F401  isort: skip
+from .filters import _one_axis  # noqa: E402,F401  isort: skip
 from .geometry import _transforms  # noqa: E402,F401  isort: skip
 from .geometry import _deskew  # noqa: E402,F401  isort: skip
 

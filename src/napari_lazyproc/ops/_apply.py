@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
+
+import numpy as np
 
 from ..io import SPATIAL_AXES, convert_unit
 from .engine._as_source import as_source
@@ -15,8 +18,27 @@ from .jobs._label_global import GlobalLabels
 from .jobs._segment import segment
 
 
-def _spatial_axes(source, axes: str | None, op_name: str) -> tuple[int, ...]:
+def _axis_letters(source, axes, op_name: str) -> str:
+    """scipy's integer axes (an int or a sequence of them, negative from the end) as the
+    data's axis letters, in the order given."""
+    n = len(source.axes)
+    items = [axes] if isinstance(axes, (int, np.integer)) else list(axes)
+    letters = []
+    for ax in items:
+        if isinstance(ax, (bool, np.bool_)) or not isinstance(ax, (int, np.integer)):
+            raise ValueError(f"{op_name}: axes must be axis letters such as 'yx', or "
+                             f"integers as in scipy.ndimage (got {axes!r})")
+        if not -n <= ax < n:
+            raise ValueError(f"{op_name}: axis {ax} is out of range for {n}-D data (axes "
+                             f"{source.axes!r})")
+        letters.append(source.axes[int(ax) % n])
+    return "".join(letters)
+
+
+def _spatial_axes(source, axes, op_name: str) -> tuple[int, ...]:
     letters = source.axes
+    if axes is not None and not isinstance(axes, str):
+        axes = _axis_letters(source, axes, op_name)
     if axes is None:
         axes = "".join(a for a in letters if a in SPATIAL_AXES)
         if not axes:
@@ -24,7 +46,8 @@ def _spatial_axes(source, axes: str | None, op_name: str) -> tuple[int, ...]:
                              f"pass axes=")
     if set(axes) & set("tc"):
         raise ValueError(f"{op_name}: axes {axes!r} include time or channel; operations "
-                         f"filter only over spatial axes (such as 'yx' or 'zyx')")
+                         f"filter only over spatial axes (such as 'yx' or 'zyx'; a plain "
+                         f"array's axes are named with data_axes=)")
     missing = [a for a in axes if a not in letters]
     if missing or len(set(axes)) != len(axes):
         raise ValueError(
@@ -32,6 +55,56 @@ def _spatial_axes(source, axes: str | None, op_name: str) -> tuple[int, ...]:
             f"this one has {len(letters)} dimensions with axes {letters!r}"
         )
     return tuple(sorted(letters.index(a) for a in axes))
+
+
+def _in_array_order(op, params: dict[str, Any], source, axes, spatial) -> dict[str, Any]:
+    """Per-axis values in the array's order, as the engine holds them.
+
+    With scipy's integer ``axes`` out of the array's order, per-axis values follow
+    ``axes`` as in scipy (``sigma=(1, 2), axes=(2, 0)``: 1 along axis 2). Letters name a
+    set of axes: their values are in the array's order already.
+    """
+    if axes is None or isinstance(axes, str):
+        return params
+    given = [source.axes.index(a) for a in _axis_letters(source, axes, op.name)]
+    if given == list(spatial):
+        return params
+    out = dict(params)
+    for p in op.params:
+        value = out.get(p.name)
+        if p.per_axis and isinstance(value, Sequence) and not isinstance(value, str) \
+                and len(value) == len(given):
+            out[p.name] = [value[given.index(a)] for a in spatial]
+    return out
+
+
+def _checked_dtypes(op, dtype, validated, n: int):
+    """Complex data and ``output=`` as scipy takes them: complex input only where scipy
+    filters it (its linear filters), a complex ``output`` only for a complex result, and
+    a real ``output`` of a complex result promoted to complex (scipy warns so too)."""
+    dtype = np.dtype(dtype)
+    values = validated.as_dict()
+    takes = op.complex_input(values) if callable(op.complex_input) else op.complex_input
+    if dtype.kind == "c" and takes is False:
+        raise ValueError(f"{op.name}: the input is complex ({dtype}); {op.name} with these "
+                         f"parameters takes real data only (scipy.ndimage has no complex "
+                         f"version of it)")
+    if isinstance(values.get("cval"), complex) and dtype.kind != "c":
+        raise ValueError(f"{op.name}: cval {values['cval']} is complex and the input is "
+                         f"real ({dtype}); scipy.ndimage refuses it too")
+    out = values.get("output")
+    if out is None:
+        return validated
+    result = np.dtype(op.own_dtype(dtype, values))
+    if np.dtype(out).kind == "c" and result.kind != "c":
+        raise ValueError(f"{op.name}: output {out} is complex and the result of this real "
+                         f"input is not ({result}); scipy.ndimage refuses it too")
+    promoted = np.dtype(op.dtype(dtype, values))
+    if promoted != np.dtype(out):
+        warnings.warn(f"{op.name}: promoting output dtype {out} to {promoted} (the result "
+                      f"is complex)", UserWarning, stacklevel=3)
+        return op.validate({**values, "output": promoted.name}, n)
+    return validated
 
 
 def _named_frame(op, source, axes: str | None, params: dict[str, Any]) -> tuple[int, ...]:
@@ -87,7 +160,8 @@ def _to_pixels(op, values: dict[str, Any], source, spatial, units: str) -> dict[
     return out
 
 
-def apply(name: str, data, *, axes: str | None = None, units: str = "pixel",
+def apply(name: str, data, *, axes: str | Sequence[int] | int | None = None,
+          units: str = "pixel",
           data_axes: str | None = None, precision: str | None = None, **params):
     """Apply operation ``name`` lazily.
 
@@ -99,7 +173,9 @@ def apply(name: str, data, *, axes: str | None = None, units: str = "pixel",
         A ``LazyImage``, a lazy result, napari layer data, a dask, zarr or numpy array.
     axes
         The spatial axes to filter over, such as ``"yx"`` (each plane) or ``"zyx"``
-        (each volume). Defaults to every spatial axis of the data. Never T or C.
+        (each volume), or scipy's integers (``(0, 2)``, ``-1``; per-axis values then
+        follow their order, as in scipy). Defaults to every spatial axis of the data.
+        Never T or C.
     units
         ``"pixel"`` (default) or ``"physical"``: lengths (``sigma``, ``size``,
         ``radius``...) in the image's units, converted per axis with its voxel size.
@@ -130,8 +206,10 @@ def apply(name: str, data, *, axes: str | None = None, units: str = "pixel",
         spatial = _named_frame(op, source, axes, params)
     else:
         spatial = _spatial_axes(source, axes, name)
+    params = _in_array_order(op, params, source, axes, spatial)
     params = _to_pixels(op, params, source, spatial, units)
-    validated = op.validate(params, len(spatial))
+    validated = _checked_dtypes(op, source.dtype, op.validate(params, len(spatial)),
+                                len(spatial))
     letters = "".join(source.axes[a] for a in spatial)
     if op.check is not None:
         op.check(validated.as_dict(), letters)
@@ -140,7 +218,18 @@ def apply(name: str, data, *, axes: str | None = None, units: str = "pixel",
                  {"op": "label", **validated.as_dict(), "axes": letters}]
         return GlobalLabels(source, spatial, validated["connectivity"], steps)
     precision = check_precision(get_precision() if precision is None else precision)
-    return LazyResult(op, validated, source, spatial, precision=precision)
+    return LazyResult(op, validated, source, spatial, precision=precision,
+                      passes=_pass_order(op, source, axes, spatial))
+
+
+def _pass_order(op, source, axes, spatial) -> tuple[int, ...] | None:
+    """The order of a separable operation's 1-D passes: ``axes``' as given (scipy runs
+    them so, and the rounding follows), None for the array's."""
+    if axes is None or op.separable is None:
+        return None
+    letters = axes if isinstance(axes, str) else _axis_letters(source, axes, op.name)
+    given = [source.axes.index(a) for a in letters]
+    return None if given == list(spatial) else tuple(spatial.index(a) for a in given)
 
 
 def label_global(data, *, connectivity: int = 1, axes: str | None = None,

@@ -30,14 +30,16 @@ ANNOTATIONS = {
     "lengths": "Sequence[float]",
     "shift_rows": "pd.DataFrame | str | os.PathLike[str] | Sequence[Sequence[float]]",
     "python_function": "Callable[..., float]",
+    "line_function": "Callable[..., None]",
     "arguments": "Sequence[Any]",
     "keywords": "Mapping[str, Any]",
 }
 #: keywords every operation takes (``apply``'s), after its own parameters
 COMMON = (
-    ("axes", "str | None", None,
+    ("axes", "str | Sequence[int] | int | None", None,
      'the spatial axes to filter over, such as "yx" (each plane) or "zyx" (each '
-     "volume); default: every spatial axis of the data, never t or c"),
+     "volume), or scipy's integers; default: every spatial axis of the data, never t "
+     "or c"),
     ("units", 'Literal["pixel", "physical"]', "pixel",
      '"physical": lengths in the image\'s units, converted per axis with its voxel size'),
     ("data_axes", "str | None", None,
@@ -46,7 +48,7 @@ COMMON = (
      '"exact": bitwise scipy; "fast": fast kernels within 1e-6 of scipy (relative to the '
      "largest value), one grey level for integers; default: ``get_precision()``"),
 )
-COMMON_DOC_TYPES = {"axes": "str, optional", "units": "{'pixel', 'physical'}",
+COMMON_DOC_TYPES = {"axes": "str or sequence of int, optional", "units": "{'pixel', 'physical'}",
                     "data_axes": "str, optional", "precision": "{'fast', 'exact'}, optional"}
 DATA = "LazyImage | LazyResult | ArrayLike"
 

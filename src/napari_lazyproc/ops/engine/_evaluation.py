@@ -10,6 +10,7 @@ import numpy as np
 from ..._shared.regions import Region, region_shape, within
 from ...backend import array_module, device, get_backend
 from ._cache import CACHE
+from ._wrap import padded_mode, read_wrapped
 
 
 class Evaluation:
@@ -36,10 +37,10 @@ class Evaluation:
             key = self._key(expanded, "frame")
             full = CACHE.get(key)
             if full is None:
-                full = self._apply(self.source.read(expanded), where=expanded)
+                full = self._apply(self._read_input(expanded), where=expanded)
                 CACHE.put(key, full)
         else:
-            block = self.source.read(expanded)
+            block = self._read_input(expanded)
             if self.fast:
                 values = self._apply_fast(block, region, expanded)
                 if values is not None:
@@ -48,6 +49,10 @@ class Evaluation:
                 return self._apply_separable(block, region, expanded)
             full = self._apply(block, where=expanded)
         return full[within(region, expanded)]
+
+    def _read_input(self, expanded: Region, read=None):
+        """The input over ``expanded``, whose wrapped axes may reach past the edges."""
+        return read_wrapped(read or self.source.read, expanded, self.source.shape)
 
     def _call_params(self) -> dict[str, Any]:
         """Keyword arguments of the operation's functions: parameters, prepared values,
@@ -96,6 +101,10 @@ class Evaluation:
         """The fast kernel on every frame over ``region``, or None where it declines."""
         params = self._call_params()  # with ``axes`` for operations that need them
         params.pop("output", None)  # the kernel's own dtype (``fast`` checked it)
+        if "mode" in params:  # one mode, known to the kernels (a wrapped axis is padded)
+            params["mode"] = padded_mode(params["mode"], self.padded)
+            if params["mode"] is None:
+                return None
         inner = within(region, expanded)
         crop = tuple(inner[a] for a in self.spatial)
         return self._frames(block, region, expanded,
@@ -109,7 +118,8 @@ class Evaluation:
                   for a in self.spatial]
 
         def passes(cur):
-            for i, (lo, hi) in enumerate(bounds):
+            for i in self.passes:  # scipy's order: as ``axes`` were given
+                lo, hi = bounds[i]
                 at = self.op.separable_at
                 done = at(cur, i, lo, hi, **params) if at is not None else None
                 if done is None:

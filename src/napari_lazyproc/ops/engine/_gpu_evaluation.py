@@ -53,9 +53,9 @@ class GpuEvaluation:
         expanded = self._expanded(region)
         src = self.source
         if isinstance(src, GpuEvaluation) and src.on_gpu:  # a chained result
-            block = src._device_values(expanded)
+            block = self._read_input(expanded, src._device_values)
         else:
-            block = device.to_device(src.read(expanded))
+            block = device.to_device(self._read_input(expanded))
         fn = self.op.gpu_function
         if self.op.geometry is not None:
             return self._apply_geometric(block, region, expanded, fn)

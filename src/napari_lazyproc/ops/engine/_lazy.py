@@ -31,6 +31,7 @@ from ._registry import WHOLE_FRAME, Op
 from ._result_geometry import ResultGeometry
 from ._tiling import Tiling
 from ._whole_values import WholeInputValues
+from ._wrap import wrap_axes
 
 
 def _token_values(op: Op, params: Params) -> tuple:
@@ -61,8 +62,12 @@ class LazyResult(ResultGeometry, WholeInputValues, Tiling, Evaluation, GpuEvalua
     """
 
     def __init__(self, op: Op, params: Params, source, spatial: tuple[int, ...], *,
-                 base: LazyResult | None = None, precision: str = "exact") -> None:
+                 base: LazyResult | None = None, precision: str = "exact",
+                 passes: tuple[int, ...] | None = None) -> None:
         self.op = op
+        #: the order of a separable operation's 1-D passes (indices into ``spatial``):
+        #: scipy's, the order ``axes`` were given in (the array's by default)
+        self.passes = tuple(range(len(spatial))) if passes is None else tuple(passes)
         #: "fast" (kernels within the contract of ``ops._precision``) or "exact" (scipy)
         self.precision = precision
         geo = op.geometry
@@ -80,9 +85,10 @@ class LazyResult(ResultGeometry, WholeInputValues, Tiling, Evaluation, GpuEvalua
         self._own_dtype = self.dtype == op.own_dtype(source.dtype, params.as_dict())
         # every value that can change the result's values but the input's bytes (those
         # are in ``stamp``): parameters, axes, the input, the precision and its kernels
+        order = () if self.passes == tuple(range(len(spatial))) else (self.passes,)
         self.token = "lp-" + op.name + "-" + tokenize(op.name, _token_values(op, params),
                                                       self.spatial, source.token,
-                                                      self.precision, self.fast)
+                                                      self.precision, self.fast, *order)
         self._prepared: dict[str, Any] | None = None
         self._prepared_check = (None, 0.0, 0.0)  # (input stamp, checked at, its cost)
         self._lock = threading.Lock()
@@ -101,6 +107,12 @@ class LazyResult(ResultGeometry, WholeInputValues, Tiling, Evaluation, GpuEvalua
         #: per spatial axis: computed from index 0 (scipy's running sums, exact results)
         self.prefix = ((False,) * len(self.spatial) if op.prefix is None or self.fast
                        else tuple(op.prefix(source.dtype, params.as_dict(), len(self.spatial))))
+        #: per spatial axis: mode "wrap", a region reads its wrap partner (``_wrap``)
+        self.wrapped = wrap_axes(op, params.as_dict(), len(self.spatial))
+        #: ... and where it is read padded by its wrap partner (else whole, wrapped by scipy)
+        whole = op.modes_per_term and not isinstance(params.as_dict().get("mode"), str)
+        self.padded = tuple(w and not p and not whole and not self.whole_frame
+                            for w, p in zip(self.wrapped, self.prefix, strict=True))
         #: level 0 when this is a coarser level (a preview), else None
         self.base = base
         self._coarse: dict[str, LazyResult] = {}  # coarser levels, by their input's token
@@ -155,7 +167,7 @@ class LazyResult(ResultGeometry, WholeInputValues, Tiling, Evaluation, GpuEvalua
             params = self.op.validate(self.op.at_level(params.as_dict(), factors),
                                       len(factors))
         level = LazyResult(self.op, params, source, self.spatial, base=self,
-                           precision=self.precision)
+                           precision=self.precision, passes=self.passes)
         footprint_note(self.op, None if level.whole_frame else level.halo,
                        [source.shape[a] for a in self.spatial], k)
         return level
@@ -190,7 +202,8 @@ class LazyResult(ResultGeometry, WholeInputValues, Tiling, Evaluation, GpuEvalua
     @property
     def steps(self) -> list[dict[str, Any]]:
         """The pipeline that made this result, as JSON-able steps (provenance)."""
-        step = {"op": self.op.name, **self.params.as_dict(), "axes": self.spatial_axes,
+        axes = "".join(self.spatial_axes[i] for i in self.passes)  # letters: pass order
+        step = {"op": self.op.name, **self.params.as_dict(), "axes": axes,
                 "precision": self.precision}
         if self.statistics is not None:
             step["statistics"] = self.statistics

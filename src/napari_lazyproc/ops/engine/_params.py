@@ -36,6 +36,8 @@ class Param:
     choices: tuple = ()
     optional: bool = False  # None is allowed
     help: str = ""
+    #: an integer given as a float (``3.0``) is refused, as scipy refuses it (TypeError)
+    integral: bool = False
 
     def describe(self) -> dict[str, Any]:
         out = {"name": self.name, "type": self.type.__name__, "default": self.default}
@@ -88,6 +90,9 @@ class Param:
                 not isinstance(value, (int, float)) and not hasattr(value, "__float__")
             ):
                 raise ValueError(f"{where} must be {self.range_text()} (got {value!r})")
+            if self.integral and isinstance(value, (float, np.floating)):
+                raise ValueError(f"{where} must be an integer, not a float (got {value!r}; "
+                                 f"scipy.ndimage refuses it too)")
             number = float(value)
             if not math.isfinite(number):
                 raise ValueError(f"{where} must be {self.range_text()} and finite (got {value!r})")

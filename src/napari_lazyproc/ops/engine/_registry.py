@@ -173,13 +173,19 @@ class Op:
     #: has that dtype, and ``function`` / ``separable`` get ``output=`` (None: their own);
     #: the ``fast`` kernel runs only where its dtype is the same, without ``output``
     output: bool = False
+    #: takes complex input as scipy does (its linear filters); False: refused by name
+    #: (scipy has no complex version); ``complex_input(params) -> bool``; None: not
+    #: declared (scipy says when the values are computed)
+    complex_input: bool | Callable[[dict[str, Any]], bool] | None = None
+    #: scipy applies the i-th of a sequence of modes to every axis of its i-th term
+    #: (``gaussian_laplace``): a wrapped axis is then read whole, not padded
+    modes_per_term: bool = False
 
     def __post_init__(self) -> None:
         if self.output and not any(p.name == "output" for p in self.params):
             own = self.dtype
             object.__setattr__(self, "params", (*self.params, OUTPUT))
-            object.__setattr__(self, "dtype", lambda d, p: (
-                np.dtype(p["output"]) if p.get("output") is not None else own(d, p)))
+            object.__setattr__(self, "dtype", lambda d, p: _output_dtype(own, d, p))
 
     def own_dtype(self, input_dtype, params: dict[str, Any]) -> np.dtype:
         """The result's dtype without ``output=`` (what a fast kernel computes)."""
@@ -226,6 +232,18 @@ class Op:
             "params": [p.describe() for p in self.params],
             "gpu": self.gpu_function is not None,
         }
+
+
+def _output_dtype(own, input_dtype, params) -> np.dtype:
+    """``output=`` as scipy takes it: a complex result promotes a real output dtype to
+    complex (scipy warns; ``apply`` says so too)."""
+    result = np.dtype(own(input_dtype, params))
+    if params.get("output") is None:
+        return result
+    out = np.dtype(params["output"])
+    if result.kind == "c" and out.kind != "c":
+        return np.promote_types(out, np.complex64)
+    return out
 
 
 REGISTRY: dict[str, Op] = {}

@@ -123,9 +123,15 @@ class ResultGeometry:
         if self.op.geometry is not None:
             return self._source_region(region)
         grown = list(region)
-        for a, h, p in zip(self.spatial, self.halo, self.prefix, strict=True):
-            grown[a] = slice(0 if p else max(0, region[a].start - h),
-                             min(self.shape[a], region[a].stop + h))
+        for a, h, p, w, pad in zip(self.spatial, self.halo, self.prefix, self.wrapped,
+                                   self.padded, strict=True):
+            if pad:  # mode "wrap": the far edge, read by ``_wrap``
+                grown[a] = slice(region[a].start - h, region[a].stop + h)
+            elif w:  # a running sum from index 0...: the whole axis, wrapped by scipy
+                grown[a] = slice(0, self.shape[a])
+            else:
+                grown[a] = slice(0 if p else max(0, region[a].start - h),
+                                 min(self.shape[a], region[a].stop + h))
         return tuple(grown)
 
     def _source_region(self, region: Region) -> Region:

@@ -12,6 +12,7 @@ from dask.base import tokenize
 from ..._shared.regions import Region
 from ...backend import get_backend
 from ...io import reader_stamp
+from ._wrap import input_boxes
 
 #: whole-input values (a threshold) are checked against the input's stamp on every read
 #: when that check costs under RECHECK_COST seconds, else at most every RECHECK_EVERY
@@ -109,7 +110,9 @@ class WholeInputValues:
     def stamp(self, region: Region) -> tuple:
         """What changes when the bytes ``region`` reads change: its input's stamp over
         the region grown by the halo, and the whole-input values it uses (a threshold)."""
-        inner = reader_stamp(self.source, self._expanded(region))
+        boxes = input_boxes(self._expanded(region), self.source.shape)  # wrap: the far edge
+        inner = (reader_stamp(self.source, boxes[0]) if len(boxes) == 1
+                 else tuple(reader_stamp(self.source, box) for box in boxes))
         if self.op.prepare is None:
             return inner
         return (inner, (self.base or self)._prepared_stamp())

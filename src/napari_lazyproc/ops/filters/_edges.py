@@ -10,12 +10,13 @@ from ..engine._params import Param
 from ..engine._registry import Op, register
 from ..engine._scipy_params import (
     CVAL,
-    MODE,
+    MODE_PER_AXIS,
     NEAREST,
     SIGMA,
     TRUNCATE,
     as_float,
     float_dtype,
+    gaussian_halo,
     gaussian_radius,
     output_dtype,
 )
@@ -54,9 +55,10 @@ def _derivative(name):
 
 for _name, _fn in (("sobel", "sobel"), ("prewitt", "prewitt")):
     register(Op(
-        _name, "edges", _derivative(_fn), (AXIS, MODE, CVAL),
+        _name, "edges", _derivative(_fn), (AXIS, MODE_PER_AXIS, CVAL),
         halo=lambda p, n: (1,) * n, dtype=float_dtype,
         needs_axes=True, check=_check_axis, fast=getattr(_kernels_edges, _name),
+        complex_input=lambda p: p["axis"] != "magnitude",
         description=f"{_name.title()} derivative along an axis, or the gradient magnitude "
                     f"(sqrt of the sum of squares of scipy.ndimage.{_fn} along each axis)",
         output=True,
@@ -67,9 +69,9 @@ register(Op(
     lambda b, mode, cval, output=None: ndimage_for(b).laplace(
         as_float(b) if output is None else b, output=output_dtype(output), mode=mode,
         cval=cval),
-    (MODE, CVAL), halo=lambda p, n: (1,) * n, dtype=float_dtype, fast=_kernels_edges.laplace,
-    description="discrete Laplacian (scipy.ndimage.laplace)",
-    output=True,
+    (MODE_PER_AXIS, CVAL), halo=lambda p, n: (1,) * n, dtype=float_dtype,
+    fast=_kernels_edges.laplace, description="discrete Laplacian (scipy.ndimage.laplace)",
+    output=True, complex_input=True,
 ))
 
 
@@ -85,10 +87,10 @@ def _gaussian_derivative(name):
 for _name, _text in (("gaussian_laplace", "Laplacian of Gaussian, LoG"),
                      ("gaussian_gradient_magnitude", "gradient magnitude of a Gaussian")):
     register(Op(
-        _name, "edges", _gaussian_derivative(_name), (SIGMA, TRUNCATE, MODE, CVAL),
-        halo=lambda p, n: gaussian_radius(p["sigma"], p["truncate"]), dtype=float_dtype,
+        _name, "edges", _gaussian_derivative(_name), (SIGMA, TRUNCATE, MODE_PER_AXIS, CVAL),
+        halo=gaussian_halo, dtype=float_dtype,
         fast=getattr(_kernels_edges, _name), description=f"{_text} (scipy.ndimage.{_name})",
-        output=True,
+        output=True, complex_input=True, modes_per_term=True,
     ))
 
 

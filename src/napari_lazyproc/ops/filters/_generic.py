@@ -25,7 +25,15 @@ from ...backend import array_module, ndimage_for
 from ..engine._levels import note_once
 from ..engine._params import Param
 from ..engine._registry import Op, register
-from ..engine._scipy_params import CVAL, MODE, SIZE, output_dtype
+from ..engine._scipy_params import (
+    CVAL,
+    MODE,
+    ORIGIN,
+    SIZE,
+    origin_check,
+    output_dtype,
+    window_halo,
+)
 from ..kernels import _correlate as _kernels_correlate
 from ..kernels import _rank as _rank_kernels
 from ._user_kernels import kernel_array, kernel_param
@@ -40,17 +48,8 @@ def _kernel_check(where: str, arr: np.ndarray, axes: str) -> None:
                          f"with as many letters as the kernel has dimensions")
 
 
-def _origin_check(op: str, origin, shape, axes: str) -> None:
-    """scipy's allowed origins: ``-(n // 2) <= origin <= (n - 1) // 2`` per axis."""
-    for o, n, a in zip(origin, shape, axes, strict=False):
-        if not -(n // 2) <= o <= (n - 1) // 2:
-            raise ValueError(f"{op}: origin {o} on axis {a!r} must be between {-(n // 2)} "
-                             f"and {(n - 1) // 2} for a window of {n} voxels")
-
-
-def _window_halo(shape, origin) -> tuple[int, ...]:
-    """How far a window of ``shape`` shifted by ``origin`` reaches on either side."""
-    return tuple(int(n) // 2 + abs(int(o)) for n, o in zip(shape, origin, strict=False))
+_origin_check = origin_check
+_window_halo = window_halo
 
 
 def _same_kernel_note(name: str, what: str):
@@ -66,19 +65,27 @@ def _same_kernel_note(name: str, what: str):
     return at_level
 
 
-ORIGIN = Param("origin", int, 0, per_axis=True,
-               help="shift of the window from its centre, per axis, as in scipy.ndimage")
-
 # ----------------------------------------------------------- convolve and correlate
 
 
 def _correlation(name: str):
-    def run(b, weights, mode, cval, origin, output=None):
-        w = array_module(b).asarray(kernel_array(weights, f"{name}: weights"), np.float64)
+    def run(b, weights, mode, cval, origin, output=None, **axis):
+        w = kernel_array(weights, f"{name}: weights")
+        w = array_module(b).asarray(w, np.complex128 if w.dtype.kind == "c" else np.float64)
         return getattr(ndimage_for(b), name)(b, w, output=output_dtype(output), mode=mode,
-                                             cval=cval, origin=origin)
+                                             cval=cval, origin=origin, **axis)
 
     return run
+
+
+def _correlation_dtype(dtype, params) -> np.dtype:
+    """The input's dtype; complex (of at least the input's precision) with complex
+    weights, as scipy gives it."""
+    dtype = np.dtype(dtype)
+    w = params.get("weights")
+    if w is not None and dtype.kind != "c" and kernel_array(w).dtype.kind == "c":
+        return np.promote_types(dtype, np.complex64)
+    return dtype
 
 
 def _weights_check(name: str):
@@ -111,7 +118,7 @@ for _name, _text in (
         at_level=_same_kernel_note(_name, "weights"),
         fast=getattr(_kernels_correlate, _name),
         description=f"{_text}; output in the input's dtype, as scipy gives it",
-        output=True,
+        output=True, complex_input=True, dtype=_correlation_dtype,
     ))
 
 # ------------------------------------------------------------ rank and generic filters
@@ -175,14 +182,14 @@ FOOTPRINT_HELP = ("the window's shape (nonzero is in the window): a nested list,
 
 register(Op(
     "rank_filter", "smoothing", _rank_filter,
-    (Param("rank", int, 0, help="which value of the sorted window: 0 the smallest, -1 the "
-                                "largest"),
+    (Param("rank", int, 0, integral=True,
+           help="which value of the sorted window: 0 the smallest, -1 the largest"),
      SIZE, kernel_param("rank_filter", "footprint", FOOTPRINT_HELP), MODE, CVAL, ORIGIN),
     halo=_window_halo_of, check=_check_rank, at_level=_same_kernel_note("rank_filter",
                                                                         "footprint"),
     fast=_rank_filter_fast,
     description="the rank-th value of a window (scipy.ndimage.rank_filter)",
-    output=True,
+    output=True, complex_input=False,
 ))
 
 
@@ -251,7 +258,7 @@ register(Op(
     at_level=_same_kernel_note("generic_filter", "footprint"),
     description="a Python function of each window (scipy.ndimage.generic_filter); from "
                 "Python only, on the CPU",
-    output=True,
+    output=True, complex_input=False,
 ))
 
 # ------------------------------------------------------------------------------ JSON
@@ -299,8 +306,19 @@ def json_step(step: Mapping[str, Any], index: int | None = None, *,
                 f"but cannot be saved or reloaded")
         if isinstance(value, np.ndarray) or isinstance(value, np.generic):
             value = value.tolist()
-        out[key] = value
+        out[key] = _complex_as_text(value)
     return out
+
+
+def _complex_as_text(value):
+    """Complex numbers (a cval, complex weights) as their text, ``"(1+2j)"``, which
+    JSON holds and the parameters read back."""
+    if isinstance(value, complex):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        items = [_complex_as_text(v) for v in value]
+        return items if any(a is not b for a, b in zip(items, value, strict=True)) else value
+    return value
 
 
 def pipeline_json(steps: Sequence[Mapping[str, Any]]) -> str:

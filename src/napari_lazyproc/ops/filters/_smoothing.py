@@ -8,32 +8,50 @@ from ...backend import ndimage_for
 from ..engine._params import Param
 from ..engine._registry import Op, register
 from ..engine._scipy_params import (
+    BOX_SIZE,
     CVAL,
+    GAUSSIAN_RADIUS,
     MODE,
+    MODE_PER_AXIS,
+    ORDER,
+    ORIGIN,
     SIGMA,
     SIZE,
     TRUNCATE,
-    gaussian_radius,
+    axis_mode,
+    gaussian_halo,
     half,
+    origin_check,
     output_dtype,
+    window_halo,
 )
 from ..kernels import _rank as _rank_kernels
 from ..kernels import _separable as _kernels
 
 
-def _gaussian(b, sigma, truncate, mode, cval, output=None):
-    return ndimage_for(b).gaussian_filter(b, sigma, output=output_dtype(output), mode=mode,
-                                          cval=cval, truncate=truncate)
+def _radius_kw(radius, i=None) -> dict:
+    """scipy's ``radius=``, passed only when given (older CuPy has none)."""
+    if radius is None:
+        return {}
+    return {"radius": radius if i is None else int(radius[i])}
 
 
-def _gaussian_1d(b, i, sigma, truncate, mode, cval, output=None):
+def _gaussian(b, sigma, order, truncate, radius, mode, cval, output=None):
+    return ndimage_for(b).gaussian_filter(b, sigma, order=order, output=output_dtype(output),
+                                          mode=mode, cval=cval, truncate=truncate,
+                                          **_radius_kw(radius))
+
+
+def _gaussian_1d(b, i, sigma, order, truncate, radius, mode, cval, output=None):
     if sigma[i] <= 1e-15:  # scipy skips such axes
         return b
-    return ndimage_for(b).gaussian_filter1d(b, sigma[i], axis=i, output=output_dtype(output),
-                                            mode=mode, cval=cval, truncate=truncate)
+    return ndimage_for(b).gaussian_filter1d(b, sigma[i], axis=i, order=int(order[i]),
+                                            output=output_dtype(output),
+                                            mode=axis_mode(mode, i), cval=cval,
+                                            truncate=truncate, **_radius_kw(radius, i))
 
 
-def _gaussian_1d_at(b, i, lo, hi, sigma, truncate, mode, cval, output=None):
+def _gaussian_1d_at(b, i, lo, hi, sigma, order, truncate, radius, mode, cval, output=None):
     """The pass along axis ``i`` at outputs ``lo:hi`` only, or None to use scipy's pass.
 
     For one plane of a 3-D slab scipy's pass computes every plane of the slab; this
@@ -42,10 +60,11 @@ def _gaussian_1d_at(b, i, lo, hi, sigma, truncate, mode, cval, output=None):
     where the whole kernel lies inside the block, so the boundary mode plays no part.
     """
     s = float(sigma[i])
-    radius = int(truncate * s + 0.5)
+    radius = int(truncate * s + 0.5) if radius is None else int(radius[i])
     if hi <= lo and isinstance(b, np.ndarray):  # no outputs asked: nothing to stack
         return np.empty(b.shape[:i] + (0,) + b.shape[i + 1:], b.dtype)
     if (not isinstance(b, np.ndarray) or s <= 1e-15 or hi - lo > 4 or output is not None
+            or int(order[i]) != 0
             or lo - radius < 0 or hi + radius > b.shape[i] or b.dtype.kind not in "uif"):
         return None
     x = np.arange(-radius, radius + 1)
@@ -62,11 +81,13 @@ def _gaussian_1d_at(b, i, lo, hi, sigma, truncate, mode, cval, output=None):
 
 
 def _rank_1d(name):
-    def run(b, i, size, mode, cval, output=None):
+    def run(b, i, size, mode, cval, output=None, origin=None):
         if size[i] <= 1:  # scipy skips such axes
             return b
+        at = {} if origin is None else {"origin": int(origin[i])}
         return getattr(ndimage_for(b), name)(b, int(size[i]), axis=i,
-                                             output=output_dtype(output), mode=mode, cval=cval)
+                                             output=output_dtype(output),
+                                             mode=axis_mode(mode, i), cval=cval, **at)
 
     return run
 
@@ -82,6 +103,16 @@ def _running_sum(dtype, params, n):
     return tuple(inexact and int(s) > 1 for s in params["size"])
 
 
+def _centred(kernel):
+    """A fast kernel of a centred window: None (scipy's path) for another origin."""
+    def run(block, crop, origin, size, **params):
+        if any(int(o) for o in origin) or min(size) < 1:
+            return None
+        return kernel(block, crop, size=size, **params)
+
+    return run
+
+
 def _rank(name):
     def run(b, size, mode, cval, output=None, **extra):
         return getattr(ndimage_for(b), name)(b, size=size, output=output_dtype(output),
@@ -91,44 +122,45 @@ def _rank(name):
 
 
 register(Op(
-    "gaussian", "smoothing", _gaussian, (SIGMA, TRUNCATE, MODE, CVAL),
-    halo=lambda p, n: gaussian_radius(p["sigma"], p["truncate"]), separable=_gaussian_1d,
+    "gaussian", "smoothing", _gaussian,
+    (SIGMA, ORDER, TRUNCATE, GAUSSIAN_RADIUS, MODE_PER_AXIS, CVAL),
+    halo=gaussian_halo, separable=_gaussian_1d,
     separable_at=_gaussian_1d_at, fast=_kernels.gaussian,
-    description="Gaussian smoothing (scipy.ndimage.gaussian_filter)",
-    output=True,
+    description="Gaussian smoothing, or its derivatives with order= "
+                "(scipy.ndimage.gaussian_filter)",
+    output=True, complex_input=True,
 ))
 register(Op(
     "median", "smoothing", _rank("median_filter"), (SIZE, MODE, CVAL),
     halo=lambda p, n: half(p["size"]), fast=_rank_kernels.median,
     description="median of a box (scipy.ndimage.median_filter)",
-    output=True,
+    output=True, complex_input=False,
 ))
 register(Op(
-    "uniform", "smoothing", _rank("uniform_filter"), (SIZE, MODE, CVAL),
-    halo=lambda p, n: half(p["size"]), separable=_rank_1d("uniform_filter1d"),
-    prefix=_running_sum, fast=_kernels.uniform,
+    "uniform", "smoothing", _rank("uniform_filter"), (BOX_SIZE, MODE_PER_AXIS, CVAL, ORIGIN),
+    halo=lambda p, n: window_halo(p["size"], p["origin"]),
+    check=lambda p, axes: origin_check("uniform", p["origin"], p["size"], axes),
+    separable=_rank_1d("uniform_filter1d"), prefix=_running_sum, fast=_kernels.uniform,
     description="mean of a box (scipy.ndimage.uniform_filter)",
-    output=True,
+    output=True, complex_input=True,
 ))
-register(Op(
-    "minimum", "smoothing", _rank("minimum_filter"), (SIZE, MODE, CVAL),
-    halo=lambda p, n: half(p["size"]), separable=_rank_1d("minimum_filter1d"),
-    fast=_rank_kernels.minimum, description="minimum of a box (scipy.ndimage.minimum_filter)",
-    output=True,
-))
-register(Op(
-    "maximum", "smoothing", _rank("maximum_filter"), (SIZE, MODE, CVAL),
-    halo=lambda p, n: half(p["size"]), separable=_rank_1d("maximum_filter1d"),
-    fast=_rank_kernels.maximum, description="maximum of a box (scipy.ndimage.maximum_filter)",
-    output=True,
-))
+for _name, _text in (("minimum", "minimum of a box (scipy.ndimage.minimum_filter)"),
+                     ("maximum", "maximum of a box (scipy.ndimage.maximum_filter)")):
+    register(Op(
+        _name, "smoothing", _rank(f"{_name}_filter"), (BOX_SIZE, MODE_PER_AXIS, CVAL, ORIGIN),
+        halo=lambda p, n: window_halo(p["size"], p["origin"]),
+        check=lambda p, axes, name=_name: origin_check(name, p["origin"], p["size"], axes),
+        separable=_rank_1d(f"{_name}_filter1d"), fast=_centred(getattr(_rank_kernels, _name)),
+        description=_text, output=True, complex_input=False,
+    ))
 register(Op(
     "percentile", "smoothing",
     lambda b, percentile, size, mode, cval, output=None: ndimage_for(b).percentile_filter(
         b, percentile, size=size, output=output_dtype(output), mode=mode, cval=cval),
-    (Param("percentile", float, 50.0, min=0, max=100, help="percentile in [0, 100]"),
+    (Param("percentile", float, 50.0, min=-100, max=100,
+           help="percentile in [0, 100] (negative: 100 more, as in scipy)"),
      SIZE, MODE, CVAL),
     halo=lambda p, n: half(p["size"]), fast=_rank_kernels.percentile,
     description="a percentile of a box (scipy.ndimage.percentile_filter)",
-    output=True,
+    output=True, complex_input=False,
 ))

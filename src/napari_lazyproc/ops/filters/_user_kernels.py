@@ -39,7 +39,12 @@ def _from_nested(value: tuple) -> np.ndarray:
 
 
 def _checked(where: str, arr: np.ndarray, what: str) -> np.ndarray:
-    if arr.dtype.kind not in "biuf":
+    if arr.dtype.kind == "U":  # complex numbers as JSON holds them: "(1+2j)"
+        try:
+            arr = np.char.replace(arr, " ", "").astype(np.complex128)
+        except ValueError:
+            pass
+    if arr.dtype.kind not in "biufc":
         raise ValueError(f"{where} must be an array of numbers (got {what} of dtype "
                          f"{arr.dtype})")
     if arr.size == 0:

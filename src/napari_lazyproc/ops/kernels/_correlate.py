@@ -132,7 +132,10 @@ def _weights(block, weights, origin):
     (not a numpy block, a kernel of other dimensions)."""
     if not isinstance(block, np.ndarray):
         return None
-    w = np.asarray(kernel_array(weights), np.float64)
+    w = kernel_array(weights)
+    if w.dtype.kind == "c":  # a complex result: scipy's
+        return None
+    w = np.asarray(w, np.float64)
     origin = _origins(origin, w.ndim)
     if w.ndim != block.ndim or origin is None:
         return None

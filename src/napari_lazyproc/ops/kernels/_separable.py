@@ -268,14 +268,28 @@ def _linear(block, crop, weights, mode, cval, work=np.float32, store=None, norms
     return _planes_then(f, crop, first, plane_fn, block.dtype)
 
 
-def gaussian(block, crop, sigma, truncate, mode, cval, work=np.float32, store=None):
-    """scipy.ndimage.gaussian_filter over ``crop``."""
-    weights = [gaussian_weights(s, 0, truncate) if s > 1e-15 else np.ones(1) for s in sigma]
+def gaussian(block, crop, sigma, truncate, mode, cval, work=np.float32, store=None, *,
+             order=None, radius=None):
+    """scipy.ndimage.gaussian_filter over ``crop`` (derivatives of float data too)."""
+    order = [0] * len(sigma) if order is None else [int(o) for o in order]
+    if any(order) and block.dtype.kind != "f":
+        return None  # scipy stores a signed derivative in the integer input's dtype
+    if any(order):  # differences of large terms: summed in double, stored as scipy does
+        work, store = np.float64, store or block.dtype
+    elif block.dtype == np.float64:  # a wide kernel (sigma 32: 257 taps) over sparse
+        work = np.float64  # values misses the contract in float32 sums (scipy's gh-5430)
+    weights = []
+    for i, s in enumerate(sigma):
+        r = int(truncate * float(s) + 0.5) if radius is None else int(radius[i])
+        weights.append(gaussian_kernel1d(float(s), order[i], r)[::-1] if s > 1e-15
+                       else np.ones(1))
     return _linear(block, crop, weights, mode, cval, work, store)
 
 
-def uniform(block, crop, size, mode, cval):
-    """scipy.ndimage.uniform_filter over ``crop``."""
+def uniform(block, crop, size, mode, cval, origin=None):
+    """scipy.ndimage.uniform_filter over ``crop`` (a centred window)."""
+    if (origin is not None and any(int(o) for o in origin)) or min(size) < 1:
+        return None
     return _linear(block, crop, [np.ones(int(s)) for s in size], mode, cval,
                    norms=[float(int(s)) for s in size])
 
