@@ -210,6 +210,18 @@ def _binary(op):
     return route
 
 
+def _hit_or_miss(a, x):
+    given, axes, data_axes = frame(x, a.get("axes"), a)
+    params = {k: np.asarray(a[k]).astype(bool) for k in ("structure1", "structure2")
+              if a.get(k) is not None}
+    params["origin1"] = per_axis(a.get("origin1", 0), given)
+    if a.get("origin2") is not None:
+        params["origin2"] = per_axis(a["origin2"], given)
+    output_dtype(a, x, "binary_hit_or_miss", params, default=bool)
+    return Call("binary_hit_or_miss", axes, data_axes, params), {
+        "structure1", "structure2", "origin1", "origin2", "axes", "output"}
+
+
 def _label(a, x):
     given, axes, data_axes = frame(x, None)
     s = a.get("structure")
@@ -282,9 +294,12 @@ ROUTES = {
     "sobel": _edge("sobel"), "prewitt": _edge("prewitt"), "laplace": _edge("laplace"),
     **{f"grey_{k}": _grey(k) for k in ("erosion", "dilation", "opening", "closing")},
     "white_tophat": _grey("white_tophat"), "black_tophat": _grey("black_tophat"),
+    "morphological_gradient": _grey("morphological_gradient"),
+    "morphological_laplace": _grey("morphological_laplace"),
     **{f"binary_{k}": _binary(f"binary_{k}") for k in ("erosion", "dilation", "opening",
                                                         "closing")},
     "binary_fill_holes": _binary("fill_holes"),
+    "binary_hit_or_miss": _hit_or_miss,
     "label": _label,
     **{k: _transform(k) for k in ("zoom", "shift", "affine_transform", "rotate")},
 }
@@ -293,7 +308,8 @@ ROUTES = {
 ORDER_STATISTICS = {"minimum_filter", "minimum_filter1d", "maximum_filter",
                     "maximum_filter1d", "median_filter", "percentile_filter", "rank_filter",
                     "grey_erosion", "grey_dilation", "grey_opening", "grey_closing",
-                    "white_tophat", "black_tophat"}
+                    "white_tophat", "black_tophat", "morphological_gradient",
+                    "morphological_laplace"}
 
 #: functions with no operation of their own, and why a neighbour's is not used
 NO_OPERATION = {

@@ -119,3 +119,29 @@ def test_fill_holes_takes_structure_and_origin():
     ours = np.asarray(lp.apply("fill_holes", a, axes="yx", structure=s, origin=(1, 0)))
     ref = np.stack([ndi.binary_fill_holes(p, structure=s, origin=(1, 0)) for p in a])
     np.testing.assert_array_equal(ours, ref)
+
+
+@SETTINGS
+@given(case=_case(binary=False),
+       name=st.sampled_from(["morphological_gradient", "morphological_laplace"]),
+       structure=st.booleans(), precision=st.sampled_from(["exact", "fast"]))
+def test_morphological_gradient_and_laplace_equal_scipy(case, name, structure, precision):
+    a, chunks, region, window, origin = case
+    kw = ({"structure": window.astype(a.dtype)} if structure else {"footprint": window})
+    ref = getattr(ndi, name)(a, **kw, origin=origin)
+    ours = _ours(name, a, chunks, region, precision, **kw, origin=origin)
+    np.testing.assert_array_equal(ours, ref[region])
+    assert ours.dtype == ref.dtype
+
+
+@SETTINGS
+@given(case=_case(binary=True), second=st.booleans(), precision=st.sampled_from(["exact",
+                                                                                 "fast"]))
+def test_hit_or_miss_equals_scipy_in_any_region(case, second, precision):
+    a, chunks, region, window, origin = case
+    kw = {"structure1": window, "origin1": origin}
+    if second:
+        kw.update(structure2=~window, origin2=tuple(0 for _ in origin))
+    ref = ndi.binary_hit_or_miss(a, **kw)
+    ours = _ours("binary_hit_or_miss", a, chunks, region, precision, **kw)
+    np.testing.assert_array_equal(ours, ref[region])

@@ -97,6 +97,20 @@ def binary_erosion(
     precision: Literal["fast", "exact"] | None = None,
 ) -> LazyResult: ...
 
+def binary_hit_or_miss(
+    data: LazyImage | LazyResult | ArrayLike,
+    /,
+    *,
+    structure1: ArrayLike | str | None = None,
+    structure2: ArrayLike | str | None = None,
+    origin1: int | Sequence[int] = 0,
+    origin2: int | Sequence[int] | None = None,
+    axes: str | None = None,
+    units: Literal["pixel", "physical"] = 'pixel',
+    data_axes: str | None = None,
+    precision: Literal["fast", "exact"] | None = None,
+) -> LazyResult: ...
+
 def binary_opening(
     data: LazyImage | LazyResult | ArrayLike,
     /,
@@ -393,6 +407,42 @@ def minimum(
     /,
     *,
     size: int | Sequence[int] = 3,
+    mode: Literal['reflect', 'constant', 'nearest', 'mirror'] = 'reflect',
+    cval: float = 0.0,
+    output: DTypeLike | None = None,
+    axes: str | None = None,
+    units: Literal["pixel", "physical"] = 'pixel',
+    data_axes: str | None = None,
+    precision: Literal["fast", "exact"] | None = None,
+) -> LazyResult: ...
+
+def morphological_gradient(
+    data: LazyImage | LazyResult | ArrayLike,
+    /,
+    *,
+    footprint: Literal['ball', 'box'] | ArrayLike | str = 'ball',
+    radius: int | Sequence[int] = 1,
+    size: int | Sequence[int] | None = None,
+    structure: ArrayLike | str | None = None,
+    origin: int | Sequence[int] = 0,
+    mode: Literal['reflect', 'constant', 'nearest', 'mirror'] = 'reflect',
+    cval: float = 0.0,
+    output: DTypeLike | None = None,
+    axes: str | None = None,
+    units: Literal["pixel", "physical"] = 'pixel',
+    data_axes: str | None = None,
+    precision: Literal["fast", "exact"] | None = None,
+) -> LazyResult: ...
+
+def morphological_laplace(
+    data: LazyImage | LazyResult | ArrayLike,
+    /,
+    *,
+    footprint: Literal['ball', 'box'] | ArrayLike | str = 'ball',
+    radius: int | Sequence[int] = 1,
+    size: int | Sequence[int] | None = None,
+    structure: ArrayLike | str | None = None,
+    origin: int | Sequence[int] = 0,
     mode: Literal['reflect', 'constant', 'nearest', 'mirror'] = 'reflect',
     cval: float = 0.0,
     output: DTypeLike | None = None,

@@ -8,7 +8,7 @@ import numpy as np
 from ...backend import array_module, ndimage_for
 from ..engine._params import Param
 from ..engine._registry import WHOLE_FRAME, Op, register
-from ..engine._scipy_params import FOOTPRINT, RADIUS
+from ..engine._scipy_params import FOOTPRINT, RADIUS, make_footprint
 from ..kernels import _rank as _rank_kernels
 from ._morphology_window import (
     ORIGIN,
@@ -111,4 +111,48 @@ register(Op(
     check=_check_fill,
     description="fill background regions not connected to the frame's border "
                 "(scipy.ndimage.binary_fill_holes; needs the whole frame)",
+))
+
+
+def _hit_or_miss_structures(p, n: int):
+    s1 = (kernel_array(p["structure1"], "binary_hit_or_miss: structure1") != 0
+          if p["structure1"] is not None else make_footprint("ball", (1,) * n))
+    s2 = (kernel_array(p["structure2"], "binary_hit_or_miss: structure2") != 0
+          if p["structure2"] is not None else ~s1)
+    o1 = tuple(p["origin1"])
+    return s1, s2, o1, o1 if p["origin2"] is None else tuple(p["origin2"])
+
+
+def _hit_or_miss(b, structure1, structure2, origin1, origin2):
+    p = {"structure1": structure1, "structure2": structure2, "origin1": origin1,
+         "origin2": origin2}
+    s1, s2, o1, o2 = _hit_or_miss_structures(p, b.ndim)
+    xp = array_module(b)
+    return ndimage_for(b).binary_hit_or_miss(b != 0, xp.asarray(s1), xp.asarray(s2),
+                                             origin1=o1, origin2=o2)
+
+
+def _check_hit_or_miss(params, axes: str) -> None:
+    s1, s2, o1, o2 = _hit_or_miss_structures(params, len(axes))
+    check_window("binary_hit_or_miss", s1.shape, o1, axes)
+    check_window("binary_hit_or_miss", s2.shape, o2, axes)
+
+
+def _hit_or_miss_halo(p, n):
+    s1, s2, o1, o2 = _hit_or_miss_structures(p, n)
+    return tuple(max(a, b) for a, b in zip(reach(s1.shape, o1), reach(s2.shape, o2),
+                                           strict=True))
+
+
+register(Op(
+    "binary_hit_or_miss", "binary", _hit_or_miss,
+    (structure_param("binary_hit_or_miss", True, "structure1"),
+     structure_param("binary_hit_or_miss", True, "structure2"),
+     Param("origin1", int, 0, per_axis=True, help="origin of structure1"),
+     Param("origin2", int, None, per_axis=True, optional=True,
+           help="origin of structure2 (default: origin1)")),
+    halo=_hit_or_miss_halo, dtype=lambda d, p: np.dtype(bool), binary_input=True,
+    check=_check_hit_or_miss, at_level=kernel_note("binary_hit_or_miss"),
+    description="voxels whose neighbourhood matches structure1 in the foreground and "
+                "structure2 in the background (scipy.ndimage.binary_hit_or_miss)",
 ))

@@ -44,6 +44,40 @@ def _fast(name):
     return run
 
 
+def _gradient(laplace: bool):
+    """scipy's morphological gradient (dilation - erosion) or Laplace (dilation + erosion
+    - 2 x input), in its order of operations: into ``output`` as into an array of it."""
+    dilate, erode = _grey("grey_dilation"), _grey("grey_erosion")
+
+    def run(b, output=None, **p):
+        out = erode(b, **p, output=output)
+        xp = array_module(b)
+        tmp = dilate(b, **p)
+        if not laplace:
+            return xp.subtract(tmp, out, out=out) if output is not None else tmp - out
+        xp.add(tmp, out, out=out)
+        xp.subtract(out, b, out=out)
+        return xp.subtract(out, b, out=out)
+
+    return run
+
+
+def _fast_gradient(laplace: bool):
+    dilate, erode = _fast("dilation"), _fast("erosion")
+
+    def run(block, crop, **p):
+        low = erode(block, crop, **p)
+        high = None if low is None else dilate(block, crop, **p)
+        if high is None:
+            return None
+        if not laplace:
+            return high - low
+        here = block[crop]
+        return high + low - here - here
+
+    return run
+
+
 def _halo(times):
     return lambda p, n: tuple(times * r for r in reach(window_shape(p), p["origin"]))
 
@@ -65,4 +99,16 @@ for _name, (_fn, _times, _text) in _GREY.items():
         halo=_halo(_times), fast=_fast(_name), check=check_grey(_name),
         at_level=kernel_note(_name),
         description=f"{_text} (scipy.ndimage.{_fn})", output=True,
+    ))
+
+for _name, _text in (("morphological_gradient", "edges: dilation minus erosion"),
+                     ("morphological_laplace", "dilation plus erosion minus twice the image")):
+    _laplace = _name.endswith("laplace")
+    register(Op(
+        _name, "morphology", _gradient(_laplace),
+        (footprint_param(_name), RADIUS, size_param(), structure_param(_name, False),
+         ORIGIN, MODE, CVAL),
+        halo=_halo(1), fast=_fast_gradient(_laplace), check=check_grey(_name),
+        at_level=kernel_note(_name),
+        description=f"{_text} (scipy.ndimage.{_name})", output=True,
     ))

@@ -39,11 +39,14 @@ def size_param() -> Param:
                                      "replaces a named footprint and radius")
 
 
-def structure_param(op: str, binary: bool) -> Param:
+def structure_param(op: str, binary: bool, name: str = "structure") -> Param:
     text = ("the structuring element (nonzero is in it); replaces footprint and radius"
             if binary else "a non-flat structuring element: its values are subtracted "
                            "(erosion) or added (dilation) over the window")
-    return kernel_param(op, "structure", text)
+    if name != "structure":
+        text = ("foreground pattern (nonzero is in it)" if name == "structure1" else
+                "background pattern (default: the complement of structure1)")
+    return kernel_param(op, name, text)
 
 
 ORIGIN = Param("origin", int, 0, per_axis=True,
@@ -129,7 +132,9 @@ def kernel_note(name: str):
     """``Op.at_level``: a coarser level keeps an array window in its own pixels."""
 
     def at_level(values: dict, factors) -> dict:
-        given = values.get("structure") is not None or not _named(values.get("footprint"))
+        given = any(values.get(k) is not None for k in ("structure", "structure1",
+                                                        "structure2")) or \
+            not _named(values.get("footprint", "ball"))
         if given and any(f != 1 for f in factors):
             scale = "x".join(f"{f:g}" for f in factors)
             note_once(f"{name} at a level {scale} coarser: a structure or footprint array "
