@@ -225,18 +225,15 @@ def _hit_or_miss(a, x):
 def _label(a, x):
     given, axes, data_axes = frame(x, None)
     s = a.get("structure")
-    connectivity = 1
+    params = {"connectivity": 1}
     if s is not None:
         s = np.asarray(s).astype(bool)
         found = [c for c in range(1, x.ndim + 1)
                  if s.shape == (3,) * x.ndim
                  and np.array_equal(s, ndi.generate_binary_structure(x.ndim, c))]
-        if not found:
-            raise Unsupported("structure", "not a connectivity's structure")
-        connectivity = found[0]
-    if a.get("output") is not None:
-        raise Unsupported("output", "given")
-    return Call("label", axes, data_axes, {"connectivity": connectivity}), {"structure", "output"}
+        params = {"connectivity": found[0]} if found else {"structure": s}
+    output_dtype(a, x, "label", params, default=np.int32)
+    return Call("label", axes, data_axes, params), {"structure", "output"}
 
 
 # ------------------------------------------------------------------ transforms

@@ -355,6 +355,8 @@ def label(
     *,
     scope: Literal['frame', 'global'] = 'frame',
     connectivity: int = 1,
+    structure: ArrayLike | str | None = None,
+    output: DTypeLike | None = None,
     axes: str | None = None,
     units: Literal["pixel", "physical"] = 'pixel',
     data_axes: str | None = None,

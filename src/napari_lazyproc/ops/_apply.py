@@ -11,6 +11,7 @@ from .engine._as_source import as_source
 from .engine._lazy import LazyResult
 from .engine._precision import check_precision, get_precision
 from .engine._registry import get_op
+from .filters._label import label_structure
 from .jobs._label_global import GlobalLabels
 
 
@@ -137,7 +138,8 @@ def apply(name: str, data, *, axes: str | None = None, units: str = "pixel",
     if op.name == "label" and validated["scope"] == "global":
         steps = [*getattr(source, "steps", []),
                  {"op": "label", **validated.as_dict(), "axes": letters}]
-        return GlobalLabels(source, spatial, validated["connectivity"], steps)
+        return GlobalLabels(source, spatial, validated["connectivity"], steps,
+                            label_structure(validated["structure"]))
     precision = check_precision(get_precision() if precision is None else precision)
     return LazyResult(op, validated, source, spatial, precision=precision)
 

@@ -1,0 +1,65 @@
+"""``label`` with any structure scipy.ndimage takes (3 per axis, symmetric) and its
+``output`` dtype: per frame equal to scipy, and global labels (chunk faces merged under
+the structure) the same partition as scipy's on the whole array."""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import napari_lazyproc as lp
+
+
+def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
+    if not np.array_equal(a == 0, b == 0):
+        return False
+    pairs = np.unique(np.stack([a.ravel(), b.ravel()]).astype(np.int64), axis=1)
+    return len(np.unique(pairs[0])) == pairs.shape[1] == len(np.unique(pairs[1]))
+
+
+@st.composite
+def _case(draw):
+    ndim = draw(st.integers(1, 3))
+    shape = tuple(draw(st.integers(3, 14)) for _ in range(ndim))
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    a = rng.random(shape) > draw(st.sampled_from([0.4, 0.6]))
+    s = rng.random((3,) * ndim) > 0.5
+    s = s | s[(slice(None, None, -1),) * ndim]  # symmetric, as scipy requires
+    chunks = tuple(draw(st.integers(2, 6)) for _ in range(ndim))
+    return a, s, chunks
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=_case())
+def test_label_with_any_structure_per_frame_and_global(case):
+    a, s, chunks = case
+    ref, n = ndi.label(a, s)
+    frame = np.asarray(lp.apply("label", da.from_array(a, chunks=chunks), structure=s))
+    np.testing.assert_array_equal(frame, ref)
+    job = lp.apply("label", da.from_array(a, chunks=chunks), structure=s, scope="global")
+    labels = np.asarray(job.run())
+    assert job.n_labels == n
+    assert _same_partition(labels, ref)
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int16", "uint64", "float32"])
+def test_label_output_dtype_as_scipy(dtype):
+    a = np.random.default_rng(0).random((4, 20, 20)) > 0.6
+    ours = lp.apply("label", a, axes="yx", output=dtype)
+    assert ours.dtype == np.dtype(dtype)
+    ref = np.stack([ndi.label(p, output=np.dtype(dtype))[0] for p in a])
+    np.testing.assert_array_equal(np.asarray(ours), ref)
+
+
+@pytest.mark.parametrize("kwargs, text", [
+    ({"structure": np.ones((3, 2))}, "structure must be 3x3"),
+    ({"structure": [[1, 1, 0], [0, 1, 0], [0, 0, 0]]}, "must be symmetric"),
+    ({"output": "uint8", "scope": "global"}, "output applies to scope='frame'"),
+])
+def test_label_refusals_name_the_parameter(kwargs, text):
+    with pytest.raises(ValueError, match=text):
+        lp.apply("label", np.zeros((5, 6), bool), **kwargs)
