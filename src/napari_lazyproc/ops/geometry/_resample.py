@@ -294,15 +294,17 @@ def resample(block, mapping: Mapping, region, source_region, order, mode, cval, 
                                               cval=float(cval), prefilter=bool(prefilter))
 
 
-def _geometry(mapping_of, place=None, bind=None) -> Geometry:
-    """The ``Geometry`` of a transform whose mapping is ``mapping_of(frame_shape, p)``."""
+def _geometry(mapping_of, place=None, bind=None, axes=None) -> Geometry:
+    """The ``Geometry`` of a transform whose mapping is ``mapping_of(frame_shape, p)``
+    (``axes``: the output frame's letters where it has fewer axes than the input's)."""
 
     def region(out, frame_shape, p):
         return input_box(mapping_of(frame_shape, p), out, frame_shape, p["order"], p["mode"],
                          p["prefilter"])
 
+    extra = {} if axes is None else {"axes": axes}
     return Geometry(shape=lambda frame_shape, p: mapping_of(frame_shape, p).shape,
-                    region=region, place=place, bind=bind, wants_shape=True)
+                    region=region, place=place, bind=bind, wants_shape=True, **extra)
 
 
 def resample_fast(block, mapping: Mapping, region, source_region, order, mode, cval,
