@@ -112,7 +112,8 @@ register(Op(
      ORDER, MODE, CVAL, PREFILTER),
     exact_whole=prefiltered,
     geometry=_geometry(_affine_mapping, axes=lambda letters, p: letters[
-        len(letters) - _out_rank(p, len(letters)):]), check=_affine_check, at_level=_affine_at_level,
+        len(letters) - _out_rank(p, len(letters)):]),
+    check=_affine_check, at_level=_affine_at_level,
     fast=_function(_affine_mapping, fast=True),
     description="scipy.ndimage.affine_transform of each frame: the value at output index o "
                 "is the input's at matrix @ o + offset (spline-interpolated)",
