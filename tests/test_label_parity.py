@@ -63,3 +63,53 @@ def test_label_output_dtype_as_scipy(dtype):
 def test_label_refusals_name_the_parameter(kwargs, text):
     with pytest.raises(ValueError, match=text):
         lp.apply("label", np.zeros((5, 6), bool), **kwargs)
+
+
+def _periodic_labels(a: np.ndarray, s: np.ndarray, wrap: tuple[int, ...]) -> np.ndarray:
+    """Brute force: connected components of the voxel graph, offsets wrapping along
+    ``wrap``."""
+    import itertools
+
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    idx = np.arange(a.size).reshape(a.shape)
+    rows, cols = [np.empty(0, int)], [np.empty(0, int)]
+    for off in itertools.product((-1, 0, 1), repeat=a.ndim):
+        if not any(off) or not s[tuple(1 + o for o in off)]:
+            continue
+        dst, ok = idx, a.copy()
+        for ax, o in enumerate(off):
+            if o:
+                dst = np.roll(dst, -o, axis=ax)
+                if ax not in wrap:  # no neighbour past the edge
+                    edge = [slice(None)] * a.ndim
+                    edge[ax] = slice(-1, None) if o > 0 else slice(0, 1)
+                    ok[tuple(edge)] = False
+        keep = ok & a.ravel()[dst]
+        rows.append(idx[keep])
+        cols.append(dst[keep])
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    graph = coo_matrix((np.ones(len(r)), (r, c)), shape=(a.size, a.size))
+    return np.where(a.ravel(), connected_components(graph, directed=False)[1] + 1,
+                    0).reshape(a.shape)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=_case(), wrap=st.sets(st.integers(0, 2), min_size=1))
+def test_label_wrap_axes_per_frame_and_global_is_periodic_labeling(case, wrap):
+    a, s, chunks = case
+    wrap = tuple(sorted(w for w in wrap if w < a.ndim)) or (0,)
+    letters = "".join("zyx"[3 - a.ndim:][w] for w in wrap)
+    ref = _periodic_labels(a, s, wrap)
+    frame = np.asarray(lp.apply("label", a, structure=s, wrap_axes=letters))
+    job = lp.apply("label", da.from_array(a, chunks=chunks), structure=s,
+                   wrap_axes=letters, scope="global")
+    assert _same_partition(frame, ref)
+    assert _same_partition(np.asarray(job.run()), ref)
+    assert job.n_labels == frame.max()
+
+
+def test_label_wrap_axes_must_be_spatial_axes():
+    with pytest.raises(ValueError, match="wrap_axes must be some of the spatial axes"):
+        lp.apply("label", np.zeros((3, 5, 6), bool), axes="yx", wrap_axes="z")

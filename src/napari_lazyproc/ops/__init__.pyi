@@ -356,6 +356,7 @@ def label(
     scope: Literal['frame', 'global'] = 'frame',
     connectivity: int = 1,
     structure: ArrayLike | str | None = None,
+    wrap_axes: str = '',
     output: DTypeLike | None = None,
     axes: str | None = None,
     units: Literal["pixel", "physical"] = 'pixel',

@@ -139,7 +139,7 @@ def apply(name: str, data, *, axes: str | None = None, units: str = "pixel",
         steps = [*getattr(source, "steps", []),
                  {"op": "label", **validated.as_dict(), "axes": letters}]
         return GlobalLabels(source, spatial, validated["connectivity"], steps,
-                            label_structure(validated["structure"]))
+                            label_structure(validated["structure"]), validated["wrap_axes"])
     precision = check_precision(get_precision() if precision is None else precision)
     return LazyResult(op, validated, source, spatial, precision=precision)
 

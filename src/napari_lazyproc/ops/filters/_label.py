@@ -8,6 +8,7 @@ from ...backend import array_module, ndimage_for
 from ..engine._params import Param
 from ..engine._registry import WHOLE_FRAME, Op, register
 from ..engine._scipy_params import output_dtype
+from ..jobs._label_merge import _relabel, wrap_pairs
 from ._user_kernels import kernel_array, kernel_param
 
 
@@ -27,11 +28,22 @@ def label_structure(value) -> np.ndarray | None:
     return None if value is None else kernel_array(value, "label: structure") != 0
 
 
-def _label(b, connectivity, structure, scope, output=None):
+def _label(b, connectivity, structure, scope, wrap_axes, axes, output=None):
     """scipy's labels and dtype (int32; scipy switches to int64 for a frame of 2**31
-    voxels or more, where the values are still equal unless they exceed int32)."""
-    labels, n = label_block(b, connectivity, label_structure(structure),
-                            output_dtype(output))
+    voxels or more, where the values are still equal unless they exceed int32). With
+    ``wrap_axes``, objects touching across the frame's edge along those axes are one."""
+    s = label_structure(structure)
+    labels, n = label_block(b, connectivity, s, None if wrap_axes else output_dtype(output))
+    if wrap_axes:
+        import scipy.ndimage
+
+        if s is None:
+            s = scipy.ndimage.generate_binary_structure(b.ndim, connectivity)
+        wrap = tuple(axes.index(a) for a in wrap_axes)
+        host = labels if isinstance(labels, np.ndarray) else labels.get()
+        lut, n = _relabel(n, wrap_pairs(host, s, range(b.ndim), wrap))
+        labels = array_module(b).asarray(lut)[labels]
+        labels = labels.astype(output_dtype(output) or np.int32, copy=False)
     if output is not None:
         return labels
     if n > np.iinfo(np.int32).max:
@@ -52,6 +64,10 @@ def _check(params, axes):
         if not np.array_equal(s, s[(slice(None, None, -1),) * s.ndim]):
             raise ValueError("label: structure must be symmetric about its centre "
                              "(a neighbour of a voxel has it as a neighbour too)")
+    unknown = [a for a in params["wrap_axes"] if a not in axes]
+    if unknown or len(set(params["wrap_axes"])) != len(params["wrap_axes"]):
+        raise ValueError(f"label: wrap_axes must be some of the spatial axes {axes!r}, each "
+                         f"once (got {params['wrap_axes']!r})")
     if params.get("output") is not None and params["scope"] == "global":
         raise ValueError("label: output applies to scope='frame'; global labels are uint32 "
                          "(uint64 beyond 2**32 - 1 labels)")
@@ -64,8 +80,10 @@ register(Op(
      Param("connectivity", int, 1, min=1, max=5,
            help="1: faces; up to the number of axes: edges and corners too"),
      kernel_param("label", "structure", "scipy's structure (3 per axis, symmetric; nonzero "
-                                        "are neighbours); replaces connectivity")),
+                                        "are neighbours); replaces connectivity"),
+     Param("wrap_axes", str, "", help="spatial axis letters along which objects wrap "
+                                      "around the edge (periodic; dask-image's wrap_axes)")),
     halo=lambda p, n: WHOLE_FRAME, dtype=lambda d, p: np.dtype(np.int32), kind="labels",
-    check=_check, binary_input=True, output=True,
+    check=_check, binary_input=True, output=True, needs_axes=True,
     description="connected components of the nonzero voxels (scipy.ndimage.label)",
 ))

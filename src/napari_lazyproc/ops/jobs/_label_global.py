@@ -28,7 +28,7 @@ from ...io import LazyArray, as_dask, fast_codecs, os_errors, reader_stamp
 from ..engine._levels import label_factors
 from ..engine._progress import Progress
 from ..filters._label import label_block
-from ._label_merge import _relabel, _touching
+from ._label_merge import _relabel, _touching, neighbours, wrap_pairs
 
 #: a chunk face up to this many voxels (both planes) is read in one piece
 SLAB_VOXELS = 2**25
@@ -43,12 +43,14 @@ class GlobalLabels:
     kind = "labels"
 
     def __init__(self, source, spatial: tuple[int, ...], connectivity: int, steps,
-                 structure=None) -> None:
+                 structure=None, wrap_axes: str = "") -> None:
         self.source = source
         self.spatial = tuple(spatial)
         self.connectivity = int(connectivity)
         #: scipy's structure (3 x ... x 3, symmetric) where given: it replaces connectivity
         self.structure = None if structure is None else np.asarray(structure, bool)
+        #: the array axes along which labels wrap around (dask-image's ``wrap_axes``)
+        self.wrap = tuple(source.axes.index(a) for a in wrap_axes)
         self.shape = tuple(source.shape)
         self.ndim = len(self.shape)
         self.dtype = np.dtype(np.uint32)
@@ -67,7 +69,8 @@ class GlobalLabels:
         # the labels depend only on the input and the connectivity (the merge is
         # deterministic): results of the same input share cache entries, never another's
         self.token = "lp-global-labels-" + tokenize(source.token, self.spatial,
-                                                    self.connectivity, self.structure)
+                                                    self.connectivity, self.structure,
+                                                    self.wrap)
         self._store = None
         self._offsets: np.ndarray | None = None
         self._lut: np.ndarray | None = None
@@ -190,6 +193,8 @@ class GlobalLabels:
             n_total = int(counts.sum())
             pairs = self._face_pairs(bar, faces)
             faces = None
+            if self.wrap:
+                pairs = np.concatenate([pairs, self._wrap_pairs()])
             self._lut, self.n_labels = _relabel(n_total, pairs)
             self._levels = None
             if self.n_labels >= 2**32 - 1:
@@ -243,14 +248,27 @@ class GlobalLabels:
                 out[tuple(dst[:axis]) + (side,) + tuple(dst[axis:])] = piece
         return out
 
-    def _neighbour(self, i: int, e: tuple[int, ...]) -> bool:
-        """Whether a voxel and the one at +1 along spatial axis ``i`` and ``e`` along the
-        others are neighbours (the structure is symmetric: one direction says both)."""
-        if self.structure is None:
-            return 1 + sum(map(abs, e)) <= self.connectivity
-        index = [1 + d for d in e]
-        index.insert(i, 2)
-        return bool(self.structure[tuple(index)])
+    def _structure(self) -> np.ndarray:
+        import scipy.ndimage
+
+        return self.structure if self.structure is not None else \
+            scipy.ndimage.generate_binary_structure(len(self.spatial), self.connectivity)
+
+    def _wrap_pairs(self) -> np.ndarray:
+        """Pairs across the array's edge along the wrap axes: their first and last planes
+        (whole planes of the stored labels, read back)."""
+        found = [np.empty((0, 2), np.int64)]
+        for axis in self.wrap:
+            n = self.shape[axis]
+            both = [self._provisional(tuple(slice(i, i + 1) if a == axis else slice(0, m)
+                                            for a, m in enumerate(self.shape)))
+                    for i in (0, n - 1)] if n > 1 else []
+            if not both:
+                continue
+            planes = np.concatenate(both, axis=axis)  # first, last: 2 planes
+            found.append(wrap_pairs(planes, self._structure(), self.spatial, self.wrap,
+                                    only=(axis,)))
+        return np.concatenate(found)
 
     def _face_pairs(self, bar: Progress, kept: dict | None = None) -> np.ndarray:
         """Pairs of provisional labels that touch across internal chunk faces, the faces
@@ -258,10 +276,7 @@ class GlobalLabels:
         faces = []
         for i, axis in enumerate(self.spatial):
             others = [a for a in self.spatial if a != axis]
-            offsets = [
-                e for e in itertools.product((-1, 0, 1), repeat=len(others))
-                if self._neighbour(i, e)
-            ]
+            offsets = neighbours(self._structure(), i)
             for k in range(1, self.grid[axis]):
                 faces.append((axis, others, offsets, k * self.block[axis]))
 

@@ -1,23 +1,60 @@
-"""The merge of global labeling: label pairs that touch across a chunk face, and the
-lookup table from provisional labels to consecutive final ones (connected components of
-the graph of those pairs)."""
+"""The merge of global labeling: label pairs that touch across a chunk face (or across
+the array's edge along an axis that wraps around), and the lookup table from provisional
+labels to consecutive final ones (connected components of the graph of those pairs)."""
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 
 
-def _touching(lo: np.ndarray, hi: np.ndarray, axes: list[int], offsets) -> np.ndarray:
-    """Label pairs (lo[i], hi[i + e]) for every in-plane offset e, both foreground."""
+def neighbours(structure: np.ndarray, i: int) -> list[tuple[int, ...]]:
+    """The in-plane offsets e such that a voxel and the one at +1 along axis ``i`` and
+    ``e`` along the others are neighbours under ``structure`` (3 per axis, symmetric)."""
+    out = []
+    for e in itertools.product((-1, 0, 1), repeat=structure.ndim - 1):
+        index = [1 + d for d in e]
+        index.insert(i, 2)
+        if structure[tuple(index)]:
+            out.append(e)
+    return out
+
+
+def wrap_pairs(labels: np.ndarray, structure: np.ndarray, spatial, wrap,
+               only=None) -> np.ndarray:
+    """Label pairs that touch across the array's edge along the ``wrap`` axes (periodic
+    labeling, dask-image's ``wrap_axes``): the last plane against the first, with the
+    in-plane offsets wrapping along the other ``wrap`` axes too (corners). ``only``: the
+    wrap axes to cross (default: all)."""
+    found = [np.empty((0, 2), np.int64)]
+    for i, axis in enumerate(spatial):
+        if axis not in (wrap if only is None else only):
+            continue
+        others = [a for a in spatial if a != axis]
+        in_plane = [o if o < axis else o - 1 for o in others]
+        wraps = {p for p, o in zip(in_plane, others, strict=True) if o in wrap}
+        lo, hi = np.take(labels, -1, axis=axis), np.take(labels, 0, axis=axis)
+        found.append(_touching(lo, hi, in_plane, neighbours(structure, i), wraps))
+    return np.concatenate(found)
+
+
+def _touching(lo: np.ndarray, hi: np.ndarray, axes: list[int], offsets,
+              wraps=frozenset()) -> np.ndarray:
+    """Label pairs (lo[i], hi[i + e]) for every in-plane offset e, both foreground; along
+    the in-plane axes in ``wraps``, i + e wraps around."""
     out = []
     for e in offsets:
         a_sl, b_sl = [slice(None)] * lo.ndim, [slice(None)] * lo.ndim
+        shifted = hi
         for ax, d in zip(axes, e, strict=False):
-            if d > 0:
+            if d and ax in wraps:
+                shifted = np.roll(shifted, -d, axis=ax)
+            elif d > 0:
                 a_sl[ax], b_sl[ax] = slice(0, -d), slice(d, None)
             elif d < 0:
                 a_sl[ax], b_sl[ax] = slice(-d, None), slice(0, d)
-        a, b = lo[tuple(a_sl)].ravel(), hi[tuple(b_sl)].ravel()
+        a, b = lo[tuple(a_sl)].ravel(), shifted[tuple(b_sl)].ravel()
         keep = (a > 0) & (b > 0)
         if keep.any():
             out.append(_unique_pairs(a[keep], b[keep]))
