@@ -64,8 +64,8 @@ def _check(params, axes):
         if not np.array_equal(s, s[(slice(None, None, -1),) * s.ndim]):
             raise ValueError("label: structure must be symmetric about its centre "
                              "(a neighbour of a voxel has it as a neighbour too)")
-    unknown = [a for a in params["wrap_axes"] if a not in axes]
-    if unknown or len(set(params["wrap_axes"])) != len(params["wrap_axes"]):
+    wrap = params["wrap_axes"] or ""
+    if any(a not in axes for a in wrap) or len(set(wrap)) != len(wrap):
         raise ValueError(f"label: wrap_axes must be some of the spatial axes {axes!r}, each "
                          f"once (got {params['wrap_axes']!r})")
     if params.get("output") is not None and params["scope"] == "global":
@@ -81,8 +81,9 @@ register(Op(
            help="1: faces; up to the number of axes: edges and corners too"),
      kernel_param("label", "structure", "scipy's structure (3 per axis, symmetric; nonzero "
                                         "are neighbours); replaces connectivity"),
-     Param("wrap_axes", str, "", help="spatial axis letters along which objects wrap "
-                                      "around the edge (periodic; dask-image's wrap_axes)")),
+     Param("wrap_axes", str, None, optional=True,
+           help="spatial axis letters along which objects wrap around the edge (periodic; "
+                "dask-image's wrap_axes); empty: none")),
     halo=lambda p, n: WHOLE_FRAME, dtype=lambda d, p: np.dtype(np.int32), kind="labels",
     check=_check, binary_input=True, output=True, needs_axes=True,
     description="connected components of the nonzero voxels (scipy.ndimage.label)",

@@ -24,13 +24,14 @@ def footprint_param(op: str) -> Param:
     as_kernel = kernel_param(op, "footprint", "").type
 
     def footprint(value):
-        if isinstance(value, str) and value in NAMED:
-            return value
+        if isinstance(value, str) and value.strip() in NAMED:
+            return value.strip()
         return as_kernel(value)
 
-    return Param("footprint", footprint, "ball", quantity="kernel",
-                 help="'ball' or 'box' of radius, or the window itself (nonzero is in "
-                      "it): a nested list, a .npy path or an array")
+    # optional: the widget's empty text field is the default ball
+    return Param("footprint", footprint, "ball", quantity="kernel", optional=True,
+                 help="'ball' (empty: ball) or 'box' of radius, or the window itself "
+                      "(nonzero is in it): a nested list, a .npy path or an array")
 
 
 def size_param() -> Param:
@@ -54,7 +55,7 @@ ORIGIN = Param("origin", int, 0, per_axis=True,
 
 
 def _named(footprint) -> bool:
-    return isinstance(footprint, str) and footprint in NAMED
+    return footprint is None or isinstance(footprint, str) and footprint in NAMED
 
 
 def grey_window(params) -> dict:
@@ -69,7 +70,7 @@ def grey_window(params) -> dict:
         if params.get("size") is not None:
             out["size"] = tuple(int(s) for s in params["size"])
         else:
-            out["footprint"] = make_footprint(fp, params["radius"])
+            out["footprint"] = make_footprint(fp or "ball", params["radius"])
     return out
 
 
