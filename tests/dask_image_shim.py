@@ -108,7 +108,13 @@ def wrap(name: str, original):
             tally[name, exc.op, "unsupported", f"{exc.arg}: {exc.why}"] += 1
             return ref
         theirs = ref[0] if name == "label" else ref
-        expected = np.asarray(theirs)
+        try:
+            expected = np.asarray(theirs)
+        except Exception as exc:  # noqa: BLE001 - a test of dask-image's laziness only
+            tally[name, call.op, "unsupported",
+                  f"input: dask-image's own result fails when computed "
+                  f"({type(exc).__name__}); the test never computes it"] += 1
+            return ref
         ours = None
         for precision in ("exact", "fast"):
             try:
@@ -116,6 +122,9 @@ def wrap(name: str, original):
                     got, n = _label(call, x, values, precision)
                 else:
                     got = _ours(call, x, precision)
+            except ValueError as exc:  # our validation refuses what dask-image accepts
+                tally[name, call.op, "rejected", str(exc).split(";")[0][:110]] += 1
+                return ref
             except Exception as exc:  # noqa: BLE001 - counted, and dask-image's returned
                 what = f"{type(exc).__name__}: {str(exc)[:150]}"
                 tally[name, call.op, "error", what] += 1

@@ -58,7 +58,6 @@ def test_label_output_dtype_as_scipy(dtype):
 @pytest.mark.parametrize("kwargs, text", [
     ({"structure": np.ones((3, 2))}, "structure must be 3x3"),
     ({"structure": [[1, 1, 0], [0, 1, 0], [0, 0, 0]]}, "must be symmetric"),
-    ({"output": "uint8", "scope": "global"}, "output applies to scope='frame'"),
 ])
 def test_label_refusals_name_the_parameter(kwargs, text):
     with pytest.raises(ValueError, match=text):
@@ -113,3 +112,16 @@ def test_label_wrap_axes_per_frame_and_global_is_periodic_labeling(case, wrap):
 def test_label_wrap_axes_must_be_spatial_axes():
     with pytest.raises(ValueError, match="wrap_axes must be some of the spatial axes"):
         lp.apply("label", np.zeros((3, 5, 6), bool), axes="yx", wrap_axes="z")
+
+
+def test_global_label_output_dtype_and_its_limit():
+    a = np.zeros((40, 40), bool)
+    a[::2, ::2] = True  # 400 objects
+    job = lp.apply("label", da.from_array(a, chunks=9), scope="global", output="int32")
+    labels = np.asarray(job.run())
+    assert labels.dtype == np.int32 and job.n_labels == 400
+    assert _same_partition(labels, ndi.label(a)[0])
+    small = lp.apply("label", da.from_array(a, chunks=9), scope="global", output="int8")
+    with pytest.raises(ValueError, match="400 labels do not fit output int8"):
+        small.run()
+    assert small.n_labels is not None and not small.done

@@ -140,7 +140,7 @@ def apply(name: str, data, *, axes: str | None = None, units: str = "pixel",
                  {"op": "label", **validated.as_dict(), "axes": letters}]
         return GlobalLabels(source, spatial, validated["connectivity"], steps,
                             label_structure(validated["structure"]),
-                            validated["wrap_axes"] or "")
+                            validated["wrap_axes"] or "", validated["output"])
     precision = check_precision(get_precision() if precision is None else precision)
     return LazyResult(op, validated, source, spatial, precision=precision)
 

@@ -68,9 +68,6 @@ def _check(params, axes):
     if any(a not in axes for a in wrap) or len(set(wrap)) != len(wrap):
         raise ValueError(f"label: wrap_axes must be some of the spatial axes {axes!r}, each "
                          f"once (got {params['wrap_axes']!r})")
-    if params.get("output") is not None and params["scope"] == "global":
-        raise ValueError("label: output applies to scope='frame'; global labels are uint32 "
-                         "(uint64 beyond 2**32 - 1 labels)")
 
 
 register(Op(

@@ -43,7 +43,7 @@ class GlobalLabels:
     kind = "labels"
 
     def __init__(self, source, spatial: tuple[int, ...], connectivity: int, steps,
-                 structure=None, wrap_axes: str = "") -> None:
+                 structure=None, wrap_axes: str = "", output=None) -> None:
         self.source = source
         self.spatial = tuple(spatial)
         self.connectivity = int(connectivity)
@@ -53,7 +53,9 @@ class GlobalLabels:
         self.wrap = tuple(source.axes.index(a) for a in wrap_axes)
         self.shape = tuple(source.shape)
         self.ndim = len(self.shape)
-        self.dtype = np.dtype(np.uint32)
+        #: scipy's ``output`` dtype where given (checked to hold every label once run)
+        self.output = None if output is None else np.dtype(output)
+        self.dtype = np.dtype(np.uint32) if output is None else self.output
         self.axes, self.scale, self.units = source.axes, source.scale, source.units
         self.translate = translate_of(source)
         self.channel_names = channel_names_of(source)
@@ -70,7 +72,7 @@ class GlobalLabels:
         # deterministic): results of the same input share cache entries, never another's
         self.token = "lp-global-labels-" + tokenize(source.token, self.spatial,
                                                     self.connectivity, self.structure,
-                                                    self.wrap)
+                                                    self.wrap, str(self.output))
         self._store = None
         self._offsets: np.ndarray | None = None
         self._lut: np.ndarray | None = None
@@ -197,7 +199,12 @@ class GlobalLabels:
                 pairs = np.concatenate([pairs, self._wrap_pairs()])
             self._lut, self.n_labels = _relabel(n_total, pairs)
             self._levels = None
-            if self.n_labels >= 2**32 - 1:
+            if self.output is not None:
+                if self.n_labels > _largest(self.output):
+                    self._lut = None
+                    raise ValueError(f"label: {self.n_labels} labels do not fit output "
+                                     f"{self.output} (at most {_largest(self.output)})")
+            elif self.n_labels >= 2**32 - 1:
                 self.dtype = np.dtype(np.uint64)
         finally:
             bar.close()
@@ -352,6 +359,10 @@ class GlobalLabels:
         if not self.done:
             self.read(())
         return as_dask(RegionReader(self), self.chunks, self.token)
+
+
+def _largest(dtype: np.dtype) -> int:
+    return int(np.iinfo(dtype).max if dtype.kind in "iu" else 2**np.finfo(dtype).nmant)
 
 
 def _label_frame(frame: np.ndarray, connectivity: int,
