@@ -43,6 +43,14 @@ for _name, _fn in (("erosion", "grey_erosion"), ("dilation", "grey_dilation"),
                    ("white_tophat", "white_tophat"), ("black_tophat", "black_tophat")):
     CASES[_name] = ({"radius": (1, 2, 1)}, lambda a, o, fn=_fn: getattr(ndi, fn)(
         a, footprint=make_footprint("ball", (1, 2, 1)), output=o))
+for _name in ("morphological_gradient", "morphological_laplace"):
+    def _into(a, o, fn=_name):  # scipy honours output only as an array
+        out = np.empty(a.shape, o)
+        getattr(ndi, fn)(a, footprint=make_footprint("ball", (1, 2, 1)), output=out)
+        return out
+
+    CASES[_name] = ({"radius": (1, 2, 1)}, _into)
+CASES["label"] = ({}, lambda a, o: ndi.label(a, output=np.dtype(o))[0])
 KEY = (slice(1, 5), slice(7, 23), slice(9, 24))
 
 
