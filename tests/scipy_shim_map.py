@@ -245,6 +245,9 @@ def _transform(op):
     def route(a, x):
         if x.dtype.kind == "b":
             raise Unsupported("input", "bool")
+        out = a.get("output")
+        if out is not None and not np.dtype(getattr(out, "dtype", out)).isnative:
+            raise Unsupported("output", f"byte order {np.dtype(getattr(out, 'dtype', out))}")
         given, axes, data_axes = frame(x, None)
         params = {"order": a["order"], "mode": mode_of(a, TRANSFORM_MODES), "cval": a["cval"],
                   "prefilter": a["prefilter"]}

@@ -115,6 +115,7 @@ register(Op(
         len(letters) - _out_rank(p, len(letters)):]),
     check=_affine_check, at_level=_affine_at_level,
     fast=_function(_affine_mapping, fast=True),
+    output=True,
     description="scipy.ndimage.affine_transform of each frame: the value at output index o "
                 "is the input's at matrix @ o + offset (spline-interpolated)",
 ))
@@ -136,6 +137,7 @@ register(Op(
      ORDER, MODE, CVAL, PREFILTER),
     exact_whole=prefiltered,
     geometry=_geometry(_shift_mapping), fast=_function(_shift_mapping, fast=True),
+    output=True,
     description="scipy.ndimage.shift of each frame by one shift (spline-interpolated)",
 ))
 
@@ -184,6 +186,7 @@ register(Op(
     exact_whole=prefiltered,
     geometry=_geometry(_zoom_mapping, place=_zoom_place), check=_zoom_check,
     fast=_function(_zoom_mapping, fast=True),
+    output=True,
     description="scipy.ndimage.zoom of each frame (the output shape as scipy computes it)",
 ))
 
@@ -233,6 +236,7 @@ register(Op(
     exact_whole=prefiltered,
     geometry=_geometry(_rotate_mapping, place=_rotate_place), check=_rotate_check,
     fast=_function(_rotate_mapping, fast=True),
+    output=True,
     description="scipy.ndimage.rotate in the plane of the two spatial axes (axes='yx': "
                 "each z plane), about its centre",
 ))
