@@ -389,6 +389,12 @@ OP_CASES = {
         {"radius": 1, "footprint": "box"},
         lambda a: ndi.binary_closing(a != 0, structure=np.ones((3,) * a.ndim)),
     ),
+    "morphological_gradient": (
+        {"size": 2}, lambda a: ndi.morphological_gradient(a, size=2)),
+    "morphological_laplace": (
+        {"radius": 1, "footprint": "box"}, lambda a: ndi.morphological_laplace(a, size=3)),
+    "binary_hit_or_miss": (
+        {}, lambda a: ndi.binary_hit_or_miss(a != 0, ball(1, a.ndim))),
     "fill_holes": ({}, lambda a: ndi.binary_fill_holes(a != 0)),
     "threshold": ({"value": 100}, lambda a: a > 100),
     "threshold_otsu": ({"sample": "exact"}, lambda a: a > filters.threshold_otsu(a)),

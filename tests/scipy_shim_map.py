@@ -188,31 +188,37 @@ def _edge(op):
 # ------------------------------------------------------------------ morphology
 
 
-def _ball_or_box(fp: np.ndarray) -> tuple[str, list[int]]:
-    if any(n % 2 == 0 for n in fp.shape):
-        raise Unsupported("footprint", "an even side")
+def _ball_or_box(fp: np.ndarray) -> tuple[str, list[int]] | None:
+    """A named window where it is one (odd sides, a box or our ball), else None."""
+    if any(n % 2 == 0 or n == 1 for n in fp.shape):
+        return None
     radius = [n // 2 for n in fp.shape]
     if fp.all():
         return "box", radius
-    if 0 not in radius and np.array_equal(fp, make_footprint("ball", radius)):
+    if np.array_equal(fp, make_footprint("ball", radius)):
         return "ball", radius
-    raise Unsupported("footprint", "neither a ball nor a box")
+    return None
 
 
 def _grey(op):
     def route(a, x):
-        if a.get("structure") is not None:
-            raise Unsupported("structure", "a non-flat structuring element")
-        if not origin_zero(a):
-            raise Unsupported("origin", "nonzero")
         given, axes, data_axes = frame(x, a.get("axes"), a)
-        size, fp = window(a, given)
-        if fp is None:
-            fp = np.ones(size, bool)
-        kind, radius = _ball_or_box(fp)
-        if 0 in radius:
-            raise Unsupported("size", "a width of 1 on an axis")
-        params = {"footprint": kind, "radius": radius, "mode": mode_of(a), "cval": a["cval"]}
+        params = {"mode": mode_of(a), "cval": a["cval"]}
+        if not origin_zero(a):
+            params["origin"] = per_axis(a.get("origin", 0), given)
+        if a.get("structure") is not None:
+            params["structure"] = np.asarray(a["structure"])
+        if a.get("footprint") is not None:
+            fp = np.asarray(a["footprint"]).astype(bool)
+            named = None if "structure" in params else _ball_or_box(fp)
+            params.update({"footprint": named[0], "radius": named[1]} if named
+                          else {"footprint": fp})
+        elif "structure" not in params:
+            size = per_axis(a["size"], given)
+            size = list(size) if np.ndim(size) else [int(size)] * len(given)
+            named = _ball_or_box(np.ones(size, bool))
+            params.update({"footprint": named[0], "radius": named[1]} if named
+                          else {"size": size})
         output_dtype(a, x, op, params)
         return Call(op, axes, data_axes, params), {
             "size", "footprint", "structure", "origin", "mode", "cval", "axes", "output"}
@@ -221,28 +227,27 @@ def _grey(op):
 
 def _binary(op):
     def route(a, x):
-        if a.get("iterations", 1) != 1:
-            raise Unsupported("iterations", "not 1")
-        for arg in ("mask",):
-            if a.get(arg) is not None:
-                raise Unsupported(arg, "given")
-        if a.get("border_value", 0) != 0:
-            raise Unsupported("border_value", "nonzero")
-        if not origin_zero(a):
-            raise Unsupported("origin", "nonzero")
+        if a.get("mask") is not None:
+            raise Unsupported("mask", "given")
+        if op != "fill_holes" and a.get("iterations", 1) < 1:
+            raise Unsupported("iterations", "< 1: until nothing changes (the whole array)")
         given, axes, data_axes = frame(x, a.get("axes"), a)
+        params = {}
+        if not origin_zero(a):
+            params["origin"] = per_axis(a.get("origin", 0), given)
         s = a.get("structure")
-        s = (ndi.generate_binary_structure(len(given), 1) if s is None
-             else np.asarray(s).astype(bool))
-        if op == "fill_holes":
-            if not np.array_equal(s, ndi.generate_binary_structure(len(given), 1)):
-                raise Unsupported("structure", "not the default cross")
-            params = {}
-        else:
-            kind, radius = _ball_or_box(s)
-            if 0 in radius:
-                raise Unsupported("structure", "a width of 1 on an axis")
-            params = {"footprint": kind, "radius": radius}
+        if s is not None:
+            s = np.asarray(s).astype(bool)
+            named = None if op == "fill_holes" else _ball_or_box(s)
+            params.update({"footprint": named[0], "radius": named[1]} if named
+                          else {"structure": s})
+        elif op != "fill_holes":
+            params.update(footprint="ball", radius=[1] * len(given))
+        if op != "fill_holes":
+            if a.get("iterations", 1) != 1:
+                params["iterations"] = int(a["iterations"])
+            if a.get("border_value", 0):
+                params["border_value"] = int(a["border_value"])
         output_dtype(a, x, op, params, default=bool)
         return Call(op, axes, data_axes, params), {
             "structure", "iterations", "mask", "border_value", "origin", "brute_force",
@@ -250,21 +255,30 @@ def _binary(op):
     return route
 
 
+def _hit_or_miss(a, x):
+    given, axes, data_axes = frame(x, a.get("axes"), a)
+    params = {k: np.asarray(a[k]).astype(bool) for k in ("structure1", "structure2")
+              if a.get(k) is not None}
+    params["origin1"] = per_axis(a.get("origin1", 0), given)
+    if a.get("origin2") is not None:
+        params["origin2"] = per_axis(a["origin2"], given)
+    output_dtype(a, x, "binary_hit_or_miss", params, default=bool)
+    return Call("binary_hit_or_miss", axes, data_axes, params), {
+        "structure1", "structure2", "origin1", "origin2", "axes", "output"}
+
+
 def _label(a, x):
     given, axes, data_axes = frame(x, None)
     s = a.get("structure")
-    connectivity = 1
+    params = {"connectivity": 1}
     if s is not None:
         s = np.asarray(s).astype(bool)
         found = [c for c in range(1, x.ndim + 1)
                  if s.shape == (3,) * x.ndim
                  and np.array_equal(s, ndi.generate_binary_structure(x.ndim, c))]
-        if not found:
-            raise Unsupported("structure", "not a connectivity's structure")
-        connectivity = found[0]
-    if a.get("output") is not None:
-        raise Unsupported("output", "given")
-    return Call("label", axes, data_axes, {"connectivity": connectivity}), {"structure", "output"}
+        params = {"connectivity": found[0]} if found else {"structure": s}
+    output_dtype(a, x, "label", params, default=np.int32)
+    return Call("label", axes, data_axes, params), {"structure", "output"}
 
 
 # ------------------------------------------------------------------ transforms
@@ -276,6 +290,9 @@ def _transform(op):
     def route(a, x):
         if x.dtype.kind == "b":
             raise Unsupported("input", "bool")
+        out = a.get("output")
+        if out is not None and not np.dtype(getattr(out, "dtype", out)).isnative:
+            raise Unsupported("output", f"byte order {np.dtype(getattr(out, 'dtype', out))}")
         given, axes, data_axes = frame(x, None)
         params = {"order": a["order"], "mode": mode_of(a, TRANSFORM_MODES), "cval": a["cval"],
                   "prefilter": a["prefilter"]}
@@ -324,9 +341,12 @@ ROUTES = {
     "sobel": _edge("sobel"), "prewitt": _edge("prewitt"), "laplace": _edge("laplace"),
     **{f"grey_{k}": _grey(k) for k in ("erosion", "dilation", "opening", "closing")},
     "white_tophat": _grey("white_tophat"), "black_tophat": _grey("black_tophat"),
+    "morphological_gradient": _grey("morphological_gradient"),
+    "morphological_laplace": _grey("morphological_laplace"),
     **{f"binary_{k}": _binary(f"binary_{k}") for k in ("erosion", "dilation", "opening",
                                                         "closing")},
     "binary_fill_holes": _binary("fill_holes"),
+    "binary_hit_or_miss": _hit_or_miss,
     "label": _label,
     **{k: _transform(k) for k in ("zoom", "shift", "affine_transform", "rotate")},
 }
@@ -335,7 +355,8 @@ ROUTES = {
 ORDER_STATISTICS = {"minimum_filter", "minimum_filter1d", "maximum_filter",
                     "maximum_filter1d", "median_filter", "percentile_filter", "rank_filter",
                     "grey_erosion", "grey_dilation", "grey_opening", "grey_closing",
-                    "white_tophat", "black_tophat"}
+                    "white_tophat", "black_tophat", "morphological_gradient",
+                    "morphological_laplace"}
 
 #: functions with no operation of their own, and why a neighbour's is not used
 NO_OPERATION: dict[str, str] = {}

@@ -264,7 +264,7 @@ def test_fast_binary_morphology_runs_opencv_and_equals_scipy(name, footprint, ra
     structure = make_footprint(footprint, radius)
     reference = getattr(ndi, name)(a != 0, structure=structure)
     crop = (slice(2, 9), slice(0, 40), slice(5, 30))
-    direct = _kernels.binary(name)(a, crop, footprint, radius)
+    direct = _kernels.binary(name)(a, crop, structure, (0, 0, 0))
     assert direct is not None and direct.dtype == bool
     result = lp.apply(name, da.from_array(a, chunks=(4, 9, 16)), footprint=footprint,
                       radius=radius, precision="fast")

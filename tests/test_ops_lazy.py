@@ -251,7 +251,7 @@ def test_old_names_still_work_with_a_deprecation_warning():
 
 
 def test_label_pairs_are_the_distinct_rows_numpy_finds():
-    from napari_lazyproc.ops.jobs._label_global import _unique_pairs
+    from napari_lazyproc.ops.jobs._label_merge import _unique_pairs
 
     rng = np.random.default_rng(0)
     a, b = rng.integers(1, 50, 10000), rng.integers(1, 50, 10000)

@@ -53,6 +53,27 @@ for _name, _fn in (("erosion", "grey_erosion"), ("dilation", "grey_dilation"),
                    ("white_tophat", "white_tophat"), ("black_tophat", "black_tophat")):
     CASES[_name] = ({"radius": (1, 2, 1)}, lambda a, o, fn=_fn: getattr(ndi, fn)(
         a, footprint=make_footprint("ball", (1, 2, 1)), output=o))
+for _name in ("morphological_gradient", "morphological_laplace"):
+    def _into(a, o, fn=_name):  # scipy honours output only as an array
+        out = np.empty(a.shape, o)
+        getattr(ndi, fn)(a, footprint=make_footprint("ball", (1, 2, 1)), output=out)
+        return out
+
+    CASES[_name] = ({"radius": (1, 2, 1)}, _into)
+CASES["label"] = ({}, lambda a, o: ndi.label(a, output=np.dtype(o))[0])
+_M = [[1.0, 0.1, 0.0], [0.0, 0.9, 0.2], [0.05, 0.0, 1.1]]
+CASES.update({  # linear: bitwise in both precisions (a prefilter would read whole frames)
+    "affine_transform": ({"matrix": _M, "offset": [0.5, 1.0, -2.0], "order": 1},
+                         lambda a, o: ndi.affine_transform(a, _M, [0.5, 1.0, -2.0], order=1,
+                                                           output=o)),
+    "shift": ({"shift": [0.5, -1.25, 2.0], "order": 1, "mode": "nearest"},
+              lambda a, o: ndi.shift(a, (0.5, -1.25, 2.0), order=1, mode="nearest",
+                                     output=o)),
+    "zoom": ({"zoom": [1.5, 1.3, 2.0], "order": 1},
+             lambda a, o: ndi.zoom(a, (1.5, 1.3, 2.0), order=1, output=o)),
+    "rotate": ({"angle": 30.0, "axes": "yx", "order": 1},
+               lambda a, o: ndi.rotate(a, 30.0, axes=(1, 2), order=1, output=o)),
+})
 KEY = (slice(1, 5), slice(7, 23), slice(9, 24))
 
 

@@ -36,6 +36,7 @@ from .stats._histogram import SAMPLE_VOXELS, source_chunk_regions
 from .filters import _smoothing  # noqa: E402,F401  isort: skip
 from .filters import _edges  # noqa: E402,F401  isort: skip
 from .filters import _morphology  # noqa: E402,F401  isort: skip
+from .filters import _binary_morphology  # noqa: E402,F401  isort: skip
 from .filters import _threshold  # noqa: E402,F401  isort: skip
 from .filters import _intensity  # noqa: E402,F401  isort: skip
 from .filters import _label  # noqa: E402,F401  isort: skip

@@ -14,6 +14,7 @@ from .engine._as_source import as_source
 from .engine._lazy import LazyResult
 from .engine._precision import check_precision, get_precision
 from .engine._registry import get_op
+from .filters._label import label_structure
 from .jobs._label_global import GlobalLabels
 from .jobs._segment import segment
 
@@ -216,7 +217,9 @@ def apply(name: str, data, *, axes: str | Sequence[int] | int | None = None,
     if op.name == "label" and validated["scope"] == "global":
         steps = [*getattr(source, "steps", []),
                  {"op": "label", **validated.as_dict(), "axes": letters}]
-        return GlobalLabels(source, spatial, validated["connectivity"], steps)
+        return GlobalLabels(source, spatial, validated["connectivity"], steps,
+                            label_structure(validated["structure"]),
+                            validated["wrap_axes"] or "", validated["output"])
     precision = check_precision(get_precision() if precision is None else precision)
     return LazyResult(op, validated, source, spatial, precision=precision,
                       passes=_pass_order(op, source, axes, spatial))

@@ -25,6 +25,7 @@ ANNOTATIONS = {
     "float": "float",
     "str": "str",
     "kernel": "ArrayLike | str",
+    "footprint": "Literal['ball', 'box'] | ArrayLike | str",
     "matrix": "ArrayLike",
     "shape": "Sequence[int]",
     "lengths": "Sequence[float]",

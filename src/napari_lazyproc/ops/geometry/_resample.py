@@ -279,34 +279,41 @@ def input_box(mapping: Mapping, out_box, frame_shape, order: int, mode: str,
                  for a, b, n in zip(lo, hi, frame_shape, strict=True))
 
 
-def resample(block, mapping: Mapping, region, source_region, order, mode, cval, prefilter):
+def resample(block, mapping: Mapping, region, source_region, order, mode, cval, prefilter,
+             output=None):
     """The values over the output ``region`` from ``block``, the input over
-    ``source_region``: ``map_coordinates`` at scipy's coordinates, relative to the block."""
-    if mapping.kind == "copy":
+    ``source_region``: ``map_coordinates`` at scipy's coordinates, relative to the block
+    (into scipy's ``output`` dtype where given)."""
+    if mapping.kind == "copy":  # scipy assigns the input to its output array
         return block[tuple(slice(r.start - s.start, r.stop - s.start)
-                           for r, s in zip(region, source_region, strict=True))].copy()
+                           for r, s in zip(region, source_region, strict=True))].astype(
+            output or block.dtype)
     xp = array_module(block)
     coords = mapping.coordinates(region, xp)
     for h, s in enumerate(source_region):
         if s.start:
             coords[h] -= float(s.start)  # exact: an integer no larger than the coordinate
     return ndimage_for(block).map_coordinates(block, coords, order=int(order), mode=mode,
-                                              cval=float(cval), prefilter=bool(prefilter))
+                                              cval=float(cval), prefilter=bool(prefilter),
+                                              output=None if output is None
+                                              else np.dtype(output))
 
 
-def _geometry(mapping_of, place=None, bind=None) -> Geometry:
-    """The ``Geometry`` of a transform whose mapping is ``mapping_of(frame_shape, p)``."""
+def _geometry(mapping_of, place=None, bind=None, axes=None) -> Geometry:
+    """The ``Geometry`` of a transform whose mapping is ``mapping_of(frame_shape, p)``
+    (``axes``: the output frame's letters where it has fewer axes than the input's)."""
 
     def region(out, frame_shape, p):
         return input_box(mapping_of(frame_shape, p), out, frame_shape, p["order"], p["mode"],
                          p["prefilter"])
 
+    extra = {} if axes is None else {"axes": axes}
     return Geometry(shape=lambda frame_shape, p: mapping_of(frame_shape, p).shape,
-                    region=region, place=place, bind=bind, wants_shape=True)
+                    region=region, place=place, bind=bind, wants_shape=True, **extra)
 
 
 def resample_fast(block, mapping: Mapping, region, source_region, order, mode, cval,
-                  prefilter):
+                  prefilter, output=None):
     """``resample`` within the "fast" contract, without a coordinate array: scipy's
     ``affine_transform`` on the block with the offset moved to the block's origin, so a
     coordinate may differ from scipy's whole-array one in its last bits (1e-13 of a value;
@@ -314,8 +321,10 @@ def resample_fast(block, mapping: Mapping, region, source_region, order, mode, c
     which value is taken, the exact ``resample`` runs: nearest-neighbour (``order`` 0),
     and ``mode="constant"``, where a coordinate one bit past the last voxel is ``cval``
     instead of the voxel's value."""
-    if order == 0 or mapping.kind == "copy" or mode == "constant":
-        return resample(block, mapping, region, source_region, order, mode, cval, prefilter)
+    if order == 0 or mapping.kind == "copy" or mode == "constant" or (
+            output is not None and np.dtype(output) != block.dtype):
+        return resample(block, mapping, region, source_region, order, mode, cval, prefilter,
+                        output)
     out0 = np.array([r.start for r in region], dtype=np.float64)
     in0 = np.array([s.start for s in source_region], dtype=np.float64)
     m = mapping.matrix
@@ -336,9 +345,9 @@ def _function(mapping_of, fast: bool = False):
     how = resample_fast if fast else resample
 
     def transform(block, region, source_region, frame_shape, order, mode, cval, prefilter,
-                  **params):
+                  output=None, **params):
         p = dict(params, order=order, mode=mode, cval=cval, prefilter=prefilter)
         return how(block, mapping_of(frame_shape, p), region, source_region, order, mode, cval,
-                   prefilter)
+                   prefilter, output)
 
     return transform

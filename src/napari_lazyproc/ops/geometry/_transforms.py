@@ -5,6 +5,7 @@ it needs and why regions are bitwise scipy's)."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 from scipy import special
@@ -48,24 +49,37 @@ def _affine_mapping(frame_shape, p) -> Mapping:
     return Mapping("affine", m, off, out)
 
 
+def _out_rank(params, n: int) -> int:
+    """The output's number of axes: the matrix's columns (a 2-D, non-homogeneous
+    matrix), else the output shape's, else the input's."""
+    m, _ = split_matrix(params["matrix"], 0.0, n)
+    if m.ndim == 2:
+        return m.shape[1]
+    return n if params["output_shape"] is None else len(params["output_shape"])
+
+
 def _affine_check(params, axes: str) -> None:
     n = len(axes)
     m = params["matrix"]
     if m is not None:
         arr = np.asarray(m, dtype=np.float64)
         ok = ((arr.ndim == 1 and arr.shape == (n,) and np.all(arr != 0))
-              or (arr.ndim == 2 and arr.shape in ((n, n), (n, n + 1), (n + 1, n + 1))))
+              or (arr.ndim == 2 and (arr.shape[0] == n and 1 <= arr.shape[1] <= n
+                                     or arr.shape in ((n, n + 1), (n + 1, n + 1)))))
         if not ok:
             raise ValueError(f"affine_transform: matrix must be {n}x{n}, {n}x{n + 1}, "
-                             f"{n + 1}x{n + 1} (homogeneous) or {n} non-zero diagonal values "
+                             f"{n + 1}x{n + 1} (homogeneous), {n}xk for a k-D output "
+                             f"(k < {n}: its last k axes) or {n} non-zero diagonal values "
                              f"for the {n} spatial axes {axes!r} (got shape {arr.shape})")
         if arr.shape == (n + 1, n + 1) and not np.array_equal(arr[n], [0] * n + [1]):
             raise ValueError(f"affine_transform: a homogeneous matrix's last row must be "
                              f"{[0] * n + [1]} (got {arr[n].tolist()})")
     shape_ = params["output_shape"]
-    if shape_ is not None and len(shape_) != n:
-        raise ValueError(f"affine_transform: output_shape has {len(shape_)} values for the "
-                         f"{n} spatial axes {axes!r}")
+    k = _out_rank(params, n)
+    if (shape_ is not None and len(shape_) != k) or (shape_ is None and k != n):
+        raise ValueError(f"affine_transform: output_shape must have {k} values, one per "
+                         f"column of the matrix (got "
+                         f"{'none' if shape_ is None else len(shape_)})")
 
 
 def _affine_at_level(values: dict, factors) -> dict:
@@ -73,12 +87,13 @@ def _affine_at_level(values: dict, factors) -> dict:
     ``matrix[h, l] * f[l] / f[h]`` and ``offset / f``; the output shape divided too."""
     f = np.asarray(factors, dtype=np.float64)
     m, off = split_matrix(values["matrix"], values["offset"], len(f))
-    if m.ndim == 2:
-        m = m * f[None, :] / f[:, None]
+    if m.ndim == 2:  # output axes: the input's last columns-many
+        m = m * f[None, len(f) - m.shape[1]:] / f[:, None]
     out = values["output_shape"]
     return dict(values, matrix=m.tolist(), offset=(off / f).tolist(),
                 output_shape=None if out is None else
-                [max(1, math.ceil(n / g)) for n, g in zip(out, f, strict=True)])
+                [max(1, math.ceil(n / g)) for n, g in zip(out, f[len(f) - len(out):],
+                                                          strict=True)])
 
 
 register(Op(
@@ -96,8 +111,11 @@ register(Op(
                                "input's)"),
      ORDER, MODE, CVAL, PREFILTER),
     exact_whole=prefiltered,
-    geometry=_geometry(_affine_mapping), check=_affine_check, at_level=_affine_at_level,
+    geometry=_geometry(_affine_mapping, axes=lambda letters, p: letters[
+        len(letters) - _out_rank(p, len(letters)):]),
+    check=_affine_check, at_level=_affine_at_level,
     fast=_function(_affine_mapping, fast=True),
+    output=True,
     description="scipy.ndimage.affine_transform of each frame: the value at output index o "
                 "is the input's at matrix @ o + offset (spline-interpolated)",
 ))
@@ -119,6 +137,7 @@ register(Op(
      ORDER, MODE, CVAL, PREFILTER),
     exact_whole=prefiltered,
     geometry=_geometry(_shift_mapping), fast=_function(_shift_mapping, fast=True),
+    output=True,
     description="scipy.ndimage.shift of each frame by one shift (spline-interpolated)",
 ))
 
@@ -152,8 +171,8 @@ def _zoom_place(scale, translate, frame_shape, p):
 
 def _zoom_check(params, axes: str) -> None:
     if params["grid_mode"] and params["mode"] in ("constant", "wrap"):
-        raise ValueError(f"zoom: with grid_mode, mode {params['mode']!r} is not what it seems "
-                         f"(scipy warns); use 'grid-{params['mode']}'")
+        warnings.warn(f"It is recommended to use mode = grid-{params['mode']} instead of "
+                      f"{params['mode']} when grid_mode is True.", UserWarning, stacklevel=4)
 
 
 register(Op(
@@ -167,6 +186,7 @@ register(Op(
     exact_whole=prefiltered,
     geometry=_geometry(_zoom_mapping, place=_zoom_place), check=_zoom_check,
     fast=_function(_zoom_mapping, fast=True),
+    output=True,
     description="scipy.ndimage.zoom of each frame (the output shape as scipy computes it)",
 ))
 
@@ -216,6 +236,7 @@ register(Op(
     exact_whole=prefiltered,
     geometry=_geometry(_rotate_mapping, place=_rotate_place), check=_rotate_check,
     fast=_function(_rotate_mapping, fast=True),
+    output=True,
     description="scipy.ndimage.rotate in the plane of the two spatial axes (axes='yx': "
                 "each z plane), about its centre",
 ))

@@ -28,6 +28,7 @@ from ...io import LazyArray, as_dask, fast_codecs, os_errors, reader_stamp
 from ..engine._levels import label_factors
 from ..engine._progress import Progress
 from ..filters._label import label_block
+from ._label_merge import _relabel, _touching, neighbours, wrap_pairs
 
 #: a chunk face up to this many voxels (both planes) is read in one piece
 SLAB_VOXELS = 2**25
@@ -41,13 +42,20 @@ class GlobalLabels:
 
     kind = "labels"
 
-    def __init__(self, source, spatial: tuple[int, ...], connectivity: int, steps) -> None:
+    def __init__(self, source, spatial: tuple[int, ...], connectivity: int, steps,
+                 structure=None, wrap_axes: str = "", output=None) -> None:
         self.source = source
         self.spatial = tuple(spatial)
         self.connectivity = int(connectivity)
+        #: scipy's structure (3 x ... x 3, symmetric) where given: it replaces connectivity
+        self.structure = None if structure is None else np.asarray(structure, bool)
+        #: the array axes along which labels wrap around (dask-image's ``wrap_axes``)
+        self.wrap = tuple(source.axes.index(a) for a in wrap_axes)
         self.shape = tuple(source.shape)
         self.ndim = len(self.shape)
-        self.dtype = np.dtype(np.uint32)
+        #: scipy's ``output`` dtype where given (checked to hold every label once run)
+        self.output = None if output is None else np.dtype(output)
+        self.dtype = np.dtype(np.uint32) if output is None else self.output
         self.axes, self.scale, self.units = source.axes, source.scale, source.units
         self.translate = translate_of(source)
         self.channel_names = channel_names_of(source)
@@ -63,7 +71,8 @@ class GlobalLabels:
         # the labels depend only on the input and the connectivity (the merge is
         # deterministic): results of the same input share cache entries, never another's
         self.token = "lp-global-labels-" + tokenize(source.token, self.spatial,
-                                                    self.connectivity)
+                                                    self.connectivity, self.structure,
+                                                    self.wrap, str(self.output))
         self._store = None
         self._offsets: np.ndarray | None = None
         self._lut: np.ndarray | None = None
@@ -161,7 +170,7 @@ class GlobalLabels:
             out = np.zeros(moved.shape, np.uint32)
             total = 0
             for frame in np.ndindex(*moved.shape[: len(other)]):
-                labels, n = _label_frame(moved[frame], self.connectivity)
+                labels, n = _label_frame(moved[frame], self.connectivity, self.structure)
                 if total:  # numbered after the chunk's earlier frames (in place: no copies)
                     np.add(labels, total, out=labels, where=labels > 0)
                 out[frame] = labels
@@ -186,9 +195,16 @@ class GlobalLabels:
             n_total = int(counts.sum())
             pairs = self._face_pairs(bar, faces)
             faces = None
+            if self.wrap:
+                pairs = np.concatenate([pairs, self._wrap_pairs()])
             self._lut, self.n_labels = _relabel(n_total, pairs)
             self._levels = None
-            if self.n_labels >= 2**32 - 1:
+            if self.output is not None:
+                if self.n_labels > _largest(self.output):
+                    self._lut = None
+                    raise ValueError(f"label: {self.n_labels} labels do not fit output "
+                                     f"{self.output} (at most {_largest(self.output)})")
+            elif self.n_labels >= 2**32 - 1:
                 self.dtype = np.dtype(np.uint64)
         finally:
             bar.close()
@@ -239,16 +255,35 @@ class GlobalLabels:
                 out[tuple(dst[:axis]) + (side,) + tuple(dst[axis:])] = piece
         return out
 
+    def _structure(self) -> np.ndarray:
+        import scipy.ndimage
+
+        return self.structure if self.structure is not None else \
+            scipy.ndimage.generate_binary_structure(len(self.spatial), self.connectivity)
+
+    def _wrap_pairs(self) -> np.ndarray:
+        """Pairs across the array's edge along the wrap axes: their first and last planes
+        (whole planes of the stored labels, read back)."""
+        found = [np.empty((0, 2), np.int64)]
+        for axis in self.wrap:
+            n = self.shape[axis]
+            both = [self._provisional(tuple(slice(i, i + 1) if a == axis else slice(0, m)
+                                            for a, m in enumerate(self.shape)))
+                    for i in (0, n - 1)] if n > 1 else []
+            if not both:
+                continue
+            planes = np.concatenate(both, axis=axis)  # first, last: 2 planes
+            found.append(wrap_pairs(planes, self._structure(), self.spatial, self.wrap,
+                                    only=(axis,)))
+        return np.concatenate(found)
+
     def _face_pairs(self, bar: Progress, kept: dict | None = None) -> np.ndarray:
         """Pairs of provisional labels that touch across internal chunk faces, the faces
         compared in parallel: from the planes pass 1 kept (``kept``), or read back."""
         faces = []
-        for axis in self.spatial:
+        for i, axis in enumerate(self.spatial):
             others = [a for a in self.spatial if a != axis]
-            offsets = [
-                e for e in itertools.product((-1, 0, 1), repeat=len(others))
-                if 1 + sum(map(abs, e)) <= self.connectivity
-            ]
+            offsets = neighbours(self._structure(), i)
             for k in range(1, self.grid[axis]):
                 faces.append((axis, others, offsets, k * self.block[axis]))
 
@@ -326,68 +361,23 @@ class GlobalLabels:
         return as_dask(RegionReader(self), self.chunks, self.token)
 
 
-def _label_frame(frame: np.ndarray, connectivity: int) -> tuple[np.ndarray, int]:
+def _largest(dtype: np.dtype) -> int:
+    return int(np.iinfo(dtype).max if dtype.kind in "iu" else 2**np.finfo(dtype).nmant)
+
+
+def _label_frame(frame: np.ndarray, connectivity: int,
+                 structure=None) -> tuple[np.ndarray, int]:
     """Per-chunk labels: on the GPU (cupyx.scipy.ndimage.label) under the CuPy backend,
     falling back to the CPU when the device is out of memory. The merge is the same."""
     from ...backend import device, get_backend
 
     if get_backend() == "cupy":
         try:
-            labels, n = label_block(device.to_device(frame), connectivity)
+            labels, n = label_block(device.to_device(frame), connectivity, structure)
             return device.to_host(labels), n
         except Exception as exc:
             if not device.is_oom(exc):
                 raise
             device.free_pool()
             device.warn_once("oom-label", "label: out of GPU memory; labeling chunks on the CPU")
-    return label_block(frame, connectivity)
-
-
-def _touching(lo: np.ndarray, hi: np.ndarray, axes: list[int], offsets) -> np.ndarray:
-    """Label pairs (lo[i], hi[i + e]) for every in-plane offset e, both foreground."""
-    out = []
-    for e in offsets:
-        a_sl, b_sl = [slice(None)] * lo.ndim, [slice(None)] * lo.ndim
-        for ax, d in zip(axes, e, strict=False):
-            if d > 0:
-                a_sl[ax], b_sl[ax] = slice(0, -d), slice(d, None)
-            elif d < 0:
-                a_sl[ax], b_sl[ax] = slice(-d, None), slice(0, d)
-        a, b = lo[tuple(a_sl)].ravel(), hi[tuple(b_sl)].ravel()
-        keep = (a > 0) & (b > 0)
-        if keep.any():
-            out.append(_unique_pairs(a[keep], b[keep]))
-    return np.concatenate(out) if out else np.empty((0, 2), np.int64)
-
-
-def _unique_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The distinct rows of (a, b): as one 64-bit key each when the labels fit 32 bits
-    (a 1-D unique, many times faster than numpy's unique of rows)."""
-    if a.max() < 2**32 and b.max() < 2**32:
-        keys = np.unique((a.astype(np.uint64) << np.uint64(32)) | b.astype(np.uint64))
-        return np.stack([(keys >> np.uint64(32)).astype(np.int64),
-                         (keys & np.uint64(2**32 - 1)).astype(np.int64)], axis=1)
-    return np.unique(np.stack([a, b], axis=1), axis=0)
-
-
-def _relabel(n_total: int, pairs: np.ndarray) -> tuple[np.ndarray, int]:
-    """A lookup table from provisional labels (0..n_total) to consecutive final labels."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    dtype = np.uint32 if n_total < 2**32 - 1 else np.uint64
-    root = np.arange(n_total + 1, dtype=np.int64)
-    if len(pairs):
-        ids, inverse = np.unique(pairs, return_inverse=True)
-        inverse = inverse.reshape(pairs.shape)
-        graph = coo_matrix(
-            (np.ones(len(pairs), bool), (inverse[:, 0], inverse[:, 1])), shape=(len(ids),) * 2
-        )
-        _, component = connected_components(graph, directed=False)
-        smallest = np.full(component.max() + 1, np.iinfo(np.int64).max)
-        np.minimum.at(smallest, component, ids)
-        root[ids] = smallest[component]
-    _, final = np.unique(root[1:], return_inverse=True)
-    lut = np.zeros(n_total + 1, dtype)
-    lut[1:] = final.astype(dtype) + 1
-    return lut, int(final.max() + 1) if n_total else 0
+    return label_block(frame, connectivity, structure)

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..engine._scipy_params import make_footprint
 from ._separable import _BORDERS, _indices, _offsets, _usable, cv2
 
 
-def _rank(block, crop, footprint, mode, cval, reduce, cv_op):
-    """A flat minimum or maximum over ``footprint`` (a box or a ball): exact, since only
-    values of the block are compared. 3-D: per plane, the reduction over z of each
-    plane's 2-D filter with that z-slice of the footprint."""
-    if not _usable(block, mode, cval) or footprint.ndim != block.ndim:
+def _rank(block, crop, footprint, origin, mode, cval, reduce, cv_op):
+    """A flat minimum or maximum over ``footprint`` (any flat window) shifted by
+    ``origin`` as scipy shifts it: exact, since only values of the block are compared.
+    3-D: per plane, the reduction over z of each plane's 2-D filter with that z-slice of
+    the footprint."""
+    if not _usable(block, mode, cval) or footprint.ndim != block.ndim or not footprint.any():
         return None
     border = _BORDERS[mode]
     dtype = block.dtype
@@ -26,7 +26,10 @@ def _rank(block, crop, footprint, mode, cval, reduce, cv_op):
         if not info.min <= value <= info.max or value != int(value):
             return None  # scipy's cval cast differs; leave it to scipy
     fp = footprint if footprint.ndim >= 2 else footprint[None]
-    anchor = (fp.shape[-1] // 2, fp.shape[-2] // 2)
+    org = tuple(int(o) for o in origin)
+    org = org if footprint.ndim >= 2 else (0, *org)
+    # OpenCV's anchor is the window's voxel over the output: scipy's centre plus origin
+    anchor = (fp.shape[-1] // 2 + org[-1], fp.shape[-2] // 2 + org[-2])
 
     def plane(img, kernel):
         return cv_op(img, kernel.astype(np.uint8), anchor=anchor, borderType=border,
@@ -38,7 +41,7 @@ def _rank(block, crop, footprint, mode, cval, reduce, cv_op):
         out = plane(np.ascontiguousarray(f), fp)[c]
         return out if block.ndim == 2 else out[0]
     n = block.shape[0]
-    offsets = _offsets(fp.shape[0])
+    offsets = _offsets(fp.shape[0]) - org[0]
     out = np.empty((crop[0].stop - crop[0].start, crop[1].stop - crop[1].start,
                     crop[2].stop - crop[2].start), dtype)
     for k, z in enumerate(range(crop[0].start, crop[0].stop)):
@@ -57,41 +60,61 @@ def _rank(block, crop, footprint, mode, cval, reduce, cv_op):
 def minimum(block, crop, size, mode, cval):
     """scipy.ndimage.minimum_filter over ``crop``."""
     fp = np.ones(tuple(int(s) for s in size), bool)
-    return _rank(block, crop, fp, mode, cval, np.minimum, cv2.erode if cv2 else None)
+    return _erode(block, crop, fp, (0,) * fp.ndim, mode, cval)
 
 
 def maximum(block, crop, size, mode, cval):
     """scipy.ndimage.maximum_filter over ``crop``."""
     fp = np.ones(tuple(int(s) for s in size), bool)
-    return _rank(block, crop, fp, mode, cval, np.maximum, cv2.dilate if cv2 else None)
+    return _rank(block, crop, fp, (0,) * fp.ndim, mode, cval, np.maximum,
+                 cv2.dilate if cv2 else None)
+
+
+def _erode(block, crop, fp, origin, mode, cval):
+    """scipy's grey_erosion: the minimum over ``fp`` shifted by ``origin``."""
+    return _rank(block, crop, fp, origin, mode, cval, np.minimum, cv2.erode if cv2 else None)
+
+
+def _dilate(block, crop, fp, origin, mode, cval):
+    """scipy's grey_dilation: the maximum over ``fp`` mirrored, its origin mirrored too
+    (one voxel further along an even side)."""
+    flipped = fp[(slice(None, None, -1),) * fp.ndim]
+    mirrored = tuple(-int(o) - (1 - n % 2) for o, n in zip(origin, fp.shape, strict=True))
+    return _rank(block, crop, flipped, mirrored, mode, cval, np.maximum,
+                 cv2.dilate if cv2 else None)
+
+
+def _chain(block, crop, steps, fp, origin, mode, cval):
+    """``steps`` (erosions and dilations) one after the other, each over ``crop`` grown
+    by the reach of the steps still to come (clipped to the block: where the block ends
+    inside the array, its halo covers them)."""
+    reach = [int(n) // 2 + abs(int(o)) for n, o in zip(fp.shape, origin, strict=True)]
+    cur, box = block, tuple(slice(0, n) for n in block.shape)
+    for i, step in enumerate(steps):
+        left = len(steps) - 1 - i
+        want = tuple(slice(max(0, c.start - left * r), min(n, c.stop + left * r))
+                     for c, r, n in zip(crop, reach, block.shape, strict=True))
+        inner = tuple(slice(w.start - b.start, w.stop - b.start)
+                      for w, b in zip(want, box, strict=True))
+        cur = step(cur, inner, fp, origin, mode, cval)
+        if cur is None:
+            return None
+        box = want
+    return cur
+
+
+_STEPS = {"erosion": [_erode], "dilation": [_dilate], "opening": [_erode, _dilate],
+          "closing": [_dilate, _erode], "white_tophat": [_erode, _dilate],
+          "black_tophat": [_dilate, _erode]}
 
 
 def grey(name: str):
-    """A fast grey erosion, dilation, opening, closing or tophat with a flat footprint."""
+    """A fast grey erosion, dilation, opening, closing or tophat with a flat window
+    ``fp`` (a boolean array) shifted by ``origin``."""
 
-    def erode(b, c, fp, mode, cval):
-        return _rank(b, c, fp, mode, cval, np.minimum, cv2.erode if cv2 else None)
-
-    def dilate(b, c, fp, mode, cval):
-        return _rank(b, c, fp, mode, cval, np.maximum, cv2.dilate if cv2 else None)
-
-    def grown(block, crop, radius):
-        return tuple(slice(max(0, s.start - r), min(n, s.stop + r))
-                     for s, r, n in zip(crop, radius, block.shape, strict=True))
-
-    def run(block, crop, footprint, radius, mode, cval):
-        fp = make_footprint(footprint, radius)
-        if name in ("erosion", "dilation"):
-            return (erode if name == "erosion" else dilate)(block, crop, fp, mode, cval)
-        first, second = (erode, dilate) if name in ("opening", "white_tophat") else (dilate, erode)
-        wide = grown(block, crop, radius)
-        mid = first(block, wide, fp, mode, cval)
-        if mid is None:
-            return None
-        inner = tuple(slice(c.start - w.start, c.stop - w.start)
-                      for c, w in zip(crop, wide, strict=True))
-        out = second(mid, inner, fp, mode, cval)
-        if out is None or name in ("opening", "closing"):
+    def run(block, crop, fp, origin, mode, cval):
+        out = _chain(block, crop, _STEPS[name], fp, origin, mode, cval)
+        if out is None or not name.endswith("tophat"):
             return out
         here = block[crop]
         return here - out if name == "white_tophat" else out - here
@@ -100,15 +123,16 @@ def grey(name: str):
 
 
 def binary(name: str):
-    """A fast binary erosion, dilation, opening or closing: the grey one on the 0/1 mask
-    with scipy's border for binary morphology (outside the array is background)."""
-    grey_op = grey(name.removeprefix("binary_"))
+    """A fast binary erosion, dilation, opening or closing, each repeated ``iterations``
+    times: the grey one on the 0/1 mask, outside the array ``border_value``."""
+    op = name.removeprefix("binary_")
 
-    def run(block, crop, footprint, radius):
+    def run(block, crop, structure, origin, border_value=False, iterations=1):
         if not isinstance(block, np.ndarray):
             return None
         mask = (block != 0).view(np.uint8)
-        out = grey_op(mask, crop, footprint, radius, "constant", 0.0)
+        steps = [s for s in _STEPS[op] for _ in range(iterations)]
+        out = _chain(mask, crop, steps, structure, origin, "constant", float(border_value))
         return None if out is None else out.view(bool)
 
     return run
