@@ -11,6 +11,9 @@ import numpy as np
 import pytest
 import scipy.ndimage as ndi
 import tifffile
+
+#: peers' own test suites, run by our suite tests in a subprocess of their own
+collect_ignore = ["peers"]
 import zarr
 from skimage import filters, morphology
 

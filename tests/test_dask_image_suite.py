@@ -1,9 +1,10 @@
 """dask-image's own tests (ndfilters, ndmorph, ndmeasure's label) with our operations'
 results in place of dask-image's, on chunks of 3 to 7 voxels (``dask_image_shim``).
 
-dask-image's test files are not in its wheel: set ``DASK_IMAGE_TESTS`` to a checkout of
-https://github.com/dask/dask-image (the tag of the installed version), whose
-``tests/test_dask_image`` is run; without it these tests are skipped, saying so. The
+dask-image's test files are not in its wheel: those run are committed, unchanged, in
+``tests/peers/dask_image`` (dask-image's BSD-3 licence and commit in
+``tests/peers/SOURCES.md``); ``DASK_IMAGE_TESTS`` may name another checkout of
+https://github.com/dask/dask-image, whose ``tests/test_dask_image`` is then run. The
 calls not routed (dask-image's own limitations and ours) are listed in
 docs/dask_image_parity.md (``pytest -s`` prints the table).
 """
@@ -27,10 +28,8 @@ MIN_ROUTED = 380
 
 @pytest.fixture(scope="module")
 def tally(tmp_path_factory) -> dict:
-    root = os.environ.get("DASK_IMAGE_TESTS")
-    if not root or not (Path(root) / "tests" / "test_dask_image").is_dir():
-        pytest.skip("set DASK_IMAGE_TESTS to a checkout of github.com/dask/dask-image "
-                    "(its tests are not in the wheel)")
+    root = os.environ.get("DASK_IMAGE_TESTS") or str(HERE / "peers" / "dask_image")
+    assert (Path(root) / "tests" / "test_dask_image").is_dir(), root
     pytest.importorskip("dask_image")
     tmp = tmp_path_factory.mktemp("dask-image-suite")
     (tmp / "pytest.ini").write_text("[pytest]\nmarkers = cupy\n")
