@@ -271,12 +271,13 @@ def _linear(block, crop, weights, mode, cval, work=np.float32, store=None, norms
 def gaussian(block, crop, sigma, truncate, mode, cval, work=np.float32, store=None, *,
              order=None, radius=None):
     """scipy.ndimage.gaussian_filter over ``crop`` (derivatives of float data too)."""
-    order = [0] * len(sigma) if order is None else [int(o) for o in order]
-    if any(order) and block.dtype.kind != "f":
-        return None  # scipy stores a signed derivative in the integer input's dtype
-    if any(order):  # differences of large terms: summed in double, stored as scipy does
-        work, store = np.float64, store or block.dtype
-    elif block.dtype == np.float64:  # a wide kernel (sigma 32: 257 taps) over sparse
+    if order is not None and any(int(o) for o in order):
+        # a derivative is a difference of large terms: summed in another order than
+        # scipy's, a flat region's exact 0 comes out as 1e-15, which no contract relative
+        # to the reference's largest value (0) can hold: scipy runs (bitwise)
+        return None
+    order = [0] * len(sigma)
+    if block.dtype == np.float64:  # a wide kernel (sigma 32: 257 taps) over sparse
         work = np.float64  # values misses the contract in float32 sums (scipy's gh-5430)
     weights = []
     for i, s in enumerate(sigma):
