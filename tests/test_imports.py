@@ -47,9 +47,9 @@ def _graph() -> dict[str, set[str]]:
 def _home(module: str) -> str:
     """The package a module belongs to: ``napari_lazyproc.ops`` for ``...ops._lazy`` and
     for ``...ops`` itself; the top-level adapters (``_reader``, ``_live``, ``cli``, the Qt
-    room ``_qt``) are one package, ``napari_lazyproc``."""
+    room ``_qt``, the ``_live`` package) are one package, ``napari_lazyproc``."""
     parts = module.split(".")
-    if len(parts) > 1 and parts[1] == "_qt":
+    if len(parts) > 1 and parts[1] in ("_qt", "_live"):
         return parts[0]
     if (PACKAGE.parent / module.replace(".", "/")).is_dir():
         return module

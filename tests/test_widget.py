@@ -407,18 +407,18 @@ def test_a_parameter_change_waits_before_computing_frames_ahead(make_napari_view
     longer here so a slow machine still sees the update land inside it.)"""
     import time
 
-    from napari_lazyproc import _live
+    from napari_lazyproc._live import _playback
 
-    monkeypatch.setattr(_live, "AHEAD_AFTER_UPDATE", 3.0)
+    monkeypatch.setattr(_playback, "AHEAD_AFTER_UPDATE", 3.0)
     viewer, widget, layer = _layer_at_plane_10(make_napari_viewer, qtbot, tall_zarr)
     changed = time.monotonic()
     widget.set_params(sigma=2.0)
     np.testing.assert_array_equal(shown(qtbot, layer), ndi.gaussian_filter(TALL, 2.0)[10])
     state = layer.data.state
-    assert time.monotonic() - changed < _live.AHEAD_AFTER_UPDATE
+    assert time.monotonic() - changed < _playback.AHEAD_AFTER_UPDATE
     assert state.n_computed_ahead == 0 and not state._ahead  # nothing ahead yet
     qtbot.waitUntil(lambda: state.n_computed_ahead >= 2 and not state._ahead, timeout=20000)
-    assert time.monotonic() - changed >= _live.AHEAD_AFTER_UPDATE
+    assert time.monotonic() - changed >= _playback.AHEAD_AFTER_UPDATE
     viewer.dims.set_current_step(0, 11)
     assert not state.busy  # computed ahead once the update settled
     np.testing.assert_array_equal(np.asarray(layer._slice.image.raw),
