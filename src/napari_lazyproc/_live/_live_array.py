@@ -3,6 +3,8 @@ at once (the values when ready, else a placeholder while a display thread comput
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from ..io import LazyArray
@@ -10,17 +12,27 @@ from ._regions import _region_key, aligned
 from ._state import LiveState
 
 #: a read of a file's level that touches at most this many voxels (times the level's
-#: ``voxel_cost``: a virtual level reads its factor's worth per voxel) is served at once;
-#: larger ones (a 3D volume, a virtual level) go to the background like results
+#: ``voxel_cost``: a virtual level reads its factor's worth per voxel) is served at once
+#: off the GUI's thread (napari's asynchronous slicing); larger ones (a 3D volume, a
+#: virtual level), and any read on the GUI's thread, go to the background
 SYNC_VOXELS = 2**22
+
+
+def _on_main_thread() -> bool:
+    """Whether this is the GUI's thread (napari slices there unless its asynchronous
+    slicing is on): no read of ours may run there, however cheap it looks."""
+    return threading.current_thread() is threading.main_thread()
 
 
 class LiveArray(LazyArray):
     """A lazy result (or a file's level) as napari layer data whose reads return at once.
 
     Without ``state.on_ready`` (no GUI listening) a read computes synchronously, like a
-    ``LazyArray``; so does a read cheaper than ``sync_voxels`` (a file's plane), unless
-    that frame is being read ahead already (it is then shown when it lands).
+    ``LazyArray``. With a GUI, nothing is read on the main thread (napari's): a file's
+    plane is read in the background like a result, and the layer shows a placeholder
+    with napari's loading spinner until it lands. Off the main thread (napari's
+    asynchronous slicing), a read cheaper than ``sync_voxels`` (a file's plane) is served
+    at once, unless that frame is being read ahead already (it is then adopted).
     """
 
     def __init__(self, result, region: tuple | None = None, state: LiveState | None = None,
@@ -63,7 +75,7 @@ class LiveArray(LazyArray):
             return values
         reading = _region_key(region) in state._ahead  # being read ahead: adopt it
         if state.on_ready is None and not state.paused or (
-                state.cheap(region) and not reading):
+                state.cheap(region) and not reading and not _on_main_thread()):
             values = state.compute_now(region)
             state.last_ready = True
             if live:

@@ -172,21 +172,24 @@ class LiveState(Planner):
 
     def request(self, region: tuple) -> None:
         """Compute ``region`` in the background; drop work for any other region (frames
-        ahead of it in the play direction go on)."""
+        ahead of it in the play direction go on). ``on_request`` is told each time, even
+        while the region computes already: the layer shows a placeholder, and its spinner
+        must say so (a region landing meanwhile may have cleared it)."""
         key = _region_key(region)
+        job = None
         with self._lock:
-            if self.closed or key in self._pending:
+            if self.closed:
                 return
-            for job in self._pending.values():
-                job.cancel.set()  # stale: cancelled, not finished
-            ahead = self._ahead.pop(key, None)
-            if ahead is not None and not ahead.cancel.is_set():
-                self._unreserve(ahead)  # wanted now: no longer ahead of anything
-                self._pending = {key: ahead}  # computed ahead already: adopt that work
-                job = None
-            else:
-                job = _Job()
-                self._pending = {key: job}
+            if key not in self._pending:
+                for old in self._pending.values():
+                    old.cancel.set()  # stale: cancelled, not finished
+                ahead = self._ahead.pop(key, None)
+                if ahead is not None and not ahead.cancel.is_set():
+                    self._unreserve(ahead)  # wanted now: no longer ahead of anything
+                    self._pending = {key: ahead}  # computed ahead already: adopt that work
+                else:
+                    job = _Job()
+                    self._pending = {key: job}
         if self.on_request is not None:
             self.on_request(self)
         if job is not None:

@@ -55,12 +55,18 @@ def _callbacks(find: Callable[[LiveState], object], on_ready: Callable | None):
         target = find(state)
         if target is None:
             return
-        if not any(s.busy and s is not state for s in live_states(target)):
-            _set_loading(target, False)
+        states = live_states(target)
+        served = sum(s.n_placeholders for s in states)
         if error is None:
             _forget_cached_levels(target)
             target.refresh()
-        elif on_ready is None:
+        # loaded only when the refresh found every level it read (a placeholder read
+        # sets the spinner again) and no other level computes: never a stale plane
+        # shown as current
+        if sum(s.n_placeholders for s in states) == served and not any(
+                s.busy and s is not state for s in states):
+            _set_loading(target, False)
+        if error is not None and on_ready is None:
             show_error(f"{target.name}: {error}")
         if on_ready is not None:
             on_ready(target, state, error)
