@@ -35,7 +35,7 @@ from _common import code_version, cpu_snapshot, foreign_note, machine, median, t
 
 ROWS = ["add the layer", "scroll z", "step t", "sigma change", "zoom", "3D toggle", "back to 2D"]
 CATEGORIES = ["ours", "napari slicing", "texture upload", "thumbnail", "contrast", "drawing",
-              "other"]
+              "Qt, GL (no Python)", "other"]
 T0, Z0 = 50, 128  # where the views start
 TAIL = 0.15  # seconds of event loop after everything landed (the draw that shows it)
 PAUSE = 0.4  # seconds between steps (a user browsing)
@@ -60,37 +60,41 @@ class Sampler:
         self._thread.join()
 
     @staticmethod
-    def category(frame) -> str:
+    def category(frame) -> tuple[str, str]:
+        """(category, the innermost function of it) of a stack."""
         slicing = False
         found = None
         while frame is not None:
             path, name = frame.f_code.co_filename, frame.f_code.co_name
+            here = f"{Path(path).name}:{name}"
             if found is None:
                 if "vispy" in path and ("gloo" in path or "texture" in name.lower()):
-                    found = "texture upload"
+                    found = ("texture upload", here)
                 elif "thumbnail" in name:
-                    found = "thumbnail"
+                    found = ("thumbnail", here)
                 elif "contrast" in name or "data_range" in name:
-                    found = "contrast"
+                    found = ("contrast", here)
                 elif "napari_lazyproc" in path:
-                    found = "ours"
+                    found = ("ours", here)
                 elif "bench_stall" in path and name in ("run", "_process"):
-                    return "idle"
+                    # no Python frame above the event loop: Qt's own work (painting,
+                    # llvmpipe rasterising at the buffer swap) or our harness sleeping
+                    return ("idle", "sleep") if _SLEEPING[0] else ("Qt, GL (no Python)", "")
             if name in ("_slice_dims", "set_view_slice", "_set_view_slice", "_refresh_sync",
                         "refresh", "_update_slice_response", "_on_slice_ready"):
                 slicing = True
             if "vispy" in path and name in ("on_draw", "_draw_scene", "draw"):
-                found = found or "drawing"
+                found = found or ("drawing", here)
             frame = frame.f_back
         if found:
             return found
-        return "napari slicing" if slicing else "other"
+        return ("napari slicing", "") if slicing else ("other", "")
 
     def _run(self) -> None:
         while not self._stop.is_set():
             frame = sys._current_frames().get(self._main)
             if frame is not None:
-                self.samples.append((time.perf_counter(), self.category(frame)))
+                self.samples.append((time.perf_counter(), *self.category(frame)))
             del frame
             time.sleep(0.001)
 
@@ -98,14 +102,19 @@ class Sampler:
         """Milliseconds per category between ``start`` and ``end``."""
         out: dict[str, float] = {}
         prev = start
-        for t, cat in self.samples:
+        for t, cat, where in self.samples:
             if t <= start:
                 continue
             if t > end:
                 break
             out[cat] = out.get(cat, 0.0) + (t - prev) * 1000
+            if cat == "ours":
+                out[f"ours {where}"] = out.get(f"ours {where}", 0.0) + (t - prev) * 1000
             prev = t
         return out
+
+
+_SLEEPING = [False]
 
 
 def _process(seconds: float = 0.0) -> None:
@@ -116,7 +125,13 @@ def _process(seconds: float = 0.0) -> None:
         QApplication.processEvents()
         if time.perf_counter() >= end:
             return
-        time.sleep(0.002)
+        _sleep(0.002)
+
+
+def _sleep(seconds: float) -> None:
+    _SLEEPING[0] = True
+    time.sleep(seconds)
+    _SLEEPING[0] = False
 
 
 class Stalls:
@@ -131,9 +146,17 @@ class Stalls:
         self.timer = QTimer()
         self.timer.setTimerType(Qt.PreciseTimer)
         self.timer.setInterval(10)
-        self.timer.timeout.connect(lambda: self.ticks.append(time.perf_counter()))
+        self.timer.timeout.connect(self._tick)
+        self.cpu: list[float] = []  # napari's thread's CPU time at each tick
         self.results: dict[str, list[float]] = {}
+        #: the CPU napari's thread used within each longest gap (the rest: waiting for a
+        #: core on a loaded machine, for the GIL, or for the X server)
+        self.results_cpu: dict[str, list[float]] = {}
         self.parts: dict[str, list[dict]] = {}
+
+    def _tick(self) -> None:
+        self.ticks.append(time.perf_counter())
+        self.cpu.append(time.thread_time())
 
     def settled(self) -> bool:
         from napari_lazyproc._qt.live_layers import live_states
@@ -147,7 +170,7 @@ class Stalls:
 
     def run(self, row: str, action, timeout: float = 60.0) -> float:
         t0 = time.perf_counter()
-        self.ticks = [t0]
+        self.ticks, self.cpu = [t0], [time.thread_time()]
         self.timer.start()
         action()
         quiet = None
@@ -163,12 +186,14 @@ class Stalls:
             if now - t0 > timeout:
                 print(f"{row}: not settled after {timeout} s", file=sys.stderr)
                 break
-            time.sleep(0.002)
+            _sleep(0.002)
         self.timer.stop()
         ticks = np.array([*self.ticks, time.perf_counter()])
+        cpu = np.array([*self.cpu, time.thread_time()])
         gaps = np.diff(ticks)
         k = int(np.argmax(gaps))
         self.results.setdefault(row, []).append(float(gaps[k]))
+        self.results_cpu.setdefault(row, []).append(float(cpu[k + 1] - cpu[k]))
         if self.sampler is not None:
             self.parts.setdefault(row, []).append(self.sampler.breakdown(ticks[k], ticks[k + 1]))
         return float(gaps[k])
@@ -184,14 +209,15 @@ def _viewer():
     return viewer
 
 
-def _browse(m: Stalls, viewer, sigma=None, layer_data=None) -> None:
-    """The 2D interactions after the layer is added (``sigma(value)``: a sigma change)."""
+def _browse(m: Stalls, viewer, sigma=None, at=(T0, Z0)) -> None:
+    """The 2D interactions after the layer is added (``sigma(value)``: a sigma change),
+    from slider steps ``at``."""
     for i in range(1, 7):
         _process(PAUSE)
-        m.run("scroll z", lambda i=i: viewer.dims.set_current_step(1, Z0 + i))
+        m.run("scroll z", lambda i=i: viewer.dims.set_current_step(1, at[1] + i))
     for i in range(1, 5):
         _process(PAUSE)
-        m.run("step t", lambda i=i: viewer.dims.set_current_step(0, T0 + i))
+        m.run("step t", lambda i=i: viewer.dims.set_current_step(0, at[0] + i))
     if sigma is not None:
         for s in (2.5, 3.0, 1.5, 2.0):
             _process(PAUSE)
@@ -251,8 +277,8 @@ def run_floor(m: Stalls, viewer, n_layers: int) -> None:
         return rng.integers(100, 4000, size=shape, dtype=np.uint16)
 
     shown = [viewer.add_image(stack(), name="floor 0", **place)]
-    viewer.dims.set_current_step(0, T0)
-    viewer.dims.set_current_step(1, Z0)
+    viewer.dims.set_current_step(0, 0)  # steps count from the layer's start: (T0, Z0)
+    viewer.dims.set_current_step(1, 0)
     viewer.reset_view()
     m.run("settle", lambda: None)
     if n_layers > 1:
@@ -266,7 +292,7 @@ def run_floor(m: Stalls, viewer, n_layers: int) -> None:
         turn["i"] ^= 1
         shown[-1].data = others[turn["i"]]
 
-    _browse(m, viewer, replace if n_layers > 1 else None)
+    _browse(m, viewer, replace if n_layers > 1 else None, at=(0, 0))
     for layer in list(viewer.layers):
         viewer.layers.remove(layer)
     shown.clear()
@@ -307,9 +333,9 @@ def child(peer: str, profile: bool) -> dict:
     except Exception:  # noqa: BLE001
         pass
     viewer.close()
-    m.results.pop("settle", None)
-    m.parts.pop("settle", None)
-    return {"stalls": m.results, "parts": m.parts, "renderer": renderer}
+    for kept in (m.results, m.results_cpu, m.parts):
+        kept.pop("settle", None)
+    return {"stalls": m.results, "cpu": m.results_cpu, "parts": m.parts, "renderer": renderer}
 
 
 def _spawn(peer: str, profile: bool = False) -> dict:
@@ -330,9 +356,9 @@ def main(repeats: int = 3, peers=("floor2", "ours"), profile: bool = True) -> st
             runs[peer].append(_spawn(peer))
     prof = {p: _spawn(p, profile=True) for p in peers} if profile else {}
 
-    def med(peer: str, row: str) -> float | None:
+    def med(peer: str, row: str, kind: str = "stalls") -> float | None:
         # the median over runs of each run's median event (events: the steps of a row)
-        per_run = [median(r["stalls"][row]) for r in runs.get(peer, []) if row in r["stalls"]]
+        per_run = [median(r[kind][row]) for r in runs.get(peer, []) if row in r[kind]]
         return median(per_run) * 1000 if per_run else None
 
     def fmt(v):
@@ -343,7 +369,8 @@ def main(repeats: int = 3, peers=("floor2", "ours"), profile: bool = True) -> st
     floor_peer = "floor2" if ours_peer == "ours" else "floor1"
     for row in ROWS:
         o, f = med(ours_peer, row), med(floor_peer, row)
-        cells = [row] + [fmt(med(p, row)) for p in peers]
+        cells = [row] + [fmt(med(p, row)) for p in peers] + [
+            fmt(med(p, row, "cpu")) for p in peers]
         if o is None:
             target = "-"
         elif row == "add the layer":
@@ -359,18 +386,22 @@ def main(repeats: int = 3, peers=("floor2", "ours"), profile: bool = True) -> st
         else:
             cells += ["-", "-"]
         rows.append(cells)
-    header = ["interaction"] + [f"{PEERS[p]} ms" for p in peers] + ["target ms", ""]
+    header = (["interaction"] + [f"{PEERS[p]} ms" for p in peers]
+              + [f"CPU of napari's thread in it, {p} ms" for p in peers] + ["target ms", ""])
     parts_rows = []
     for peer in prof:
         for row in ROWS:
             events = prof[peer]["parts"].get(row)
             if not events:
                 continue
-            mean = {c: sum(e.get(c, 0.0) for e in events) / len(events)
-                    for c in [*CATEGORIES, "idle"]}
+            keys = {k for e in events for k in e}
+            mean = {c: sum(e.get(c, 0.0) for e in events) / len(events) for c in keys}
             stall = median(prof[peer]["stalls"][row]) * 1000
+            top = sorted((k for k in keys if k.startswith("ours ")), key=lambda k: -mean[k])
             parts_rows.append([PEERS[peer], row, f"{stall:.0f}"]
-                              + [f"{mean[c]:.0f}" for c in [*CATEGORIES, "idle"]])
+                              + [f"{mean.get(c, 0.0):.0f}" for c in [*CATEGORIES, "idle"]]
+                              + ["; ".join(f"`{k[5:]}` {mean[k]:.0f}" for k in top[:3]
+                                           if mean[k] >= 1)])
     renderer = next(iter(runs.values()))[0]["renderer"] if runs else "?"
     text = (
         "## Stalls of napari's thread per interaction (`bench_stall.py`)\n\n"
@@ -378,16 +409,22 @@ def main(repeats: int = 3, peers=("floor2", "ours"), profile: bool = True) -> st
         + f"\n\nLongest gap between ticks of a 10 ms QTimer on napari's thread, per "
         f"interaction, from the action until everything it started is on screen; the median "
         f"over its events (6 z steps, 4 t steps, 4 sigma changes, 2 zooms) and over "
-        f"{repeats} runs per peer, each a fresh process (alternating). Targets: a 2D "
+        f"{repeats} runs per peer, each a fresh process (alternating); the CPU columns are "
+        "the CPU time napari's thread used within that gap (time.thread_time between the "
+        "two ticks: the rest is waiting for a core, the GIL or the X server). Targets: a 2D "
         "interaction at most 1.2 x napari's floor + 30 ms, the 3D toggle at most napari's, "
         "adding the layer at most 150 ms. Renderer: " + renderer + ". "
         + (f"{sum(verdicts)} of {len(verdicts)} targets met. " if verdicts else "")
         + "\n\n### Where the longest stall goes (ms, mean per event, one sampled run)\n\n"
-        + table(["peer", "interaction", "stall ms", *CATEGORIES, "idle"], parts_rows)
+        + table(["peer", "interaction", "stall ms", *CATEGORIES, "idle", "ours: where"],
+                parts_rows)
         + "\n\nEach millisecond sample of napari's thread's stack within the longest gap is "
         "charged to the innermost of: texture upload (vispy's gloo), thumbnail, contrast, "
-        "ours (napari_lazyproc), napari's slicing, drawing (vispy's draw), other (Qt, "
-        "events); the sampler slows the run (compare the stall column with the table "
+        "ours (napari_lazyproc), napari's slicing, drawing (vispy's draw), Qt and GL with "
+        "no Python frame (painting, llvmpipe rasterising at the buffer swap), other "
+        "(events, widgets); idle is the harness sleeping between event-loop passes. A "
+        "C call holding the GIL is charged to the sample after it. "
+        "The sampler slows the run (compare the stall column with the table "
         f"above). {foreign_note(start)} {code_version()}\n\nMachine: {machine()}"
     )
     print(text)

@@ -39,10 +39,15 @@ def test_viewer_open_gives_layers_with_scale(make_napari_viewer, request, fixtur
         assert [lyr.name for lyr in layers] == ["pyramid · DAPI", "pyramid · GFP"]
 
 
-def test_viewer_shows_the_plane_values(make_napari_viewer, zarr_v3_array):
+def test_viewer_shows_the_plane_values(make_napari_viewer, qtbot, zarr_v3_array):
+    from napari_lazyproc._qt.live_layers import live_states
+
     viewer = make_napari_viewer()
     (layer,) = viewer.open(str(zarr_v3_array), plugin="napari-lazyproc")
     viewer.dims.set_current_step(0, 7)
+    # read in the background (never on napari's thread), shown when it lands
+    qtbot.waitUntil(lambda: layer.loaded and not any(s.busy for s in live_states(layer)),
+                    timeout=20000)
     np.testing.assert_array_equal(np.asarray(layer._slice.image.raw), VOLUME[7])
 
 
