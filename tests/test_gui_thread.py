@@ -18,6 +18,8 @@ from scipy import ndimage as ndi
 
 napari = pytest.importorskip("napari")
 
+from qtpy.QtWidgets import QApplication  # noqa: E402
+
 from napari_lazyproc._qt.live_layers import live_states  # noqa: E402
 from napari_lazyproc._qt.widget import LazyProcessingWidget  # noqa: E402
 from napari_lazyproc.io._file_array import FileArray  # noqa: E402
@@ -109,3 +111,57 @@ def test_scrolling_reads_nothing_on_napari_thread_and_shows_no_stale_plane(
     assert {"LazyResult.read", "FileArray.__getitem__"} <= kinds, kinds  # not vacuous
     assert not [s for w in watches for s in w.stale], [s for w in watches for s in w.stale]
     assert all(w.slices >= 5 for w in watches)
+
+
+def test_a_dragged_sigma_computes_the_last_value_and_keeps_the_previous_result(
+        make_napari_viewer, qtbot, tmp_path, monkeypatch):
+    path = tmp_path / "stack.tif"
+    tifffile.imwrite(path, STACK, metadata={"axes": "ZYX"})
+    viewer = make_napari_viewer()
+    (raw,) = viewer.open(str(path), plugin="napari-lazyproc")
+    raw.visible = False
+    widget = LazyProcessingWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.axes.value = "yx"
+    widget.lengths.value = "pixel"
+    widget.set_params(sigma=1.0)
+    layer = widget.add_layer()
+    viewer.dims.set_current_step(0, 5)
+    _idle(qtbot, [layer])
+    sigmas = set()
+    original = LazyResult.read
+
+    def sigma_of(result) -> float:
+        return float(np.ravel(result.params.as_dict()["sigma"])[0])
+
+    def read(self, region, cancel=None):
+        sigmas.add(sigma_of(self))
+        return original(self, region, cancel)
+
+    monkeypatch.setattr(LazyResult, "read", read)
+    before = np.asarray(layer._slice.image.raw).copy()
+    shown_while = []  # each slice during the drag: values, loaded, the layer's sigma
+    layer.events.set_data.connect(lambda e: shown_while.append(
+        (np.asarray(layer._slice.image.raw).copy(), layer.loaded, sigma_of(layer.data.result))))
+    steps = [1.2, 1.5, 1.8, 2.1, 2.4, 2.7, 3.0, 3.3, 3.6, 4.0]
+    calls = widget._param_edit.n_calls
+    for s in steps:  # a slider dragged: a value at each pass of the event loop
+        widget.params["sigma"].value = s
+        QApplication.processEvents()
+    qtbot.waitUntil(lambda: not widget._param_edit.pending, timeout=5000)
+    _idle(qtbot, [layer])
+    np.testing.assert_array_equal(np.asarray(layer._slice.image.raw),
+                                  ndi.gaussian_filter(STACK[5], 4.0))
+    assert widget._param_edit.n_calls - calls < len(steps) / 2  # coalesced
+    assert 4.0 in sigmas and len(sigmas) < len(steps) / 2, sorted(sigmas)
+    assert layer.name.endswith("σ=4")
+    np.testing.assert_array_equal(before, ndi.gaussian_filter(STACK[5], 1.0))
+    # until a value landed the layer showed an earlier result, marked as loading; loaded,
+    # it showed its own sigma's
+    assert shown_while
+    for values, loaded, sigma in shown_while:
+        if loaded:
+            np.testing.assert_array_equal(values, ndi.gaussian_filter(STACK[5], sigma))
+        else:
+            assert any(np.array_equal(values, ndi.gaussian_filter(STACK[5], s))
+                       for s in sigmas | {1.0})

@@ -26,6 +26,7 @@ from .._layer_data import (
 from .._live import LiveState
 from ..ops import REGISTRY, apply, get_op, get_precision
 from . import choices, jobs
+from .coalesce import coalesced
 from .drift import DriftPanel
 from .live_layers import add_live_layer, live_states, recompute, replace_result, watch
 from .measure import MeasurePanel
@@ -91,7 +92,8 @@ class LazyProcessingWidget(Container):
         self.operation.changed.connect(self._on_operation)
         self.axes.changed.connect(self._on_param)
         self.lengths.changed.connect(self._on_lengths)
-        self.params.changed.connect(self._on_param)
+        self._param_edit = coalesced(self._on_param)  # a dragged value: the last one wins
+        self.params.changed.connect(self._param_edit)
         self.exact.changed.connect(self._on_param)
         self.gpu.changed.connect(self._on_gpu)
         self.add_button.changed.connect(self.add_layer)
