@@ -165,3 +165,26 @@ def test_a_dragged_sigma_computes_the_last_value_and_keeps_the_previous_result(
         else:
             assert any(np.array_equal(values, ndi.gaussian_filter(STACK[5], s))
                        for s in sigmas | {1.0})
+
+
+def test_contrast_limits_of_a_new_result_are_read_off_napari_thread(
+        make_napari_viewer, qtbot, tmp_path, reads):
+    path = tmp_path / "stack.tif"
+    tifffile.imwrite(path, STACK, metadata={"axes": "ZYX"})
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin="napari-lazyproc")
+    widget = LazyProcessingWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.operation.value = "project"  # a mean in float64: limits of its own
+    widget.set_params(axis="z", method="mean")
+    reads.clear()
+    layer = widget.add_layer()
+    assert layer.dtype == np.float64
+    mean = STACK.mean(axis=0)
+    limits = (float(mean.min()), float(mean.max()))
+    qtbot.waitUntil(lambda: tuple(layer.contrast_limits) == pytest.approx(limits),
+                    timeout=20000)
+    _idle(qtbot, [layer])
+    main = threading.main_thread()
+    assert not [name for name, thread in reads if thread is main]
+    assert any(name == "LazyResult.read" for name, _ in reads)

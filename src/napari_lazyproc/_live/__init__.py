@@ -22,7 +22,7 @@ every layer), ``_regions`` (region keys and tiles), ``_state`` (``LiveState``: w
 layer has computed), ``_playback`` (its frames ahead), ``_live_array`` (``LiveArray``).
 """
 
-from ._display_queue import _queue
+from ._display_queue import _queue, submit
 from ._live_array import SYNC_VOXELS, LiveArray, layer_levels, live_levels
 from ._playback import AHEAD_AFTER_UPDATE
 from ._prefetch import PREFETCH, PrefetchBudget, get_prefetch_budget, set_prefetch_budget
@@ -44,4 +44,5 @@ __all__ = [
     "layer_levels",
     "live_levels",
     "set_prefetch_budget",
+    "submit",
 ]

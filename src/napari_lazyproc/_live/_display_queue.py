@@ -61,3 +61,9 @@ class _Job:
     def __init__(self, nbytes: int = 0) -> None:
         self.cancel = threading.Event()
         self.nbytes = nbytes
+
+
+def submit(fn: Callable, *args) -> None:
+    """Run ``fn(*args)`` on a display thread, as urgently as the region on screen (a
+    layer's first values: its contrast limits)."""
+    _queue.submit((_NOW, 0), fn, *args)

@@ -4,9 +4,9 @@ A parameter dragged through twenty values in a second would otherwise build twen
 and re-slice the layer twenty times on napari's thread, each made stale by the next. A
 ``Coalesced`` callable runs the first change of a burst at once (a single edit is never
 delayed), then with the latest arguments once ``interval_ms`` have passed since the last
-call returned, and always runs the last one. Work started for a value passed over is cancelled by the next update
-(``LiveState.close``), and the layer keeps the previous result on screen until the new
-one lands.
+call returned, and always runs the last one. Work started for a value passed over is
+cancelled by the next update (``LiveState.close``), and the layer keeps the previous
+result on screen until the new one lands.
 """
 
 from __future__ import annotations

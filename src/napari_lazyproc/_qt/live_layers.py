@@ -22,13 +22,14 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable
 
+import numpy as np
 from dask.utils import format_bytes
 from napari.utils.notifications import show_error
 from qtpy.QtCore import QTimer
 from superqt.utils import ensure_main_thread
 
-from .._layer_data import result_levels
-from .._live import PREFETCH, LiveArray, LiveState, layer_levels, live_levels
+from .._layer_data import LATER, result_levels, sample_limits
+from .._live import PREFETCH, LiveArray, LiveState, layer_levels, live_levels, submit
 
 _watched: weakref.WeakSet = weakref.WeakSet()
 #: each watched viewer's playback follower (kept alive as long as the viewer)
@@ -163,6 +164,9 @@ def add_live_layer(viewer, result, kwargs: dict, kind: str, on_ready: Callable |
         ``on_ready(layer, state, error)``, on the main thread when a region lands.
     """
     levels = live_levels(result_levels(result))
+    later = kind != "labels" and kwargs.get("contrast_limits") == LATER
+    if later:  # provisional limits; the sample is read in the background
+        kwargs = dict(kwargs, contrast_limits=_provisional_limits(result.dtype))
     # napari slices a layer being built at its default position, not the viewer's: that
     # plane would be computed for nothing
     for level in levels:
@@ -178,7 +182,40 @@ def add_live_layer(viewer, result, kwargs: dict, kind: str, on_ready: Callable |
         level.state.paused = False
     _forget_cached_levels(layer)  # napari kept a placeholder read while paused
     layer.refresh()  # now at the viewer's position
+    if later:
+        _limits_later(layer, result)
     return layer
+
+
+def _provisional_limits(dtype) -> tuple[float, float]:
+    dtype = np.dtype(dtype)
+    if dtype.kind in "ui":
+        return (float(np.iinfo(dtype).min), float(np.iinfo(dtype).max))
+    return (0.0, 1.0)
+
+
+def _limits_later(layer, result) -> None:
+    """Read ``layer``'s contrast limits (``sample_limits``) on a display thread and set
+    them on the main thread, unless the layer shows another result by then."""
+    ref = weakref.ref(layer)
+    shown = layer_levels(layer.data)[0]
+
+    @ensure_main_thread
+    def apply(limits) -> None:
+        target = ref()
+        if target is not None and layer_levels(target.data)[0] is shown:
+            target.contrast_limits_range = limits
+            target.contrast_limits = limits
+
+    def read() -> None:
+        try:
+            limits = sample_limits(result_levels(result))
+        except Exception as exc:  # noqa: BLE001 - told, as a read of the layer would be
+            show_error(f"{layer.name}: {exc}")
+            return
+        apply(limits)
+
+    submit(read)
 
 
 def _swap(layer, levels: list[LiveArray], on_ready: Callable | None) -> None:

@@ -17,6 +17,7 @@ from napari.utils.notifications import show_error
 
 from .. import backend
 from .._layer_data import (
+    LATER,
     PREVIEW_NOTE,
     layer_source,
     result_layer_data,
@@ -257,7 +258,7 @@ class LazyProcessingWidget(Container):
                 and result.op.geometry is None):
             limits = tuple(layer_in.contrast_limits)  # the same grey levels look the same
         try:
-            _, kwargs, kind = result_layer_data(result, name, contrast_limits=limits)
+            _, kwargs, kind = result_layer_data(result, name, contrast_limits=limits or LATER)
         except Exception as exc:  # noqa: BLE001 - e.g. an unreadable file: tell, don't crash
             show_error(f"{name}: {exc}")
             return None
