@@ -15,8 +15,9 @@ class _DisplayQueue:
     """The display threads: they take the most urgent work first (a region on screen
     before frames ahead, nearer frames before farther ones), and skip cancelled work."""
 
-    def __init__(self, n_threads: int) -> None:
+    def __init__(self, n_threads: int, name: str = "lazyproc-display") -> None:
         self._n = n_threads
+        self._name = name
         self._heap: list = []
         self._order = itertools.count()
         self._cv = threading.Condition()
@@ -27,7 +28,7 @@ class _DisplayQueue:
             heapq.heappush(self._heap, (priority, next(self._order), fn, args))
             if len(self._threads) < self._n:
                 thread = threading.Thread(target=self._work, daemon=True,
-                                          name=f"lazyproc-display-{len(self._threads)}")
+                                          name=f"{self._name}-{len(self._threads)}")
                 self._threads.append(thread)
                 thread.start()
             self._cv.notify()
@@ -61,6 +62,16 @@ class _Job:
     def __init__(self, nbytes: int = 0) -> None:
         self.cancel = threading.Event()
         self.nbytes = nbytes
+
+
+#: the planner's thread: a read on napari's thread only notes where the slider is, and
+#: the frames ahead of it are planned (and their work queued or dropped) here
+_planner = _DisplayQueue(1, "lazyproc-planner")
+
+
+def plan_soon(fn: Callable, *args) -> None:
+    """Run ``fn(*args)`` (a state's ``plan``) on the planner's thread, in order."""
+    _planner.submit((0,), fn, *args)
 
 
 def submit(fn: Callable, *args) -> None:
