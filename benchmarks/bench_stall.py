@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import code_version, cpu_snapshot, foreign_note, machine, median, table
+from _common import code_version, cpu_snapshot, foreign_note, median, table
 
 ROWS = ["add the layer", "scroll z", "step t", "sigma change", "zoom", "3D toggle", "back to 2D"]
 CATEGORIES = ["ours", "napari slicing", "texture upload", "thumbnail", "contrast", "drawing",
@@ -307,6 +307,7 @@ def run_floor(m: Stalls, viewer, n_layers: int) -> None:
 
 PEERS = {
     "ours": "raw sample + Gaussian layer",
+    "before": "the same before issue 25",
     "floor2": "napari, two in-memory layers",
     "raw": "raw sample alone",
     "floor1": "napari, one in-memory layer",
@@ -319,8 +320,8 @@ def child(peer: str, profile: bool) -> dict:
     m = Stalls(viewer, sampler)
     if sampler is not None:
         sampler.start()
-    if peer in ("ours", "raw"):
-        run_ours(m, viewer, filtered=peer == "ours")
+    if peer in ("ours", "raw", "before"):
+        run_ours(m, viewer, filtered=peer != "raw")
     else:
         run_floor(m, viewer, 2 if peer == "floor2" else 1)
     if sampler is not None:
@@ -338,8 +339,15 @@ def child(peer: str, profile: bool) -> dict:
     return {"stalls": m.results, "cpu": m.results_cpu, "parts": m.parts, "renderer": renderer}
 
 
+#: ``LAZYPROC_BENCH_BEFORE``: the ``src`` folder of the code before (a ``git archive`` of
+#: an older commit), run as the peer "before"
+BEFORE = os.environ.get("LAZYPROC_BENCH_BEFORE")
+
+
 def _spawn(peer: str, profile: bool = False) -> dict:
     env = dict(os.environ)
+    if peer == "before":
+        env["PYTHONPATH"] = BEFORE
     cmd = [sys.executable, str(Path(__file__)), "--child", peer] + (
         ["--profile"] if profile else [])
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
@@ -348,13 +356,15 @@ def _spawn(peer: str, profile: bool = False) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def main(repeats: int = 3, peers=("floor2", "ours"), profile: bool = True) -> str:
+def main(repeats: int = 3, peers=None, profile: bool = True) -> str:
+    if peers is None:
+        peers = ("floor2", "ours", "before") if BEFORE else ("floor2", "ours")
     start = cpu_snapshot()
     runs: dict[str, list[dict]] = {p: [] for p in peers}
     for _ in range(repeats):
         for peer in peers:
             runs[peer].append(_spawn(peer))
-    prof = {p: _spawn(p, profile=True) for p in peers} if profile else {}
+    prof = {p: _spawn(p, profile=True) for p in peers if p != "before"} if profile else {}
 
     def med(peer: str, row: str, kind: str = "stalls") -> float | None:
         # the median over runs of each run's median event (events: the steps of a row)
@@ -425,7 +435,7 @@ def main(repeats: int = 3, peers=("floor2", "ours"), profile: bool = True) -> st
         "(events, widgets); idle is the harness sleeping between event-loop passes. A "
         "C call holding the GIL is charged to the sample after it. "
         "The sampler slows the run (compare the stall column with the table "
-        f"above). {foreign_note(start)} {code_version()}\n\nMachine: {machine()}"
+        f"above). {foreign_note(start)} {code_version()}"
     )
     print(text)
     return text
@@ -449,7 +459,7 @@ if __name__ == "__main__":
 
     xvfb = _ensure_display()
     try:
-        main(args.repeats, ("floor2", "ours", "floor1", "raw") if args.all else ("floor2", "ours"))
+        main(args.repeats, ("floor2", "ours", "floor1", "raw") if args.all else None)
     finally:
         if xvfb is not None:
             xvfb.terminate()
