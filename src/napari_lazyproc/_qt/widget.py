@@ -202,6 +202,7 @@ class LazyProcessingWidget(Container):
     def set_params(self, **values) -> None:
         """Set parameters by name; a single live update follows."""
         self.params.set_values(**values)
+        self._param_edit.flush()  # at once: coalescing is for a hand on a slider
 
     def _units(self) -> str:
         return "pixel" if self._length_unit() is None else "physical"
