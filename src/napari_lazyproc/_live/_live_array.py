@@ -8,7 +8,6 @@ import threading
 import numpy as np
 
 from ..io import LazyArray
-from ._display_queue import plan_soon
 from ._regions import _region_key, aligned
 from ._state import LiveState
 
@@ -73,7 +72,7 @@ class LiveArray(LazyArray):
         if values is not None:
             state.last_ready = True
             if live:
-                plan_soon(state.plan, whole)  # ready: keep the frames ahead coming
+                state.plan_soon(whole)  # ready: keep the frames ahead coming
             return values
         if whole == region:
             return self._read_whole(region, live)
@@ -93,12 +92,12 @@ class LiveArray(LazyArray):
             values = state.compute_now(region)
             state.last_ready = True
             if live:
-                plan_soon(state.plan, region)
+                state.plan_soon(region)
             return values
         if not state.paused:
             state.request(region)
             if live:  # playback goes on meanwhile
-                plan_soon(state.plan, region, state.playing)
+                state.plan_soon(region, state.playing)
         state.last_ready = False
         return state.placeholder(region)
 

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from ._display_queue import _AHEAD, _Job, _queue
+from ._display_queue import _AHEAD, _Job, _queue, plan_soon
 from ._prefetch import PREFETCH
 from ._regions import _at, _region_key, _sliders, _start
 
@@ -24,6 +24,29 @@ class Planner:
     ``plan`` the frames ahead, ``prefetch_status``."""
 
     # ------------------------------------------------------------------ frames ahead
+    _planning = 0  # plans queued on the planner's thread, not yet run
+    _generation = 0  # bumped by ``stop`` and ``drop_ahead``: plans queued before are void
+
+    @property
+    def planning(self) -> bool:
+        """Whether a plan of frames ahead is queued and has not run yet."""
+        return self._planning > 0
+
+    def plan_soon(self, region: tuple, schedule: bool = True) -> None:
+        """``plan`` on the planner's thread (napari's thread only queues it)."""
+        with self._lock:
+            self._planning += 1
+            generation = self._generation
+        plan_soon(self._plan_queued, region, schedule, generation)
+
+    def _plan_queued(self, region: tuple, schedule: bool, generation: int) -> None:
+        try:
+            if generation == self._generation:
+                self.plan(region, schedule)
+        finally:
+            with self._lock:
+                self._planning -= 1
+
     def play(self, axis: int | None = None, direction: int = 1, wrap: bool = False) -> None:
         """napari started playing: compute frames ahead at once, as the budget allows.
 
@@ -51,6 +74,7 @@ class Planner:
             self.playing = False
             self._wrap = False
             self._streak = 0
+            self._generation += 1
             self._drop_ahead(set())
 
     def drop_ahead(self) -> None:
@@ -58,6 +82,7 @@ class Planner:
         on screen); playback, if on, goes on from the next frame read here."""
         with self._lock:
             self._streak = 0
+            self._generation += 1
             self._drop_ahead(set())
 
     def _drop_ahead(self, keep: set) -> None:
