@@ -49,19 +49,6 @@ class LiveArray(LazyArray):
     def _view(self, region: tuple) -> LiveArray:
         return LiveArray(self.source, region, self.state, base=self._base)
 
-    def __array__(self, dtype=None, copy=None) -> np.ndarray:
-        """What napari shows, without a copy once a GUI listens: read-only values (a
-        plane copied on napari's thread at every slice would cost as much as the read
-        moved off it). Without a GUI, a copy the caller owns, as for any ``LazyArray``."""
-        if self.state.on_ready is None or copy:
-            return super().__array__(dtype, copy)
-        out = self._read(self.region)
-        out = out if dtype is None else out.astype(dtype, copy=False)
-        if out.flags.writeable:  # a placeholder of zeros, or a fresh read: keep it so
-            out = out.view()
-            out.flags.writeable = False
-        return out
-
     def _read(self, region: tuple) -> np.ndarray:
         state = self.state
         whole = aligned(region, self.source.shape)
