@@ -125,6 +125,7 @@ def test_stale_work_is_dropped(make_napari_viewer, qtbot, tall_zarr):
         viewer.dims.set_current_step(0, z)
     for s in (1.5, 2.0, 3.0):  # and dragging the slider
         widget.params["sigma"].value = s
+    qtbot.waitUntil(lambda: not widget._param_edit.pending, timeout=5000)  # coalesced
     final = shown(qtbot, layer)
     assert old_state.closed and layer.data.state is not old_state
     np.testing.assert_array_equal(final, ndi.gaussian_filter(TALL, 3.0)[39])
