@@ -9,7 +9,7 @@ different z (other chunks), and the chunk cache is emptied before each peer. Pee
 alone on screen, side by side in one run:
 
 - raw: the file's layer from our reader, with prefetch (the default budget, 1 GiB) and
-  without (``set_prefetch_budget(0)``: a plane is then read on napari's thread);
+  without (``set_prefetch_budget(0)``: a plane is then read when the player reaches it);
 - filtered: a Gaussian sigma=2 over yx (per plane) of the file, as the dock widget adds
   it (a live layer, precision "fast"), with and without prefetch;
 - dask-image: ``dask_image.ndfilters.gaussian_filter(da.from_zarr(...), (0, 0, 2, 2))``
@@ -217,8 +217,8 @@ def main() -> str:
         "with values' counts only frames whose real values were handed to napari while "
         "the player was on them (dask-image's always are: napari waits for them on its "
         "own thread, hence its player fps and its longest frame). Without prefetch a "
-        "raw plane is read on napari's thread (cheap reads of a file are served at once) "
-        "and a filtered frame is computed when the player reaches it, and dropped when it "
+        "raw plane is read, and a filtered frame computed, in the background when the "
+        "player reaches it (nothing is read on napari's thread), and dropped when it "
         f"moves on first. {foreign_note(start)} {version}"
     )
     print(text)

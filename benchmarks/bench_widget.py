@@ -82,6 +82,8 @@ def main() -> str:
     for s in SIGMAS[1:]:
         t0 = time.perf_counter()
         widget.params["sigma"].value = s
+        while widget._param_edit.pending:  # an edit held back by coalescing, if any
+            _process(0.001)
         _wait_live(ours)
         ours_times.append(time.perf_counter() - t0)
     arr = zarr.open_array(noise, mode="r")

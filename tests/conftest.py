@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import scipy.ndimage as ndi
 import tifffile
+import zarr
+from skimage import filters, morphology
 
 #: peers' own test suites, run by our suite tests in a subprocess of their own
 collect_ignore = ["peers"]
-import zarr
-from skimage import filters, morphology
 
 RNG = np.random.default_rng(42)
 VOLUME = RNG.integers(0, 4000, size=(12, 64, 80), dtype=np.uint16)

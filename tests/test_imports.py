@@ -47,11 +47,10 @@ def _graph() -> dict[str, set[str]]:
 def _home(module: str) -> str:
     """The package a module belongs to: ``napari_lazyproc.ops`` for ``...ops._apply``, for
     ``...ops.engine._lazy`` (a room of ops) and for ``...ops`` itself; the top-level
-    adapters (``_reader``, ``_live``, the Qt room ``_qt``, the command line ``cli``, a
-    module per command) are one package,
-    ``napari_lazyproc``."""
+    adapters (``_reader``, the ``_live`` package, the Qt room ``_qt``, the command line
+    ``cli``, a module per command) are one package, ``napari_lazyproc``."""
     parts = module.split(".")
-    if len(parts) > 1 and parts[1] in ("_qt", "cli"):
+    if len(parts) > 1 and parts[1] in ("_qt", "cli", "_live"):
         return parts[0]
     if len(parts) > 2 and (PACKAGE / parts[1]).is_dir():
         return ".".join(parts[:2])  # the rooms of a package (ops.engine, ops.filters) are one home
@@ -113,3 +112,19 @@ def test_no_import_cycles():
         cycles.append(" -> ".join(_cycle_through(graph, module, knot))
                       + (f"  ({len(knot)} modules in this knot)" if len(knot) > 2 else ""))
     assert not cycles, "\n".join(cycles)
+
+
+#: the most lines a module may have: past it, a module holds more than one job
+MAX_LINES = 400
+
+
+def test_no_module_over_400_lines():
+    """Each module one job, named after it: none over ``MAX_LINES`` lines (split by job,
+    as ``ops/engine/_lazy.py`` was into geometry, whole-input values, tiling and
+    evaluation)."""
+    long = sorted(
+        f"{p.relative_to(PACKAGE.parent)}: {n} lines"
+        for p in PACKAGE.rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > MAX_LINES
+    )
+    assert not long, "\n".join(long)

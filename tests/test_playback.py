@@ -98,7 +98,8 @@ def _gaussian(viewer, raw, sigma=1.0):
 def _idle(qtbot, *layers) -> None:
     """Until nothing of ``layers`` is computing (on screen or ahead)."""
     states = [s for layer in layers for s in live_states(layer)]
-    qtbot.waitUntil(lambda: not any(s.busy or s._ahead for s in states), timeout=20000)
+    qtbot.waitUntil(lambda: not any(s.busy or s._ahead or s.planning for s in states),
+                    timeout=20000)
     qtbot.wait(50)
 
 

@@ -39,10 +39,15 @@ def test_viewer_open_gives_layers_with_scale(make_napari_viewer, request, fixtur
         assert [lyr.name for lyr in layers] == ["pyramid · DAPI", "pyramid · GFP"]
 
 
-def test_viewer_shows_the_plane_values(make_napari_viewer, zarr_v3_array):
+def test_viewer_shows_the_plane_values(make_napari_viewer, qtbot, zarr_v3_array):
+    from napari_lazyproc._qt.live_layers import live_states
+
     viewer = make_napari_viewer()
     (layer,) = viewer.open(str(zarr_v3_array), plugin="napari-lazyproc")
     viewer.dims.set_current_step(0, 7)
+    # read in the background (never on napari's thread), shown when it lands
+    qtbot.waitUntil(lambda: layer.loaded and not any(s.busy for s in live_states(layer)),
+                    timeout=20000)
     np.testing.assert_array_equal(np.asarray(layer._slice.image.raw), VOLUME[7])
 
 
@@ -61,7 +66,17 @@ def _screenshot_is_not_blank(shot: np.ndarray) -> None:
     assert (rgb.max(axis=-1) > 100).mean() > 0.001, "no bright nuclei on screen"
 
 
-def test_sample_data_screenshot(make_napari_viewer):
+def _landed(qtbot, layer) -> None:
+    """Until the layer's planes, read in the background (never on napari's thread), are
+    on screen."""
+    from napari_lazyproc._qt.live_layers import live_states
+
+    qtbot.waitUntil(lambda: layer.loaded and not any(s.busy for s in live_states(layer)),
+                    timeout=30000)
+    qtbot.wait(50)
+
+
+def test_sample_data_screenshot(make_napari_viewer, qtbot):
     viewer = make_napari_viewer(show=True)
     layers = viewer.open_sample("napari-lazyproc", "lightsheet_small")
     (layer,) = layers
@@ -69,11 +84,12 @@ def test_sample_data_screenshot(make_napari_viewer):
     assert [str(u) for u in layer.units] == ["second", "micrometer", "micrometer", "micrometer"]
     viewer.dims.set_current_step(1, 32)
     viewer.reset_view()
+    _landed(qtbot, layer)
     shot = viewer.screenshot(canvas_only=True, flash=False)
     _screenshot_is_not_blank(shot)
 
 
-def test_large_sample_opens_without_computing(make_napari_viewer):
+def test_large_sample_opens_without_computing(make_napari_viewer, qtbot):
     viewer = make_napari_viewer(show=True)
     (layer,) = viewer.open_sample("napari-lazyproc", "lightsheet")
     assert layer.multiscale
@@ -83,6 +99,7 @@ def test_large_sample_opens_without_computing(make_napari_viewer):
     viewer.dims.set_current_step(0, 50)
     viewer.dims.set_current_step(1, 128)
     viewer.reset_view()
+    _landed(qtbot, layer)
     _screenshot_is_not_blank(viewer.screenshot(canvas_only=True, flash=False))
 
 

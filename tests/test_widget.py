@@ -125,6 +125,7 @@ def test_stale_work_is_dropped(make_napari_viewer, qtbot, tall_zarr):
         viewer.dims.set_current_step(0, z)
     for s in (1.5, 2.0, 3.0):  # and dragging the slider
         widget.params["sigma"].value = s
+    qtbot.waitUntil(lambda: not widget._param_edit.pending, timeout=5000)  # coalesced
     final = shown(qtbot, layer)
     assert old_state.closed and layer.data.state is not old_state
     np.testing.assert_array_equal(final, ndi.gaussian_filter(TALL, 3.0)[39])
@@ -338,7 +339,8 @@ def _layer_at_plane_10(make_napari_viewer, qtbot, tall_zarr):
 def test_scrolling_finds_the_next_plane_computed_ahead(make_napari_viewer, qtbot, tall_zarr):
     viewer, widget, layer = _layer_at_plane_10(make_napari_viewer, qtbot, tall_zarr)
     state = layer.data.state
-    qtbot.waitUntil(lambda: not state._ahead and state.n_computed_ahead >= 2, timeout=20000)
+    qtbot.waitUntil(lambda: not (state._ahead or state.planning)
+                    and state.n_computed_ahead >= 2, timeout=20000)
     asked = state.n_computed
     viewer.dims.set_current_step(0, 11)
     assert not state.busy  # ready at once: nothing to compute
@@ -346,7 +348,8 @@ def test_scrolling_finds_the_next_plane_computed_ahead(make_napari_viewer, qtbot
                                   ndi.gaussian_filter(TALL, 1.0)[11])
     assert state.n_computed == asked
     # and the step after it is computed ahead in turn, so scrolling stays ahead
-    qtbot.waitUntil(lambda: not state._ahead and state.n_computed_ahead >= 3, timeout=20000)
+    qtbot.waitUntil(lambda: not (state._ahead or state.planning)
+                    and state.n_computed_ahead >= 3, timeout=20000)
     viewer.dims.set_current_step(0, 12)
     assert not state.busy and state.n_computed == asked
     np.testing.assert_array_equal(np.asarray(layer._slice.image.raw),
@@ -406,7 +409,7 @@ def test_scrolling_one_way_computes_ahead_that_way_only(make_napari_viewer, qtbo
     for z in (10, 11, 12):
         viewer.dims.set_current_step(0, z)
         shown(qtbot, layer)
-        qtbot.waitUntil(lambda: not state._ahead, timeout=20000)
+        qtbot.waitUntil(lambda: not (state._ahead or state.planning), timeout=20000)
     done = {key[0][0] for key in state._done}
     assert {13} <= done and 8 not in done  # ahead upwards, nothing spent below
 
@@ -418,18 +421,19 @@ def test_a_parameter_change_waits_before_computing_frames_ahead(make_napari_view
     longer here so a slow machine still sees the update land inside it.)"""
     import time
 
-    from napari_lazyproc import _live
+    from napari_lazyproc._live import _playback
 
-    monkeypatch.setattr(_live, "AHEAD_AFTER_UPDATE", 3.0)
+    monkeypatch.setattr(_playback, "AHEAD_AFTER_UPDATE", 3.0)
     viewer, widget, layer = _layer_at_plane_10(make_napari_viewer, qtbot, tall_zarr)
     changed = time.monotonic()
     widget.set_params(sigma=2.0)
     np.testing.assert_array_equal(shown(qtbot, layer), ndi.gaussian_filter(TALL, 2.0)[10])
     state = layer.data.state
-    assert time.monotonic() - changed < _live.AHEAD_AFTER_UPDATE
+    assert time.monotonic() - changed < _playback.AHEAD_AFTER_UPDATE
     assert state.n_computed_ahead == 0 and not state._ahead  # nothing ahead yet
-    qtbot.waitUntil(lambda: state.n_computed_ahead >= 2 and not state._ahead, timeout=20000)
-    assert time.monotonic() - changed >= _live.AHEAD_AFTER_UPDATE
+    qtbot.waitUntil(lambda: state.n_computed_ahead >= 2 and not state._ahead
+                    and not state.planning, timeout=20000)
+    assert time.monotonic() - changed >= _playback.AHEAD_AFTER_UPDATE
     viewer.dims.set_current_step(0, 11)
     assert not state.busy  # computed ahead once the update settled
     np.testing.assert_array_equal(np.asarray(layer._slice.image.raw),

@@ -116,7 +116,9 @@ def result_layer_data(result, name: str, contrast_limits=None) -> LayerData:
     """LayerData for a lazy result: scale, axis labels, units and the pipeline carried.
 
     Multiscale when the result has more than one display level (see ``result_levels``).
-    Contrast limits, when not given, come from one central crop of the middle plane.
+    Contrast limits, when not given, come from one central crop of the middle plane
+    (``sample_limits``); ``LATER`` leaves them to the GUI, which reads that crop in the
+    background (``_qt.live_layers.add_live_layer``).
     """
     import numpy as np
 
@@ -137,18 +139,29 @@ def result_layer_data(result, name: str, contrast_limits=None) -> LayerData:
         if contrast_limits is None and np.dtype(result.dtype) == bool:
             contrast_limits = (0.0, 1.0)
         elif contrast_limits is None:
-            # a central crop of the middle plane of the coarsest level: the cheapest
-            # sample that still spans the image (this runs when the layer is added)
-            coarse = levels[-1]
-            key = tuple(n // 2 for n in coarse.shape[:-2]) + tuple(
-                slice(max(0, n // 2 - 256), n // 2 + 256) for n in coarse.shape[-2:]
-            )
-            sample = np.asarray(coarse[key], dtype=np.float64)
-            lo, hi = float(np.nanmin(sample)), float(np.nanmax(sample))
-            contrast_limits = (lo, hi if hi > lo else lo + 1)
+            contrast_limits = sample_limits(levels)
         kwargs["contrast_limits"] = contrast_limits
     data = levels if len(levels) > 1 else LazyArray(result)
     return data, kwargs, layer_type
+
+
+#: ``result_layer_data(contrast_limits=LATER)``: limits read off napari's thread
+LATER = "later"
+
+
+def sample_limits(levels) -> tuple[float, float]:
+    """Contrast limits from a central crop of the middle plane of the coarsest level:
+    the cheapest sample that still spans the image (it reads that crop)."""
+    import numpy as np
+
+    coarse = levels[-1]
+    key = tuple(n // 2 for n in coarse.shape[:-2]) + tuple(
+        slice(max(0, n // 2 - 256), n // 2 + 256) for n in coarse.shape[-2:]
+    )
+    sample = np.asarray(coarse[key], dtype=np.float64)
+    lo, hi = float(np.nanmin(sample)), float(np.nanmax(sample))
+    return (lo, hi if hi > lo else lo + 1)
+
 
 
 # ---------------------------------------------------------------------------- layer to input

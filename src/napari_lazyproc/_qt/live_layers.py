@@ -11,10 +11,10 @@ layer a new result (a parameter changed), ``recompute`` starts its levels afresh
 backend changed); the old levels' work stops each time.
 
 Playback: ``watch`` also follows the viewer's play loop (napari's ``QtDims`` animation
-thread). While it plays, every visible live layer computes frames ahead in the play
-direction (``LiveState.play``), the status bar says how many are ready, and stopping,
-hiding a layer or another pyramid level on screen drops the work ahead (a level that sees
-another view, 3D or another axis order, drops its own).
+thread; ``playback.Playback``). While it plays, every visible live layer computes frames
+ahead in the play direction (``LiveState.play``), the status bar says how many are
+ready, and stopping, hiding a layer or another pyramid level on screen drops the work
+ahead (a level that sees another view, 3D or another axis order, drops its own).
 """
 
 from __future__ import annotations
@@ -22,28 +22,20 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable
 
-from dask.utils import format_bytes
+import numpy as np
 from napari.utils.notifications import show_error
-from qtpy.QtCore import QTimer
 from superqt.utils import ensure_main_thread
 
-from .._layer_data import result_levels
-from .._live import PREFETCH, LiveArray, LiveState, layer_levels, live_levels
+from .._layer_data import LATER, result_levels, sample_limits
+from .._live import LiveArray, LiveState, layer_levels, live_levels, submit
+from .playback import Playback, is_live, live_states
+
+__all__ = ["Playback", "add_live_layer", "adopt", "attach", "is_live", "live_states",
+           "playback", "recompute", "replace_result", "watch", "watch_current_viewer"]
 
 _watched: weakref.WeakSet = weakref.WeakSet()
 #: each watched viewer's playback follower (kept alive as long as the viewer)
 _playbacks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def live_states(layer) -> list[LiveState]:
-    """The states of a layer's live levels (empty for other layers)."""
-    return [lvl.state for lvl in layer_levels(getattr(layer, "data", None))
-            if isinstance(lvl, LiveArray)]
-
-
-def is_live(layer) -> bool:
-    """Whether ``layer``'s data are live levels."""
-    return bool(live_states(layer))
 
 
 def _callbacks(find: Callable[[LiveState], object], on_ready: Callable | None):
@@ -55,12 +47,18 @@ def _callbacks(find: Callable[[LiveState], object], on_ready: Callable | None):
         target = find(state)
         if target is None:
             return
-        if not any(s.busy and s is not state for s in live_states(target)):
-            _set_loading(target, False)
+        states = live_states(target)
+        served = sum(s.n_placeholders for s in states)
         if error is None:
             _forget_cached_levels(target)
             target.refresh()
-        elif on_ready is None:
+        # loaded only when the refresh found every level it read (a placeholder read
+        # sets the spinner again) and no other level computes: never a stale plane
+        # shown as current
+        if sum(s.n_placeholders for s in states) == served and not any(
+                s.busy and s is not state for s in states):
+            _set_loading(target, False)
+        if error is not None and on_ready is None:
             show_error(f"{target.name}: {error}")
         if on_ready is not None:
             on_ready(target, state, error)
@@ -157,6 +155,9 @@ def add_live_layer(viewer, result, kwargs: dict, kind: str, on_ready: Callable |
         ``on_ready(layer, state, error)``, on the main thread when a region lands.
     """
     levels = live_levels(result_levels(result))
+    later = kind != "labels" and kwargs.get("contrast_limits") == LATER
+    if later:  # provisional limits; the sample is read in the background
+        kwargs = dict(kwargs, contrast_limits=_provisional_limits(result.dtype))
     # napari slices a layer being built at its default position, not the viewer's: that
     # plane would be computed for nothing
     for level in levels:
@@ -172,7 +173,40 @@ def add_live_layer(viewer, result, kwargs: dict, kind: str, on_ready: Callable |
         level.state.paused = False
     _forget_cached_levels(layer)  # napari kept a placeholder read while paused
     layer.refresh()  # now at the viewer's position
+    if later:
+        _limits_later(layer, result)
     return layer
+
+
+def _provisional_limits(dtype) -> tuple[float, float]:
+    dtype = np.dtype(dtype)
+    if dtype.kind in "ui":
+        return (float(np.iinfo(dtype).min), float(np.iinfo(dtype).max))
+    return (0.0, 1.0)
+
+
+def _limits_later(layer, result) -> None:
+    """Read ``layer``'s contrast limits (``sample_limits``) on a display thread and set
+    them on the main thread, unless the layer shows another result by then."""
+    ref = weakref.ref(layer)
+    shown = layer_levels(layer.data)[0]
+
+    @ensure_main_thread
+    def apply(limits) -> None:
+        target = ref()
+        if target is not None and layer_levels(target.data)[0] is shown:
+            target.contrast_limits_range = limits
+            target.contrast_limits = limits
+
+    def read() -> None:
+        try:
+            limits = sample_limits(result_levels(result))
+        except Exception as exc:  # noqa: BLE001 - told, as a read of the layer would be
+            show_error(f"{layer.name}: {exc}")
+            return
+        apply(limits)
+
+    submit(read)
 
 
 def _swap(layer, levels: list[LiveArray], on_ready: Callable | None) -> None:
@@ -224,170 +258,6 @@ def watch(viewer) -> None:
 def playback(viewer) -> Playback | None:
     """The playback follower of a watched ``viewer`` (None if not watched)."""
     return _playbacks.get(getattr(viewer, "__wrapped__", viewer))
-
-
-def _layer_axis(layer, world_axis: int | None, ndim_world: int) -> int | None:
-    """The axis of ``layer``'s data that the viewer's axis ``world_axis`` is (napari
-    aligns a layer with the last world axes)."""
-    if world_axis is None:
-        return None
-    axis = world_axis - (ndim_world - layer.ndim)
-    return axis if 0 <= axis < layer.ndim else None
-
-
-def _level_on_screen(layer, ndisplay: int) -> int:
-    """The level of a live layer that napari shows (besides its thumbnail, the coarsest)."""
-    n = len(layer_levels(layer.data))
-    if n == 1:
-        return 0
-    locked = getattr(layer, "locked_data_level", None)
-    return int(n - 1 if ndisplay == 3 else (locked if locked is not None else layer.data_level))
-
-
-class Playback:
-    """Follows a viewer's play loop for its live layers.
-
-    When napari's animation thread starts (the play button, or
-    ``viewer.window._qt_viewer.dims.play(axis, fps)``), every visible live layer is told
-    to compute frames ahead (``LiveState.play``); when it finishes, the work ahead is
-    dropped (``LiveState.stop``). A hidden layer, or another pyramid level on screen
-    (zoom, 3D), drops the work ahead of the levels no longer shown; a level shown in
-    another view (3D, another axis order) drops its own (``LiveState.observe``).
-    While playing, ``viewer.status`` says how many frames ahead are ready (see `text`).
-
-    Parameters
-    ----------
-    viewer : napari.Viewer
-    """
-
-    #: how often the status bar is updated while playing (ms)
-    STATUS_MS = 250
-
-    def __init__(self, viewer) -> None:
-        self._viewer = weakref.ref(viewer)
-        self.playing = False
-        self.axis: int | None = None  # the world axis played
-        self.direction = 1
-        self.wrap = False
-        qt_viewer = getattr(getattr(viewer, "window", None), "_qt_viewer", None)
-        self._thread = getattr(getattr(qt_viewer, "dims", None), "_animation_thread", None)
-        self._timer = None
-        if self._thread is not None:
-            self._thread.started.connect(self._on_started)
-            self._thread.finished.connect(self._on_finished)
-            self._timer = QTimer()
-            self._timer.setInterval(self.STATUS_MS)
-            self._timer.timeout.connect(self.show_status)
-        viewer.layers.events.inserted.connect(self._on_inserted)
-        for layer in viewer.layers:
-            self._follow(layer)
-
-    # ------------------------------------------------------------------ events
-    def _follow(self, layer) -> None:
-        if not is_live(layer):
-            return
-        ref = weakref.ref(layer)
-        layer.events.visible.connect(lambda event: self._on_visible(ref()))
-        layer.events.set_data.connect(lambda event: self._on_sliced(ref()))
-        if self.playing and layer.visible:
-            self._play(layer)
-
-    def _on_inserted(self, event) -> None:
-        self._follow(event.value)
-
-    def _play(self, layer) -> None:
-        viewer = self._viewer()
-        ndim = viewer.dims.ndim if viewer is not None else layer.ndim
-        axis = _layer_axis(layer, self.axis, ndim)
-        for state in live_states(layer):
-            state.play(axis, self.direction, self.wrap)
-
-    def _set_timer(self, on: bool) -> None:
-        try:
-            if self._timer is not None:
-                self._timer.start() if on else self._timer.stop()
-        except RuntimeError:  # the viewer's window is gone
-            self._timer = None
-
-    @ensure_main_thread
-    def _on_started(self) -> None:
-        viewer, thread = self._viewer(), self._thread
-        if viewer is None or thread is None:
-            return
-        self.playing = True
-        self.axis = thread.axis
-        self.direction = 1 if thread.step > 0 else -1
-        self.wrap = str(getattr(thread.loop_mode, "value", thread.loop_mode)) == "loop"
-        PREFETCH.reset_peak()
-        for layer in viewer.layers:
-            if layer.visible:
-                self._play(layer)
-        self._set_timer(True)
-        self.show_status()
-
-    @ensure_main_thread
-    def _on_finished(self) -> None:
-        self.playing = False
-        self._set_timer(False)
-        viewer = self._viewer()
-        if viewer is None:
-            return
-        for layer in viewer.layers:
-            for state in live_states(layer):
-                state.stop()
-        viewer.status = "Prefetch stopped"
-
-    def _on_visible(self, layer) -> None:
-        if layer is None:
-            return
-        if not layer.visible:
-            for state in live_states(layer):
-                state.stop()
-        elif self.playing:
-            self._play(layer)
-
-    def _on_sliced(self, layer) -> None:
-        """napari sliced ``layer``: only the level on screen computes ahead (not the
-        thumbnail's, nor one zoomed away from, whose work ahead is dropped)."""
-        viewer = self._viewer()
-        states = live_states(layer) if layer is not None else []
-        if viewer is None or len(states) < 2:
-            return
-        level = _level_on_screen(layer, viewer.dims.ndisplay)
-        for k, state in enumerate(states):
-            state.ahead = k == level
-            if k != level:
-                state.drop_ahead()
-
-    # ------------------------------------------------------------------ status
-    def text(self) -> str:
-        """The prefetch indicator: per visible live layer, how many frames ahead of the
-        one on screen are ready, of those planned, and the bytes held of the budget."""
-        viewer = self._viewer()
-        if viewer is None:
-            return ""
-        parts, direction = [], self.direction
-        for layer in viewer.layers:
-            if not layer.visible or not is_live(layer):
-                continue
-            level = _level_on_screen(layer, viewer.dims.ndisplay)
-            status = live_states(layer)[level].prefetch_status()
-            if status["planned"]:
-                parts.append(f"{layer.name} {status['ready']}/{status['planned']}")
-                direction = status["direction"] or direction  # napari may turn round
-        label = ""
-        if self.axis is not None and self.axis < len(viewer.dims.axis_labels):
-            label = f" {viewer.dims.axis_labels[self.axis]}"
-        arrow = "+" if direction > 0 else "-"
-        return (f"Prefetch{label}{arrow}: " + (", ".join(parts) or "nothing planned")
-                + f" frames ahead ready · {format_bytes(PREFETCH.held)} of "
-                f"{format_bytes(PREFETCH.max_bytes)}")
-
-    def show_status(self) -> None:
-        """Put `text` in the viewer's status bar (while playing)."""
-        viewer = self._viewer()
-        if viewer is not None and self.playing:
-            viewer.status = self.text()
 
 
 def watch_current_viewer(layer_data=()) -> None:

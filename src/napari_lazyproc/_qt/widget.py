@@ -19,6 +19,7 @@ from napari.utils.notifications import show_error
 
 from .. import backend
 from .._layer_data import (
+    LATER,
     PREVIEW_NOTE,
     layer_source,
     result_layer_data,
@@ -28,6 +29,7 @@ from .._layer_data import (
 from .._live import LiveState
 from ..ops import REGISTRY, apply, get_op, get_precision
 from . import choices, jobs
+from .coalesce import coalesced
 from .live_layers import add_live_layer, live_states, recompute, replace_result, watch
 from .param_form import ParamForm
 from .pipeline import PipelinePanel
@@ -91,7 +93,8 @@ class LazyProcessingWidget(Container):
         self.operation.changed.connect(self._on_operation)
         self.axes.changed.connect(self._on_param)
         self.lengths.changed.connect(self._on_lengths)
-        self.params.changed.connect(self._on_param)
+        self._param_edit = coalesced(self._on_param)  # a dragged value: the last one wins
+        self.params.changed.connect(self._param_edit)
         self.exact.changed.connect(self._on_param)
         self.gpu.changed.connect(self._on_gpu)
         self.add_button.changed.connect(self.add_layer)
@@ -198,6 +201,7 @@ class LazyProcessingWidget(Container):
     def set_params(self, **values) -> None:
         """Set parameters by name; a single live update follows."""
         self.params.set_values(**values)
+        self._param_edit.flush()  # at once: coalescing is for a hand on a slider
 
     def _units(self) -> str:
         return "pixel" if self._length_unit() is None else "physical"
@@ -268,7 +272,7 @@ class LazyProcessingWidget(Container):
                 and result.op.geometry is None):
             limits = tuple(layer_in.contrast_limits)  # the same grey levels look the same
         try:
-            _, kwargs, kind = result_layer_data(result, name, contrast_limits=limits)
+            _, kwargs, kind = result_layer_data(result, name, contrast_limits=limits or LATER)
         except Exception as exc:  # noqa: BLE001 - e.g. an unreadable file: tell, don't crash
             show_error(f"{name}: {exc}")
             return None
