@@ -14,9 +14,6 @@ import tifffile
 import zarr
 from skimage import filters, morphology
 
-#: peers' own test suites, run by our suite tests in a subprocess of their own
-collect_ignore = ["peers"]
-
 RNG = np.random.default_rng(42)
 VOLUME = RNG.integers(0, 4000, size=(12, 64, 80), dtype=np.uint16)
 """A (z, y, x) volume shared by the single-volume fixtures."""

@@ -1,10 +1,10 @@
 """dask-image's own tests (ndfilters, ndmorph, ndmeasure's label) with our operations'
 results in place of dask-image's, on chunks of 3 to 7 voxels (``dask_image_shim``).
 
-dask-image's test files are not in its wheel: those run are committed, unchanged, in
-``tests/peers/dask_image`` (dask-image's BSD-3 licence and commit in
-``tests/peers/SOURCES.md``); ``DASK_IMAGE_TESTS`` may name another checkout of
-https://github.com/dask/dask-image, whose ``tests/test_dask_image`` is then run. The
+dask-image's test files are not in its wheel: they are taken from its sdist on the
+package index (the installed version's; ``tests/peer_files.py``, cached), or from the
+checkout of https://github.com/dask/dask-image that ``DASK_IMAGE_TESTS`` names; without
+either these tests skip, saying why. Nothing of dask-image's is committed here. The
 calls not routed (dask-image's own limitations and ours) are listed in
 docs/dask_image_parity.md (``pytest -s`` prints the table).
 """
@@ -28,7 +28,13 @@ MIN_ROUTED = 380
 
 @pytest.fixture(scope="module")
 def tally(tmp_path_factory) -> dict:
-    root = os.environ.get("DASK_IMAGE_TESTS") or str(HERE / "peers" / "dask_image")
+    root = os.environ.get("DASK_IMAGE_TESTS")
+    if not root:  # its tests are in its sdist, not its wheel: taken from the index
+        from importlib.metadata import version
+
+        from peer_files import sdist_folder
+
+        root = str(sdist_folder("dask-image", version("dask-image"), "tests").parent)
     assert (Path(root) / "tests" / "test_dask_image").is_dir(), root
     pytest.importorskip("dask_image")
     tmp = tmp_path_factory.mktemp("dask-image-suite")

@@ -11,25 +11,25 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from peer_files import sample
 
 import napari_lazyproc as lp
 from napari_lazyproc._reader import napari_get_reader
 from napari_lazyproc.cli import main
 from napari_lazyproc.io import ImageReadError, find_format
 
-DATA = Path(__file__).parent / "data"
-ND2 = DATA / "cluster.nd2"
-CZI = DATA / "tiles_time_z.czi"
-LIF_SPECTRAL = DATA / "LeicaLASX_wavelength-sweep_example.lif"
-LIF_XZ = DATA / "testdata_2channel_xz.lif"
+ND2, CZI = "cluster.nd2", "tiles_time_z.czi"
+LIF_SPECTRAL = "LeicaLASX_wavelength-sweep_example.lif"
+LIF_XZ = "testdata_2channel_xz.lif"
 UM = "micrometer"
 
-def _needs(path: Path) -> Path:
-    """The CZI and LIF files are GPL-3 test data (tests/data/SOURCES.md): they are in the
-    repository, not in the sdist."""
-    if not path.is_file():
-        pytest.skip(f"{path.name} is kept in the repository only (tests/data/SOURCES.md)")
-    return path
+
+def _needs(name: str) -> Path:
+    """A real file (tests/data/SOURCES.md): from a peer's sdist (the ND2), or the folder
+    ``LAZYPROC_VENDOR_SAMPLES`` names (the CZI and LIF: no package publishes them, and
+    none is committed here); skipped without it."""
+    return sample(name)
+
 
 LINUX = pytest.mark.skipif(not os.path.exists("/proc/self/io"),
                            reason="counts bytes read through /proc/self/io (Linux)")
@@ -54,7 +54,8 @@ def _error(path, **options) -> str:
 
 def test_nd2_opens_as_nd2_reads_it():
     nd2 = pytest.importorskip("nd2")
-    with nd2.ND2File(ND2) as f:
+    nd2_file = _needs(ND2)
+    with nd2.ND2File(nd2_file) as f:
         sizes, voxel = dict(f.sizes), f.voxel_size()
         names = [ch.channel.name for ch in f.metadata.channels]
         # NIS-Elements ran this time loop "as fast as possible" (period 0): the step is
@@ -63,7 +64,7 @@ def test_nd2_opens_as_nd2_reads_it():
         last = f.frame_metadata(2 * sizes["Z"]).channels[0].time.relativeTimeMs
         assert f.experiment[0].parameters.periodMs == 0
         values = f.asarray()
-    with lp.open_image(ND2) as img:
+    with lp.open_image(nd2_file) as img:
         assert img.source["format"] == "nd2"
         assert sizes == {"T": 3, "Z": 10, "C": 2, "Y": 31, "X": 38}
         assert img.axes == "tzcyx" and img.shape == (3, 10, 2, 31, 38)
@@ -80,7 +81,7 @@ def test_nd2_opens_as_nd2_reads_it():
 
 def test_nd2_a_plane_reads_one_frame():
     pytest.importorskip("nd2")
-    img = lp.open_image(ND2)
+    img = lp.open_image(_needs(ND2))
     handle = img.sources[0]._get_handle()  # the file opened with the image, no frame read
     frames: list[int] = []
     read_frame = handle.read_frame
@@ -114,8 +115,8 @@ def test_vendor_arrays_pickle_by_path(path, module, key):
 
 def test_czi_opens_as_czifile_reads_it():
     czifile = pytest.importorskip("czifile")
-    _needs(CZI)
-    with czifile.CziFile(CZI) as czi:
+    czi_file = _needs(CZI)
+    with czifile.CziFile(czi_file) as czi:
         assert czi.axes == "BVCTZYX0" and czi.shape == (1, 1, 2, 2, 2, 512, 512, 1)
         values = czi.asarray().reshape(2, 2, 2, 512, 512)
         stamps = next(a.data() for a in czi.attachments()
@@ -124,7 +125,7 @@ def test_czi_opens_as_czifile_reads_it():
             "Metadata"]["Scaling"]["Items"]["Distance"]}
         tiles = len(czi.filtered_subblock_directory)
     assert tiles == 32  # 4 mosaic tiles per plane
-    with lp.open_image(CZI) as img:
+    with lp.open_image(czi_file) as img:
         assert img.source["format"] == "czi"
         assert img.axes == "ctzyx" and img.shape == (2, 2, 2, 512, 512)
         assert img.scale == pytest.approx((1.0, stamps[1] - stamps[0], scaling["Z"] * 1e6,
@@ -139,8 +140,8 @@ def test_czi_opens_as_czifile_reads_it():
 @LINUX
 def test_czi_a_region_reads_only_the_tiles_it_overlaps():
     pytest.importorskip("czifile")
-    _needs(CZI)
-    img = lp.open_image(CZI)
+    czi_file = _needs(CZI)
+    img = lp.open_image(czi_file)
     arr = img.sources[0]
     np.asarray(arr[0, 0, 0, :2, :2])  # open the file and warm up: nothing counted
     tile = 256 * 256  # uint8 mosaic tiles of 256 x 256
@@ -152,7 +153,7 @@ def test_czi_a_region_reads_only_the_tiles_it_overlaps():
     one_plane = _bytes_read() - before
     assert tile <= one_tile < tile + 8192
     assert 4 * tile <= one_plane < 4 * tile + 32768
-    assert one_plane * 7 < os.path.getsize(CZI)  # the other 7 planes are not read
+    assert one_plane * 7 < os.path.getsize(czi_file)  # the other 7 planes are not read
     np.testing.assert_array_equal(inside, whole[10:60, 10:60])
     img.close()
 
@@ -162,13 +163,13 @@ def test_czi_a_region_reads_only_the_tiles_it_overlaps():
 
 def test_lif_opens_as_liffile_reads_it():
     liffile = pytest.importorskip("liffile")
-    _needs(LIF_SPECTRAL)
-    with liffile.LifFile(LIF_SPECTRAL) as lif:
+    lif_spectral = _needs(LIF_SPECTRAL)
+    with liffile.LifFile(lif_spectral) as lif:
         names = [im.name for im in lif.images]
         image = lif.images[2]
         assert image.dims == ("T", "λ", "Z", "Y", "X")
         coords, values = image.coords, image.asarray()
-    with lp.open_image(LIF_SPECTRAL, series=2) as img:
+    with lp.open_image(lif_spectral, series=2) as img:
         assert img.source["format"] == "lif" and img.source["image"] == names[2]
         assert img.metadata["n_series"] == 3 and img.metadata["series_names"] == names
         assert img.axes == "tczyx" and img.shape == (2, 10, 11, 64, 64)
@@ -184,14 +185,14 @@ def test_lif_opens_as_liffile_reads_it():
 
 def test_lif_channels_named_by_their_lookup_tables():
     liffile = pytest.importorskip("liffile")
-    _needs(LIF_XZ)
-    with liffile.LifFile(LIF_XZ) as lif:
+    lif_xz = _needs(LIF_XZ)
+    with liffile.LifFile(lif_xz) as lif:
         image = lif.images[0]
         assert image.dims == ("T", "C", "Z", "X")  # an xz scan over time
         luts = [c.get("LUTName") for c in image.xml_element.iterfind(".//ChannelDescription")]
         t = image.coords["T"]
         values = image.asarray()
-    with lp.open_image(LIF_XZ) as img:
+    with lp.open_image(lif_xz) as img:
         assert img.axes == "tczx" and img.channel_names == luts == ["Green", "Red"]
         assert img.scale[0] == pytest.approx((t[-1] - t[0]) / (len(t) - 1))
         np.testing.assert_array_equal(np.asarray(img.levels[0][5:9, 1]), values[5:9, 1])
@@ -200,8 +201,8 @@ def test_lif_channels_named_by_their_lookup_tables():
 @LINUX
 def test_lif_a_plane_reads_only_its_frame():
     pytest.importorskip("liffile")
-    _needs(LIF_SPECTRAL)
-    img = lp.open_image(LIF_SPECTRAL, series=2)
+    lif_spectral = _needs(LIF_SPECTRAL)
+    img = lp.open_image(lif_spectral, series=2)
     arr = img.sources[0]
     np.asarray(arr[0, 0, 0])  # open the file and warm up: nothing counted
     before = _bytes_read()
@@ -209,7 +210,7 @@ def test_lif_a_plane_reads_only_its_frame():
     read = _bytes_read() - before
     assert 64 * 64 <= read < 64 * 64 + 4096  # one 4 KiB frame of a 900 KiB image
     liffile = pytest.importorskip("liffile")
-    with liffile.LifFile(LIF_SPECTRAL) as lif:
+    with liffile.LifFile(lif_spectral) as lif:
         np.testing.assert_array_equal(plane, lif.images[2].asarray()[1, 3, 4])
     img.close()
 
@@ -221,7 +222,7 @@ def test_lif_a_plane_reads_only_its_frame():
                                                 (LIF_XZ, "LIF", "liffile")])
 def test_vendor_files_claimed_by_name_and_opened_in_napari(path, name, module):
     pytest.importorskip(module)
-    _needs(path)
+    path = _needs(path)
     assert find_format(path).name == name
     layers = napari_get_reader(str(path))(str(path))
     assert len(layers) == 2  # one layer per channel
@@ -238,9 +239,9 @@ def test_a_broken_vendor_file_is_refused_in_one_line(tmp_path, suffix, what):
 
 def test_vendor_series_out_of_range_and_info(capsys):
     pytest.importorskip("liffile")
-    _needs(LIF_SPECTRAL)
-    assert "series=3 is out of range; the file has 3 images" in _error(LIF_SPECTRAL, series=3)
-    assert main(["info", str(LIF_SPECTRAL), "--series", "2"]) == 0
+    lif_spectral = _needs(LIF_SPECTRAL)
+    assert "series=3 is out of range; the file has 3 images" in _error(lif_spectral, series=3)
+    assert main(["info", str(lif_spectral), "--series", "2"]) == 0
     out = capsys.readouterr().out
     for expected in ("format:    lif", "shape:     (2, 10, 11, 64, 64)", "[series=2]",
                      "series:    2 of 0..2", "t=80.91 second"):

@@ -126,13 +126,12 @@ def test_viewer_opens_a_microscope_file(make_napari_viewer, name, module):
     """One layer per channel, named by the file's channel names, showing the values the
     vendor's own reader reads, at the voxel size it records."""
     pytest.importorskip(module)
-    from pathlib import Path
+
+    from peer_files import sample
 
     import napari_lazyproc as lp
 
-    path = Path(__file__).parent / "data" / name
-    if not path.is_file():
-        pytest.skip(f"{name} is kept in the repository only (tests/data/SOURCES.md)")
+    path = sample(name)  # from a peer's sdist, or LAZYPROC_VENDOR_SAMPLES (SOURCES.md)
     with lp.open_image(path) as img:
         expected = np.asarray(img.channel_levels(1)[0][(1,) * (img.ndim - 3)])
         names, scale = img.channel_names, img.scale
