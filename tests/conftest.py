@@ -256,13 +256,17 @@ def exact_precision():
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Each test starts with an empty chunk cache, so read counts are its own, and with
-    nothing said yet by the once-per-process notes (a preview's caveat)."""
+    """Each test starts with an empty chunk cache, so read counts are its own, with
+    nothing said yet by the once-per-process notes (a preview's caveat), and with nothing
+    held in the prefetch budget (a previous test's viewer closed with its live layers
+    in it never released theirs)."""
+    from napari_lazyproc._live._prefetch import PREFETCH
     from napari_lazyproc.ops import CACHE, get_precision, set_precision
     from napari_lazyproc.ops.engine import _levels
 
     CACHE.clear()
     _levels._said.clear()
+    PREFETCH.reset()
     precision = get_precision()
     yield
     CACHE.clear()

@@ -231,7 +231,7 @@ def test_widget_runs_an_exact_statistic_as_a_job(make_napari_viewer, qtbot, tmp_
     widget.axes.value = "zyx"
     widget.operation.value = "threshold_otsu"
     layer = widget.add_layer()
-    job = widget._job
+    job = widget.controls.job
     assert job is not None and widget.cancel_button.enabled
     qtbot.waitUntil(lambda: job.finished, timeout=30000)
     assert job.outcome == "done" and job.bar.n == job.bar.total == 36
@@ -239,7 +239,7 @@ def test_widget_runs_an_exact_statistic_as_a_job(make_napari_viewer, qtbot, tmp_
     state = live_states(layer)[0]
     assert state.result.prepared()["threshold"] == filters.threshold_otsu(a)
     widget.set_params(sample="exact")  # a new result of the same input: no new job
-    assert widget._job is None
+    assert widget.controls.job is None
 
 
 @pytest.mark.skipif(not hasattr(lp.ops.ArraySource, "stamp"),

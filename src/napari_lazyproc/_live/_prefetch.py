@@ -50,6 +50,12 @@ class PrefetchBudget:
         with self._lock:
             self._held = max(0, self._held - nbytes)
 
+    def reset(self) -> None:
+        """Forget every reservation: for a fresh start where no live state is left (each
+        test; a viewer's states that were never closed would otherwise keep theirs)."""
+        with self._lock:
+            self._held = self.peak = 0
+
     def reset_peak(self) -> None:
         """Start measuring ``peak`` afresh (from what is held now)."""
         with self._lock:
