@@ -462,7 +462,7 @@ if __name__ == "__main__":
         print(json.dumps(out))
         sys.stdout.flush()
         os._exit(0)  # skip Qt's teardown
-    from napari_lazyproc.cli import _ensure_display
+    from napari_lazyproc.cli.display import ensure_display as _ensure_display
 
     xvfb = _ensure_display()
     try:

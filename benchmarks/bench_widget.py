@@ -193,7 +193,7 @@ def main() -> str:
 
 
 if __name__ == "__main__":
-    from napari_lazyproc.cli import _ensure_display
+    from napari_lazyproc.cli.display import ensure_display as _ensure_display
 
     _ensure_display()
     main()

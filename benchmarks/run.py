@@ -30,7 +30,7 @@ def _blocks(text: str) -> dict[str, str]:
 
 
 def main(names: list[str]) -> None:
-    from napari_lazyproc.cli import _ensure_display
+    from napari_lazyproc.cli.display import ensure_display as _ensure_display
 
     _ensure_display()
     available = sorted(p.stem[len("bench_"):] for p in HERE.glob("bench_*.py"))
