@@ -19,8 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ._axes import unit_for_axis
-from ._bdv_xml import container_path, loader_format, setup_names, voxel_size, xml_for
+from ._bdv_xml import bdv_image, container_path, loader_format, voxel_size, xml_for
 from ._errors import ImageReadError
 from ._file_array import open_hdf5
 from ._hdf5_file import claims_hdf5, open_file
@@ -143,27 +142,16 @@ def _open_bdv(path: Path, h5: Path, xml: Path | None, only: int | None) -> LazyI
         raise
     found = voxel_size(xml)
     voxel, unit = found if found is not None else ((1.0, 1.0, 1.0), None)
-    axes = "tczyx" if len(setups) > 1 else "tzyx"
-    spatial = dict(zip("zyx", voxel, strict=True))
-    return LazyImage(
-        levels=levels,
-        axes=axes,
-        scale=tuple(spatial.get(a, 1.0) for a in axes),
-        translate=(0.0,) * len(axes),
-        units=tuple(unit_for_axis(a, unit) for a in axes),
-        name=(xml if xml is not None and xml == path else h5).stem,
-        channel_names=setup_names(xml, setups) if len(setups) > 1 else None,
-        source={
-            "path": str(path),
-            "format": "bigdataviewer-hdf5",
-            "hdf5": str(h5),
-            "xml": str(xml) if xml else None,
-            "timepoints": len(timepoints),
-            "setups": setups,
-            "resolutions": resolutions.tolist(),
-        },
-        sources=sources,
-    )
+    name = (xml if xml is not None and xml == path else h5).stem
+    return bdv_image(levels, sources, setups, voxel, unit, name, xml, {
+        "path": str(path),
+        "format": "bigdataviewer-hdf5",
+        "hdf5": str(h5),
+        "xml": str(xml) if xml else None,
+        "timepoints": len(timepoints),
+        "setups": setups,
+        "resolutions": resolutions.tolist(),
+    })
 
 
 def _first_view(handle, path: Path, timepoints: list[int], setup: int, level: int) -> Any:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from ._axes import normalize_unit
+from ._axes import normalize_unit, unit_for_axis
+from ._image import LazyImage
 
 #: ImageLoader format -> the element naming its container
 CONTAINER_TAG = {"bdv.hdf5": "hdf5", "bdv.n5": "n5"}
@@ -114,3 +115,38 @@ def voxel_size(xml: Path | None) -> tuple[tuple[float, float, float], str | None
         return (size[2], size[1], size[0]), normalize_unit(node.findtext("unit"))
     except (ET.ParseError, AttributeError, ValueError, IndexError):
         return None
+
+
+def bdv_image(levels, sources, setups: list[int], voxel, unit, name: str, xml: Path | None,
+              source: dict) -> LazyImage:
+    """A BigDataViewer dataset (HDF5 or N5 alike) as one image: ``t[c]zyx``, the setups
+    as channels named by the XML, the voxel size and unit on z, y and x.
+
+    Parameters
+    ----------
+    levels, sources
+        The pyramid's dask levels and the arrays behind them, full resolution first.
+    setups
+        The setups read (one channel each when more than one).
+    voxel, unit
+        ``(z, y, x)`` voxel size and its unit (``None``: pixels).
+    name
+        The image's name.
+    xml
+        The dataset's XML, if any (names the setups).
+    source
+        What ``LazyImage.source`` records (path, format, container...).
+    """
+    axes = "tczyx" if len(setups) > 1 else "tzyx"
+    spatial = dict(zip("zyx", voxel, strict=True))
+    return LazyImage(
+        levels=levels,
+        axes=axes,
+        scale=tuple(spatial.get(a, 1.0) for a in axes),
+        translate=(0.0,) * len(axes),
+        units=tuple(unit_for_axis(a, unit) for a in axes),
+        name=name,
+        channel_names=setup_names(xml, setups) if len(setups) > 1 else None,
+        source=source,
+        sources=sources,
+    )

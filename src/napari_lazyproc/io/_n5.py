@@ -23,8 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ._axes import unit_for_axis
-from ._bdv_xml import container_path, loader_format, setup_names, voxel_size, xml_for
+from ._bdv_xml import bdv_image, container_path, loader_format, voxel_size, xml_for
 from ._errors import ImageReadError
 from ._identity import as_slices, file_stamp, grid_indices
 from ._image import LazyImage
@@ -213,27 +212,15 @@ def _open_n5(path: Path, root: Path, xml: Path | None, only: int | None) -> Lazy
         levels.append(arr.to_dask())
 
     voxel, unit = _voxel_size(root, first, t0, xml)
-    axes = "tczyx" if len(setups) > 1 else "tzyx"
-    spatial = dict(zip("zyx", voxel, strict=True))
-    return LazyImage(
-        levels=levels,
-        axes=axes,
-        scale=tuple(spatial.get(a, 1.0) for a in axes),
-        translate=(0.0,) * len(axes),
-        units=tuple(unit_for_axis(a, unit) for a in axes),
-        name=(xml or root).stem,
-        channel_names=setup_names(xml, setups) if len(setups) > 1 else None,
-        source={
-            "path": str(path),
-            "format": "bigdataviewer-n5",
-            "n5": str(root),
-            "xml": str(xml) if xml else None,
-            "timepoints": len(timepoints),
-            "setups": setups,
-            "resolutions": factors,
-        },
-        sources=sources,
-    )
+    return bdv_image(levels, sources, setups, voxel, unit, (xml or root).stem, xml, {
+        "path": str(path),
+        "format": "bigdataviewer-n5",
+        "n5": str(root),
+        "xml": str(xml) if xml else None,
+        "timepoints": len(timepoints),
+        "setups": setups,
+        "resolutions": factors,
+    })
 
 
 def _attrs_or_empty(group: Path) -> dict[str, Any]:
