@@ -142,10 +142,15 @@ def test_napari_reader_opens_every_series_and_the_plate_grid():
     assert [tuple(d.shape) for d in layers[0][0]][:2] == [(32, 60), (16, 30)]
 
 
-def test_a_napari_viewer_shows_the_plate_and_the_series(make_napari_viewer):
+def test_a_napari_viewer_shows_the_plate_and_the_series(make_napari_viewer, qtbot):
+    from napari_lazyproc._qt.live_layers import live_states
+
     viewer = make_napari_viewer()
     layers = viewer.open(str(PLATE), plugin="napari-lazyproc")
     assert [lyr.name for lyr in layers] == ["test plate · DAPI", "test plate · GFP"]
+    shown = layers[1]  # planes are read in the background, never on napari's thread
+    qtbot.waitUntil(lambda: shown.loaded and not any(s.busy for s in live_states(shown)),
+                    timeout=20000)
     np.testing.assert_array_equal(np.asarray(layers[1]._slice.image.raw),
                                   _expected_grid(PLATE, "0", "s0")[1])
     layers = viewer.open(str(B2R), plugin="napari-lazyproc")

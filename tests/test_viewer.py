@@ -122,7 +122,7 @@ def test_lazy_result_layer_shows_exact_values(make_napari_viewer, zarr_v3_array)
 
 @pytest.mark.parametrize("name, module", [("cluster.nd2", "nd2"),
                                           ("tiles_time_z.czi", "czifile")])
-def test_viewer_opens_a_microscope_file(make_napari_viewer, name, module):
+def test_viewer_opens_a_microscope_file(make_napari_viewer, qtbot, name, module):
     """One layer per channel, named by the file's channel names, showing the values the
     vendor's own reader reads, at the voxel size it records."""
     pytest.importorskip(module)
@@ -130,6 +130,7 @@ def test_viewer_opens_a_microscope_file(make_napari_viewer, name, module):
     from peer_files import sample
 
     import napari_lazyproc as lp
+    from napari_lazyproc._qt.live_layers import live_states
 
     path = sample(name)  # from a peer's sdist, or LAZYPROC_VENDOR_SAMPLES (SOURCES.md)
     with lp.open_image(path) as img:
@@ -142,4 +143,8 @@ def test_viewer_opens_a_microscope_file(make_napari_viewer, name, module):
     assert tuple(layers[1].scale) == pytest.approx(scale[:c] + scale[c + 1:])
     for axis in range(img.ndim - 3):
         viewer.dims.set_current_step(axis, 1)
-    np.testing.assert_array_equal(np.asarray(layers[1]._slice.image.raw), expected)
+    # the plane is read in the background (never on napari's thread): wait for it
+    layer = layers[1]
+    qtbot.waitUntil(lambda: layer.loaded and not any(s.busy for s in live_states(layer)),
+                    timeout=20000)
+    np.testing.assert_array_equal(np.asarray(layer._slice.image.raw), expected)
