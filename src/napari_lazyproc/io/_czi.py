@@ -12,7 +12,6 @@ elements, the time step from the ``T`` offsets or the ``TimeStamps`` attachment.
 
 from __future__ import annotations
 
-import importlib.util
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,8 @@ import numpy as np
 from ._errors import ImageReadError
 from ._frames import FrameStack
 from ._image import LazyImage
-from ._registry import Format, Target, register
+from ._registry import register
+from ._vendor import VendorFormat
 
 _KNOWN = {"T": "t", "C": "c", "Z": "z", "Y": "y", "X": "x"}
 
@@ -171,42 +171,36 @@ def _time_step(czi, root, n_t: int) -> float | None:
 
 
 @register
-class Czi(Format):
+class Czi(VendorFormat):
     """A Zeiss ``.czi`` file (needs ``czifile``: ``pip install napari-lazyproc[czi]``)."""
 
     name = "CZI"
+    suffix, module, extra = ".czi", "czifile", "czi"
 
     @classmethod
-    def claims(cls, target: Target) -> bool:
-        return isinstance(target.path, Path) and not target.is_dir and target.has_suffix(".czi")
+    def open_file(cls, path: str):
+        return _open_czi(path)
 
     @classmethod
-    def open(cls, target: Target, *, series: int = 0) -> LazyImage:
-        if importlib.util.find_spec("czifile") is None:
-            raise ImageReadError(target.path, "reading CZI needs czifile "
-                                              "(pip install napari-lazyproc[czi])")
-        path = str(target.path)
-        try:
-            czi = _open_czi(path)
-        except Exception as exc:  # noqa: BLE001 - czifile raises many kinds on a bad file
-            raise ImageReadError(path, f"not a readable CZI file ({exc})") from exc
-        try:
-            axes, shape, tiles, n_lead, n_series = _layout(czi, series, path)
-            chunks = (1,) * n_lead + shape[n_lead:]
-            arr = CziArray(path, series, tiles, n_lead, shape, czi.dtype, chunks, czi)
-            meta = _metadata(czi, axes, shape)
-        except Exception:
-            czi.close()
-            raise
-        return LazyImage(
-            levels=[arr.to_dask()],
-            axes=axes,
-            scale=tuple(meta["scale"]),
-            translate=(0.0,) * len(axes),
-            units=tuple(meta["units"]),
-            name=Path(path).stem,
-            channel_names=meta.get("channel_names"),
-            source={"path": path, "format": "czi", "series": series, "czi_axes": czi.axes},
-            metadata={"n_series": n_series, "rgb": shape[-1] in (3, 4) and axes[-1] == "c"},
-            sources=[arr],
-        )
+    def image(cls, handle, path: str, series: int) -> LazyImage:
+        return _image(handle, path, series)
+
+
+def _image(czi, path: str, series: int) -> LazyImage:
+    """The image of a CZI file opened as ``czi``: one series, its tiles per frame."""
+    axes, shape, tiles, n_lead, n_series = _layout(czi, series, path)
+    chunks = (1,) * n_lead + shape[n_lead:]
+    arr = CziArray(path, series, tiles, n_lead, shape, czi.dtype, chunks, czi)
+    meta = _metadata(czi, axes, shape)
+    return LazyImage(
+        levels=[arr.to_dask()],
+        axes=axes,
+        scale=tuple(meta["scale"]),
+        translate=(0.0,) * len(axes),
+        units=tuple(meta["units"]),
+        name=Path(path).stem,
+        channel_names=meta.get("channel_names"),
+        source={"path": path, "format": "czi", "series": series, "czi_axes": czi.axes},
+        metadata={"n_series": n_series, "rgb": shape[-1] in (3, 4) and axes[-1] == "c"},
+        sources=[arr],
+    )

@@ -11,7 +11,6 @@ seconds), the channel names from each channel's lookup table (``Green``, ``Red``
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,8 @@ import numpy as np
 from ._errors import ImageReadError
 from ._frames import FrameStack
 from ._image import LazyImage
-from ._registry import Format, Target, register
+from ._registry import register
+from ._vendor import VendorFormat
 
 _KNOWN = {"T": "t", "C": "c", "Z": "z", "Y": "y", "X": "x"}
 _SPECTRAL = ("λ", "Λ")
@@ -106,30 +106,19 @@ def _metadata(image, axes: str) -> dict[str, Any]:
 
 
 @register
-class Lif(Format):
+class Lif(VendorFormat):
     """A Leica ``.lif`` file (needs ``liffile``: ``pip install napari-lazyproc[lif]``)."""
 
     name = "LIF"
+    suffix, module, extra = ".lif", "liffile", "lif"
 
     @classmethod
-    def claims(cls, target: Target) -> bool:
-        return isinstance(target.path, Path) and not target.is_dir and target.has_suffix(".lif")
+    def open_file(cls, path: str):
+        return _open_lif(path)
 
     @classmethod
-    def open(cls, target: Target, *, series: int = 0) -> LazyImage:
-        if importlib.util.find_spec("liffile") is None:
-            raise ImageReadError(target.path, "reading LIF needs liffile "
-                                              "(pip install napari-lazyproc[lif])")
-        path = str(target.path)
-        try:
-            lif = _open_lif(path)
-        except Exception as exc:  # noqa: BLE001 - liffile raises many kinds on a bad file
-            raise ImageReadError(path, f"not a readable LIF file ({exc})") from exc
-        try:
-            return _open(lif, path, series)
-        except Exception:
-            lif.close()
-            raise
+    def image(cls, handle, path: str, series: int) -> LazyImage:
+        return _open(handle, path, series)
 
 
 def _open(lif, path: str, series: int) -> LazyImage:

@@ -11,7 +11,6 @@ of the frames' own time stamps.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,8 @@ import numpy as np
 from ._errors import ImageReadError
 from ._frames import FrameStack, frame_chunks
 from ._image import LazyImage
-from ._registry import Format, Target, register
+from ._registry import register
+from ._vendor import VendorFormat
 
 #: nd2's axis names -> ours (``S``, RGB samples, is the channel axis of an RGB file)
 _AXES = {"T": "t", "Z": "z", "C": "c", "Y": "y", "X": "x"}
@@ -102,30 +102,19 @@ def _time_step(f, sizes: dict[str, int]) -> float | None:
 
 
 @register
-class Nd2(Format):
+class Nd2(VendorFormat):
     """A Nikon ``.nd2`` file (needs the ``nd2`` package: ``pip install napari-lazyproc[nd2]``)."""
 
     name = "ND2"
+    suffix, module, extra = ".nd2", "nd2", "nd2"
 
     @classmethod
-    def claims(cls, target: Target) -> bool:
-        return isinstance(target.path, Path) and not target.is_dir and target.has_suffix(".nd2")
+    def open_file(cls, path: str):
+        return _open_nd2(path)
 
     @classmethod
-    def open(cls, target: Target, *, series: int = 0) -> LazyImage:
-        if importlib.util.find_spec("nd2") is None:
-            raise ImageReadError(target.path, "reading ND2 needs nd2 "
-                                              "(pip install napari-lazyproc[nd2])")
-        path = str(target.path)
-        try:
-            f = _open_nd2(path)
-        except Exception as exc:  # noqa: BLE001 - nd2 raises many kinds on a bad file
-            raise ImageReadError(path, f"not a readable ND2 file ({exc})") from exc
-        try:
-            return _open(f, path, series)
-        except Exception:
-            f.close()
-            raise
+    def image(cls, handle, path: str, series: int) -> LazyImage:
+        return _open(handle, path, series)
 
 
 def _open(f, path: str, series: int) -> LazyImage:
