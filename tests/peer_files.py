@@ -1,31 +1,62 @@
 """Real files and tests that peers publish, taken from their source distributions on the
 package index at test time (as pip installs them), never committed here.
 
-- ``sample("cluster.nd2")``: an ND2 file written by Nikon NIS-Elements, shipped in the
-  sdist of pims_nd2 (BSD-3-Clause);
+- ``sample(name)``: a file written by an instrument's software, from a pinned sdist,
+  checked against its SHA-256 (``SAMPLES``; tests/data/SOURCES.md says what each is):
+  an ND2 from Nikon NIS-Elements in pims_nd2's sdist (BSD-3-Clause), CZIs from Zeiss
+  ZEN in the ``data.zip`` of czitools' sdist (GPL-3.0: read by the tests, never shipped);
 - ``sdist_folder("dask-image", version, "tests/test_dask_image")``: dask-image's own tests
   (BSD-3-Clause; its wheel has none).
 
-Files that no package publishes (Zeiss CZI, Leica LIF samples) are read from the folder
-named by ``LAZYPROC_VENDOR_SAMPLES`` when set. Without the index or the folder the tests
-that need them skip, saying why. Downloads are kept in ``~/.cache/napari-lazyproc-tests``
-(or ``LAZYPROC_TEST_CACHE``).
+The folder named by ``LAZYPROC_VENDOR_SAMPLES``, when set, is looked in first (offline
+runs, and the Leica LIF samples that no package publishes). Without the index or the
+folder the tests that need a file skip, saying why. Downloads are kept in
+``~/.cache/napari-lazyproc-tests`` (or ``LAZYPROC_TEST_CACHE``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
 import tarfile
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 CACHE = Path(os.environ.get("LAZYPROC_TEST_CACHE")
              or Path.home() / ".cache" / "napari-lazyproc-tests")
-#: sample file -> (package, version, path inside its sdist)
-SAMPLES = {"cluster.nd2": ("pims_nd2", "1.1", "pims_nd2-1.1/pims_nd2/cluster.nd2")}
+
+
+@dataclass(frozen=True)
+class Peer:
+    """Where a sample lies: ``inner`` in the sdist of ``package==version`` (from the
+    extracted folder), or ``member`` of the zip archive at ``inner``."""
+
+    package: str
+    version: str
+    inner: str
+    sha256: str
+    member: str = ""
+
+
+_CZITOOLS = ("czitools", "0.27.0", "czitools-0.27.0/data.zip")
+SAMPLES = {
+    "cluster.nd2": Peer("pims_nd2", "1.1", "pims_nd2-1.1/pims_nd2/cluster.nd2",
+                        "f8ee69c3efbaaed4f892e986c3efd06372597ec084e75437243e8dd51388de62"),
+    "CellDivision_T3_Z5_CH2_X240_Y170.czi": Peer(
+        *_CZITOOLS, "293a1e7287f680be29428ca7818a746887cb818a8247aae477f100ba44de4127",
+        "data/CellDivision_T3_Z5_CH2_X240_Y170.czi"),
+    "S3_1Pos_2Mosaic_T2Z3_CH2_sm.czi": Peer(
+        *_CZITOOLS, "9da9e94581422d94998e9eb12b76d1d237ef8d7d7c6f253e187b2d112c8ee4c1",
+        "data/S3_1Pos_2Mosaic_T2Z3_CH2_sm.czi"),
+    "LLS7_small.czi": Peer(
+        *_CZITOOLS, "80fb3b861deac2916bf15728477af879195ae036a6df5b2c271fba325d0545c3",
+        "data/LLS7_small.czi"),
+}
 
 
 class Unavailable(Exception):
@@ -33,16 +64,19 @@ class Unavailable(Exception):
 
 
 def _sdist(package: str, version: str) -> Path:
-    """The extracted sdist of ``package==version`` (downloaded once)."""
+    """The extracted sdist of ``package==version`` (downloaded once). Only the package
+    itself comes as source (its build tools as wheels), whatever Python it asks for:
+    its files are read, never installed."""
     folder = CACHE / f"{package}-{version}"
     done = folder / ".extracted"
     if done.exists():
         return folder
     folder.mkdir(parents=True, exist_ok=True)
     run = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-         "--disable-pip-version-check", "-q", "-d", str(folder), f"{package}=={version}"],
-        capture_output=True, text=True, timeout=300, check=False)
+        [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", package,
+         "--ignore-requires-python", "--disable-pip-version-check", "-q",
+         "-d", str(folder), f"{package}=={version}"],
+        capture_output=True, text=True, timeout=600, check=False)
     archives = sorted(folder.glob("*.tar.gz"))
     if run.returncode or not archives:
         raise Unavailable(f"the sdist of {package}=={version} could not be downloaded "
@@ -64,20 +98,49 @@ def sdist_folder(package: str, version: str, inner: str) -> Path:
     return found[0]
 
 
+def _from_peer(name: str, peer: Peer) -> Path | None:
+    """The sample ``name`` out of its peer's sdist (and zip), or None."""
+    try:
+        path = _sdist(peer.package, peer.version) / peer.inner
+    except Unavailable:
+        return None
+    if not peer.member or not path.is_file():
+        return path if path.is_file() else None
+    out = path.parent / f"{path.name}.members" / name
+    if not out.is_file():
+        out.parent.mkdir(exist_ok=True)
+        with zipfile.ZipFile(path) as archive:
+            try:
+                data = archive.read(peer.member)
+            except KeyError:
+                return None
+        partial = out.with_suffix(".part")
+        partial.write_bytes(data)
+        partial.replace(out)
+    return out
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def find_sample(name: str) -> Path | None:
     """A real file by its name, from ``LAZYPROC_VENDOR_SAMPLES`` or a peer's sdist; None
-    where neither has it."""
+    where neither has it. A pinned sample that is not the file pinned fails the test:
+    the facts the tests assert are that file's."""
     given = os.environ.get("LAZYPROC_VENDOR_SAMPLES")
-    if given and (Path(given) / name).is_file():
-        return Path(given) / name
-    if name in SAMPLES:
-        package, version, inner = SAMPLES[name]
-        try:
-            path = _sdist(package, version) / inner
-        except Unavailable:
-            return None
-        return path if path.is_file() else None
-    return None
+    path = Path(given) / name if given and (Path(given) / name).is_file() else None
+    peer = SAMPLES.get(name)
+    if path is None and peer is not None:
+        path = _from_peer(name, peer)
+    if path is not None and peer is not None and _sha256(path) != peer.sha256:
+        pytest.fail(f"{path} is not the {name} of {peer.package} {peer.version} "
+                    f"(SHA-256 {peer.sha256[:12]}...): remove it to download it again")
+    return path
 
 
 def sample(name: str) -> Path:

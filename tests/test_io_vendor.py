@@ -18,16 +18,17 @@ from napari_lazyproc._reader import napari_get_reader
 from napari_lazyproc.cli import main
 from napari_lazyproc.io import ImageReadError, find_format
 
-ND2, CZI = "cluster.nd2", "tiles_time_z.czi"
+ND2, CZI = "cluster.nd2", "CellDivision_T3_Z5_CH2_X240_Y170.czi"
+CZI_MOSAIC, CZI_LLS = "S3_1Pos_2Mosaic_T2Z3_CH2_sm.czi", "LLS7_small.czi"
 LIF_SPECTRAL = "LeicaLASX_wavelength-sweep_example.lif"
 LIF_XZ = "testdata_2channel_xz.lif"
 UM = "micrometer"
 
 
 def _needs(name: str) -> Path:
-    """A real file (tests/data/SOURCES.md): from a peer's sdist (the ND2), or the folder
-    ``LAZYPROC_VENDOR_SAMPLES`` names (the CZI and LIF: no package publishes them, and
-    none is committed here); skipped without it."""
+    """A real file (tests/data/SOURCES.md): from a peer's sdist (the ND2 and the CZIs),
+    or the folder ``LAZYPROC_VENDOR_SAMPLES`` names (the LIFs: no package publishes
+    one); none is committed here. Skipped without it."""
     return sample(name)
 
 
@@ -98,7 +99,7 @@ def test_nd2_a_plane_reads_one_frame():
 
 
 @pytest.mark.parametrize("path, module, key", [(ND2, "nd2", (2, 3)),
-                                               (CZI, "czifile", (1, 0, 1)),
+                                               (CZI, "czifile", (1, 0, 4)),
                                                (LIF_XZ, "liffile", (7, 1))])
 def test_vendor_arrays_pickle_by_path(path, module, key):
     """What a dask.distributed worker gets: the array without its handle, reopened there."""
@@ -113,48 +114,104 @@ def test_vendor_arrays_pickle_by_path(path, module, key):
 # --- Zeiss CZI -------------------------------------------------------------------------
 
 
+def _czi_dict(czi) -> dict:
+    """czifile's own parse of the CZI's metadata, from ``ImageDocument/Metadata``."""
+    return czi.metadata(raw=False)["ImageDocument"]["Metadata"]
+
+
 def test_czi_opens_as_czifile_reads_it():
     czifile = pytest.importorskip("czifile")
     czi_file = _needs(CZI)
     with czifile.CziFile(czi_file) as czi:
-        assert czi.axes == "BVCTZYX0" and czi.shape == (1, 1, 2, 2, 2, 512, 512, 1)
-        values = czi.asarray().reshape(2, 2, 2, 512, 512)
+        assert czi.axes == "BTCZYX0" and czi.shape == (1, 3, 2, 5, 170, 240, 1)
+        values = czi.asarray().reshape(3, 2, 5, 170, 240)
+        meta = _czi_dict(czi)
         stamps = next(a.data() for a in czi.attachments()
                       if a.attachment_entry.name == "TimeStamps")
-        scaling = {d["Id"]: d["Value"] for d in czi.metadata(raw=False)["ImageDocument"][
-            "Metadata"]["Scaling"]["Items"]["Distance"]}
-        tiles = len(czi.filtered_subblock_directory)
-    assert tiles == 32  # 4 mosaic tiles per plane
+    scaling = {d["Id"]: d["Value"] for d in meta["Scaling"]["Items"]["Distance"]}
+    dims = meta["Information"]["Image"]["Dimensions"]
+    offsets = [float(v) for v in dims["T"]["Positions"]["List"]["Offsets"].split()]
+    names = [c["Name"] for c in dims["Channels"]["Channel"]]
     with lp.open_image(czi_file) as img:
         assert img.source["format"] == "czi"
-        assert img.axes == "ctzyx" and img.shape == (2, 2, 2, 512, 512)
-        assert img.scale == pytest.approx((1.0, stamps[1] - stamps[0], scaling["Z"] * 1e6,
+        assert img.axes == "tczyx" and img.shape == (3, 2, 5, 170, 240)
+        # the T positions ZEN recorded for the image, one minute apart; the frames' own
+        # time stamps agree within a second
+        assert img.scale == pytest.approx((offsets[1] - offsets[0], 1.0, scaling["Z"] * 1e6,
                                            scaling["Y"] * 1e6, scaling["X"] * 1e6))
-        assert img.units == (None, "second", UM, UM, UM)
-        assert img.channel_names == ["Ch1", "T PMT"]
+        assert img.scale[:1] == pytest.approx((60.075,))
+        assert abs(img.scale[0] - (stamps[2] - stamps[0]) / 2) < 1
+        assert img.scale[2:] == pytest.approx((0.32, 0.0905767, 0.0905767))
+        assert img.units == ("second", None, UM, UM, UM)
+        assert img.channel_names == names == ["LED555", "LED470"]
+        assert img.levels[0].chunksize == (1, 1, 1, 170, 240)  # one plane, one subblock
         np.testing.assert_array_equal(np.asarray(img.levels[0]), values)
-        np.testing.assert_array_equal(np.asarray(img.levels[0][1, 1, 0, 200:300, 240:270]),
-                                      values[1, 1, 0, 200:300, 240:270])
+        np.testing.assert_array_equal(np.asarray(img.levels[0][2, 1, 3, 20:90, 100:]),
+                                      values[2, 1, 3, 20:90, 100:])
+
+
+def test_czi_scenes_are_series_and_mosaics_are_pasted_as_czifile_does():
+    """Three scenes (series) of mosaic tiles that overlap, over t, c and z."""
+    czifile = pytest.importorskip("czifile")
+    czi_file = _needs(CZI_MOSAIC)
+    with czifile.CziFile(czi_file) as czi:
+        assert czi.axes == "HSTCZYX0" and czi.shape == (1, 3, 2, 2, 3, 514, 645, 1)
+        values = czi.asarray()[0, ..., 0]
+        meta = _czi_dict(czi)
+        tiles = len(czi.filtered_subblock_directory)
+        stamps = next(a.data() for a in czi.attachments()
+                      if a.attachment_entry.name == "TimeStamps")
+    increment = float(meta["Information"]["Image"]["Dimensions"]["T"]["Positions"][
+        "Interval"]["Increment"])
+    assert tiles == 12 * (10 + 1 + 17)  # per plane: 10, 1 and 17 tiles of 64 x 64
+    for series in range(3):
+        with lp.open_image(czi_file, series=series) as img:
+            assert img.axes == "tczyx" and img.shape == (2, 2, 3, 514, 645)
+            assert img.metadata["n_series"] == 3 and img.source["series"] == series
+            assert img.scale == pytest.approx((increment, 1.0, 1.0, 1.6, 1.6))
+            assert img.scale[0] == pytest.approx(stamps[1] - stamps[0], abs=1e-3)
+            assert img.channel_names == ["DAPI", "EGFP"]
+            np.testing.assert_array_equal(np.asarray(img.levels[0]), values[series])
+    assert "series=3 is out of range; the file has 3 (scenes)" in _error(czi_file, series=3)
+
+
+def test_czi_scaling_is_the_images_not_the_psfs():
+    """A deskewed lattice light-sheet stack: its ``Scaling`` is isotropic, while the PSF's
+    ``OriginalScaling`` keeps the 0.2 um stage step."""
+    czifile = pytest.importorskip("czifile")
+    czi_file = _needs(CZI_LLS)
+    with czifile.CziFile(czi_file) as czi:
+        meta = _czi_dict(czi)
+        values = czi.asarray().reshape(2, 2, 3, 64, 64)
+    scaling = {d["Id"]: d["Value"] for d in meta["Scaling"]["Items"]["Distance"]}
+    psf = {d["Id"]: d["Value"] for d in meta["Information"]["Processing"]["PSF"][
+        "OriginalScaling"]["Items"]["Distance"]}
+    assert psf["Z"] == pytest.approx(2e-7) and scaling["Z"] == pytest.approx(1.44992e-7)
+    with lp.open_image(czi_file) as img:
+        assert img.axes == "tczyx"
+        assert img.scale[2:] == pytest.approx([scaling[a] * 1e6 for a in "ZYX"])
+        assert img.scale[0] == pytest.approx(90.038)
+        assert img.channel_names == ["LatticeLightsheet 1-T1", "LatticeLightsheet 2-T2"]
+        np.testing.assert_array_equal(np.asarray(img.levels[0]), values)
 
 
 @LINUX
 def test_czi_a_region_reads_only_the_tiles_it_overlaps():
     pytest.importorskip("czifile")
-    czi_file = _needs(CZI)
-    img = lp.open_image(czi_file)
+    czi_file = _needs(CZI_MOSAIC)
+    img = lp.open_image(czi_file)  # scene 0: 2 rows of 5 tiles per plane
     arr = img.sources[0]
-    np.asarray(arr[0, 0, 0, :2, :2])  # open the file and warm up: nothing counted
-    tile = 256 * 256  # uint8 mosaic tiles of 256 x 256
+    np.asarray(arr[0, 0, 0, :2, 150:152])  # open the file and warm up: nothing counted
+    tile = 64 * 64 * 2  # uint16 tiles of 64 x 64
     before = _bytes_read()
-    inside = arr[1, 1, 1, 10:60, 10:60]  # one tile of one plane
+    inside = arr[1, 1, 2, 5:50, 150:200]  # inside the tile at (0, 145) alone
     one_tile = _bytes_read() - before
     before = _bytes_read()
-    whole = arr[1, 1, 1]  # all four tiles of that plane
+    whole = arr[1, 1, 2]  # its plane: all 10 tiles of scene 0
     one_plane = _bytes_read() - before
-    assert tile <= one_tile < tile + 8192
-    assert 4 * tile <= one_plane < 4 * tile + 32768
-    assert one_plane * 7 < os.path.getsize(czi_file)  # the other 7 planes are not read
-    np.testing.assert_array_equal(inside, whole[10:60, 10:60])
+    assert tile <= one_tile < 2 * tile
+    assert 10 * tile <= one_plane < 11 * tile
+    np.testing.assert_array_equal(inside, whole[5:50, 150:200])
     img.close()
 
 

@@ -121,7 +121,7 @@ def test_lazy_result_layer_shows_exact_values(make_napari_viewer, zarr_v3_array)
 
 
 @pytest.mark.parametrize("name, module", [("cluster.nd2", "nd2"),
-                                          ("tiles_time_z.czi", "czifile")])
+                                          ("CellDivision_T3_Z5_CH2_X240_Y170.czi", "czifile")])
 def test_viewer_opens_a_microscope_file(make_napari_viewer, qtbot, name, module):
     """One layer per channel, named by the file's channel names, showing the values the
     vendor's own reader reads, at the voxel size it records."""

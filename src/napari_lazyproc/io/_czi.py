@@ -25,6 +25,7 @@ from ._registry import register
 from ._vendor import VendorFormat
 
 _KNOWN = {"T": "t", "C": "c", "Z": "z", "Y": "y", "X": "x"}
+_DIMENSIONS = "./Metadata/Information/Image/Dimensions"  # from the ImageDocument root
 
 
 def _open_czi(path: str):
@@ -134,7 +135,9 @@ def _metadata(czi, axes: str, shape) -> dict[str, Any]:
     scale = [1.0] * len(axes)
     units: list[str | None] = [None] * len(axes)
     for a in "zyx":
-        value = root.findtext(f".//Scaling/Items/Distance[@Id='{a.upper()}']/Value")
+        # the image's own scaling, not the PSF's ``OriginalScaling`` (a deskewed
+        # lattice light-sheet stack has both)
+        value = root.findtext(f"./Metadata/Scaling/Items/Distance[@Id='{a.upper()}']/Value")
         if a in axes and value:
             scale[axes.index(a)] = float(value) * 1e6  # metres
             units[axes.index(a)] = "micrometer"
@@ -144,7 +147,7 @@ def _metadata(czi, axes: str, shape) -> dict[str, Any]:
         if step is not None:
             scale[axes.index("t")], units[axes.index("t")] = step, "second"
     if "c" in axes:
-        channels = root.findall(".//Information/Image/Dimensions/Channels/Channel")
+        channels = root.findall(f"{_DIMENSIONS}/Channels/Channel")
         names = [c.get("Name") or c.get("Id") for c in channels]
         if len(names) == shape[axes.index("c")] and all(names):
             out["channel_names"] = names
@@ -152,13 +155,17 @@ def _metadata(czi, axes: str, shape) -> dict[str, Any]:
 
 
 def _time_step(czi, root, n_t: int) -> float | None:
-    """Seconds between time points: from the T offsets, else the TimeStamps attachment."""
+    """Seconds between time points: from the image's T positions (a list of offsets or
+    an interval), else the TimeStamps attachment (when each frame was taken)."""
     if n_t < 2:
         return None
     times = None
-    offsets = root.findtext(".//Information/Image/Dimensions/T/Positions/List/Offsets")
+    offsets = root.findtext(f"{_DIMENSIONS}/T/Positions/List/Offsets")
+    increment = root.findtext(f"{_DIMENSIONS}/T/Positions/Interval/Increment")
     if offsets:
         times = [float(v) for v in offsets.split()]
+    elif increment and float(increment) > 0:
+        return float(increment)
     else:
         for attachment in czi.attachments():
             if attachment.attachment_entry.name == "TimeStamps":
