@@ -127,7 +127,25 @@ def test_info_lists_series_and_plate_layout(capsys):
     out = capsys.readouterr().out
     assert "plate:     test plate: 2 rows (A, B) x 3 columns (1, 2, 3)" in out
     assert "wells:     5: A/1, A/2, A/3, B/1, B/3" in out
-    assert "fields:    2 per well (0, 1); field 0 shown" in out
+    assert "fields:    2 per well (0, 1); field 0 shown (--field N shows another)" in out
+
+
+def test_info_field_option_on_a_plate_and_a_well(capsys):
+    """``--field N`` as ``open_image(..., field=N)``: the grid of every well's field N."""
+    expected = _expected_grid(PLATE, "1", "s0")
+    assert cli_main(["info", str(PLATE), "--field", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "[field=1]" in out and "field 1 shown" in out
+    assert f"shape:     {expected.shape}" in out
+    np.testing.assert_array_equal(np.asarray(lp.open_image(PLATE, field=1).data), expected)
+    assert cli_main(["info", str(PLATE / "B" / "3"), "--field", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "[field=1]" in out and "fields:    2 per well (0, 1); field 1 shown" in out
+    assert cli_main(["info", str(PLATE), "--field", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("no field 2: the wells hold fields 0..1") and "\n" not in err
+    assert cli_main(["info", str(B2R), "--field", "1"]) == 2  # no fields there
+    assert "bioformats2raw does not take that option" in capsys.readouterr().err
 
 
 def test_napari_reader_opens_every_series_and_the_plate_grid():

@@ -18,6 +18,9 @@ def register(sub) -> None:
     info.add_argument("--series", type=int, metavar="N",
                       help="the series to open (TIFF, OME-TIFF, vendor files, a "
                            "bioformats2raw root: 0 first)")
+    info.add_argument("--field", type=int, metavar="N",
+                      help="the field of view to show in each well (an HCS plate or "
+                           "well: 0 first)")
     info.set_defaults(func=cmd_info)
 
 
@@ -44,7 +47,7 @@ def describe(image: LazyImage) -> str:
         f"source:    {image.source.get('path')}"
         + "".join(
             f"  [{k}={v}]" for k, v in image.source.items()
-            if k in ("dataset", "series", "files", "version", "arrays")
+            if k in ("dataset", "series", "field", "files", "version", "arrays")
         ),
         f"kind:      {image.kind}",
         f"axes:      {image.axes}",
@@ -103,7 +106,7 @@ def layout_lines(image: LazyImage) -> list[str]:
     if fields:
         chosen = (plate or image.metadata["well"])["field"]
         lines.append(f"fields:    {len(fields)} per well ({', '.join(fields)}); field "
-                     f"{chosen} shown")
+                     f"{chosen} shown (--field N shows another)")
     return lines
 
 
@@ -113,8 +116,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     Parameters
     ----------
     args : argparse.Namespace
-        The parsed command line: ``path``, and ``dataset`` / ``series``, passed to
-        ``open_image`` for the formats that take them.
+        The parsed command line: ``path``, and ``dataset`` / ``series`` / ``field``,
+        passed to ``open_image`` for the formats that take them.
 
     Returns
     -------
@@ -126,6 +129,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         options["dataset"] = args.dataset
     if args.series is not None:
         options["series"] = args.series
+    if args.field is not None:
+        options["field"] = args.field
     with open_image(args.path, **options) as image:
         print(describe(image))
     return 0
