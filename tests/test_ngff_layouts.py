@@ -160,6 +160,30 @@ def test_napari_reader_opens_every_series_and_the_plate_grid():
     assert [tuple(d.shape) for d in layers[0][0]][:2] == [(32, 60), (16, 30)]
 
 
+def test_napari_opens_the_first_8_series_of_a_root_and_names_the_rest(tmp_path):
+    """A root of 10 series (the fixture's series 1 copied to 2..9, listed in ``OME``):
+    series 0..7 become layers, and the warning says how to open 8 and 9."""
+    root = Path(shutil.copytree(B2R, tmp_path / "many.zarr"))
+    for index in range(2, 10):
+        shutil.copytree(root / "1", root / str(index))
+    ome = zarr.open_group(root / "OME", mode="r+")
+    ome.attrs["series"] = [str(i) for i in range(10)]
+    assert lp.open_image(root, series=9).shape == lp.open_image(B2R, series=1).shape
+    with pytest.warns(UserWarning) as caught:
+        layers = napari_get_reader(str(root))(str(root))
+    # series 0: DAPI and GFP; series 1..7: one channel each; 8 and 9 left out
+    assert len(layers) == 2 + 7
+    assert [kw["name"] for _, kw, _ in layers[:3]] == [
+        "first image · DAPI", "first image · GFP", "overview · brightfield"]
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    assert message == (f"{root}: 10 series; the first 8 (0..7) are opened, 2 left out "
+                       f"(8..9): open one by its folder ({root / '8'} for series 8) or "
+                       "with open_image(path, series=N)")
+    folder = napari_get_reader(str(root / "9"))(str(root / "9"))  # as the warning says
+    assert len(folder) == 1 and folder[0][0][0].shape == layers[2][0][0].shape
+
+
 def test_a_napari_viewer_shows_the_plate_and_the_series(make_napari_viewer, qtbot):
     from napari_lazyproc._qt.live_layers import live_states
 
