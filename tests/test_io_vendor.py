@@ -329,18 +329,72 @@ def test_a_vendor_file_without_its_reader_names_the_extra(tmp_path, monkeypatch,
     assert f"(pip install napari-lazyproc[{extra}])" in _error(path)
 
 
-def test_a_czi_compressed_with_zstd_is_refused_by_name(tmp_path):
-    """czifile 2019 decodes no zstd: the file says so when it opens, not at a plane's read.
-    The sample's first directory entry is marked ZStd1 (compression 6), as ZEN writes it."""
+def _write_czi(path, planes, compression):
+    """A CZI written by libCZI (pylibCZIrw, an LGPL test extra): ``planes`` is c, z, y, x
+    (or y, x, 3 for BGR), placed at x 10, y 20 as a microscope's stage would."""
+    from pylibCZIrw import czi as pyczi
+
+    with pyczi.create_czi(str(path), exist_ok=True, compression_options=compression) as w:
+        for c, stack in enumerate(planes):
+            for z, plane in enumerate(stack):
+                w.write(plane, plane={"C": c, "Z": z, "T": 0}, location=(10, 20))
+    return path
+
+
+@pytest.mark.parametrize("compression, code, header", [
+    ("zstd0:ExplicitLevel=2", 5, b"\x28\xb5\x2f\xfd"),  # a bare zstd frame
+    ("zstd1:ExplicitLevel=2", 6, b"\x03\x01\x00"),  # ZStd1's header: bytes as they are
+    ("zstd1:ExplicitLevel=2;PreProcess=HiLoByteUnpack", 6, b"\x03\x01\x01"),  # lo, hi
+])
+def test_czi_zstd_subblocks_read_as_libczi_reads_them(tmp_path, compression, code, header):
+    """ZEN's zstd (ZStd0, ZStd1, with or without the low/high byte split) is decoded
+    with imagecodecs; libCZI, which wrote the file, reads the same planes."""
+    czifile = pytest.importorskip("czifile")
+    pyczi = pytest.importorskip("pylibCZIrw.czi")
+    planes = np.random.default_rng(0).integers(0, 4000, (2, 3, 40, 50), dtype=np.uint16)
+    path = _write_czi(tmp_path / "zstd.czi", planes, compression)
+    with czifile.CziFile(path) as czi:
+        entries = czi.filtered_subblock_directory
+        assert {e.compression for e in entries} == {code}
+        assert entries[0].data_segment().data(raw=True).startswith(header)
+    with pyczi.open_czi(str(path)) as czi:
+        read = np.stack([[czi.read(plane={"C": c, "Z": z, "T": 0})[..., 0]
+                          for z in range(3)] for c in range(2)])
+    np.testing.assert_array_equal(read, planes)
+    with lp.open_image(path) as img:
+        assert img.axes == "czyx" and img.shape == (2, 3, 40, 50)
+        np.testing.assert_array_equal(np.asarray(img.levels[0]), planes)
+        np.testing.assert_array_equal(np.asarray(img.levels[0][1, 2, 5:9, 30:]),
+                                      planes[1, 2, 5:9, 30:])
+
+
+def test_czi_zstd_bgr_reads_as_uncompressed_rgb(tmp_path):
+    """A BGR24 plane, zstd or not, reads the same RGB (czifile turns BGR as stored)."""
+    pytest.importorskip("czifile")
+    pyczi = pytest.importorskip("pylibCZIrw.czi")
+    bgr = np.random.default_rng(1).integers(0, 255, (1, 1, 30, 40, 3), dtype=np.uint8)
+    plain = _write_czi(tmp_path / "plain.czi", bgr, None)
+    packed = _write_czi(tmp_path / "zstd.czi", bgr, "zstd1:ExplicitLevel=1")
+    with pyczi.open_czi(str(packed)) as czi:
+        np.testing.assert_array_equal(czi.read(plane={"C": 0, "Z": 0, "T": 0}), bgr[0, 0])
+    with lp.open_image(plain) as a, lp.open_image(packed) as b:
+        assert a.axes == b.axes == "yxc" and b.metadata["rgb"]
+        np.testing.assert_array_equal(np.asarray(b.levels[0]), bgr[0, 0, ..., ::-1])
+        np.testing.assert_array_equal(np.asarray(b.levels[0]), np.asarray(a.levels[0]))
+
+
+def test_a_czi_compression_nobody_decodes_is_refused_by_name(tmp_path):
+    """The sample's first directory entry marked with compression 7 (no CZI codec has
+    it): the file says so when it opens, not at a plane's read."""
     czifile = pytest.importorskip("czifile")
     source = _needs(CZI)
     with czifile.CziFile(source) as czi:
         entry = czi.header.directory_position + 32 + 128  # segment header, EntryCount...
     data = bytearray(source.read_bytes())
     assert data[entry:entry + 2] == b"DV" and data[entry + 18] == 0
-    data[entry + 18] = 6
-    path = tmp_path / "zstd.czi"
+    data[entry + 18] = 7
+    path = tmp_path / "unknown.czi"
     path.write_bytes(bytes(data))
     with czifile.CziFile(path) as czi:
-        assert {e.compression for e in czi.filtered_subblock_directory} == {0, 6}
-    assert "compressed with ZStd1, which czifile cannot decode" in _error(path)
+        assert {e.compression for e in czi.filtered_subblock_directory} == {0, 7}
+    assert "compressed with 7, which czifile cannot decode" in _error(path)

@@ -5,9 +5,11 @@ channel, z, scene) placed at its x, y start. ``CziArray`` indexes the directory 
 file opens (metadata only) and a read decodes only the subblocks its region overlaps,
 pasted in the order czifile's own ``asarray`` pastes them (mosaic tiles by index).
 Subblocks of a stored pyramid (smaller than their extent) are not level 0 and are left
-out. Scenes (``S``) are series: ``series=N``. The voxel size comes from the metadata's
-``Scaling`` (metres, given in micrometres), the channel names from its ``Channel``
-elements, the time step from the ``T`` offsets or the ``TimeStamps`` attachment.
+out. czifile decodes JPEG, LZW and JPEG XR; ZEN's zstd (ZStd0, ZStd1) is decoded here
+with imagecodecs. Scenes (``S``) are series: ``series=N``. The voxel size comes from
+the metadata's ``Scaling`` (metres, given in micrometres), the channel names from its
+``Channel`` elements, the time step from the image's ``T`` positions or the
+``TimeStamps`` attachment.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ class CziArray(FrameStack):
             left, right = max(x0, xs.start), min(x0 + w, xs.stop)
             if top >= bottom or left >= right:
                 continue  # this tile lies outside the region: never read
-            tile = directory[where].data_segment().data().reshape(h, w, -1)
+            tile = _decode(directory[where]).reshape(h, w, -1)
             out[top - ys.start:bottom - ys.start, left - xs.start:right - xs.start] = \
                 tile[top - y0:bottom - y0, left - x0:right - x0]
         drop = (0 if not isinstance(inner[0], slice) else slice(None),
@@ -112,18 +114,49 @@ def _layout(czi, series: int, path: str):
     return "".join(letters), shape, tiles, len(lead), n_series
 
 
+#: ZEN's zstd compressions, which czifile 2019 does not decode: decoded here
+ZSTD0, ZSTD1 = 5, 6
+
+
 def _check_codecs(czi, path: str) -> None:
-    """Refuse at opening, by name, a compression czifile cannot decode (ZEN's zstd)."""
+    """Refuse at opening, by name, a compression neither czifile nor this module decodes."""
     import czifile
 
     codecs = {e.compression for e in czi.filtered_subblock_directory}
-    unknown = sorted(codecs - set(czifile.czifile.DECOMPRESS))
+    unknown = sorted(codecs - set(czifile.czifile.DECOMPRESS) - {ZSTD0, ZSTD1})
     if unknown:
-        names = {5: "ZStd0", 6: "ZStd1", **czifile.czifile.COMPRESSION}
-        found = ", ".join(str(names.get(c, c)) for c in unknown)
+        found = ", ".join(str(czifile.czifile.COMPRESSION.get(c, c)) for c in unknown)
         raise ImageReadError(path, f"its subblocks are compressed with {found}, which "
-                                   "czifile cannot decode (uncompressed, JPEG, LZW and "
-                                   "JPEG XR are read)")
+                                   "czifile cannot decode (uncompressed, JPEG, LZW, JPEG XR "
+                                   "and zstd are read)")
+
+
+def _decode(entry) -> np.ndarray:
+    """One subblock's pixels as stored: czifile's decode, or zstd's (ZStd0: plain zstd;
+    ZStd1: a header, then zstd of the pixels, maybe as all low bytes then all high
+    bytes; libCZI's ZISRAW specification)."""
+    if entry.compression not in (ZSTD0, ZSTD1):
+        return entry.data_segment().data()
+    import imagecodecs
+
+    raw = entry.data_segment().data(raw=True)
+    hilo = False
+    if entry.compression == ZSTD1:
+        size = raw[0]
+        if size == 3 and raw[1] == 1:  # chunk 1: its lowest bit is the byte packing
+            hilo = bool(raw[2] & 1)
+        elif size != 1:
+            raise ValueError(f"not a ZStd1 header (size {size})")
+        raw = raw[size:]
+    data = np.frombuffer(imagecodecs.zstd_decode(raw), np.uint8)
+    dtype = np.dtype(entry.dtype).base  # a BGR pixel type is samples of one type
+    if hilo and dtype.itemsize == 2:
+        half = data.size // 2
+        data = np.stack([data[:half], data[half:]], axis=-1).reshape(-1)  # lo, hi
+    pixels = data.view(dtype.newbyteorder("<")).reshape(entry.stored_shape)
+    if pixels.shape[-1] in (3, 4):  # BGR(A) as stored, as czifile turns it
+        pixels = pixels[..., [2, 1, 0, 3][:pixels.shape[-1]]]
+    return pixels
 
 
 def _metadata(czi, axes: str, shape) -> dict[str, Any]:
