@@ -6,7 +6,9 @@ package index at test time (as pip installs them), never committed here.
   an ND2 from Nikon NIS-Elements in pims_nd2's sdist (BSD-3-Clause), CZIs from Zeiss
   ZEN in the ``data.zip`` of czitools' sdist (GPL-3.0: read by the tests, never shipped);
 - ``sdist_folder("dask-image", version, "tests/test_dask_image")``: dask-image's own tests
-  (BSD-3-Clause; its wheel has none).
+  (BSD-3-Clause; its wheel has none);
+- ``recorded_zarr(...)``: the metadata of a zarr on a server, as a peer's test recorded
+  it (ome-zarr-models' cassettes of IDR's bioformats2raw-layout roots, MIT).
 
 The folder named by ``LAZYPROC_VENDOR_SAMPLES``, when set, is looked in first (offline
 runs, and the Leica LIF samples that no package publishes). Without the index or the
@@ -151,3 +153,24 @@ def sample(name: str) -> Path:
                     f"it): set LAZYPROC_VENDOR_SAMPLES to a folder holding it "
                     f"(tests/data/SOURCES.md says where it comes from)")
     return path
+
+
+def recorded_zarr(package: str, version: str, cassette: str, dest: Path) -> Path:
+    """The zarr hierarchy that a peer's test recorded from a server (a VCR cassette in
+    its sdist), written under ``dest``: every metadata document the server answered
+    (200) at its path. Chunks were not recorded: arrays read as their fill value."""
+    import yaml
+
+    recording = yaml.safe_load(sdist_folder(package, version, cassette).read_text())
+    for interaction in recording["interactions"]:
+        uri, response = interaction["request"]["uri"], interaction["response"]
+        if response["status"]["code"] != 200 or ".zarr/" not in uri:
+            continue
+        root, inner = uri.split(".zarr/", 1)
+        out = dest / f"{root.rsplit('/', 1)[-1]}.zarr" / inner
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(response["body"]["string"])
+    found = sorted(dest.glob("*.zarr"))
+    if len(found) != 1:
+        pytest.skip(f"{cassette} of {package}=={version} records {len(found)} zarr roots")
+    return found[0]

@@ -184,6 +184,44 @@ def test_napari_opens_the_first_8_series_of_a_root_and_names_the_rest(tmp_path):
     assert len(folder) == 1 and folder[0][0][0].shape == layers[2][0][0].shape
 
 
+def test_a_recorded_idr_root_of_9_series(tmp_path):
+    """A real root of bioformats2raw's layout (OME-Zarr 0.5, zarr v3) as IDR serves it:
+    idr0033's plate BR00109990 well C2, nine fields as series, written by omero-zarr;
+    its metadata as ome-zarr-models' test recorded it (chunks not recorded: zeros).
+    Axes, levels, scale, units and channels as zarr reads the documents; napari opens
+    the first 8 series and names the ninth."""
+    from peer_files import recorded_zarr
+
+    root = recorded_zarr("ome-zarr-models", "1.7",
+                         "tests/v05/cassettes/test_bioformats2raw/"
+                         "test_bioformats2raw_get_image.yaml", tmp_path)
+    group = zarr.open_group(root, mode="r")
+    assert group.attrs["ome"]["bioformats2raw.layout"] == 3 and "OME" not in group
+    for series in (0, 8):
+        ome = zarr.open_group(root / str(series), mode="r").attrs["ome"]
+        multiscale = ome["multiscales"][0]
+        arrays = [zarr.open_array(root / str(series) / d["path"], mode="r")
+                  for d in multiscale["datasets"]]
+        image = lp.open_image(root, series=series)
+        assert image.source["format"] == "bioformats2raw (ome-zarr)"
+        assert image.source["version"] == ome["version"] == "0.5"
+        assert image.axes == "".join(a["name"] for a in multiscale["axes"]) == "cyx"
+        assert [tuple(lvl.shape) for lvl in image.levels] == [a.shape for a in arrays]
+        assert image.dtype == arrays[0].dtype == np.uint16
+        assert image.scale == tuple(multiscale["datasets"][0][
+            "coordinateTransformations"][0]["scale"]) == (1.0, 0.3, 0.3)
+        assert image.units == (None, UM, UM)
+        assert image.channel_names == [c["label"] for c in ome["omero"]["channels"]]
+        assert len(image.metadata["series"]) == 9
+    assert image.channel_names[0] == "Nuclei"
+    message = str(pytest.raises(ImageReadError, lp.open_image, root, series=9).value)
+    assert message.endswith("no series 9: this file holds series 0..8")
+    with pytest.warns(UserWarning, match=r"9 series; the first 8 \(0\.\.7\) are opened, "
+                                         r"1 left out \(8\): open one by its folder"):
+        layers = napari_get_reader(str(root))(str(root))
+    assert len(layers) == 8 * 5  # 5 channels a series
+
+
 def test_a_napari_viewer_shows_the_plate_and_the_series(make_napari_viewer, qtbot):
     from napari_lazyproc._qt.live_layers import live_states
 

@@ -54,10 +54,11 @@ def read_layers(path: str | list[str]) -> list[LayerData]:
 def _left_out(image: LazyImage, path) -> str:
     """What a root's series beyond ``MAX_SERIES`` are, and how to open one."""
     series = image.metadata["series"]
-    first = series[MAX_SERIES]
+    first, last = series[MAX_SERIES], len(series) - 1
+    which = f"{MAX_SERIES}..{last}" if last > MAX_SERIES else str(last)
     return (f"{path}: {len(series)} series; the first {MAX_SERIES} (0..{MAX_SERIES - 1}) "
-            f"are opened, {len(series) - MAX_SERIES} left out "
-            f"({MAX_SERIES}..{len(series) - 1}): open one by its folder "
+            f"are opened, {len(series) - MAX_SERIES} left out ({which}): open one by its "
+            f"folder "
             f"({os.path.join(str(path), first['path'])} for series {MAX_SERIES}) or "
             f"with open_image(path, series=N)")
 
