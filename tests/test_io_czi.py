@@ -54,27 +54,40 @@ def test_czi_opens_as_czifile_reads_it():
 
 
 def test_czi_scenes_are_series_and_mosaics_are_pasted_as_czifile_does():
-    """Three scenes (series) of mosaic tiles that overlap, over t, c and z."""
+    """Three scenes (series) of mosaic tiles that overlap, over t, c and z, apart on the
+    stage: each opens as its own tiles' extent (czifile 2019 pastes all scenes on one
+    514 x 645 canvas; its 2026 API crops them alike), placed by ``translate``."""
     czifile = pytest.importorskip("czifile")
     czi_file = sample(CZI_MOSAIC)
     with czifile.CziFile(czi_file) as czi:
         assert czi.axes == "HSTCZYX0" and czi.shape == (1, 3, 2, 2, 3, 514, 645, 1)
         values = czi.asarray()[0, ..., 0]
         meta = _czi_dict(czi)
-        tiles = len(czi.filtered_subblock_directory)
+        boxes = [(e.start[1], e.start[5], e.start[6]) for e in czi.filtered_subblock_directory]
         stamps = next(a.data() for a in czi.attachments()
                       if a.attachment_entry.name == "TimeStamps")
     increment = float(meta["Information"]["Image"]["Dimensions"]["T"]["Positions"][
         "Interval"]["Increment"])
-    assert tiles == 12 * (10 + 1 + 17)  # per plane: 10, 1 and 17 tiles of 64 x 64
+    assert len(boxes) == 12 * (10 + 1 + 17)  # per plane: 10, 1 and 17 tiles of 64 x 64
+    extents = [(122, 295), (64, 64), (237, 352)]  # as czifile 2026 gives the scenes
     for series in range(3):
+        y0 = min(y for s, y, _ in boxes if s == series)
+        x0 = min(x for s, _, x in boxes if s == series)
+        h, w = extents[series]
         with lp.open_image(czi_file, series=series) as img:
-            assert img.axes == "tczyx" and img.shape == (2, 2, 3, 514, 645)
+            assert img.axes == "tczyx" and img.shape == (2, 2, 3, h, w)
             assert img.metadata["n_series"] == 3 and img.source["series"] == series
             assert img.scale == pytest.approx((increment, 1.0, 1.0, 1.6, 1.6))
             assert img.scale[0] == pytest.approx(stamps[1] - stamps[0], abs=1e-3)
+            assert img.translate == pytest.approx((0, 0, 0, y0 * 1.6, x0 * 1.6))
             assert img.channel_names == ["DAPI", "EGFP"]
-            np.testing.assert_array_equal(np.asarray(img.levels[0]), values[series])
+            scene = values[series]
+            np.testing.assert_array_equal(np.asarray(img.levels[0]),
+                                          scene[..., y0:y0 + h, x0:x0 + w])
+            outside = scene.copy()
+            outside[..., y0:y0 + h, x0:x0 + w] = 0
+            assert not outside.any()  # nothing of the scene is cut off
+    assert img.translate[3:] == pytest.approx((443.2, 468.8))
     assert "series=3 is out of range; the file has 3 (scenes)" in error(czi_file, series=3)
 
 
@@ -104,17 +117,17 @@ def test_czi_a_region_reads_only_the_tiles_it_overlaps():
     czi_file = sample(CZI_MOSAIC)
     img = lp.open_image(czi_file)  # scene 0: 2 rows of 5 tiles per plane
     arr = img.sources[0]
-    np.asarray(arr[0, 0, 0, :2, 150:152])  # open the file and warm up: nothing counted
+    np.asarray(arr[0, 0, 0, :2, :2])  # open the file and warm up: nothing counted
     tile = 64 * 64 * 2  # uint16 tiles of 64 x 64
     before = bytes_read()
-    inside = arr[1, 1, 2, 5:50, 150:200]  # inside the tile at (0, 145) alone
+    inside = arr[1, 1, 2, 5:50, 5:55]  # inside the first tile alone (the next at x 58)
     one_tile = bytes_read() - before
     before = bytes_read()
     whole = arr[1, 1, 2]  # its plane: all 10 tiles of scene 0
     one_plane = bytes_read() - before
     assert tile <= one_tile < 2 * tile
     assert 10 * tile <= one_plane < 11 * tile
-    np.testing.assert_array_equal(inside, whole[5:50, 150:200])
+    np.testing.assert_array_equal(inside, whole[5:50, 5:55])
     img.close()
 
 

@@ -5,11 +5,11 @@ channel, z, scene) placed at its x, y start. ``CziArray`` indexes the directory 
 file opens (metadata only) and a read decodes only the subblocks its region overlaps,
 pasted in the order czifile's own ``asarray`` pastes them (mosaic tiles by index).
 Subblocks of a stored pyramid (smaller than their extent) are not level 0 and are left
-out. czifile decodes JPEG, LZW and JPEG XR; ZEN's zstd (ZStd0, ZStd1) is decoded here
-with imagecodecs. Scenes (``S``) are series: ``series=N``. The voxel size comes from
-the metadata's ``Scaling`` (metres, given in micrometres), the channel names from its
-``Channel`` elements, the time step from the image's ``T`` positions or the
-``TimeStamps`` attachment.
+out. Scenes (``S``) are series (``series=N``), each its own tiles' extent, placed by
+``translate``. czifile decodes JPEG, LZW and JPEG XR; ZEN's zstd (ZStd0, ZStd1) is
+decoded here with imagecodecs. The voxel size comes from the metadata's ``Scaling``
+(metres, given in micrometres), the channel names from its ``Channel`` elements, the
+time step from the image's ``T`` positions or the ``TimeStamps`` attachment.
 """
 
 from __future__ import annotations
@@ -110,8 +110,18 @@ def _layout(czi, series: int, path: str):
         index = tuple(rel[i] for i in lead)
         box = (rel[iy], rel[ix], entry.shape[iy], entry.shape[ix], where)
         tiles.setdefault(index, []).append(box)
-    shape = tuple(full[i] for i in keep) + ((samples,) if samples > 1 else ())
-    return "".join(letters), shape, tiles, len(lead), n_series
+    shape = [full[i] for i in keep] + ([samples] if samples > 1 else [])
+    origin = (0, 0)
+    boxes = [b for plane in tiles.values() for b in plane]
+    if n_series > 1 and boxes:
+        # scenes lie apart on the stage: each opens as its own tiles' extent, placed by
+        # ``translate`` (a well plate's canvas would be mostly zeros)
+        origin = (min(b[0] for b in boxes), min(b[1] for b in boxes))
+        shape[keep.index(iy)] = max(b[0] + b[2] for b in boxes) - origin[0]
+        shape[keep.index(ix)] = max(b[1] + b[3] for b in boxes) - origin[1]
+        tiles = {k: [(y - origin[0], x - origin[1], h, w, where)
+                     for y, x, h, w, where in plane] for k, plane in tiles.items()}
+    return "".join(letters), tuple(shape), tiles, len(lead), n_series, origin
 
 
 #: ZEN's zstd compressions, which czifile 2019 does not decode: decoded here
@@ -228,15 +238,18 @@ class Czi(VendorFormat):
 
 def _image(czi, path: str, series: int) -> LazyImage:
     """The image of a CZI file opened as ``czi``: one series, its tiles per frame."""
-    axes, shape, tiles, n_lead, n_series = _layout(czi, series, path)
+    axes, shape, tiles, n_lead, n_series, origin = _layout(czi, series, path)
     chunks = (1,) * n_lead + shape[n_lead:]
     arr = CziArray(path, series, tiles, n_lead, shape, czi.dtype, chunks, czi)
     meta = _metadata(czi, axes, shape)
+    translate = [0.0] * len(axes)
+    for a, pixels in zip("yx", origin, strict=True):  # the scene's place on the stage
+        translate[axes.index(a)] = pixels * meta["scale"][axes.index(a)]
     return LazyImage(
         levels=[arr.to_dask()],
         axes=axes,
         scale=tuple(meta["scale"]),
-        translate=(0.0,) * len(axes),
+        translate=tuple(translate),
         units=tuple(meta["units"]),
         name=Path(path).stem,
         channel_names=meta.get("channel_names"),
