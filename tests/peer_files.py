@@ -55,6 +55,9 @@ SAMPLES = {
     "S3_1Pos_2Mosaic_T2Z3_CH2_sm.czi": Peer(
         *_CZITOOLS, "9da9e94581422d94998e9eb12b76d1d237ef8d7d7c6f253e187b2d112c8ee4c1",
         "data/S3_1Pos_2Mosaic_T2Z3_CH2_sm.czi"),
+    "WP96_4Pos_B4-10_DAPI.czi": Peer(
+        *_CZITOOLS, "7057331c2f13c472351d3edddc85071d338156f466c055c85d1dbe3a1901e25e",
+        "data/WP96_4Pos_B4-10_DAPI.czi"),
     "LLS7_small.czi": Peer(
         *_CZITOOLS, "80fb3b861deac2916bf15728477af879195ae036a6df5b2c271fba325d0545c3",
         "data/LLS7_small.czi"),

@@ -14,6 +14,7 @@ import napari_lazyproc as lp
 
 CZI = "CellDivision_T3_Z5_CH2_X240_Y170.czi"
 CZI_MOSAIC, CZI_LLS = "S3_1Pos_2Mosaic_T2Z3_CH2_sm.czi", "LLS7_small.czi"
+CZI_PLATE = "WP96_4Pos_B4-10_DAPI.czi"
 UM = "micrometer"
 
 
@@ -89,6 +90,35 @@ def test_czi_scenes_are_series_and_mosaics_are_pasted_as_czifile_does():
             assert not outside.any()  # nothing of the scene is cut off
     assert img.translate[3:] == pytest.approx((443.2, 468.8))
     assert "series=3 is out of range; the file has 3 (scenes)" in error(czi_file, series=3)
+
+
+def test_czi_well_plate_scenes_open_where_they_lie_not_on_one_canvas():
+    """28 scenes (4 positions in wells B4 to B10) spread over 18764 x 288764 pixels of
+    stage: each opens as its one 640 x 640 tile (not a 5 GB canvas of zeros), its
+    ``translate`` the tile's place on the stage, its values the tile's own."""
+    czifile = pytest.importorskip("czifile")
+    czi_file = sample(CZI_PLATE)
+    with czifile.CziFile(czi_file) as czi:
+        assert czi.axes == "SCYX0" and czi.shape == (28, 1, 18764, 288764, 1)
+        entries = czi.filtered_subblock_directory
+        start = czi.start
+        scaling = {d["Id"]: d["Value"] for d in _czi_dict(czi)["Scaling"]["Items"][
+            "Distance"]}
+        tiles = {e.start[0] - start[0]: e for e in entries}
+        assert len(entries) == len(tiles) == 28
+        last = tiles[27].data_segment().data()[0, 0, ..., 0]
+        where = [(tiles[s].start[2] - start[2], tiles[s].start[3] - start[3])
+                 for s in range(28)]
+    um = scaling["X"] * 1e6
+    for series in (0, 27):
+        with lp.open_image(czi_file, series=series) as img:
+            assert img.axes == "yx" and img.shape == (640, 640)
+            assert img.metadata["n_series"] == 28
+            assert img.scale == pytest.approx((um, um)) and um == pytest.approx(0.2)
+            assert img.translate == pytest.approx((where[series][0] * um,
+                                                   where[series][1] * um))
+    np.testing.assert_array_equal(np.asarray(img.levels[0]), last)
+    assert img.translate == pytest.approx((18124 * um, 288124 * um))
 
 
 def test_czi_scaling_is_the_images_not_the_psfs():
