@@ -203,6 +203,7 @@ def apply(name: str, data, *, axes: str | Sequence[int] | int | None = None,
     """
     op = get_op(name)
     source = as_source(data, data_axes)
+    images = _second_images(op, source, params)
     if op.geometry is not None and op.geometry.frame is not None:
         spatial = _named_frame(op, source, axes, params)
     else:
@@ -222,7 +223,32 @@ def apply(name: str, data, *, axes: str | Sequence[int] | int | None = None,
                             validated["wrap_axes"] or "", validated["output"])
     precision = check_precision(get_precision() if precision is None else precision)
     return LazyResult(op, validated, source, spatial, precision=precision,
-                      passes=_pass_order(op, source, axes, spatial))
+                      passes=_pass_order(op, source, axes, spatial), images=images)
+
+
+def _second_images(op, source, params: dict[str, Any]) -> dict:
+    """The operation's second images (``Op.images``: scipy's ``mask``), taken out of
+    ``params`` as sources of the input's shape; None ones dropped."""
+    out = {}
+    for name in op.images:
+        value = params.pop(name, None)
+        if value is None:
+            continue
+        shape = getattr(value, "shape", None)
+        if shape is None:  # a nested list
+            value = np.asarray(value)
+            shape = value.shape
+        same = len(shape) == len(source.shape) and not hasattr(value, "axes")
+        image = as_source(value, source.axes if same else None)
+        if tuple(image.shape) != tuple(source.shape):
+            raise ValueError(f"{op.name}: {name} has shape {tuple(image.shape)} and the input "
+                             f"{tuple(source.shape)}; they must be equal (scipy.ndimage "
+                             f"refuses it too)")
+        if np.dtype(image.dtype).kind == "c":
+            raise ValueError(f"{op.name}: {name} is complex ({image.dtype}); give a mask "
+                             f"of booleans or numbers")
+        out[name] = image
+    return out
 
 
 def _pass_order(op, source, axes, spatial) -> tuple[int, ...] | None:

@@ -180,6 +180,10 @@ class Op:
     #: scipy applies the i-th of a sequence of modes to every axis of its i-th term
     #: (``gaussian_laplace``): a wrapped axis is then read whole, not padded
     modes_per_term: bool = False
+    #: keywords that take a second image of the input's shape (scipy's ``mask``): read
+    #: over the same region as the input and passed to ``function`` as a block by that
+    #: name (None when not given); ``apply`` takes any array, image or lazy result
+    images: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.output and not any(p.name == "output" for p in self.params):
