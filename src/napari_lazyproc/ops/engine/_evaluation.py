@@ -10,6 +10,7 @@ import numpy as np
 from ..._shared.regions import Region, region_shape, within
 from ...backend import array_module, device, get_backend
 from ._cache import CACHE
+from ._nan_order import check_block
 from ._wrap import padded_mode, read_wrapped
 
 
@@ -42,7 +43,7 @@ class Evaluation:
                 CACHE.put(key, full)
         else:
             block = self._read_input(expanded)
-            if self.fast:
+            if self.fast and check_block(self, block):  # not NaN (``_nan_order``)
                 values = self._apply_fast(block, region, expanded)
                 if values is not None:
                     return values

@@ -25,6 +25,7 @@ from ._cache import CACHE
 from ._evaluation import Evaluation
 from ._gpu_evaluation import GpuEvaluation
 from ._levels import coarse_params, footprint_note, level_factors
+from ._nan_order import nan_axes
 from ._params import Params
 from ._progress import Cancelled
 from ._registry import WHOLE_FRAME, Op
@@ -125,6 +126,11 @@ class LazyResult(ResultGeometry, WholeInputValues, Tiling, Evaluation, GpuEvalua
         #: per spatial axis: computed from index 0 (scipy's running sums, exact results)
         self.prefix = ((False,) * len(self.spatial) if op.prefix is None or self.fast
                        else tuple(op.prefix(source.dtype, params.as_dict(), len(self.spatial))))
+        #: per spatial axis: scipy's order statistics of NaN depend on the line's start
+        #: there (``_nan_order``): read from index 0 too, unless a fast kernel computes
+        self.nan_axes = nan_axes(self)
+        if not self.fast:
+            self.prefix = tuple(p or v for p, v in zip(self.prefix, self.nan_axes, strict=True))
         #: per spatial axis: mode "wrap", a region reads its wrap partner (``_wrap``)
         self.wrapped = wrap_axes(op, params.as_dict(), len(self.spatial))
         #: ... and where it is read padded by its wrap partner (else whole, wrapped by scipy)

@@ -184,6 +184,10 @@ class Op:
     #: over the same region as the input and passed to ``function`` as a block by that
     #: name (None when not given); ``apply`` takes any array, image or lazy result
     images: tuple[str, ...] = ()
+    #: ``nan_history(params, n_axes) -> tuple[bool, ...]``: an order statistic whose
+    #: scipy answer, once a NaN is in the window, depends on the line since its start
+    #: along those axes (``engine._nan_order``); None: NaN needs nothing special
+    nan_history: Callable[[dict[str, Any], int], tuple[bool, ...]] | None = None
 
     def __post_init__(self) -> None:
         if self.output and not any(p.name == "output" for p in self.params):

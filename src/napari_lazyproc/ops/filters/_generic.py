@@ -23,6 +23,7 @@ import numpy as np
 
 from ...backend import array_module, ndimage_for
 from ..engine._levels import note_once
+from ..engine._nan_order import rank_history
 from ..engine._params import Param
 from ..engine._registry import Op, register
 from ..engine._scipy_params import (
@@ -169,6 +170,12 @@ def _rank_filter(b, rank, size, footprint, mode, cval, origin, output=None):
                                       origin=origin)
 
 
+def _rank_nan(params, n: int) -> tuple[bool, ...]:
+    fp = _footprint(params["footprint"], "rank_filter: footprint")
+    count = math.prod(params["size"]) if fp is None else int(fp.sum())
+    return rank_history(int(params["rank"]), count, n)
+
+
 def _rank_filter_fast(b, crop, rank, size, footprint, mode, cval, origin):
     """A box window, centred: the sliding-window rank kernel (an order statistic of the
     block's own values, so exactly scipy's); a footprint or an origin: scipy."""
@@ -187,7 +194,7 @@ register(Op(
      SIZE, kernel_param("rank_filter", "footprint", FOOTPRINT_HELP), MODE, CVAL, ORIGIN),
     halo=_window_halo_of, check=_check_rank, at_level=_same_kernel_note("rank_filter",
                                                                         "footprint"),
-    fast=_rank_filter_fast,
+    fast=_rank_filter_fast, nan_history=_rank_nan,
     description="the rank-th value of a window (scipy.ndimage.rank_filter)",
     output=True, complex_input=False,
 ))
