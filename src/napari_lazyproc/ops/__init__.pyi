@@ -349,6 +349,7 @@ def gaussian_gradient_magnitude(
     truncate: float = 4.0,
     mode: Literal['reflect', 'constant', 'nearest', 'mirror', 'wrap'] | Sequence[Literal['reflect', 'constant', 'nearest', 'mirror', 'wrap']] = 'reflect',
     cval: float = 0.0,
+    gradient_axes: str | None = None,
     output: DTypeLike | None = None,
     axes: str | Sequence[int] | int | None = None,
     units: Literal["pixel", "physical"] = 'pixel',

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import warnings
 from collections.abc import Iterable, Sequence
@@ -208,6 +209,7 @@ def apply(name: str, data, *, axes: str | Sequence[int] | int | None = None,
         spatial = _named_frame(op, source, axes, params)
     else:
         spatial = _spatial_axes(source, axes, name)
+    spatial, params, axes = _gradient_subset(op, source, axes, spatial, params)
     params = _in_array_order(op, params, source, axes, spatial)
     params = _to_pixels(op, params, source, spatial, units)
     validated = _checked_dtypes(op, source.dtype, op.validate(params, len(spatial)),
@@ -251,10 +253,53 @@ def _second_images(op, source, params: dict[str, Any]) -> dict:
     return out
 
 
+@functools.cache
+def _scipy_smooths_other_axes() -> bool:
+    """Whether scipy's gaussian_gradient_magnitude with ``axes`` a subset smooths the
+    other axes too (scipy 1.17 does: its derivative is a gaussian_filter of them all)."""
+    import scipy.ndimage as ndi
+
+    x = np.zeros((5, 5))
+    x[2, 2] = 1.0
+    rows = np.stack([ndi.gaussian_gradient_magnitude(r, 1.0) for r in x])
+    return not np.array_equal(ndi.gaussian_gradient_magnitude(x, 1.0, axes=(1,)), rows)
+
+
+def _gradient_subset(op, source, axes, spatial, params):
+    """scipy's integer ``axes``, a subset, for gaussian_gradient_magnitude: where the
+    installed scipy smooths every axis of the array (1.17), every axis is the frame and
+    ``gradient_axes`` the derivatives' (in the order given); letters keep their frame."""
+    if op.name != "gaussian_gradient_magnitude" or axes is None or isinstance(axes, str) \
+            or params.get("gradient_axes") or len(spatial) == len(source.shape) \
+            or not _scipy_smooths_other_axes():
+        return spatial, params, axes
+    if any(a not in SPATIAL_AXES for a in source.axes):
+        raise ValueError(f"{op.name}: axes {axes!r} are a subset; scipy "
+                         f"{_scipy_version()} then smooths every axis of the array, and this "
+                         f"one has axes {source.axes!r}, which are not all spatial; give axis "
+                         f"letters (a gradient over those axes alone) or data_axes naming "
+                         f"every axis spatial")
+    given = _axis_letters(source, axes, op.name)
+    params = {**params, "gradient_axes": given}
+    mode = params.get("mode")
+    if isinstance(mode, Sequence) and not isinstance(mode, str) and len(mode) == len(given):
+        # scipy's i-th mode is its i-th term's: kept at that axis (a wrapped one read
+        # whole); an axis with no term, never asked, wraps where any term does
+        rest = "wrap" if "wrap" in mode else mode[0]
+        params["mode"] = [mode[given.index(a)] if a in given else rest for a in source.axes]
+    return tuple(range(len(source.shape))), params, None
+
+
+def _scipy_version() -> str:
+    import scipy
+
+    return scipy.__version__
+
+
 def _pass_order(op, source, axes, spatial) -> tuple[int, ...] | None:
     """The order of a separable operation's 1-D passes: ``axes``' as given (scipy runs
     them so, and the rounding follows), None for the array's."""
-    if axes is None or op.separable is None:
+    if axes is None or (op.separable is None and not op.ordered_terms):
         return None
     letters = axes if isinstance(axes, str) else _axis_letters(source, axes, op.name)
     given = [source.axes.index(a) for a in letters]

@@ -53,8 +53,12 @@ class Evaluation:
         return full[within(region, expanded)]
 
     def _read_input(self, expanded: Region, read=None):
-        """The input over ``expanded``, whose wrapped axes may reach past the edges."""
-        return read_wrapped(read or self.source.read, expanded, self.source.shape)
+        """The input over ``expanded``, whose wrapped axes may reach past the edges; in
+        native byte order (the same values, and scipy's output is native too)."""
+        block = read_wrapped(read or self.source.read, expanded, self.source.shape)
+        if isinstance(block, np.ndarray) and not block.dtype.isnative:
+            block = block.astype(block.dtype.newbyteorder("="))
+        return block
 
     def _read_images(self, expanded: Region) -> dict:
         """The second images (a mask) over ``expanded``, each in its own dtype."""
@@ -68,6 +72,8 @@ class Evaluation:
         params = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
         if self.op.needs_axes:
             params["axes"] = self.spatial_axes
+        if self.op.ordered_terms:
+            params["terms"] = self.passes
         return params
 
     def _frames(self, block, region: Region, expanded: Region, frame, extra=None):

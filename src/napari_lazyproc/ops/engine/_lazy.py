@@ -98,8 +98,11 @@ class LazyResult(ResultGeometry, WholeInputValues, Tiling, Evaluation, GpuEvalua
         self._layout(source)  # shape, axes, scale, units and chunks of the output
         self.ndim = len(self.shape)
         self.dtype = np.dtype(op.dtype(source.dtype, params.as_dict()))
+        if params.as_dict().get("output") is None:  # scipy's own output: native order
+            self.dtype = self.dtype.newbyteorder("=")
         #: a fast kernel computes the operation's own dtype: ``output=`` another is scipy's
-        self._own_dtype = self.dtype == op.own_dtype(source.dtype, params.as_dict())
+        self._own_dtype = self.dtype == np.dtype(
+            op.own_dtype(source.dtype, params.as_dict())).newbyteorder("=")
         # every value that can change the result's values but the input's bytes (those
         # are in ``stamp``): parameters, axes, the input, the precision and its kernels
         order = () if self.passes == tuple(range(len(spatial))) else (self.passes,)

@@ -184,6 +184,10 @@ class Op:
     #: over the same region as the input and passed to ``function`` as a block by that
     #: name (None when not given); ``apply`` takes any array, image or lazy result
     images: tuple[str, ...] = ()
+    #: sums one term per axis in ``axes``' order, as scipy's ``generic_laplace`` and
+    #: ``generic_gradient_magnitude`` do: ``function`` and ``fast`` get ``terms=`` (the
+    #: spatial axes' indices in that order; the array's by default)
+    ordered_terms: bool = False
     #: ``nan_history(params, n_axes) -> tuple[bool, ...]``: an order statistic whose
     #: scipy answer, once a NaN is in the window, depends on the line since its start
     #: along those axes (``engine._nan_order``); None: NaN needs nothing special
