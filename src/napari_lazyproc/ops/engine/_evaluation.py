@@ -117,6 +117,8 @@ class Evaluation:
         """The fast kernel on every frame over ``region``, or None where it declines."""
         params = self._call_params()  # with ``axes`` for operations that need them
         params.pop("output", None)  # the kernel's own dtype (``fast`` checked it)
+        if any(w and not p for w, p in zip(self.wrapped, self.padded, strict=True)):
+            return None  # a wrapped axis read whole (a line's start): scipy wraps it
         if "mode" in params:  # one mode, known to the kernels (a wrapped axis is padded)
             params["mode"] = padded_mode(params["mode"], self.padded)
             if params["mode"] is None:

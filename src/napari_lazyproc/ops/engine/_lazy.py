@@ -131,8 +131,9 @@ class LazyResult(ResultGeometry, WholeInputValues, Tiling, Evaluation, GpuEvalua
                        else tuple(op.prefix(source.dtype, params.as_dict(), len(self.spatial))))
         #: per spatial axis: scipy's order statistics of NaN depend on the line's start
         #: there (``_nan_order``): read from index 0 too, unless a fast kernel computes
+        #: (a 1-D frame, a line, is read from its start by both)
         self.nan_axes = nan_axes(self)
-        if not self.fast:
+        if not self.fast or len(self.spatial) == 1:
             self.prefix = tuple(p or v for p, v in zip(self.prefix, self.nan_axes, strict=True))
         #: per spatial axis: mode "wrap", a region reads its wrap partner (``_wrap``)
         self.wrapped = wrap_axes(op, params.as_dict(), len(self.spatial))

@@ -9,7 +9,8 @@ along which that happens, for its parameters. On float input, a result computed 
 scipy reads those axes from index 0, as an exact running sum does (``Op.prefix``), and
 is bitwise scipy's; a fast kernel declines a block holding NaN (scipy runs), and where
 the answer depends on the line's start a fast result refuses the block, naming the
-reason (``precision="exact"`` computes it).
+reason (``precision="exact"`` computes it), unless it reads it too (a 1-D frame: one
+line, read from its start in both precisions).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def check_block(result, block) -> bool:
     runs); a ``ValueError`` where scipy's answer there depends on the line's start."""
     if not nan_sensitive(result) or not np.isnan(block).any():
         return True
-    if any(result.nan_axes):
+    if any(v and not p for v, p in zip(result.nan_axes, result.prefix, strict=True)):
         axes = "".join(a for a, v in zip(result.spatial_axes, result.nan_axes, strict=True)
                        if v)
         raise ValueError(
