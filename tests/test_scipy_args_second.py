@@ -94,8 +94,12 @@ def test_mask_of_a_lazy_result_and_per_plane():
     assert again.token == res.token != other.token
 
 
-def test_mask_identity_token_and_stamp(tmp_path):
+def test_mask_identity_token_and_stamp(tmp_path, monkeypatch):
     """The mask's token is the result's; a rewritten mask file is a miss, never stale."""
+    from napari_lazyproc.ops.engine import _sources
+
+    monkeypatch.setattr(_sources, "STAMP_COST", 60.0)  # a loaded machine's slow stat
+    # is reused for a second by design (``KeptStamps``): never here
     x = RNG.random((20, 24)) > 0.3
     path = str(tmp_path / "mask.zarr")
     z = zarr.open_array(path, mode="w", shape=x.shape, chunks=(8, 8), dtype=bool)
@@ -281,3 +285,15 @@ def test_gradient_subset_is_scipy_1_17s():
         lp.apply("gaussian_gradient_magnitude", x, sigma=1.0, axes=(1,), data_axes="tyx")
     with pytest.raises(ValueError, match="gradient_axes 'q'"):
         lp.apply("gaussian_gradient_magnitude", x, gradient_axes="q")
+
+
+def test_mask_given_by_path_replays_from_the_steps(tmp_path):
+    x = RNG.random((12, 14)) > 0.3
+    path = str(tmp_path / "m.zarr")
+    z = zarr.open_array(path, mode="w", shape=x.shape, chunks=(5, 5), dtype=bool)
+    z[...] = RNG.random(x.shape) > 0.5
+    res = lp.apply("binary_dilation", x, mask=path, iterations=2, precision="exact")
+    again = lp.Pipeline([res.steps[-1]])(x)
+    ref = ndi.binary_dilation(x, iterations=2, mask=z[...])
+    assert again.token == res.token
+    np.testing.assert_array_equal(np.asarray(again), ref)
