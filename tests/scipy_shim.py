@@ -83,12 +83,18 @@ def _ours(call, x: np.ndarray, precision: str) -> np.ndarray:
     import napari_lazyproc as lp
 
     rng = _rng()
-    chunks = tuple(int(min(n, rng.integers(3, 8))) or 1 for n in x.shape)
-    z = zarr.create_array(zarr.storage.MemoryStore(), shape=x.shape, dtype=x.dtype,
-                          chunks=chunks, fill_value=None)
-    z[...] = x
-    res = lp.apply(call.op, z, axes=call.axes, data_axes=call.data_axes,
-                   precision=precision, **call.params)
+
+    def stored(values):
+        chunks = tuple(int(min(n, rng.integers(3, 8))) or 1 for n in values.shape)
+        z = zarr.create_array(zarr.storage.MemoryStore(), shape=values.shape,
+                              dtype=values.dtype, chunks=chunks, fill_value=None)
+        z[...] = values
+        return z
+
+    # a mask is a second image, in chunks of its own
+    params = {k: stored(v) if k == "mask" else v for k, v in call.params.items()}
+    res = lp.apply(call.op, stored(x), axes=call.axes, data_axes=call.data_axes,
+                   precision=precision, **params)
     out = np.empty(res.shape, res.dtype)
     for box in _regions(res.shape, rng):
         out[box] = np.asarray(res[box])

@@ -32,18 +32,13 @@ class Call:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-def frame(x: np.ndarray, axes, a: dict | None = None,
-          passes: bool = False) -> tuple[list[int], tuple[int, ...], str]:
+def frame(x: np.ndarray, axes, a: dict | None = None) -> tuple[list[int], tuple[int, ...], str]:
     """scipy's axes (None, an int or a sequence) as (axes as given, the axes for
-    ``lp.apply``: the same integers, data_axes: those axes spatial).
-    ``passes``: a filter that sums terms in ``axes``' order in scipy, the array's in ours
-    (gaussian_laplace, gaussian_gradient_magnitude, laplace): refused out of order."""
+    ``lp.apply``: the same integers, data_axes: those axes spatial)."""
     n = x.ndim
     given = list(range(n)) if axes is None else [int(ax) % n for ax in np.atleast_1d(axes)]
     if len(set(given)) != len(given):
         raise Unsupported("axes", "repeated")
-    if passes and given != sorted(given):
-        raise Unsupported("axes", "out of order (scipy sums its terms in that order)")
     if a is not None:
         _in_order(a, given)
     if len(given) > 3:
@@ -107,7 +102,7 @@ def output_dtype(a: dict, x: np.ndarray, op: str, params: dict, default=None) ->
     if want == ours:
         return
     if "output" in {p.name for p in REGISTRY[op].params}:
-        params["output"] = want.name
+        params["output"] = want.name if want.isnative else want.str  # ">f8" kept
         return
     kinds = {"b": "bool", "i": "int", "u": "int", "f": "float"}
     if out is None:

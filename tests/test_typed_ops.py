@@ -41,7 +41,8 @@ def test_every_operation_has_a_typed_function_and_a_stub_entry():
         assert name in lp.ops.__all__
         params = list(inspect.signature(fn).parameters.values())
         assert params[0].name == "data" and params[0].kind is inspect.Parameter.POSITIONAL_ONLY
-        assert [p.name for p in params[1:]] == [p.name for p in op.params] + COMMON
+        assert [p.name for p in params[1:]] == [p.name for p in op.params] + list(op.images) \
+            + COMMON
         assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params[1:])
         assert [p.default for p in params[1 : len(op.params) + 1]] == \
             [p.default for p in op.params]

@@ -59,7 +59,11 @@ class ExportInput:
         whole = tuple(slice(0, n) for n in leaf.shape)
         fresh = getattr(leaf, "_stamp", None)  # never one reused from a cache
         stamp = fresh(whole) if fresh else reader_stamp(leaf, whole)
-        return {"token": self.source.token, "stamp": tokenize([stamp])}
+        # a step's second images (a mask) too: a mask rewritten since is a new input
+        masks = [reader_stamp(image, tuple(slice(0, n) for n in image.shape))
+                 for src in chain_of(self.source)
+                 for image in getattr(src, "images", {}).values()]
+        return {"token": self.source.token, "stamp": tokenize([stamp, *masks])}
 
     def channel_windows(self) -> list[tuple[float, float]] | None:
         """Per-channel display limits: the input's, or, for an image with channels,

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..io import SPATIAL_AXES, convert_unit
+from ._scipy_call import gradient_subset, second_images
 from .engine._as_source import as_source
 from .engine._lazy import LazyResult
 from .engine._precision import check_precision, get_precision
@@ -203,10 +204,14 @@ def apply(name: str, data, *, axes: str | Sequence[int] | int | None = None,
     """
     op = get_op(name)
     source = as_source(data, data_axes)
+    images = second_images(op, source, params)
     if op.geometry is not None and op.geometry.frame is not None:
         spatial = _named_frame(op, source, axes, params)
     else:
         spatial = _spatial_axes(source, axes, name)
+    if axes is not None and not isinstance(axes, str):
+        given = _axis_letters(source, axes, name)
+        spatial, params, axes = gradient_subset(op, source, given, axes, spatial, params)
     params = _in_array_order(op, params, source, axes, spatial)
     params = _to_pixels(op, params, source, spatial, units)
     validated = _checked_dtypes(op, source.dtype, op.validate(params, len(spatial)),
@@ -222,13 +227,14 @@ def apply(name: str, data, *, axes: str | Sequence[int] | int | None = None,
                             validated["wrap_axes"] or "", validated["output"])
     precision = check_precision(get_precision() if precision is None else precision)
     return LazyResult(op, validated, source, spatial, precision=precision,
-                      passes=_pass_order(op, source, axes, spatial))
+                      passes=_pass_order(op, source, axes, spatial), images=images)
+
 
 
 def _pass_order(op, source, axes, spatial) -> tuple[int, ...] | None:
     """The order of a separable operation's 1-D passes: ``axes``' as given (scipy runs
     them so, and the rounding follows), None for the array's."""
-    if axes is None or op.separable is None:
+    if axes is None or (op.separable is None and not op.ordered_terms):
         return None
     letters = axes if isinstance(axes, str) else _axis_letters(source, axes, op.name)
     given = [source.axes.index(a) for a in letters]

@@ -53,6 +53,7 @@ def _function(name: str) -> str:
     op = REGISTRY[name]
     args = [f"data: {DATA}", "/", "*"]
     args += [f"{p.name}: {annotation(p)} = {p.default!r}" for p in op.params]
+    args += [f"{n}: {DATA} | None = None" for n in op.images]
     args += [f"{n}: {ann} = {default!r}" for n, ann, default, _ in COMMON]
     body = ",\n    ".join(args)
     return f"def {name}(\n    {body},\n) -> {returns(op)}: ...\n"

@@ -80,6 +80,8 @@ def signature(op: Op) -> inspect.Signature:
     data = inspect.Parameter("data", inspect.Parameter.POSITIONAL_ONLY, annotation=DATA)
     own = [inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, default=p.default,
                              annotation=annotation(p)) for p in op.params]
+    own += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                              annotation=f"{DATA} | None") for name in op.images]
     common = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
                                 annotation=ann) for name, ann, default, _ in COMMON]
     return inspect.Signature([data, *own, *common], return_annotation=returns(op))
@@ -135,6 +137,12 @@ def docstring(op: Op) -> str:
         lines.append(f"{p.name} : {doc_type(p)}")
         lines += textwrap.wrap(" ".join([*_described(p), f"Default: {p.default!r}."]),
                                84, initial_indent="    ", subsequent_indent="    ")
+    for name in op.images:
+        lines.append(f"{name} : LazyImage, LazyResult or array_like, optional")
+        lines += textwrap.wrap("A second image of the input's shape, read over the same "
+                               "region (scipy's mask: where it is zero, the input is "
+                               "kept). Default: None.", 84, initial_indent="    ",
+                               subsequent_indent="    ")
     for name, _, default, help_ in COMMON:
         lines.append(f"{name} : {COMMON_DOC_TYPES[name]}")
         lines += textwrap.wrap(help_[:1].upper() + help_[1:] + f". Default: {default!r}.",

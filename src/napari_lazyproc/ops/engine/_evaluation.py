@@ -10,6 +10,7 @@ import numpy as np
 from ..._shared.regions import Region, region_shape, within
 from ...backend import array_module, device, get_backend
 from ._cache import CACHE
+from ._nan_order import check_block
 from ._wrap import padded_mode, read_wrapped
 
 
@@ -37,22 +38,32 @@ class Evaluation:
             key = self._key(expanded, "frame")
             full = CACHE.get(key)
             if full is None:
-                full = self._apply(self._read_input(expanded), where=expanded)
+                full = self._apply(self._read_input(expanded), where=expanded,
+                                   extra=self._read_images(expanded))
                 CACHE.put(key, full)
         else:
             block = self._read_input(expanded)
-            if self.fast:
+            if self.fast and check_block(self, block):  # not NaN (``_nan_order``)
                 values = self._apply_fast(block, region, expanded)
                 if values is not None:
                     return values
             if self.op.separable is not None:
                 return self._apply_separable(block, region, expanded)
-            full = self._apply(block, where=expanded)
+            full = self._apply(block, where=expanded, extra=self._read_images(expanded))
         return full[within(region, expanded)]
 
     def _read_input(self, expanded: Region, read=None):
-        """The input over ``expanded``, whose wrapped axes may reach past the edges."""
-        return read_wrapped(read or self.source.read, expanded, self.source.shape)
+        """The input over ``expanded``, whose wrapped axes may reach past the edges; in
+        native byte order (the same values, and scipy's output is native too)."""
+        block = read_wrapped(read or self.source.read, expanded, self.source.shape)
+        if isinstance(block, np.ndarray) and not block.dtype.isnative:
+            block = block.astype(block.dtype.newbyteorder("="))
+        return block
+
+    def _read_images(self, expanded: Region) -> dict:
+        """The second images (a mask) over ``expanded``, each in its own dtype."""
+        return {name: read_wrapped(image.read, expanded, image.shape)
+                for name, image in self.images.items()}
 
     def _call_params(self) -> dict[str, Any]:
         """Keyword arguments of the operation's functions: parameters, prepared values,
@@ -61,24 +72,29 @@ class Evaluation:
         params = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
         if self.op.needs_axes:
             params["axes"] = self.spatial_axes
+        if self.op.ordered_terms:
+            params["terms"] = self.passes
         return params
 
-    def _frames(self, block, region: Region, expanded: Region, frame):
+    def _frames(self, block, region: Region, expanded: Region, frame, extra=None):
         """``frame(values)`` on every frame of ``block`` (its spatial axes at one index of
         the others, never across T or C), the other axes cropped from ``expanded`` to
         ``region``; stacked back in the block's axis order. ``frame`` returns the values
         over ``region``'s spatial extent, or None to decline (then this returns None).
         For an operation with ``needs_frame``, ``frame`` also gets ``frame=`` the frame's
-        index along the other axes, by letter and in the whole array (``{"t": 3}``)."""
+        index along the other axes, by letter and in the whole array (``{"t": 3}``).
+        ``extra``: blocks of the block's shape (a mask), passed to ``frame`` by name."""
         nd = block.ndim
         other = [a for a in range(nd) if a not in self.spatial]
         inner = within(region, expanded)
         moved = np.moveaxis(block, self.spatial, range(len(other), nd))[
             tuple(inner[a] for a in other)]
         spatial_shape = tuple(region[a].stop - region[a].start for a in self.spatial)
+        extra = {k: np.moveaxis(v, self.spatial, range(len(other), nd))[
+            tuple(inner[a] for a in other)] for k, v in (extra or {}).items()}
         if not other and not self.op.needs_frame and isinstance(block, np.ndarray):
             # one frame (a volume's box): its own result, not copied into another array
-            values = frame(moved)
+            values = frame(moved, **extra)
             if values is None or (isinstance(values, np.ndarray) and values.dtype == self.dtype
                                   and values.shape == spatial_shape
                                   and not np.may_share_memory(values, block)):
@@ -91,7 +107,7 @@ class Evaluation:
             at = ({"frame": {self.axes[a]: region[a].start + i
                              for a, i in zip(other, index, strict=True)}}
                   if self.op.needs_frame else {})
-            values = frame(moved[index], **at)
+            values = frame(moved[index], **at, **{k: v[index] for k, v in extra.items()})
             if values is None:
                 return None
             out[index] = values
@@ -101,6 +117,8 @@ class Evaluation:
         """The fast kernel on every frame over ``region``, or None where it declines."""
         params = self._call_params()  # with ``axes`` for operations that need them
         params.pop("output", None)  # the kernel's own dtype (``fast`` checked it)
+        if any(w and not p for w, p in zip(self.wrapped, self.padded, strict=True)):
+            return None  # a wrapped axis read whole (a line's start): scipy wraps it
         if "mode" in params:  # one mode, known to the kernels (a wrapped axis is padded)
             params["mode"] = padded_mode(params["mode"], self.padded)
             if params["mode"] is None:
@@ -131,13 +149,16 @@ class Evaluation:
 
         return self._frames(block, region, expanded, passes)
 
-    def _apply(self, block: np.ndarray, fn=None, where: Region | None = None) -> np.ndarray:
+    def _apply(self, block: np.ndarray, fn=None, where: Region | None = None,
+               extra=None) -> np.ndarray:
         """Run the operation on every spatial sub-block (never across T or C); ``where``:
-        the block's region in the array (for ``needs_frame``)."""
+        the block's region in the array (for ``needs_frame``); ``extra``: second images
+        over the same region (a mask), passed by name."""
         fn = fn or self.op.function
         params = self._call_params()
         whole = where or tuple(slice(0, n) for n in block.shape)
-        return self._frames(block, whole, whole, lambda block, **at: fn(block, **params, **at))
+        return self._frames(block, whole, whole, lambda block, **at: fn(block, **params, **at),
+                            extra)
 
     def _apply_geometric(self, block, region: Region, expanded: Region, fn=None):
         """A ``Geometry`` operation: ``block`` (the input over ``expanded``) to the values

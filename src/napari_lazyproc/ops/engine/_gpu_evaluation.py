@@ -20,7 +20,7 @@ class GpuEvaluation:
         GPU function, and precision "fast". CuPy's kernels are not bitwise scipy (they
         meet the fast contract), so an exact result is computed with scipy on the CPU."""
         return (get_backend() == "cupy" and self.op.gpu_function is not None
-                and self.precision == "fast")
+                and self.precision == "fast" and not self.images)  # a mask: scipy's
 
     def _compute_gpu(self, region: Region) -> np.ndarray:
         """On the device; out of memory: the region split in two, and at last the CPU."""

@@ -25,6 +25,7 @@ from ._cache import CACHE
 from ._evaluation import Evaluation
 from ._gpu_evaluation import GpuEvaluation
 from ._levels import coarse_params, footprint_note, level_factors
+from ._nan_order import nan_axes
 from ._params import Params
 from ._progress import Cancelled
 from ._registry import WHOLE_FRAME, Op
@@ -53,6 +54,18 @@ def _token_values(op: Op, params: Params) -> tuple:
 
 
 
+def _image_levels(images: dict, k: int, shape) -> dict | None:
+    """The second images at level ``k`` (each one's own level of that shape), or None
+    where one has no such level."""
+    out = {}
+    for name, image in images.items():
+        levels = getattr(image, "levels", [image])
+        if k >= len(levels) or tuple(levels[k].shape) != tuple(shape):
+            return None
+        out[name] = levels[k]
+    return out
+
+
 class LazyResult(ResultGeometry, WholeInputValues, Tiling, Evaluation, GpuEvaluation):
     """An operation applied lazily to an input (a file's array or another result).
 
@@ -63,8 +76,12 @@ class LazyResult(ResultGeometry, WholeInputValues, Tiling, Evaluation, GpuEvalua
 
     def __init__(self, op: Op, params: Params, source, spatial: tuple[int, ...], *,
                  base: LazyResult | None = None, precision: str = "exact",
-                 passes: tuple[int, ...] | None = None) -> None:
+                 passes: tuple[int, ...] | None = None, images: dict | None = None) -> None:
         self.op = op
+        #: more inputs read over the same region as ``source`` (scipy's ``mask``), by
+        #: the operation's keyword (``Op.images``); their tokens and stamps are this
+        #: result's as the input's are
+        self.images = dict(sorted((images or {}).items()))
         #: the order of a separable operation's 1-D passes (indices into ``spatial``):
         #: scipy's, the order ``axes`` were given in (the array's by default)
         self.passes = tuple(range(len(spatial))) if passes is None else tuple(passes)
@@ -81,11 +98,16 @@ class LazyResult(ResultGeometry, WholeInputValues, Tiling, Evaluation, GpuEvalua
         self._layout(source)  # shape, axes, scale, units and chunks of the output
         self.ndim = len(self.shape)
         self.dtype = np.dtype(op.dtype(source.dtype, params.as_dict()))
+        if params.as_dict().get("output") is None:  # scipy's own output: native order
+            self.dtype = self.dtype.newbyteorder("=")
         #: a fast kernel computes the operation's own dtype: ``output=`` another is scipy's
-        self._own_dtype = self.dtype == op.own_dtype(source.dtype, params.as_dict())
+        self._own_dtype = self.dtype == np.dtype(
+            op.own_dtype(source.dtype, params.as_dict())).newbyteorder("=")
         # every value that can change the result's values but the input's bytes (those
         # are in ``stamp``): parameters, axes, the input, the precision and its kernels
         order = () if self.passes == tuple(range(len(spatial))) else (self.passes,)
+        if self.images:
+            order = (*order, tuple((k, v.token) for k, v in self.images.items()))
         self.token = "lp-" + op.name + "-" + tokenize(op.name, _token_values(op, params),
                                                       self.spatial, source.token,
                                                       self.precision, self.fast, *order)
@@ -107,6 +129,12 @@ class LazyResult(ResultGeometry, WholeInputValues, Tiling, Evaluation, GpuEvalua
         #: per spatial axis: computed from index 0 (scipy's running sums, exact results)
         self.prefix = ((False,) * len(self.spatial) if op.prefix is None or self.fast
                        else tuple(op.prefix(source.dtype, params.as_dict(), len(self.spatial))))
+        #: per spatial axis: scipy's order statistics of NaN depend on the line's start
+        #: there (``_nan_order``): read from index 0 too, unless a fast kernel computes
+        #: (a 1-D frame, a line, is read from its start by both)
+        self.nan_axes = nan_axes(self)
+        if not self.fast or len(self.spatial) == 1:
+            self.prefix = tuple(p or v for p, v in zip(self.prefix, self.nan_axes, strict=True))
         #: per spatial axis: mode "wrap", a region reads its wrap partner (``_wrap``)
         self.wrapped = wrap_axes(op, params.as_dict(), len(self.spatial))
         #: ... and where it is read padded by its wrap partner (else whole, wrapped by scipy)
@@ -153,6 +181,8 @@ class LazyResult(ResultGeometry, WholeInputValues, Tiling, Evaluation, GpuEvalua
             return self.base._at_levels(sources)
         out = [self]
         for k, src in enumerate(sources[1:], 1):
+            if self.images and _image_levels(self.images, k, src.shape) is None:
+                break  # a mask without that level: no preview there
             with self._coarse_lock:
                 level = self._coarse.get(src.token)
                 if level is None:
@@ -167,7 +197,8 @@ class LazyResult(ResultGeometry, WholeInputValues, Tiling, Evaluation, GpuEvalua
             params = self.op.validate(self.op.at_level(params.as_dict(), factors),
                                       len(factors))
         level = LazyResult(self.op, params, source, self.spatial, base=self,
-                           precision=self.precision, passes=self.passes)
+                           precision=self.precision, passes=self.passes,
+                           images=_image_levels(self.images, k, source.shape))
         footprint_note(self.op, None if level.whole_frame else level.halo,
                        [source.shape[a] for a in self.spatial], k)
         return level
@@ -179,8 +210,10 @@ class LazyResult(ResultGeometry, WholeInputValues, Tiling, Evaluation, GpuEvalua
 
     @property
     def fast(self) -> bool:
-        """Whether a fast kernel computes this result (precision "fast" and one exists)."""
-        return self.precision == "fast" and self.op.fast is not None and self._own_dtype
+        """Whether a fast kernel computes this result (precision "fast" and one exists;
+        not with a second image such as a mask, which scipy takes)."""
+        return (self.precision == "fast" and self.op.fast is not None and self._own_dtype
+                and not self.images)
 
     @property
     def statistics(self) -> str | None:
@@ -205,6 +238,8 @@ class LazyResult(ResultGeometry, WholeInputValues, Tiling, Evaluation, GpuEvalua
         axes = "".join(self.spatial_axes[i] for i in self.passes)  # letters: pass order
         step = {"op": self.op.name, **self.params.as_dict(), "axes": axes,
                 "precision": self.precision}
+        for name, image in self.images.items():  # where it is read from, or its token
+            step[name] = str(getattr(image, "source_path", None) or image.token)
         if self.statistics is not None:
             step["statistics"] = self.statistics
         return [*getattr(self.source, "steps", []), step]
@@ -291,6 +326,18 @@ class LazyResult(ResultGeometry, WholeInputValues, Tiling, Evaluation, GpuEvalua
 
 
 
+
+    def locations(self) -> set[str]:
+        """The local stores the second images (a mask) read; the input's are found down
+        its own chain (``export.input_locations``)."""
+        out: set[str] = set()
+        for image in self.images.values():
+            for src in chain_of(image):
+                if hasattr(src, "locations"):
+                    out |= set(src.locations())
+                if getattr(src, "source_path", None):
+                    out.add(str(src.source_path))
+        return out
 
     # ---------------------------------------------------------------- export
     def to_dask(self):

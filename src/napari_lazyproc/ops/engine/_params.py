@@ -74,9 +74,13 @@ class Param:
         where = f"{op}: {self.name}"
         if self.quantity == "dtype":  # np.int16, "int16", np.dtype("int16"): its name
             try:
-                value = np.dtype(value).name
+                dt = np.dtype(value)
             except TypeError:
                 raise ValueError(f"{where} must be {self.range_text()} (got {value!r})") from None
+            if self.choices and dt.name not in self.choices:
+                raise ValueError(f"{where} must be {self.range_text()} (got {value!r})")
+            # the other byte order is kept (">f8"), as scipy's output array keeps it
+            return dt.name if dt.isnative else dt.str
         if self.choices:
             if value not in self.choices:
                 raise ValueError(f"{where} must be {self.range_text()} (got {value!r})")
@@ -136,4 +140,5 @@ class Params:
         return dict(self.values)[name]
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.values}
+        # per-axis tuples as lists; a tuple subclass (a LowLevelCallable) kept as it is
+        return {k: list(v) if type(v) is tuple else v for k, v in self.values}

@@ -180,6 +180,18 @@ class Op:
     #: scipy applies the i-th of a sequence of modes to every axis of its i-th term
     #: (``gaussian_laplace``): a wrapped axis is then read whole, not padded
     modes_per_term: bool = False
+    #: keywords that take a second image of the input's shape (scipy's ``mask``): read
+    #: over the same region as the input and passed to ``function`` as a block by that
+    #: name (None when not given); ``apply`` takes any array, image or lazy result
+    images: tuple[str, ...] = ()
+    #: sums one term per axis in ``axes``' order, as scipy's ``generic_laplace`` and
+    #: ``generic_gradient_magnitude`` do: ``function`` and ``fast`` get ``terms=`` (the
+    #: spatial axes' indices in that order; the array's by default)
+    ordered_terms: bool = False
+    #: ``nan_history(params, n_axes) -> tuple[bool, ...]``: an order statistic whose
+    #: scipy answer, once a NaN is in the window, depends on the line since its start
+    #: along those axes (``engine._nan_order``); None: NaN needs nothing special
+    nan_history: Callable[[dict[str, Any], int], tuple[bool, ...]] | None = None
 
     def __post_init__(self) -> None:
         if self.output and not any(p.name == "output" for p in self.params):

@@ -113,6 +113,9 @@ class WholeInputValues:
         boxes = input_boxes(self._expanded(region), self.source.shape)  # wrap: the far edge
         inner = (reader_stamp(self.source, boxes[0]) if len(boxes) == 1
                  else tuple(reader_stamp(self.source, box) for box in boxes))
+        if self.images:  # a mask is read over the same boxes
+            inner = (inner, *(tuple(reader_stamp(image, box) for box in boxes)
+                              for image in self.images.values()))
         if self.op.prepare is None:
             return inner
         return (inner, (self.base or self)._prepared_stamp())

@@ -31,6 +31,8 @@ def wrap_axes(op, params: dict[str, Any], n: int) -> tuple[bool, ...]:
     if op.geometry is not None or mode is None or not any(p.name == "mode" for p in op.params):
         return (False,) * n
     modes = (mode,) * n if isinstance(mode, str) else tuple(mode)
+    if op.modes_per_term and "wrap" in modes:  # a term's mode holds for every axis
+        return (True,) * n
     return tuple(m == "wrap" for m in modes)
 
 

@@ -32,12 +32,14 @@ def _window(p) -> dict:
 
 
 def _binary(name):
-    def run(b, footprint, radius, structure, iterations, border_value, origin):
+    def run(b, footprint, radius, structure, iterations, border_value, origin, mask=None):
         s = array_module(b).asarray(binary_structure(
             {"footprint": footprint, "radius": radius, "structure": structure}))
+        # the mask block as stored: scipy reads its dtype its own way (an int8 cast
+        # when iterating), so the same block gives scipy's values bitwise
         return getattr(ndimage_for(b), name)(b != 0, structure=s, iterations=iterations,
                                              border_value=int(bool(border_value)),
-                                             origin=origin)
+                                             origin=origin, mask=mask)
 
     return run
 
@@ -86,7 +88,9 @@ for _name, (_fn, _times, _text) in _BINARY.items():
         (FOOTPRINT, RADIUS, structure_param(_name, True), ITERATIONS, BORDER_VALUE, ORIGIN),
         halo=_halo(_times), dtype=lambda d, p: np.dtype(bool), binary_input=True,
         fast=_fast(_name), check=_check(_name), at_level=kernel_note(_name),
-        description=f"{_text} (scipy.ndimage.{_fn}, nonzero is foreground)",
+        images=("mask",),
+        description=f"{_text} (scipy.ndimage.{_fn}, nonzero is foreground; mask=: "
+                    f"where it is zero the input is kept)",
     ))
 
 

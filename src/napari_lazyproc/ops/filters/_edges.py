@@ -64,33 +64,88 @@ for _name, _fn in (("sobel", "sobel"), ("prewitt", "prewitt")):
         output=True,
     ))
 
+def _terms(terms, mode) -> dict:
+    """scipy's ``axes`` (the order its terms are summed in) and its modes in that order,
+    where the terms are not in the array's order (CuPy's functions lack ``axes``)."""
+    terms = list(terms)
+    if terms == sorted(terms):
+        return {"mode": mode}
+    modes = mode if isinstance(mode, str) else [mode[t] for t in terms]
+    return {"mode": modes, "axes": tuple(terms)}
+
+
 register(Op(
     "laplace", "edges",
-    lambda b, mode, cval, output=None: ndimage_for(b).laplace(
-        as_float(b) if output is None else b, output=output_dtype(output), mode=mode,
-        cval=cval),
+    lambda b, mode, cval, terms, output=None: ndimage_for(b).laplace(
+        as_float(b) if output is None else b, output=output_dtype(output), cval=cval,
+        **_terms(terms, mode)),
     (MODE_PER_AXIS, CVAL), halo=lambda p, n: (1,) * n, dtype=float_dtype,
     fast=_kernels_edges.laplace, description="discrete Laplacian (scipy.ndimage.laplace)",
-    output=True, complex_input=True,
+    output=True, complex_input=True, ordered_terms=True,
 ))
 
 
 def _gaussian_derivative(name):
-    def run(b, sigma, truncate, mode, cval, output=None):
-        return getattr(ndimage_for(b), name)(as_float(b) if output is None else b, sigma,
-                                             output=output_dtype(output), mode=mode,
-                                             cval=cval, truncate=truncate)
+    def run(b, sigma, truncate, mode, cval, terms, output=None, axes=None,
+            gradient_axes=None):
+        f = as_float(b) if output is None else b
+        if gradient_axes:  # scipy 1.17: the derivatives along these, smoothed along all
+            return _gradient_of(f, sigma, [axes.index(a) for a in gradient_axes], mode,
+                                cval, truncate, output_dtype(output) or f.dtype)
+        return getattr(ndimage_for(b), name)(f, sigma, output=output_dtype(output),
+                                             cval=cval, truncate=truncate,
+                                             **_terms(terms, mode))
 
     return run
 
 
+def _gradient_of(f, sigma, terms, mode, cval, truncate, dtype):
+    """scipy 1.17's gaussian_gradient_magnitude with ``axes`` a subset, as its
+    ``generic_gradient_magnitude`` computes it: a ``gaussian_filter`` of every axis with
+    order 1 along each of ``terms``, squared and summed in that order (the i-th mode for
+    every axis of the i-th term), then the square root."""
+    ndi, xp = ndimage_for(f), array_module(f)
+    modes = [mode] * len(terms) if isinstance(mode, str) else [mode[t] for t in terms]
+
+    def derivative(axis, mode, dtype):
+        order = [0] * f.ndim
+        order[axis] = 1
+        return ndi.gaussian_filter(f, sigma, order, output=dtype, mode=mode, cval=cval,
+                                   truncate=truncate)
+
+    out = derivative(terms[0], modes[0], dtype)
+    xp.multiply(out, out, out)
+    for t, m in zip(terms[1:], modes[1:], strict=True):
+        tmp = derivative(t, m, out.dtype)
+        xp.multiply(tmp, tmp, tmp)
+        out += tmp
+    xp.sqrt(out, out, casting="unsafe")
+    return out
+
+
+GRADIENT_AXES = Param("gradient_axes", str, None, optional=True,
+                      help="the axes whose derivatives enter the magnitude, in the order "
+                           "summed (default: every axis, in axes' order); the smoothing "
+                           "runs along every axis, as scipy 1.17 does with axes a subset")
+
+
+def _check_gradient(params, axes):
+    given = params.get("gradient_axes")
+    if given and (set(given) - set(axes) or len(set(given)) != len(given)):
+        raise ValueError(f"gaussian_gradient_magnitude: gradient_axes {given!r} must be "
+                         f"distinct letters of the spatial axes {axes!r}")
+
+
 for _name, _text in (("gaussian_laplace", "Laplacian of Gaussian, LoG"),
                      ("gaussian_gradient_magnitude", "gradient magnitude of a Gaussian")):
+    _ggm = _name == "gaussian_gradient_magnitude"
     register(Op(
-        _name, "edges", _gaussian_derivative(_name), (SIGMA, TRUNCATE, MODE_PER_AXIS, CVAL),
-        halo=gaussian_halo, dtype=float_dtype,
+        _name, "edges", _gaussian_derivative(_name),
+        (SIGMA, TRUNCATE, MODE_PER_AXIS, CVAL, *((GRADIENT_AXES,) if _ggm else ())),
+        halo=gaussian_halo, dtype=float_dtype, needs_axes=_ggm,
+        check=_check_gradient if _ggm else None,
         fast=getattr(_kernels_edges, _name), description=f"{_text} (scipy.ndimage.{_name})",
-        output=True, complex_input=True, modes_per_term=True,
+        output=True, complex_input=True, modes_per_term=True, ordered_terms=True,
     ))
 
 

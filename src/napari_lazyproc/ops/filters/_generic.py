@@ -23,6 +23,7 @@ import numpy as np
 
 from ...backend import array_module, ndimage_for
 from ..engine._levels import note_once
+from ..engine._nan_order import rank_history
 from ..engine._params import Param
 from ..engine._registry import Op, register
 from ..engine._scipy_params import (
@@ -169,6 +170,12 @@ def _rank_filter(b, rank, size, footprint, mode, cval, origin, output=None):
                                       origin=origin)
 
 
+def _rank_nan(params, n: int) -> tuple[bool, ...]:
+    fp = _footprint(params["footprint"], "rank_filter: footprint")
+    count = math.prod(params["size"]) if fp is None else int(fp.sum())
+    return rank_history(int(params["rank"]), count, n)
+
+
 def _rank_filter_fast(b, crop, rank, size, footprint, mode, cval, origin):
     """A box window, centred: the sliding-window rank kernel (an order statistic of the
     block's own values, so exactly scipy's); a footprint or an origin: scipy."""
@@ -187,7 +194,7 @@ register(Op(
      SIZE, kernel_param("rank_filter", "footprint", FOOTPRINT_HELP), MODE, CVAL, ORIGIN),
     halo=_window_halo_of, check=_check_rank, at_level=_same_kernel_note("rank_filter",
                                                                         "footprint"),
-    fast=_rank_filter_fast,
+    fast=_rank_filter_fast, nan_history=_rank_nan,
     description="the rank-th value of a window (scipy.ndimage.rank_filter)",
     output=True, complex_input=False,
 ))
@@ -197,9 +204,22 @@ _FROM_PYTHON = ("a pipeline's JSON cannot hold a Python function, so generic_fil
                 "from Python only: lp.apply('generic_filter', data, function=np.ptp, size=3)")
 
 
+def low_level(value) -> bool:
+    """Whether ``value`` is a C function as scipy.ndimage takes it: a
+    ``scipy.LowLevelCallable`` or a bare ``PyCapsule``; scipy runs it on each block."""
+    from scipy import LowLevelCallable
+
+    return isinstance(value, LowLevelCallable) or type(value).__name__ == "PyCapsule"
+
+
+def is_function(value) -> bool:
+    """A Python callable (not a class) or a C function scipy takes (``low_level``)."""
+    return (callable(value) and not isinstance(value, type)) or low_level(value)
+
+
 def python_function(value) -> Callable:
-    """``generic_filter``'s function: any Python callable."""
-    if callable(value):
+    """``generic_filter``'s function: any Python callable, or a ``LowLevelCallable``."""
+    if callable(value) or low_level(value):
         return value
     got = "nothing" if value is None else f"{type(value).__name__} {value!r}"
     raise ValueError(f"generic_filter: function must be a Python function (got {got}); "
@@ -247,8 +267,9 @@ def _check_generic(params, axes: str) -> None:
 register(Op(
     "generic_filter", "smoothing", _generic_filter,
     (Param("function", python_function, None, optional=True, quantity="python",
-           help="a Python function of the window's values (a 1-D array) returning a number; "
-                "from Python only: a pipeline's JSON cannot hold it"),
+           help="a Python function of the window's values (a 1-D array) returning a number, "
+                "or a scipy.LowLevelCallable; from Python only: a pipeline's JSON cannot "
+                "hold it"),
      SIZE, kernel_param("generic_filter", "footprint", FOOTPRINT_HELP), MODE, CVAL, ORIGIN,
      Param("extra_arguments", arguments, None, optional=True, quantity="python",
            help="more positional arguments of function"),
@@ -294,9 +315,9 @@ def json_step(step: Mapping[str, Any], index: int | None = None, *,
     where = f"pipeline step {index} ({step.get('op')})" if index is not None else (
         f"step {step.get('op')}")
     for key, value in step.items():
-        if callable(value) and not isinstance(value, type):
-            fn = getattr(value, "__qualname__", None) or repr(value)
-            module = getattr(value, "__module__", None)
+        if is_function(value):
+            fn = getattr(value, "__qualname__", None) or type(value).__name__
+            module = getattr(value, "__module__", None) if callable(value) else None
             if functions == "name":
                 out[key] = f"python:{module + '.' if module else ''}{fn}"
                 continue

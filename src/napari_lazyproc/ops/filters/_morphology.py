@@ -4,6 +4,7 @@ size, any flat footprint, a non-flat structure, and an origin (``_morphology_win
 from __future__ import annotations
 
 from ...backend import array_module, ndimage_for
+from ..engine._nan_order import every_axis
 from ..engine._registry import Op, register
 from ..engine._scipy_params import CVAL, MODE, RADIUS, output_dtype
 from ..kernels import _rank as _rank_kernels
@@ -97,7 +98,7 @@ for _name, (_fn, _times, _text) in _GREY.items():
         (footprint_param(_name), RADIUS, size_param(), structure_param(_name, False),
          ORIGIN, MODE, CVAL),
         halo=_halo(_times), fast=_fast(_name), check=check_grey(_name),
-        at_level=kernel_note(_name),
+        at_level=kernel_note(_name), nan_history=every_axis,
         description=f"{_text} (scipy.ndimage.{_fn})", output=True,
     ))
 
@@ -109,6 +110,6 @@ for _name, _text in (("morphological_gradient", "edges: dilation minus erosion")
         (footprint_param(_name), RADIUS, size_param(), structure_param(_name, False),
          ORIGIN, MODE, CVAL),
         halo=_halo(1), fast=_fast_gradient(_laplace), check=check_grey(_name),
-        at_level=kernel_note(_name),
+        at_level=kernel_note(_name), nan_history=every_axis,
         description=f"{_text} (scipy.ndimage.{_name})", output=True,
     ))

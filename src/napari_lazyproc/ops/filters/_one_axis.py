@@ -14,7 +14,7 @@ from ...backend import array_module, ndimage_for
 from ..engine._params import Param
 from ..engine._registry import Op, register
 from ..engine._scipy_params import CVAL, MODE, origin_check, output_dtype
-from ._generic import _correlation_dtype, _same_kernel_note, arguments, keywords
+from ._generic import _correlation_dtype, _same_kernel_note, arguments, keywords, low_level
 from ._user_kernels import kernel_array, kernel_param
 
 AXIS = Param("axis", int, -1, integral=True,
@@ -79,8 +79,8 @@ for _name, _text in (("correlate1d", "correlation along one axis (scipy.ndimage.
 
 
 def line_function(value):
-    """``generic_filter1d``'s function: any Python callable."""
-    if callable(value):
+    """``generic_filter1d``'s function: any Python callable, or a ``LowLevelCallable``."""
+    if callable(value) or low_level(value):
         return value
     raise ValueError(f"generic_filter1d: function must be a Python function "
                      f"(function(input_line, output_line)) (got {value!r}); from Python "
@@ -116,7 +116,8 @@ register(Op(
     "generic_filter1d", "smoothing", _generic_1d,
     (Param("function", line_function, None, optional=True, quantity="python",
            help="function(input_line, output_line): fills output_line from the input line "
-                "extended by filter_size - 1 (scipy's); from Python only"),
+                "extended by filter_size - 1 (scipy's), or a scipy.LowLevelCallable; from "
+                "Python only"),
      Param("filter_size", int, 3, min=1, integral=True, help="the window's length in voxels"),
      AXIS, MODE, CVAL, ORIGIN,
      Param("extra_arguments", arguments, None, optional=True, quantity="python",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...backend import ndimage_for
+from ..engine._nan_order import every_axis, rank_history
 from ..engine._params import Param
 from ..engine._registry import Op, register
 from ..engine._scipy_params import (
@@ -103,6 +104,17 @@ def _running_sum(dtype, params, n):
     return tuple(inexact and int(s) > 1 for s in params["size"])
 
 
+def _count(p) -> int:
+    return int(np.prod(p["size"]))
+
+
+def _percentile_rank(p) -> int:
+    """scipy's rank of a percentile in a box."""
+    q, count = p["percentile"], _count(p)
+    q = q + 100.0 if q < 0 else q
+    return count - 1 if q == 100.0 else int(float(count) * q / 100.0)
+
+
 def _centred(kernel):
     """A fast kernel of a centred window: None (scipy's path) for another origin."""
     def run(block, crop, origin, size, **params):
@@ -133,6 +145,7 @@ register(Op(
 register(Op(
     "median", "smoothing", _rank("median_filter"), (SIZE, MODE, CVAL),
     halo=lambda p, n: half(p["size"]), fast=_rank_kernels.median,
+    nan_history=lambda p, n: rank_history(_count(p) // 2, _count(p), n),
     description="median of a box (scipy.ndimage.median_filter)",
     output=True, complex_input=False,
 ))
@@ -151,6 +164,7 @@ for _name, _text in (("minimum", "minimum of a box (scipy.ndimage.minimum_filter
         halo=lambda p, n: window_halo(p["size"], p["origin"]),
         check=lambda p, axes, name=_name: origin_check(name, p["origin"], p["size"], axes),
         separable=_rank_1d(f"{_name}_filter1d"), fast=_centred(getattr(_rank_kernels, _name)),
+        nan_history=every_axis,
         description=_text, output=True, complex_input=False,
     ))
 register(Op(
@@ -161,6 +175,7 @@ register(Op(
            help="percentile in [0, 100] (negative: 100 more, as in scipy)"),
      SIZE, MODE, CVAL),
     halo=lambda p, n: half(p["size"]), fast=_rank_kernels.percentile,
+    nan_history=lambda p, n: rank_history(_percentile_rank(p), _count(p), n),
     description="a percentile of a box (scipy.ndimage.percentile_filter)",
     output=True, complex_input=False,
 ))

@@ -275,20 +275,22 @@ sobel = _derivative(_SOBEL)
 prewitt = _derivative(_PREWITT)
 
 
-def laplace(block, crop, mode, cval):
+def laplace(block, crop, mode, cval, terms=None):
     """scipy.ndimage.laplace over ``crop``: [1, -2, 1] along each axis, stored, summed in
-    axis order in the output's float type."""
+    ``terms``' order (scipy's ``axes``; the array's by default) in the output's float
+    type."""
     prepared = _prepare(block, crop, mode, cval)
     if prepared is None:
         return None
     f, c, store = prepared
     buffers: dict = {}
-    chains = (_chain(f, c, [(i, _SECOND)], mode, cval, store, buffers)
-              for i in range(f.ndim - block.ndim, f.ndim))
+    shift = f.ndim - block.ndim
+    chains = (_chain(f, c, [(i + shift, _SECOND)], mode, cval, store, buffers)
+              for i in (range(block.ndim) if terms is None else terms))
     return _finish(_sum(chains), block)
 
 
-def _gaussian_terms(block, crop, sigma, truncate, mode, cval, order):
+def _gaussian_terms(block, crop, sigma, truncate, mode, cval, order, terms=None):
     """Each axis's term of scipy's ``generic_laplace`` / ``generic_gradient_magnitude``:
     ``gaussian_filter`` with ``order`` along that axis, axes of sigma <= 1e-15 skipped
     (as scipy skips them); a generator, or None where there is no fast path."""
@@ -301,24 +303,28 @@ def _gaussian_terms(block, crop, sigma, truncate, mode, cval, order):
     buffers: dict = {}
     memo: dict = {}
 
-    def terms():
-        for i in range(block.ndim):
+    def chains():
+        for i in range(block.ndim) if terms is None else terms:
             passes = [(a + shift, gaussian_weights(s, order if a == i else 0, truncate))
                       for a, s in enumerate(sigma) if s > 1e-15]
             yield (_chain(f, c, passes, mode, cval, store, buffers, memo) if passes
                    else f[c].astype(store))
 
-    return terms()
+    return chains()
 
 
-def gaussian_laplace(block, crop, sigma, truncate, mode, cval):
+def gaussian_laplace(block, crop, sigma, truncate, mode, cval, terms=None):
     """scipy.ndimage.gaussian_laplace over ``crop``: the second derivative of a Gaussian
-    along each axis, summed in axis order in the output's float type."""
-    terms = _gaussian_terms(block, crop, sigma, truncate, mode, cval, 2)
+    along each axis, summed in ``terms``' order in the output's float type."""
+    terms = _gaussian_terms(block, crop, sigma, truncate, mode, cval, 2, terms)
     return None if terms is None else _finish(_sum(terms), block)
 
 
-def gaussian_gradient_magnitude(block, crop, sigma, truncate, mode, cval):
-    """scipy.ndimage.gaussian_gradient_magnitude over ``crop``."""
-    terms = _gaussian_terms(block, crop, sigma, truncate, mode, cval, 1)
+def gaussian_gradient_magnitude(block, crop, sigma, truncate, mode, cval, terms=None,
+                                axes=None, gradient_axes=None):
+    """scipy.ndimage.gaussian_gradient_magnitude over ``crop``: the derivatives along
+    ``terms`` (or ``gradient_axes``, letters of ``axes``), smoothed along every axis."""
+    if gradient_axes:
+        terms = [axes.index(a) for a in gradient_axes]
+    terms = _gaussian_terms(block, crop, sigma, truncate, mode, cval, 1, terms)
     return None if terms is None else _finish(_sum(terms, square=True), block)
