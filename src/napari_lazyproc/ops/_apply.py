@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..io import SPATIAL_AXES, convert_unit
+from ..io import SPATIAL_AXES, convert_unit, positional_axes
 from .engine._as_source import as_source
 from .engine._lazy import LazyResult
 from .engine._precision import check_precision, get_precision
@@ -19,12 +19,12 @@ from .jobs._label_global import GlobalLabels
 from .jobs._segment import segment
 
 
-def _axis_letters(source, axes, op_name: str) -> str:
-    """scipy's integer axes (an int or a sequence of them, negative from the end) as the
-    data's axis letters, in the order given."""
-    n = len(source.axes)
+def _axis_indices(source, axes, op_name: str) -> list[int]:
+    """scipy's integer axes (an int or a sequence of them, negative from the end) as
+    indices, in the order given."""
+    n = len(source.shape)
     items = [axes] if isinstance(axes, (int, np.integer)) else list(axes)
-    letters = []
+    out = []
     for ax in items:
         if isinstance(ax, (bool, np.bool_)) or not isinstance(ax, (int, np.integer)):
             raise ValueError(f"{op_name}: axes must be axis letters such as 'yx', or "
@@ -32,8 +32,24 @@ def _axis_letters(source, axes, op_name: str) -> str:
         if not -n <= ax < n:
             raise ValueError(f"{op_name}: axis {ax} is out of range for {n}-D data (axes "
                              f"{source.axes!r})")
-        letters.append(source.axes[int(ax) % n])
-    return "".join(letters)
+        out.append(int(ax) % n)
+    return out
+
+
+def _axis_letters(source, axes, op_name: str) -> str:
+    """scipy's integer axes as the data's axis letters, in the order given."""
+    return "".join(source.axes[a] for a in _axis_indices(source, axes, op_name))
+
+
+def _positional(data, source, axes, data_axes, op_name: str):
+    """A plain array (its letters guessed from its number of dimensions) whose integer
+    ``axes`` name a guessed t or c: scipy's integers make any axis spatial, so its
+    letters are those that make them so (``(0, 1, 2, 3)`` of a 4-D array: "wzyx")."""
+    if (data_axes is not None or axes is None or isinstance(axes, str)
+            or not getattr(source, "guessed_axes", False)):
+        return source
+    letters = positional_axes(source.shape, _axis_indices(source, axes, op_name))
+    return source if letters == source.axes else as_source(data, letters)
 
 
 def _spatial_axes(source, axes, op_name: str) -> tuple[int, ...]:
@@ -42,13 +58,14 @@ def _spatial_axes(source, axes, op_name: str) -> tuple[int, ...]:
         axes = _axis_letters(source, axes, op_name)
     if axes is None:
         axes = "".join(a for a in letters if a in SPATIAL_AXES)
-        if not axes:
+        if not axes and letters:  # a 0-D input has no axes: scipy runs it as it is
             raise ValueError(f"{op_name}: the data has no spatial axes (axes {letters!r}); "
                              f"pass axes=")
     if set(axes) & set("tc"):
         raise ValueError(f"{op_name}: axes {axes!r} include time or channel; operations "
-                         f"filter only over spatial axes (such as 'yx' or 'zyx'; a plain "
-                         f"array's axes are named with data_axes=)")
+                         f"filter only over spatial axes (such as 'yx', 'zyx', or 'wzyx' "
+                         f"for four: any letter but t and c; a plain array's axes are "
+                         f"named with data_axes=)")
     missing = [a for a in axes if a not in letters]
     if missing or len(set(axes)) != len(axes):
         raise ValueError(
@@ -202,11 +219,14 @@ def apply(name: str, data, *, axes: str | Sequence[int] | int | None = None,
         A bad parameter, naming it and its allowed range; or axes the data lacks.
     """
     op = get_op(name)
-    source = as_source(data, data_axes)
+    source = _positional(data, as_source(data, data_axes), axes, data_axes, name)
     if op.geometry is not None and op.geometry.frame is not None:
         spatial = _named_frame(op, source, axes, params)
     else:
         spatial = _spatial_axes(source, axes, name)
+    if not spatial and op.geometry is not None:
+        raise ValueError(f"{name}: a 0-D input has no axes to map (scipy.ndimage refuses "
+                         f"it too)")
     params = _in_array_order(op, params, source, axes, spatial)
     params = _to_pixels(op, params, source, spatial, units)
     validated = _checked_dtypes(op, source.dtype, op.validate(params, len(spatial)),

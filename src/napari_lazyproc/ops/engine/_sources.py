@@ -80,6 +80,9 @@ class _DaskReader:
 class ArraySource:
     """A leaf input: a region-readable array with a chunk grid, axis letters and scale."""
 
+    #: whether ``axes`` were guessed from the number of dimensions (a plain array)
+    guessed_axes = False
+
     def __init__(self, reader, shape, dtype, chunks, token: str, axes: str,
                  scale: tuple[float, ...], units: tuple, name: str = "") -> None:
         self.reader = reader
