@@ -177,7 +177,7 @@ def _edge(op):
         given, axes, data_axes = frame(x, None)
         params = {"mode": mode_of(a, per_axis=True), "cval": a["cval"]}
         if op != "laplace":
-            params["axis"] = "zyx"[3 - x.ndim:][a["axis"] % x.ndim]
+            params["axis"] = data_axes[a["axis"] % x.ndim]
         else:
             given, axes, data_axes = frame(x, a.get("axes"), a, passes=True)
         output_dtype(a, x, op, params)
@@ -368,8 +368,6 @@ def route(name: str, a: dict, x: np.ndarray) -> Call:
         raise Unsupported("function", NO_OPERATION.get(name, "no operation"))
     if x.dtype.kind not in "biufc":
         raise Unsupported("input", f"dtype {x.dtype}")
-    if x.ndim == 0:
-        raise Unsupported("input", f"shape {x.shape}")
     if not x.dtype.isnative:
         raise Unsupported("input", f"byte order {x.dtype}")
     if x.dtype.kind == "f" and name in ORDER_STATISTICS and np.isnan(x).any():

@@ -49,7 +49,11 @@ def _positional(data, source, axes, data_axes, op_name: str):
             or not getattr(source, "guessed_axes", False)):
         return source
     letters = positional_axes(source.shape, _axis_indices(source, axes, op_name))
-    return source if letters == source.axes else as_source(data, letters)
+    if letters == source.axes:
+        return source
+    source = as_source(data, letters)
+    source.positional = True  # its steps say axes by index, as they were given
+    return source
 
 
 def _spatial_axes(source, axes, op_name: str) -> tuple[int, ...]:

@@ -73,8 +73,9 @@ class Evaluation:
         nd = block.ndim
         other = [a for a in range(nd) if a not in self.spatial]
         inner = within(region, expanded)
-        moved = np.moveaxis(block, self.spatial, range(len(other), nd))[
-            tuple(inner[a] for a in other)]
+        moved = np.moveaxis(block, self.spatial, range(len(other), nd))
+        if other:  # (a 0-D block indexed by () would be a scalar)
+            moved = moved[tuple(inner[a] for a in other)]
         spatial_shape = tuple(region[a].stop - region[a].start for a in self.spatial)
         if not other and not self.op.needs_frame and isinstance(block, np.ndarray):
             # one frame (a volume's box): its own result, not copied into another array
