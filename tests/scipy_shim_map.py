@@ -172,6 +172,29 @@ def _generic(a, x):
         "extra_arguments", "extra_keywords"}
 
 
+def _vectorized(a, x):
+    """``vectorized_filter``: one mode; by default the function's dtype."""
+    if a["mode"] == "valid":
+        raise Unsupported("mode", "'valid' (an output smaller than the input)")
+    given, axes, data_axes = frame(x, a.get("axes"))
+    if given != sorted(given):  # its windows' axes then follow them, and the sums too
+        raise Unsupported("axes", "out of order (scipy's window reduces in that order)")
+    if x.ndim == 0 and a.get("footprint") is not None:
+        raise Unsupported("footprint", "on a 0-D input (scipy's result is 1-D then)")
+    size, fp = window(a, given)
+    params = {"function": a["function"], "mode": a["mode"],
+              "origin": per_axis(0 if a.get("origin") is None else a["origin"], given),
+              "batch_memory": a["batch_memory"]}
+    if a.get("cval") is not None:
+        params["cval"] = a["cval"]
+    params.update(footprint=fp) if fp is not None else params.update(size=list(size))
+    if a.get("output") is not None:  # by default, the function's dtype (ours too)
+        output_dtype(a, x, "vectorized_filter", params)
+    return Call("vectorized_filter", axes, data_axes, params), {
+        "function", "size", "footprint", "origin", "mode", "cval", "axes", "output",
+        "batch_memory"}
+
+
 def _edge(op):
     def route(a, x):
         given, axes, data_axes = frame(x, None)
@@ -335,6 +358,7 @@ ROUTES = {
     "percentile_filter": _rank_route("percentile", _percentile_rank),
     "rank_filter": _rank_route("rank_filter", lambda a, n: int(a["rank"])),
     "generic_filter": _generic,
+    "vectorized_filter": _vectorized,
     "correlate": _correlation("correlate"), "convolve": _correlation("convolve"),
     "correlate1d": _correlation1d("correlate1d"), "convolve1d": _correlation1d("convolve1d"),
     "generic_filter1d": _generic1d,

@@ -738,6 +738,24 @@ def uniform(
     precision: Literal["fast", "exact"] | None = None,
 ) -> LazyResult: ...
 
+def vectorized_filter(
+    data: LazyImage | LazyResult | ArrayLike,
+    /,
+    *,
+    function: Callable[..., ArrayLike] | None = None,
+    size: int | Sequence[int] = 3,
+    footprint: ArrayLike | str | None = None,
+    mode: Literal['reflect', 'constant', 'nearest', 'mirror', 'wrap'] = 'reflect',
+    cval: float = 0.0,
+    origin: int | Sequence[int] = 0,
+    batch_memory: float = 1073741824.0,
+    output: DTypeLike | None = None,
+    axes: str | Sequence[int] | int | None = None,
+    units: Literal["pixel", "physical"] = 'pixel',
+    data_axes: str | None = None,
+    precision: Literal["fast", "exact"] | None = None,
+) -> LazyResult: ...
+
 def white_tophat(
     data: LazyImage | LazyResult | ArrayLike,
     /,

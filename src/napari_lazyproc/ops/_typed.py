@@ -31,6 +31,8 @@ ANNOTATIONS = {
     "lengths": "Sequence[float]",
     "shift_rows": "pd.DataFrame | str | os.PathLike[str] | Sequence[Sequence[float]]",
     "python_function": "Callable[..., float]",
+    "window_function": "Callable[..., ArrayLike]",
+    "memory_bytes": "float",
     "line_function": "Callable[..., None]",
     "arguments": "Sequence[Any]",
     "keywords": "Mapping[str, Any]",
