@@ -195,9 +195,11 @@ def apply(name: str, data, *, axes: str | Sequence[int] | int | None = None,
         A ``LazyImage``, a lazy result, napari layer data, a dask, zarr or numpy array.
     axes
         The spatial axes to filter over, such as ``"yx"`` (each plane) or ``"zyx"``
-        (each volume), or scipy's integers (``(0, 2)``, ``-1``; per-axis values then
-        follow their order, as in scipy). Defaults to every spatial axis of the data.
-        Never T or C.
+        (each volume), any letters but t and c (``"wzyx"``: four), or scipy's integers
+        (``(0, 2)``, ``-1``; per-axis values then follow their order, as in scipy; on a
+        plain array any axes, a guessed t too: ``(0, 1, 2, 3)`` of a 4-D array is
+        ``"wzyx"``). Defaults to the z, y and x axes of the data (none for a 0-D input).
+        Never a named T or C.
     units
         ``"pixel"`` (default) or ``"physical"``: lengths (``sigma``, ``size``,
         ``radius``...) in the image's units, converted per axis with its voxel size.
