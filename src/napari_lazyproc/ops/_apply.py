@@ -51,9 +51,11 @@ def _positional(data, source, axes, data_axes, op_name: str):
     letters = positional_axes(source.shape, _axis_indices(source, axes, op_name))
     if letters == source.axes:
         return source
-    source = as_source(data, letters)
-    source.positional = True  # its steps say axes by index, as they were given
-    return source
+    relettered = as_source(data, letters)
+    if relettered is source:  # a source of its own keeps its letters
+        return source
+    relettered.positional = True  # its steps say axes by index, as they were given
+    return relettered
 
 
 def _spatial_axes(source, axes, op_name: str) -> tuple[int, ...]:
