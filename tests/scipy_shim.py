@@ -50,7 +50,7 @@ PRECISIONS = ("exact", "fast")
 #: at most this many chunks: a larger input (scipy's few big-array tests) gets larger
 #: chunks, its halos still crossing chunk borders (in chunks of a few voxels it would
 #: take minutes)
-MAX_CHUNKS = 1024
+MAX_CHUNKS = 256
 
 #: held while a call is checked: our engine's own scipy calls (any thread), and calls
 #: of scipy's threaded tests meanwhile, pass straight through

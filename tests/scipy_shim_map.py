@@ -176,6 +176,9 @@ def _vectorized(a, x):
     """``vectorized_filter``: one mode; by default the function's dtype."""
     if a["mode"] == "valid":
         raise Unsupported("mode", "'valid' (an output smaller than the input)")
+    if not np.asarray(a["input"]).flags.c_contiguous:  # (our blocks are)
+        raise Unsupported("input", "not C-contiguous (scipy's windows then reduce in "
+                                   "memory order)")
     given, axes, data_axes = frame(x, a.get("axes"))
     if given != sorted(given):  # its windows' axes then follow them, and the sums too
         raise Unsupported("axes", "out of order (scipy's window reduces in that order)")

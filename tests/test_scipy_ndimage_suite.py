@@ -83,7 +83,7 @@ def test_calls_are_routed(tally, precision):
     families = {r["op"] for r in tally["tally"] if r["status"] == f"{precision} equal"}
     assert {"gaussian", "median", "correlate", "generic_filter", "rank_filter", "laplace",
             "binary_dilation", "affine_transform", "zoom", "shift", "rotate", "correlate1d",
-            "convolve1d", "generic_filter1d"} <= families
+            "convolve1d", "generic_filter1d", "vectorized_filter", "label"} <= families
     if precision == "fast":
         kernel = sum(r["calls"] for r in tally["tally"] if r["detail"] == "fast kernel")
         assert kernel >= MIN_FAST_KERNEL
