@@ -224,5 +224,7 @@ def test_a_0_d_result_reads_and_refuses_export(tmp_path):
     assert res[()] == np.True_ and res.compute() == np.True_ and res.chunks == ()
     with pytest.raises(lp.ExportError, match="0-D"):
         lp.export(res, tmp_path / "out.ome.zarr")
+    with pytest.raises(ValueError, match="0-D"):
+        lp.measure(lp.apply("label", np.array(1)))
     job = lp.apply("label", np.array(1), scope="global").run()
     assert job.n_labels == 1 and np.asarray(job) == 1
