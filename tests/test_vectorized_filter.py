@@ -58,6 +58,11 @@ def test_dtype_is_the_function_s_or_output():
                    axes="yx", batch_memory=np.inf)
     ref = ndi.vectorized_filter(a, np.mean, size=(2, 3), output=np.empty(a.shape, np.float32))
     assert res.dtype == np.float32 and np.asarray(res).tobytes() == ref.tobytes()
+    # batch_memory only bounds memory: a whole float (a form's) is scipy's integer
+    x = np.random.default_rng(0).random(30)
+    res = lp.apply("vectorized_filter", x, function=np.sum, size=3, batch_memory=48.0)
+    assert res.params["batch_memory"] == 48 and np.asarray(res).tobytes() == \
+        ndi.vectorized_filter(x, np.sum, size=3, batch_memory=48).tobytes()
     # scipy's integer axes: sizes follow them, each frame filtered along those axes
     res = lp.apply("vectorized_filter", a, function=np.max, size=(3, 1), axes=(1, 0))
     np.testing.assert_array_equal(np.asarray(res), ndi.maximum_filter(a, size=(1, 3)))

@@ -748,7 +748,7 @@ def vectorized_filter(
     mode: Literal['reflect', 'constant', 'nearest', 'mirror', 'wrap'] = 'reflect',
     cval: float = 0.0,
     origin: int | Sequence[int] = 0,
-    batch_memory: float = 1073741824.0,
+    batch_memory: float = 1073741824,
     output: DTypeLike | None = None,
     axes: str | Sequence[int] | int | None = None,
     units: Literal["pixel", "physical"] = 'pixel',

@@ -12,6 +12,7 @@ this lazy operation refuses, saying so; so is ``mode="valid"`` (a smaller output
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
@@ -42,12 +43,12 @@ def window_function(value):
 
 def memory_bytes(value) -> float:
     """``batch_memory``: a positive number of bytes (``np.inf``: no limit), as scipy
-    takes it (an integer stays one: scipy counts windows with it)."""
+    takes it; a whole number as an integer (scipy counts windows with it)."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
             or not value > 0:
         raise ValueError(f"vectorized_filter: batch_memory must be a positive number of "
                          f"bytes (got {value!r})")
-    return float(value) if isinstance(value, (float, np.floating)) else int(value)
+    return float(value) if math.isinf(value) else int(value)  # (scipy counts in ints)
 
 
 def _keywords(size, footprint, mode, cval, origin, batch_memory) -> dict:
@@ -119,7 +120,7 @@ register(Op(
      Param("mode", str, "reflect", choices=MODES,
            help="how the input is extended beyond its edges, as in scipy.ndimage"),
      CVAL, ORIGIN,
-     Param("batch_memory", memory_bytes, 2.0**30,
+     Param("batch_memory", memory_bytes, 2**30,
            help="the most bytes of windows handed to function at once (memory only; "
                 "inf: no limit)")),
     halo=_window_halo_of, check=_check, on_gpu=False, dtype=_dtype,
