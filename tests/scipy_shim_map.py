@@ -173,18 +173,19 @@ def _generic(a, x):
 
 
 def _vectorized(a, x):
-    """``vectorized_filter``: one mode; by default the function's dtype."""
+    """``vectorized_filter``: one mode; by default the function's dtype; sizes, origins
+    and a footprint's axes follow ``axes`` (scipy's windows are laid out in that order)."""
     if a["mode"] == "valid":
         raise Unsupported("mode", "'valid' (an output smaller than the input)")
     if not np.asarray(a["input"]).flags.c_contiguous:  # (our blocks are)
         raise Unsupported("input", "not C-contiguous (scipy's windows then reduce in "
                                    "memory order)")
     given, axes, data_axes = frame(x, a.get("axes"))
-    if given != sorted(given):  # its windows' axes then follow them, and the sums too
-        raise Unsupported("axes", "out of order (scipy's window reduces in that order)")
     if x.ndim == 0 and a.get("footprint") is not None:
         raise Unsupported("footprint", "on a 0-D input (scipy's result is 1-D then)")
     size, fp = window(a, given)
+    if fp is not None:  # scipy's footprint follows ``axes``; ours the array's order
+        fp = fp.transpose(np.argsort([sorted(given).index(g) for g in given]))
     params = {"function": a["function"], "mode": a["mode"],
               "origin": per_axis(0 if a.get("origin") is None else a["origin"], given),
               "batch_memory": a["batch_memory"]}

@@ -18,7 +18,7 @@ FUNCTIONS = {"mean": np.mean, "sum": np.sum, "median": np.median, "ptp": np.ptp,
 
 
 @pytest.mark.parametrize("precision", ["exact", "fast"])
-@settings(max_examples=40, deadline=None, derandomize=True,
+@settings(max_examples=60, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_any_window_chunking_and_region_is_scipy_s(precision, data):
@@ -28,7 +28,12 @@ def test_any_window_chunking_and_region_is_scipy_s(precision, data):
     a = (np.random.default_rng(data.draw(st.integers(0, 99))).random(shape) * 100
          ).astype(dtype)
     fn = FUNCTIONS[data.draw(st.sampled_from(sorted(FUNCTIONS)), "function")]
-    size = tuple(data.draw(st.integers(1, 4)) for _ in range(nd))
+    # scipy's axes: all (None), or some in any order (the others frames, as scipy
+    # batches them); window values follow them, as in scipy
+    axes = data.draw(st.one_of(st.none(), st.permutations(range(nd)).flatmap(
+        lambda p: st.integers(1, nd).map(lambda k: tuple(p[:k])))), "axes")
+    k = nd if axes is None else len(axes)
+    size = tuple(data.draw(st.integers(1, 4)) for _ in range(k))
     kw = {"mode": data.draw(st.sampled_from(["reflect", "constant", "nearest", "mirror",
                                               "wrap"]), "mode"),
           "origin": tuple(data.draw(st.integers(-(n // 2), (n - 1) // 2)) for n in size)}
@@ -41,9 +46,12 @@ def test_any_window_chunking_and_region_is_scipy_s(precision, data):
     else:
         kw["size"] = size
     chunks = tuple(data.draw(st.integers(1, n)) for n in shape)
+    ref = ndi.vectorized_filter(a, fn, axes=axes, **kw)
+    if "footprint" in kw and axes is not None:  # ours: in the array's order
+        ranks = np.argsort(np.argsort(axes))  # footprint axis i is the ranks[i]-th
+        kw["footprint"] = kw["footprint"].transpose(np.argsort(ranks))
     res = lp.apply("vectorized_filter", da.from_array(a, chunks=chunks), function=fn,
-                   precision=precision, **kw)
-    ref = ndi.vectorized_filter(a, fn, **kw)
+                   axes=axes, precision=precision, **kw)
     assert res.dtype == ref.dtype
     key = data.draw(regions(shape), "key")
     ours = np.asarray(res[key])
@@ -63,9 +71,15 @@ def test_dtype_is_the_function_s_or_output():
     res = lp.apply("vectorized_filter", x, function=np.sum, size=3, batch_memory=48.0)
     assert res.params["batch_memory"] == 48 and np.asarray(res).tobytes() == \
         ndi.vectorized_filter(x, np.sum, size=3, batch_memory=48).tobytes()
-    # scipy's integer axes: sizes follow them, each frame filtered along those axes
+    # scipy's integer axes: sizes follow them, the other axes frames
     res = lp.apply("vectorized_filter", a, function=np.max, size=(3, 1), axes=(1, 0))
     np.testing.assert_array_equal(np.asarray(res), ndi.maximum_filter(a, size=(1, 3)))
+    v = np.random.default_rng(3).random((6, 7, 8))
+    fp = np.random.default_rng(4).random((4, 2, 3)) > 0.3  # along axes 2, 0, 1
+    ref = ndi.vectorized_filter(v, np.mean, footprint=fp, axes=(2, 0, 1))
+    res = lp.apply("vectorized_filter", da.from_array(v, chunks=3), function=np.mean,
+                   footprint=fp.transpose(1, 2, 0), axes=(2, 0, 1), precision="exact")
+    assert np.asarray(res).tobytes() == ref.tobytes()
 
 
 @pytest.mark.parametrize("params, message", [

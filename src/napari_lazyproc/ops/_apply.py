@@ -256,7 +256,7 @@ def apply(name: str, data, *, axes: str | Sequence[int] | int | None = None,
 def _pass_order(op, source, axes, spatial) -> tuple[int, ...] | None:
     """The order of a separable operation's 1-D passes: ``axes``' as given (scipy runs
     them so, and the rounding follows), None for the array's."""
-    if axes is None or op.separable is None:
+    if axes is None or (op.separable is None and not op.batched):
         return None
     letters = axes if isinstance(axes, str) else _axis_letters(source, axes, op.name)
     given = [source.axes.index(a) for a in letters]

@@ -137,6 +137,8 @@ class Evaluation:
         the block's region in the array (for ``needs_frame``)."""
         fn = fn or self.op.function
         params = self._call_params()
+        if self.op.batched and self.op.geometry is None:  # the function's own frames
+            return fn(block, axes=tuple(self.spatial[i] for i in self.passes), **params)
         whole = where or tuple(slice(0, n) for n in block.shape)
         return self._frames(block, whole, whole, lambda block, **at: fn(block, **params, **at))
 

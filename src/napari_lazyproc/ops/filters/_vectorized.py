@@ -51,21 +51,30 @@ def memory_bytes(value) -> float:
     return float(value) if math.isinf(value) else int(value)  # (scipy counts in ints)
 
 
-def _keywords(size, footprint, mode, cval, origin, batch_memory) -> dict:
+def _keywords(size, footprint, mode, cval, origin, batch_memory, axes) -> dict:
+    """scipy's keywords for the spatial ``axes`` of a block in the order ``apply``'s
+    ``axes`` gave them (scipy lays each window out, and reduces it, in that order), the
+    window's values given in the array's order."""
+    order = [sorted(axes).index(a) for a in axes]
     fp = _footprint(footprint, "vectorized_filter: footprint")
-    window = {"footprint": fp} if fp is not None else {"size": tuple(size)}
+    window = ({"footprint": fp.transpose(order)} if fp is not None
+              else {"size": tuple(size[i] for i in order)})
     if mode == "constant":  # scipy refuses a cval with the other modes
         window["cval"] = cval
-    return {**window, "mode": mode, "origin": tuple(origin), "batch_memory": batch_memory}
+    return {**window, "mode": mode, "origin": tuple(origin[i] for i in order),
+            "batch_memory": batch_memory, "axes": tuple(axes)}
 
 
-def _run(b, function, size, footprint, mode, cval, origin, batch_memory, output=None):
+def _run(b, function, size, footprint, mode, cval, origin, batch_memory, axes,
+         output=None):
+    """scipy on the whole block (frames and all, as scipy batches them: not frame by
+    frame, whose windows would reduce in another order for ``axes`` out of order)."""
     import scipy.ndimage
 
     out = None if output is None else np.empty(b.shape, output_dtype(output))
     return scipy.ndimage.vectorized_filter(
         b, function, output=out, **_keywords(size, footprint, mode, cval, origin,
-                                             batch_memory))
+                                             batch_memory, axes))
 
 
 @functools.lru_cache(maxsize=128)
@@ -123,7 +132,7 @@ register(Op(
      Param("batch_memory", memory_bytes, 2**30,
            help="the most bytes of windows handed to function at once (memory only; "
                 "inf: no limit)")),
-    halo=_window_halo_of, check=_check, on_gpu=False, dtype=_dtype,
+    halo=_window_halo_of, check=_check, on_gpu=False, dtype=_dtype, batched=True,
     at_level=_same_kernel_note("vectorized_filter", "footprint"),
     description="a vectorized Python function of each window (scipy.ndimage."
                 "vectorized_filter, scipy >= 1.15); from Python only, on the CPU",
