@@ -254,9 +254,10 @@ def apply(name: str, data, *, axes: str | Sequence[int] | int | None = None,
 
 
 def _pass_order(op, source, axes, spatial) -> tuple[int, ...] | None:
-    """The order of a separable operation's 1-D passes: ``axes``' as given (scipy runs
-    them so, and the rounding follows), None for the array's."""
-    if axes is None or (op.separable is None and not op.batched):
+    """The order of a separable operation's 1-D passes, or of a batched one's window
+    axes: ``axes``' as given (scipy runs them so, and the rounding follows), None for the
+    array's."""
+    if axes is None or (op.separable is None and not (op.batched and op.geometry is None)):
         return None
     letters = axes if isinstance(axes, str) else _axis_letters(source, axes, op.name)
     given = [source.axes.index(a) for a in letters]
