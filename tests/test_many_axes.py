@@ -146,11 +146,18 @@ def test_integer_axes_make_a_plain_array_s_axes_spatial():
     np.testing.assert_array_equal(np.asarray(labels), ndi.label(x > 0.5, np.ones((3,) * 4))[0])
 
 
-def test_global_labels_over_five_axes():
-    a = np.random.default_rng(2).random((4, 3, 5, 4, 6)) > 0.55
-    job = lp.apply("label", da.from_array(a, chunks=(2, 2, 3, 2, 4)), axes=range(5),
-                   scope="global", connectivity=2).run()
-    ref, n = ndi.label(a, ndi.generate_binary_structure(5, 2))
+@SETTINGS
+@given(data=st.data())
+def test_global_labels_over_four_and_five_axes(data):
+    nd = data.draw(st.integers(4, 5), "ndim")
+    shape = tuple(data.draw(st.integers(2, 6 if nd == 4 else 4)) for _ in range(nd))
+    chunks = tuple(data.draw(st.integers(1, n)) for n in shape)
+    connectivity = data.draw(st.integers(1, nd), "connectivity")
+    seed = data.draw(st.integers(0, 99), "seed")
+    a = np.random.default_rng(seed).random(shape) > 0.55
+    job = lp.apply("label", da.from_array(a, chunks=chunks), axes=range(nd),
+                   scope="global", connectivity=connectivity).run()
+    ref, n = ndi.label(a, ndi.generate_binary_structure(nd, connectivity))
     ours = np.asarray(job)
     assert job.n_labels == n
     pairs = np.unique(np.stack([ours.ravel(), ref.ravel()]), axis=1)
