@@ -469,6 +469,11 @@ OP_CASES["generic_filter"] = (
     {"function": np.ptp, "size": [3, 2, 3], "mode": "constant", "cval": 1},
     lambda a: ndi.generic_filter(a, np.ptp, size=(3, 2, 3), mode="constant", cval=1),
 )
+# a vectorized function of the windows (scipy >= 1.15): its dtype is the function's
+OP_CASES["vectorized_filter"] = (
+    {"function": np.mean, "size": [3, 2, 3], "mode": "wrap"},
+    lambda a: ndi.vectorized_filter(a, np.mean, size=(3, 2, 3), mode="wrap"),
+)
 
 # geometric transforms (ops/_transforms.py, ops/_deskew.py): outputs at least as large as
 # the input along every axis, so the hypothesis test's key (drawn on the input) indexes them

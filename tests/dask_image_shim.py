@@ -28,7 +28,7 @@ from collections import Counter
 
 import numpy as np
 import scipy.ndimage
-from scipy_shim import _ours, compare
+from scipy_shim import _chunks, _ours, compare
 from scipy_shim_args import Unsupported
 from scipy_shim_map import route
 
@@ -69,7 +69,7 @@ def _label(call, x, values, precision):
     if wrap is not None:
         params["wrap_axes"] = "".join(call.data_axes[int(a) % x.ndim] for a in wrap)
     rng = np.random.default_rng(x.size)
-    chunks = tuple(int(min(n, rng.integers(3, 8))) or 1 for n in x.shape)
+    chunks = _chunks(x.shape, rng)
     import dask.array as da
 
     job = lp.apply("label", da.from_array(x, chunks=chunks), axes=call.axes,

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from napari_lazyproc.io import MORE_SPATIAL_AXES
 from napari_lazyproc.ops import REGISTRY
 
 #: scipy's filter modes, passed as scipy names them (our ``mode`` takes the grid names)
@@ -41,13 +42,12 @@ def frame(x: np.ndarray, axes, a: dict | None = None) -> tuple[list[int], tuple[
         raise Unsupported("axes", "repeated")
     if a is not None:
         _in_order(a, given)
-    if len(given) > 3:
-        raise Unsupported("input", f"{n}-D over {len(given)} axes (3 spatial axes at most)")
     if n - len(given) > len(OTHER_LETTERS):
         raise Unsupported("input", f"{n}-D")
     spatial = sorted(given)
-    letters = dict(zip(spatial, "zyx"[3 - len(spatial):], strict=True))
-    others = iter(OTHER_LETTERS)
+    order = MORE_SPATIAL_AXES[::-1] + "zyx"  # 4 and more spatial axes: "wzyx", "vwzyx"
+    letters = dict(zip(spatial, order[len(order) - len(spatial):], strict=True))
+    others = iter(a for a in OTHER_LETTERS if a not in letters.values())
     data_axes = "".join(letters.get(a) or next(others) for a in range(n))
     return given, tuple(given), data_axes
 

@@ -22,6 +22,7 @@ from scipy_shim_args import (
     per_axis,
     window,
 )
+from scipy_shim_vectorized import vectorized
 
 from napari_lazyproc.ops import REGISTRY
 from napari_lazyproc.ops.engine._scipy_params import make_footprint
@@ -172,7 +173,7 @@ def _edge(op):
         given, axes, data_axes = frame(x, None)
         params = {"mode": mode_of(a, per_axis=True), "cval": a["cval"]}
         if op != "laplace":
-            params["axis"] = "zyx"[3 - x.ndim:][a["axis"] % x.ndim]
+            params["axis"] = data_axes[a["axis"] % x.ndim]
         else:
             given, axes, data_axes = frame(x, a.get("axes"), a)
         output_dtype(a, x, op, params)
@@ -327,6 +328,7 @@ ROUTES = {
     "percentile_filter": _rank_route("percentile", _percentile_rank),
     "rank_filter": _rank_route("rank_filter", lambda a, n: int(a["rank"])),
     "generic_filter": _generic,
+    "vectorized_filter": vectorized,
     "correlate": _correlation("correlate"), "convolve": _correlation("convolve"),
     "correlate1d": _correlation1d("correlate1d"), "convolve1d": _correlation1d("convolve1d"),
     "generic_filter1d": _generic1d,
@@ -354,8 +356,6 @@ def route(name: str, a: dict, x: np.ndarray) -> Call:
         raise Unsupported("function", NO_OPERATION.get(name, "no operation"))
     if x.dtype.kind not in "biufc":
         raise Unsupported("input", f"dtype {x.dtype}")
-    if x.ndim == 0:
-        raise Unsupported("input", f"shape {x.shape}")
     out = a.get("output")
     out = None if out is None else np.dtype(out.dtype if isinstance(out, np.ndarray) else out)
     if out is not None and out.kind not in "biufc":

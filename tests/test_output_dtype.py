@@ -61,6 +61,10 @@ for _name in ("morphological_gradient", "morphological_laplace"):
 
     CASES[_name] = ({"radius": (1, 2, 1)}, _into)
 CASES["label"] = ({}, lambda a, o: ndi.label(a, output=np.dtype(o))[0])
+CASES["vectorized_filter"] = (  # scipy takes output as an array only
+    {"function": np.mean, "size": (1, 3, 2)},
+    lambda a, o: ndi.vectorized_filter(a, np.mean, size=(1, 3, 2),
+                                       output=np.empty(a.shape, o)))
 _M = [[1.0, 0.1, 0.0], [0.0, 0.9, 0.2], [0.05, 0.0, 1.1]]
 CASES.update({  # linear: bitwise in both precisions (a prefilter would read whole frames)
     "affine_transform": ({"matrix": _M, "offset": [0.5, 1.0, -2.0], "order": 1},

@@ -148,6 +148,9 @@ def _plan(data, path, options: ExportOptions, storage_options):
     if target.remote and not writer.remote:
         raise ExportError(f"{target.path}: only the zarr formats can be written to a URL")
     image = ExportInput(data, options.axes, options.name)
+    if not image.shape:
+        raise ExportError(f"{target.path}: the data is 0-D (one value, no axes): not an "
+                          f"image to write; read it with np.asarray")
     writer.check(image)
     # the input, the folder, permissions: an "already complete" answer needs them too
     target.check(image.locations, overwrite=True, resume=True)

@@ -3,7 +3,13 @@
 Formats are asked in registration order; each says cheaply whether it claims a path.
 """
 
-from ._axes import SPATIAL_AXES, convert_unit, guess_axes
+from ._axes import (
+    MORE_SPATIAL_AXES,
+    SPATIAL_AXES,
+    convert_unit,
+    guess_axes,
+    positional_axes,
+)
 from ._codecs import fast_codecs, os_errors
 from ._contrast import sample_contrast_limits
 from ._errors import ImageReadError
@@ -56,6 +62,7 @@ __all__ = [
     "zarr_token",
     "EXPORT_MANIFEST",
     "EXPORT_RECORD",
+    "MORE_SPATIAL_AXES",
     "SPATIAL_AXES",
     "Downsampled",
     "FORMATS",
@@ -74,6 +81,7 @@ __all__ = [
     "forget_remote",
     "fsspec_options",
     "guess_axes",
+    "positional_axes",
     "is_url",
     "level_factor",
     "open_image",

@@ -13,6 +13,10 @@ from functools import lru_cache
 #: the axes operations filter over and pyramids reduce; never T or C
 SPATIAL_AXES = "zyx"
 
+#: letters of further spatial axes, named by ``axes=`` (never by default): the fourth
+#: from the last first, so that a 4-D volume is "wzyx" and a 5-D one "vwzyx"
+MORE_SPATIAL_AXES = "wvusrqponmlkjihgfedba"
+
 _DEFAULT_AXES = {1: "x", 2: "yx", 3: "zyx", 4: "tzyx", 5: "tczyx"}
 
 _NOT_A_UNIT = frozenset({"pixel", "pixels", "px", "none", "unknown"})
@@ -39,12 +43,44 @@ def guess_axes(shape: Sequence[int], rgb_ok: bool = False) -> str:
         5-D; more axes get the letters ``k``, ``l``, ... in front).
     """
     ndim = len(shape)
+    if ndim == 0:  # a 0-D array (one value) has no axes
+        return ""
     if rgb_ok and ndim in (3, 4) and shape[-1] in (3, 4):
         return _DEFAULT_AXES[ndim - 1] + "c"
     if ndim in _DEFAULT_AXES:
         return _DEFAULT_AXES[ndim]
     extra = "".join(chr(ord("k") + i) for i in range(ndim - 5))
     return extra + "tczyx"
+
+
+def positional_axes(shape: Sequence[int], given: Sequence[int]) -> str:
+    """Axis letters of an array whose file names none, where scipy's integer axes
+    ``given`` say which axes are spatial.
+
+    Parameters
+    ----------
+    shape
+        The array's shape.
+    given
+        Axis indices (0 to ndim - 1) that an operation runs over.
+
+    Returns
+    -------
+    str
+        ``guess_axes(shape)`` when it names none of them t or c; otherwise z, y, x, w,
+        v... for the given axes (the last one x), and t, a, b... for the others (never c:
+        they hold no channels): ``(0, 1, 2, 3)`` of a 4-D array is ``"wzyx"``.
+    """
+    guess = guess_axes(shape)
+    if all(guess[a] not in "tc" for a in given):
+        return guess
+    named = sorted(set(given))
+    order = MORE_SPATIAL_AXES[::-1] + SPATIAL_AXES
+    if len(named) > len(order):
+        raise ValueError(f"{len(named)} spatial axes: at most {len(order)} are named")
+    letters = dict(zip(named, order[len(order) - len(named):], strict=True))
+    others = iter(a for a in "tabdefghijklmnopqrsuvwzyx" if a not in letters.values())
+    return "".join(letters.get(a) or next(others) for a in range(len(shape)))
 
 
 def axes_from_names(names: Sequence[str | None] | None, shape: Sequence[int]) -> str:

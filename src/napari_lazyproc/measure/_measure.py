@@ -176,6 +176,9 @@ def check_properties(properties, axes: str, intensity: bool) -> None:
 
 
 def _spatial_axes(letters: str, axes: str | None) -> tuple[int, ...]:
+    if not letters:
+        raise ValueError("measure: the labels are 0-D (one value, no axes): no regions to "
+                         "measure")
     if axes is None:
         axes = "".join(a for a in letters if a in SPATIAL_AXES) or letters
     missing = [a for a in axes if a not in letters]

@@ -44,6 +44,7 @@ from .geometry import _shift  # noqa: E402,F401  isort: skip
 from .geometry import _project  # noqa: E402,F401  isort: skip
 from .filters import _generic  # noqa: E402,F401  isort: skip
 from .filters import _one_axis  # noqa: E402,F401  isort: skip
+from .filters import _vectorized  # noqa: E402,F401  isort: skip
 from .geometry import _transforms  # noqa: E402,F401  isort: skip
 from .geometry import _deskew  # noqa: E402,F401  isort: skip
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..io import SPATIAL_AXES, convert_unit
+from ..io import SPATIAL_AXES, convert_unit, positional_axes
 from ._scipy_call import gradient_subset, second_images
 from .engine._as_source import as_source
 from .engine._lazy import LazyResult
@@ -20,12 +20,12 @@ from .jobs._label_global import GlobalLabels
 from .jobs._segment import segment
 
 
-def _axis_letters(source, axes, op_name: str) -> str:
-    """scipy's integer axes (an int or a sequence of them, negative from the end) as the
-    data's axis letters, in the order given."""
-    n = len(source.axes)
+def _axis_indices(source, axes, op_name: str) -> list[int]:
+    """scipy's integer axes (an int or a sequence of them, negative from the end) as
+    indices, in the order given."""
+    n = len(source.shape)
     items = [axes] if isinstance(axes, (int, np.integer)) else list(axes)
-    letters = []
+    out = []
     for ax in items:
         if isinstance(ax, (bool, np.bool_)) or not isinstance(ax, (int, np.integer)):
             raise ValueError(f"{op_name}: axes must be axis letters such as 'yx', or "
@@ -33,8 +33,30 @@ def _axis_letters(source, axes, op_name: str) -> str:
         if not -n <= ax < n:
             raise ValueError(f"{op_name}: axis {ax} is out of range for {n}-D data (axes "
                              f"{source.axes!r})")
-        letters.append(source.axes[int(ax) % n])
-    return "".join(letters)
+        out.append(int(ax) % n)
+    return out
+
+
+def _axis_letters(source, axes, op_name: str) -> str:
+    """scipy's integer axes as the data's axis letters, in the order given."""
+    return "".join(source.axes[a] for a in _axis_indices(source, axes, op_name))
+
+
+def _positional(data, source, axes, data_axes, op_name: str):
+    """A plain array (its letters guessed from its number of dimensions) whose integer
+    ``axes`` name a guessed t or c: scipy's integers make any axis spatial, so its
+    letters are those that make them so (``(0, 1, 2, 3)`` of a 4-D array: "wzyx")."""
+    if (data_axes is not None or axes is None or isinstance(axes, str)
+            or not getattr(source, "guessed_axes", False)):
+        return source
+    letters = positional_axes(source.shape, _axis_indices(source, axes, op_name))
+    if letters == source.axes:
+        return source
+    relettered = as_source(data, letters)
+    if relettered is source:  # a source of its own keeps its letters
+        return source
+    relettered.positional = True  # its steps say axes by index, as they were given
+    return relettered
 
 
 def _spatial_axes(source, axes, op_name: str) -> tuple[int, ...]:
@@ -43,13 +65,14 @@ def _spatial_axes(source, axes, op_name: str) -> tuple[int, ...]:
         axes = _axis_letters(source, axes, op_name)
     if axes is None:
         axes = "".join(a for a in letters if a in SPATIAL_AXES)
-        if not axes:
+        if not axes and letters:  # a 0-D input has no axes: scipy runs it as it is
             raise ValueError(f"{op_name}: the data has no spatial axes (axes {letters!r}); "
                              f"pass axes=")
     if set(axes) & set("tc"):
         raise ValueError(f"{op_name}: axes {axes!r} include time or channel; operations "
-                         f"filter only over spatial axes (such as 'yx' or 'zyx'; a plain "
-                         f"array's axes are named with data_axes=)")
+                         f"filter only over spatial axes (such as 'yx', 'zyx', or 'wzyx' "
+                         f"for four: any letter but t and c; a plain array's axes are "
+                         f"named with data_axes=)")
     missing = [a for a in axes if a not in letters]
     if missing or len(set(axes)) != len(axes):
         raise ValueError(
@@ -175,9 +198,11 @@ def apply(name: str, data, *, axes: str | Sequence[int] | int | None = None,
         A ``LazyImage``, a lazy result, napari layer data, a dask, zarr or numpy array.
     axes
         The spatial axes to filter over, such as ``"yx"`` (each plane) or ``"zyx"``
-        (each volume), or scipy's integers (``(0, 2)``, ``-1``; per-axis values then
-        follow their order, as in scipy). Defaults to every spatial axis of the data.
-        Never T or C.
+        (each volume), any letters but t and c (``"wzyx"``: four), or scipy's integers
+        (``(0, 2)``, ``-1``; per-axis values then follow their order, as in scipy; on a
+        plain array any axes, a guessed t too: ``(0, 1, 2, 3)`` of a 4-D array is
+        ``"wzyx"``). Defaults to the z, y and x axes of the data (none for a 0-D input).
+        Never a named T or C.
     units
         ``"pixel"`` (default) or ``"physical"``: lengths (``sigma``, ``size``,
         ``radius``...) in the image's units, converted per axis with its voxel size.
@@ -203,7 +228,7 @@ def apply(name: str, data, *, axes: str | Sequence[int] | int | None = None,
         A bad parameter, naming it and its allowed range; or axes the data lacks.
     """
     op = get_op(name)
-    source = as_source(data, data_axes)
+    source = _positional(data, as_source(data, data_axes), axes, data_axes, name)
     images = second_images(op, source, params)
     if op.geometry is not None and op.geometry.frame is not None:
         spatial = _named_frame(op, source, axes, params)
@@ -212,6 +237,9 @@ def apply(name: str, data, *, axes: str | Sequence[int] | int | None = None,
     if axes is not None and not isinstance(axes, str):
         given = _axis_letters(source, axes, name)
         spatial, params, axes = gradient_subset(op, source, given, axes, spatial, params)
+    if not spatial and op.geometry is not None:
+        raise ValueError(f"{name}: a 0-D input has no axes to map (scipy.ndimage refuses "
+                         f"it too)")
     params = _in_array_order(op, params, source, axes, spatial)
     params = _to_pixels(op, params, source, spatial, units)
     validated = _checked_dtypes(op, source.dtype, op.validate(params, len(spatial)),
@@ -232,9 +260,11 @@ def apply(name: str, data, *, axes: str | Sequence[int] | int | None = None,
 
 
 def _pass_order(op, source, axes, spatial) -> tuple[int, ...] | None:
-    """The order of a separable operation's 1-D passes: ``axes``' as given (scipy runs
-    them so, and the rounding follows), None for the array's."""
-    if axes is None or (op.separable is None and not op.ordered_terms):
+    """The order of a separable operation's 1-D passes, of a term-summing one's terms, or
+    of a batched one's window axes: ``axes``' as given (scipy runs them so, and the
+    rounding follows), None for the array's."""
+    if axes is None or (op.separable is None and not op.ordered_terms
+                        and not (op.batched and op.geometry is None)):
         return None
     letters = axes if isinstance(axes, str) else _axis_letters(source, axes, op.name)
     given = [source.axes.index(a) for a in letters]

@@ -31,6 +31,8 @@ ANNOTATIONS = {
     "lengths": "Sequence[float]",
     "shift_rows": "pd.DataFrame | str | os.PathLike[str] | Sequence[Sequence[float]]",
     "python_function": "Callable[..., float]",
+    "window_function": "Callable[..., ArrayLike]",
+    "memory_bytes": "float",
     "line_function": "Callable[..., None]",
     "arguments": "Sequence[Any]",
     "keywords": "Mapping[str, Any]",
@@ -38,9 +40,9 @@ ANNOTATIONS = {
 #: keywords every operation takes (``apply``'s), after its own parameters
 COMMON = (
     ("axes", "str | Sequence[int] | int | None", None,
-     'the spatial axes to filter over, such as "yx" (each plane) or "zyx" (each '
-     "volume), or scipy's integers; default: every spatial axis of the data, never t "
-     "or c"),
+     'the spatial axes to filter over, such as "yx" (each plane), "zyx" (each '
+     'volume) or "wzyx" (any letters but t and c), or scipy\'s integers; default: the '
+     "z, y and x axes of the data"),
     ("units", 'Literal["pixel", "physical"]', "pixel",
      '"physical": lengths in the image\'s units, converted per axis with its voxel size'),
     ("data_axes", "str | None", None,

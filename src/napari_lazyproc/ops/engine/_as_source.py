@@ -70,6 +70,14 @@ def _as_source(data, axes: str | None):
         return data.source
     if isinstance(data, LazyImage):
         return image_source(data)
+    src = _plain_source(data, axes)
+    #: its letters are a guess from its number of dimensions: scipy's integer ``axes``
+    #: may make any of them spatial (``apply``)
+    src.guessed_axes = axes is None
+    return src
+
+
+def _plain_source(data, axes: str | None) -> ArraySource:
     import dask.array as da
 
     if isinstance(data, LazyArray) and data.is_whole:

@@ -87,8 +87,9 @@ class Evaluation:
         nd = block.ndim
         other = [a for a in range(nd) if a not in self.spatial]
         inner = within(region, expanded)
-        moved = np.moveaxis(block, self.spatial, range(len(other), nd))[
-            tuple(inner[a] for a in other)]
+        moved = np.moveaxis(block, self.spatial, range(len(other), nd))
+        if other:  # (a 0-D block indexed by () would be a scalar)
+            moved = moved[tuple(inner[a] for a in other)]
         spatial_shape = tuple(region[a].stop - region[a].start for a in self.spatial)
         extra = {k: np.moveaxis(v, self.spatial, range(len(other), nd))[
             tuple(inner[a] for a in other)] for k, v in (extra or {}).items()}
@@ -156,6 +157,8 @@ class Evaluation:
         over the same region (a mask), passed by name."""
         fn = fn or self.op.function
         params = self._call_params()
+        if self.op.batched and self.op.geometry is None:  # the function's own frames
+            return fn(block, axes=tuple(self.spatial[i] for i in self.passes), **params)
         whole = where or tuple(slice(0, n) for n in block.shape)
         return self._frames(block, whole, whole, lambda block, **at: fn(block, **params, **at),
                             extra)

@@ -211,9 +211,10 @@ class LazyResult(ResultGeometry, WholeInputValues, Tiling, Evaluation, GpuEvalua
     @property
     def fast(self) -> bool:
         """Whether a fast kernel computes this result (precision "fast" and one exists;
-        not with a second image such as a mask, which scipy takes)."""
+        not with a second image such as a mask, which scipy takes; nor for a 0-D input,
+        with no axes to run along)."""
         return (self.precision == "fast" and self.op.fast is not None and self._own_dtype
-                and not self.images)
+                and not self.images and bool(self.spatial))
 
     @property
     def statistics(self) -> str | None:
@@ -236,8 +237,13 @@ class LazyResult(ResultGeometry, WholeInputValues, Tiling, Evaluation, GpuEvalua
     def steps(self) -> list[dict[str, Any]]:
         """The pipeline that made this result, as JSON-able steps (provenance)."""
         axes = "".join(self.spatial_axes[i] for i in self.passes)  # letters: pass order
-        step = {"op": self.op.name, **self.params.as_dict(), "axes": axes,
-                "precision": self.precision}
+        values = self.params.as_dict()
+        if getattr(self.source, "positional", False):  # scipy's integers named them:
+            axes = [self.spatial[i] for i in self.passes]  # so do the steps, and the
+            for p in self.op.params:  # per-axis values follow them, as in scipy
+                if p.per_axis and isinstance(values.get(p.name), list):
+                    values[p.name] = [values[p.name][i] for i in self.passes]
+        step = {"op": self.op.name, **values, "axes": axes, "precision": self.precision}
         for name, image in self.images.items():  # where it is read from, or its token
             step[name] = str(getattr(image, "source_path", None) or image.token)
         if self.statistics is not None:

@@ -118,6 +118,9 @@ class Op:
         True when ``function`` takes a block with any number of leading frame axes and
         works on its trailing (spatial) axes, so the engine calls it once per block
         rather than once per frame (a projection along z of every time point at once).
+        Without a ``geometry``: ``function(block, axes=..., **params)`` gets the whole
+        block and its spatial axes as indices, in the order ``apply``'s ``axes`` gave
+        them (scipy's ``vectorized_filter`` lays out and reduces windows so).
     """
 
     name: str

@@ -146,7 +146,7 @@ def float_dtype(dtype, params) -> np.dtype:
 def make_footprint(kind: str, radius) -> np.ndarray:
     """A ball (ellipsoid for anisotropic radii) or a box, of the given per-axis radius."""
     radius = tuple(int(r) for r in radius)
-    if kind == "box":
+    if kind == "box" or not radius:  # a 0-D input's window: its one voxel
         return np.ones(tuple(2 * r + 1 for r in radius), dtype=bool)
     grids = np.ogrid[tuple(slice(-r, r + 1) for r in radius)]
     return sum((g / r) ** 2 for g, r in zip(grids, radius, strict=False)) <= 1.0

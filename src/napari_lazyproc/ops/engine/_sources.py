@@ -80,6 +80,12 @@ class _DaskReader:
 class ArraySource:
     """A leaf input: a region-readable array with a chunk grid, axis letters and scale."""
 
+    #: whether ``axes`` were guessed from the number of dimensions (a plain array)
+    guessed_axes = False
+    #: whether scipy's integer ``axes`` named its letters (``apply``: a plain array's
+    #: guessed t or c made spatial); a result's steps then give its axes as integers
+    positional = False
+
     def __init__(self, reader, shape, dtype, chunks, token: str, axes: str,
                  scale: tuple[float, ...], units: tuple, name: str = "") -> None:
         self.reader = reader

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...backend import array_module, ndimage_for
+from ...io import MORE_SPATIAL_AXES, SPATIAL_AXES
 from ..engine._params import Param
 from ..engine._registry import Op, register
 from ..engine._scipy_params import (
@@ -23,11 +24,15 @@ from ..engine._scipy_params import (
 from ..kernels import _edges as _kernels_edges
 from ..kernels import _separable as _kernels
 
-AXIS = Param("axis", str, "magnitude", choices=("magnitude", "z", "y", "x"),
+AXIS = Param("axis", str, "magnitude", choices=("magnitude", *SPATIAL_AXES,
+                                                  *MORE_SPATIAL_AXES[:3]),
              help="derivative along one spatial axis, or the gradient magnitude")
 
 
 def _check_axis(params, axes):
+    if not axes:
+        raise ValueError("a 0-D input has no axis to differentiate along (scipy.ndimage "
+                         "refuses it too)")
     if params["axis"] != "magnitude" and params["axis"] not in axes:
         raise ValueError(f"axis must be 'magnitude' or one of the spatial axes {axes!r} "
                          f"(got {params['axis']!r})")

@@ -53,7 +53,7 @@ def _label(b, connectivity, structure, scope, wrap_axes, axes, output=None):
 
 
 def _check(params, axes):
-    if params["connectivity"] > len(axes):
+    if params["connectivity"] > max(1, len(axes)):  # a 0-D input: scipy's default
         raise ValueError(f"label: connectivity must be between 1 and {len(axes)} for the "
                          f"{len(axes)} spatial axes {axes!r} (got {params['connectivity']})")
     s = label_structure(params["structure"])

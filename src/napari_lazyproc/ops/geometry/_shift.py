@@ -39,6 +39,9 @@ def _shift(block, shifts, order, mode, cval, frame):
 
 
 def _check(params, axes: str) -> None:
+    if not axes:
+        raise ValueError("shift_frames: a 0-D input has no axes to shift (scipy.ndimage "
+                         "refuses it too)")
     rows = params["shifts"]
     if rows is None:
         raise ValueError("shift_frames: shifts is required: a shift table (estimate_drift), "

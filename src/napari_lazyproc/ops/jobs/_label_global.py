@@ -220,7 +220,7 @@ class GlobalLabels:
                 slice(max(s.start, i * b) - s.start, min(s.stop, (i + 1) * b) - s.start)
                 for s, i, b in zip(region, index, self.block, strict=False)
             )
-            view = local[sub]
+            view = local[sub] if sub else local[...]  # (a 0-D input: a view, not a scalar)
             view[view > 0] += self._offsets[index]
         return local
 
@@ -344,7 +344,8 @@ class GlobalLabels:
                 "global labeling has not run yet: call .run() (or 'Label whole volume' in "
                 "the widget); slicing never starts it"
             )
-        return self._lut[self._provisional(region)].astype(self.dtype, copy=False)
+        # (np.asarray: a 0-D region's lookup is a scalar)
+        return np.asarray(self._lut[self._provisional(region)].astype(self.dtype, copy=False))
 
     def __getitem__(self, key):
         if not self.done:
