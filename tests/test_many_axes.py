@@ -22,6 +22,7 @@ from test_ops_exact import assert_within_contract
 
 import napari_lazyproc as lp
 from napari_lazyproc.io import guess_axes, positional_axes
+from napari_lazyproc.ops._scipy_call import _scipy_smooths_other_axes
 from napari_lazyproc.ops.engine._scipy_params import make_footprint
 
 SETTINGS = settings(max_examples=10, deadline=None, derandomize=True,
@@ -106,6 +107,13 @@ def test_four_and_five_spatial_axes_any_chunks_and_region(name, precision, data)
     else:
         data_axes = positional_axes(shape, spatial)
         axes = "".join(data_axes[i] for i in spatial)
+    if (name == "gaussian_gradient_magnitude" and frames and data_axes is None
+            and _scipy_smooths_other_axes()):
+        # scipy >= 1.17 smooths the frame axis too (a subset of integer axes): refused
+        # while that axis is a frame (tests/test_scipy_args_second.py has the subset)
+        with pytest.raises(ValueError, match="subset"):
+            lp.apply(name, a, axes=axes, precision=precision, **params_for(len(spatial)))
+        return
     result = lp.apply(name, da.from_array(a, chunks=chunks), axes=axes, data_axes=data_axes,
                       precision=precision, **params_for(len(spatial)))
     assert result.shape == a.shape and len(result.spatial) == len(spatial) >= 4
