@@ -23,6 +23,8 @@ whole plane, and a 512 x 512 view), cold (the sampled Otsu included); and the sa
     python benchmarks/bench_segment.py            # 256 x 1024 x 1024
     python benchmarks/bench_segment.py --small    # 128 x 512 x 512
     python benchmarks/bench_segment.py --shape 128,1024,1024
+    python benchmarks/bench_segment.py --no-preview     # the stitched job and peers only
+    python benchmarks/bench_segment.py --preview-only   # the preview figures only
 """
 
 from __future__ import annotations
@@ -160,14 +162,40 @@ def split_crossing(ref: np.ndarray, out: np.ndarray, block: int) -> tuple[int, i
     return crossing, split
 
 
+def preview_text(path: str, shape) -> str:
+    """The preview figures, each mode in a fresh process (cold, then browsing)."""
+    preview, planes = _run("preview", path, "-"), _run("planes", path, "-")
+    verdict = lambda ok: "met" if ok else "MISSED"  # noqa: E731
+    return (
+        f"First preview plane under {PREVIEW_S:g} s "
+        f"({verdict(preview['next'] <= PREVIEW_S)} for the 3D preview: a 512 x 512 view of "
+        f"a plane in {preview['next']:.2f} s while browsing, {preview['view']:.2f} s for "
+        f"the first in a fresh process, imports and the sampled Otsu threshold included; "
+        f"the whole {shape[1]} x {shape[2]} plane in {preview['plane']:.2f} s, "
+        f"{preview['labels']} labels). The faster look (`plane_preview`: each plane in "
+        f"2D): the view in {planes['next']:.2f} s while browsing "
+        f"({verdict(planes['next'] <= PREVIEW_S)}), {planes['view']:.2f} s first; the "
+        f"whole plane in {planes['plane']:.2f} s.")
+
+
+def _shape():
+    if "--shape" in sys.argv:
+        return tuple(int(n) for n in sys.argv[sys.argv.index("--shape") + 1].split(","))
+    return SMALL if "--small" in sys.argv else BIG
+
+
 def main(shape=None) -> str:
     import zarr
 
-    if shape is None and "--shape" in sys.argv:
-        shape = [int(n) for n in sys.argv[sys.argv.index("--shape") + 1].split(",")]
-    shape = tuple(shape or (SMALL if "--small" in sys.argv else BIG))
+    shape = tuple(shape or _shape())
     path = make_data(shape)
     start, version = cpu_snapshot(), code_version()
+    if "--preview-only" in sys.argv:
+        text = "\n".join([f"Preview of {shape} touching nuclei (`bench_segment.py "
+                          f"--preview-only`).", "", preview_text(path, shape), "",
+                          f"{foreign_note(start)} {version}"])
+        print(text)
+        return text
     with tempfile.TemporaryDirectory(prefix="bench-segment-", dir=DATA) as tmp:
         ours = _run("ours", path, os.path.join(tmp, "ours.zarr"))
         sk = _run("skimage", path, os.path.join(tmp, "skimage.npy"))
@@ -175,15 +203,18 @@ def main(shape=None) -> str:
 
         otsu = float(threshold_otsu(zarr.open_array(path, mode="r")[:]))
         dk = _run("dask", path, os.path.join(tmp, "dask.zarr"), otsu)
-        preview = _run("preview", path, "-")
-        planes = _run("planes", path, "-")
+        previews = "" if "--no-preview" in sys.argv else preview_text(path, shape)
         baseline = _run("baseline", path, "-")
         ref = np.load(os.path.join(tmp, "skimage.npy"))
+        n_ref = int(ref.max())
         mine = zarr.open_group(os.path.join(tmp, "ours.zarr"), mode="r")["0"][:]
-        naive = zarr.open_array(os.path.join(tmp, "dask.zarr"), mode="r")[:]
-        ours_iou, dask_iou = best_iou(ref, mine), best_iou(ref, naive)
+        ours_iou = best_iou(ref, mine)
         crossing, ours_split = split_crossing(ref, mine, BLOCK)
+        del mine  # one result in memory at a time, beside the reference
+        naive = zarr.open_array(os.path.join(tmp, "dask.zarr"), mode="r")[:]
+        dask_iou = best_iou(ref, naive)
         _, dask_split = split_crossing(ref, naive, BLOCK)
+        del naive, ref
     gib, base = 2**30, baseline["rss"]
     rows = [
         ["napari-lazyproc: segment + stitch (run)", f"{ours['run']:.1f} s",
@@ -203,7 +234,7 @@ def main(shape=None) -> str:
     lines = [
         "## Instance segmentation (`bench_segment.py`)", "",
         f"Seeded watershed (diameter {DIAMETER} px) of {shape} touching nuclei "
-        f"({voxels / 1e6:.0f} Mvox uint16, zarr chunks {CHUNKS}; {int(ref.max())} "
+        f"({voxels / 1e6:.0f} Mvox uint16, zarr chunks {CHUNKS}; {n_ref} "
         f"objects in the whole-array result, {crossing} of them crossing a face of the "
         f"{BLOCK}^3 blocks). Each peer in a fresh process; peak RSS (VmHWM), and above a "
         f"process that only imports ({base / gib:.2f} GiB). Ours: {ours['n']} objects.", "",
@@ -212,14 +243,7 @@ def main(shape=None) -> str:
         f"Targets: at most {TIME_RATIO:g}x scikit-image's time on 2 cores "
         f"({verdict(time_ratio <= TIME_RATIO)}: {time_ratio:.2f}x); at most "
         f"{MEMORY_RATIO:g} of its peak memory ({verdict(mem_ratio <= MEMORY_RATIO)}: "
-        f"{mem_ratio:.2f} above the baseline); first preview plane under {PREVIEW_S:g} s "
-        f"({verdict(preview['next'] <= PREVIEW_S)}: a 512 x 512 view of a plane in "
-        f"{preview['next']:.2f} s while browsing, {preview['view']:.2f} s for the first "
-        f"in a fresh process, imports and the sampled Otsu threshold included; the whole "
-        f"{shape[1]} x {shape[2]} plane in {preview['plane']:.2f} s, {preview['labels']} "
-        f"labels). The faster look (`plane_preview`: each plane in 2D): the view in "
-        f"{planes['next']:.2f} s while browsing ({verdict(planes['next'] <= PREVIEW_S)}), "
-        f"{planes['view']:.2f} s first; the whole plane in {planes['plane']:.2f} s.", "",
+        f"{mem_ratio:.2f} above the baseline). {previews}", "",
         f"{foreign_note(start)} {version}",
     ]
     text = "\n".join(lines)
