@@ -138,7 +138,9 @@ def _run(which: str, path, out, threshold=0.0, block=BLOCK) -> dict:
                           check=False)
     if done.returncode:
         raise RuntimeError(f"{which} failed: {done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"[{which}] {json.dumps(result)}", file=sys.stderr, flush=True)  # partial figures
+    return result
 
 
 def make_data(shape) -> str:
