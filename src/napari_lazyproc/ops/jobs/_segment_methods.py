@@ -207,18 +207,38 @@ WATERSHED = SegmentMethod(
 
 
 # ---------------------------------------------------------------------------- optional models
-def _cellpose_block(block, *, diameter, model_type: str = "cyto3", gpu: bool = False,
-                    flow_threshold: float = 0.4, cellprob_threshold: float = 0.0):
+def _cellpose_block(block, *, diameter, model_type: str = "cyto3",
+                    pretrained_model: str | None = None, gpu: bool = False,
+                    flow_threshold: float = 0.4, cellprob_threshold: float = 0.0,
+                    normalize: bool = True, percentiles=None):
     from cellpose import models  # optional extra; its model loads here, on first use
 
-    model = _MODELS.get(("cellpose", model_type, gpu))
-    if model is None:
-        model = _MODELS[("cellpose", model_type, gpu)] = models.CellposeModel(
-            gpu=gpu, model_type=model_type)
+    key = ("cellpose", model_type, pretrained_model, gpu)
+    model = _MODELS.get(key)
+    if model is None:  # a model file of one's own, else a built-in (cellpose fetches it)
+        model = _MODELS[key] = (
+            models.CellposeModel(gpu=gpu, pretrained_model=str(pretrained_model))
+            if pretrained_model else models.CellposeModel(gpu=gpu, model_type=model_type))
+    if percentiles is not None:  # the whole input's 1st-99th percentiles: every block alike
+        low, high = percentiles
+        block = (block.astype(np.float32) - low) / max(high - low, 1e-12)
     masks = model.eval(block, diameter=float(np.mean(diameter)), do_3D=block.ndim == 3,
                        flow_threshold=flow_threshold, cellprob_threshold=cellprob_threshold,
+                       normalize=bool(normalize) and percentiles is None,
                        channel_axis=None, z_axis=0 if block.ndim == 3 else None)[0]
     return np.asarray(masks, np.uint32)
+
+
+def _percentiles_prepare(source, params, progress=None, cancel=None, whole=True) -> dict:
+    """The input's 1st and 99th percentiles (cellpose's normalization), once for all
+    blocks, so that a block is scaled as the whole would be (a sample for a preview)."""
+    if not params.get("normalize", True):
+        return {}
+    from ..stats._global_stats import mode_for, statistic
+
+    low, high = statistic(source, "percentiles", mode_for(source, whole), q=(1.0, 99.0),
+                          progress=progress, cancel=cancel)
+    return {"percentiles": [float(low), float(high)]}
 
 
 def _stardist_block(block, *, diameter, model_name: str = "2D_versatile_fluo",
@@ -244,9 +264,12 @@ _MODELS: dict = {}
 _OPTIONAL = {
     "cellpose": SegmentMethod(
         "cellpose", _cellpose_block, _diameter_halo,
-        params={"model_type": "cyto3", "gpu": False, "flow_threshold": 0.4,
-                "cellprob_threshold": 0.0},
-        description="cellpose (installed), per block, stitched"),
+        params={"model_type": "cyto3", "pretrained_model": None, "gpu": False,
+                "flow_threshold": 0.4, "cellprob_threshold": 0.0, "normalize": True},
+        prepare=_percentiles_prepare,
+        description="cellpose (installed), per block, stitched; a built-in model "
+                    "(model_type) or a model file of one's own (pretrained_model); "
+                    "normalized by the whole input's 1st-99th percentiles"),
     "stardist": SegmentMethod(
         "stardist", _stardist_block, _diameter_halo,
         params={"model_name": "2D_versatile_fluo", "prob_thresh": None},
