@@ -21,7 +21,7 @@ class ClusterChoice(Container):
     def __init__(self) -> None:
         super().__init__(labels=True, label="run on")
         self.margins = (0, 0, 0, 0)
-        self.where = ComboBox(label="run on", choices=list(RUN_ON), value="threads")
+        self.where = ComboBox(label="", choices=list(RUN_ON), value="threads")  # the row says it
         self.workers = SpinBox(label="workers", value=2, min=1, max=512, visible=False,
                                tooltip="worker processes of the local cluster (one thread "
                                        "each), started for the job and closed after it")
