@@ -20,6 +20,7 @@ from collections import deque
 import numpy as np
 from dask.base import tokenize
 
+from ..._shared.pool import parallel_map
 from ..._shared.regions import block_region, key_region
 from ...io import reader_stamp
 from ..engine._cache import CACHE
@@ -78,29 +79,43 @@ class LivePreview(SegmentPreview):
             self._final.discard(tuple(index))
         return hit
 
-    def block_labels(self, index, cancel=None) -> np.ndarray:
-        """The block's 3D labels if computed; else its plane look."""
+    def block_labels(self, index, cancel=None, within=None) -> np.ndarray:
+        """The block's 3D labels if computed; else its plane look (over the part of
+        the block in ``within`` only: the planes on screen, not the block's depth)."""
         hit = self.final(index)
-        return hit if hit is not None else self._look(index, cancel)
+        return hit if hit is not None else self._look(index, within, cancel)
 
     def read(self, region, cancel=None) -> np.ndarray:
         """``region`` as shown now; its blocks' 3D labels queued after (the look of the
         plane on screen comes first on the cores)."""
-        out = super().read(region, cancel)
         region = self.last_region = self._full(region)
-        self.want([i for i in self.indices(region) if i not in self._final])
+        indices = self.indices(region)
+        out = self.assemble(region, indices, parallel_map(
+            lambda i: self.block_labels(i, cancel, region), indices))
+        self.want([i for i in indices if i not in self._final])
         return out
 
-    def _look(self, index, cancel=None, peek: bool = False) -> np.ndarray | None:
+    def _look(self, index, within=None, cancel=None, peek: bool = False
+              ) -> np.ndarray | None:
+        """The plane look over block ``index``'s core, or over its part in ``within``
+        (zeros elsewhere in the core); None when ``peek`` and not cached."""
         core = block_region(index, self.block, self.shape)
+        part = core if within is None else tuple(
+            slice(max(c.start, w.start), min(c.stop, w.stop))
+            for c, w in zip(core, within, strict=True))
         if peek:
-            parts = [self.look.peek(i) for i in self.look.indices(core)]
-            if any(p is None for p in parts):
+            found = [self.look.peek(i) for i in self.look.indices(part)]
+            if any(p is None for p in found):
                 return None
-            values = self.look.assemble(core, self.look.indices(core), parts)
+            values = self.look.assemble(part, self.look.indices(part), found)
         else:
-            values = self.look.read(core, cancel)
-        return values.astype(self.dtype, copy=False)
+            values = self.look.read(part, cancel)
+        if part == core:
+            return values.astype(self.dtype, copy=False)
+        out = np.zeros([c.stop - c.start for c in core], self.dtype)
+        out[tuple(slice(p.start - c.start, p.stop - c.start)
+                  for p, c in zip(part, core, strict=True))] = values
+        return out
 
     def stamp(self, region) -> tuple:
         """The input's stamp, and which of the region's blocks show their 3D labels."""
@@ -118,7 +133,7 @@ class LivePreview(SegmentPreview):
         for index in indices:
             values = self.final(index)
             if values is None:
-                values = self._look(index, peek=True)
+                values = self._look(index, region, peek=True)
                 if values is None:
                     return None
                 self.want([index])
