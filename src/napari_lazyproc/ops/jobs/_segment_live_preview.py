@@ -227,10 +227,14 @@ def adopt_ids(raw: np.ndarray, look: np.ndarray, axis: int, offset: int) -> np.n
         both = (r > 0) & (g > 0)
         if not both.any():
             continue
-        pairs, counts = np.unique(np.stack([r[both], g[both]]), axis=1, return_counts=True)
+        rb, gb = r[both], g[both]
+        r0, g0 = int(rb.min()), int(gb.min())  # a block's ids span a small range
+        base = int(gb.max()) - g0 + 1
+        keys, counts = np.unique((rb - r0) * base + (gb - g0), return_counts=True)
         taken_r, taken_g, lut = set(), set(), {}
         for n in np.argsort(-counts, kind="stable"):
-            a, b = int(pairs[0, n]), int(pairs[1, n])
+            a, b = divmod(int(keys[n]), base)
+            a, b = a + r0, b + g0
             if a not in taken_r and b not in taken_g:
                 taken_r.add(a)
                 taken_g.add(b)
