@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -222,37 +223,60 @@ def _cellpose_block(block, *, diameter, model_type: str = "cyto3",
     if percentiles is not None:  # the whole input's 1st-99th percentiles: every block alike
         low, high = percentiles
         block = (block.astype(np.float32) - low) / max(high - low, 1e-12)
-    masks = model.eval(block, diameter=float(np.mean(diameter)), do_3D=block.ndim == 3,
-                       flow_threshold=flow_threshold, cellprob_threshold=cellprob_threshold,
-                       normalize=bool(normalize) and percentiles is None,
-                       channel_axis=None, z_axis=0 if block.ndim == 3 else None)[0]
+    with _MODEL_LOCK:  # one block at a time per process: a model is not thread-safe
+        masks = model.eval(block, diameter=float(np.mean(diameter)), do_3D=block.ndim == 3,
+                           flow_threshold=flow_threshold,
+                           cellprob_threshold=cellprob_threshold,
+                           normalize=bool(normalize) and percentiles is None,
+                           channel_axis=None, z_axis=0 if block.ndim == 3 else None)[0]
     return np.asarray(masks, np.uint32)
 
 
-def _percentiles_prepare(source, params, progress=None, cancel=None, whole=True) -> dict:
-    """The input's 1st and 99th percentiles (cellpose's normalization), once for all
-    blocks, so that a block is scaled as the whole would be (a sample for a preview)."""
-    if not params.get("normalize", True):
-        return {}
-    from ..stats._global_stats import mode_for, statistic
+def _percentiles_prepare(q):
+    """The input's percentiles ``q`` (the model's normalization), once for all blocks,
+    so that a block is scaled as the whole would be (a sample for a preview)."""
 
-    low, high = statistic(source, "percentiles", mode_for(source, whole), q=(1.0, 99.0),
-                          progress=progress, cancel=cancel)
-    return {"percentiles": [float(low), float(high)]}
+    def prepare(source, params, progress=None, cancel=None, whole=True) -> dict:
+        if not params.get("normalize", True):
+            return {}
+        from ..stats._global_stats import mode_for, statistic
+
+        low, high = statistic(source, "percentiles", mode_for(source, whole), q=q,
+                              progress=progress, cancel=cancel)
+        return {"percentiles": [float(low), float(high)]}
+
+    return prepare
 
 
 def _stardist_block(block, *, diameter, model_name: str = "2D_versatile_fluo",
-                    prob_thresh: float | None = None):
-    from csbdeep.utils import normalize  # optional extra (stardist's own dependency)
-
+                    model_dir: str | None = None, prob_thresh: float | None = None,
+                    nms_thresh: float | None = None, normalize: bool = True,
+                    percentiles=None):
     if block.ndim == 3:
         from stardist.models import StarDist3D as Model
     else:
         from stardist.models import StarDist2D as Model
-    model = _MODELS.get(("stardist", model_name))
-    if model is None:
-        model = _MODELS[("stardist", model_name)] = Model.from_pretrained(model_name)
-    labels, _ = model.predict_instances(normalize(block), prob_thresh=prob_thresh)
+    key = ("stardist", model_name, model_dir, block.ndim)
+    model = _MODELS.get(key)
+    if model is None:  # a model folder of one's own, else a registered pretrained one
+        if model_dir:
+            from pathlib import Path
+
+            folder = Path(model_dir)
+            model = Model(None, name=folder.name, basedir=str(folder.parent))
+        else:
+            model = Model.from_pretrained(model_name)
+        _MODELS[key] = model
+    if percentiles is not None:  # the whole input's percentiles: every block alike
+        low, high = percentiles
+        block = (block.astype(np.float32) - low) / max(high - low, 1e-12)
+    elif normalize:
+        from csbdeep.utils import normalize as by_percentiles  # stardist's own dependency
+
+        block = by_percentiles(block)
+    with _MODEL_LOCK:
+        labels, _ = model.predict_instances(block, prob_thresh=prob_thresh,
+                                            nms_thresh=nms_thresh)
     return np.asarray(labels, np.uint32)
 
 
@@ -261,19 +285,26 @@ def _diameter_halo(diameter, params) -> tuple[int, ...]:
 
 
 _MODELS: dict = {}
+#: models run one block at a time (cellpose's CPU path converts its network per call,
+#: which two threads cannot do at once); they use several cores on their own
+_MODEL_LOCK = threading.RLock()
 _OPTIONAL = {
     "cellpose": SegmentMethod(
         "cellpose", _cellpose_block, _diameter_halo,
         params={"model_type": "cyto3", "pretrained_model": None, "gpu": False,
                 "flow_threshold": 0.4, "cellprob_threshold": 0.0, "normalize": True},
-        prepare=_percentiles_prepare,
+        prepare=_percentiles_prepare((1.0, 99.0)),
         description="cellpose (installed), per block, stitched; a built-in model "
                     "(model_type) or a model file of one's own (pretrained_model); "
                     "normalized by the whole input's 1st-99th percentiles"),
     "stardist": SegmentMethod(
         "stardist", _stardist_block, _diameter_halo,
-        params={"model_name": "2D_versatile_fluo", "prob_thresh": None},
-        description="StarDist (installed), per block, stitched"),
+        params={"model_name": "2D_versatile_fluo", "model_dir": None, "prob_thresh": None,
+                "nms_thresh": None, "normalize": True},
+        prepare=_percentiles_prepare((1.0, 99.8)),
+        description="StarDist (installed), per block, stitched; a registered pretrained "
+                    "model (model_name) or a model folder of one's own (model_dir); "
+                    "normalized by the whole input's 1st-99.8th percentiles"),
 }
 
 _REGISTERED: dict[str, SegmentMethod] = {"watershed": WATERSHED}
