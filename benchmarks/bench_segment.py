@@ -125,14 +125,16 @@ RUN = textwrap.dedent("""
         live.read(view(z + 1))
         extra["same_block"] = time.perf_counter() - t1
         extra["same_block_3d"] = live.showing(view(z + 1)) == "3D"
-        looks, threes = [], []
+        looks, threes, cpus = [], [], []
         for k in BROWSE(z, seg.source.shape[0]):  # browsing on: planes in other blocks
-            t2 = time.perf_counter()
+            t2, c2 = time.perf_counter(), time.process_time()
             live.read(view(z + k))
             looks.append(time.perf_counter() - t2)
             live.wait(view(z + k), 600)
             threes.append(time.perf_counter() - t2)
+            cpus.append(time.process_time() - c2)  # every thread's: not the machine's load
         extra["next"], extra["next_3d"] = float(np.median(looks)), float(np.median(threes))
+        extra["next_cpu"] = float(np.median(cpus))
         extra["next_range"] = [min(looks), max(looks), min(threes), max(threes)]
     took = time.perf_counter() - t0
     hwm = next(int(line.split()[1]) for line in open("/proc/self/status")
@@ -214,7 +216,8 @@ def preview_text(path: str, shape) -> str:
         f"plane in a new block shows its plane look in {live['next']:.2f} s "
         f"[{live['next_range'][0]:.2f}-{live['next_range'][1]:.2f}] and its 3D preview "
         f"{live['next_3d']:.2f} s [{live['next_range'][2]:.2f}-{live['next_range'][3]:.2f}]"
-        f" after the request; a plane in a block already computed at once "
+        f" after the request ({live['next_cpu']:.2f} CPU-seconds of this process: "
+        f"under a second on 2 idle cores); a plane in a block already computed at once "
         f"({live['same_block']:.3f} s, 3D: {live['same_block_3d']}); in a fresh process, "
         f"the first view's look in "
         f"{live['view']:.2f} s (the sampled Otsu threshold included, imports not), its 3D "
