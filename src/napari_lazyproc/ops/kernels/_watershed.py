@@ -1,14 +1,13 @@
 """A seeded watershed equal to scikit-image's, label for label, in linear time.
 
-scikit-image floods from the markers with a binary heap ordered by (value, age), where a
-voxel's value is the larger of its own and its parent's and its age is the order it was
-pushed in. Every age is unique except the markers' (all 0, value -inf), so once the
-markers are out of the heap the pop order is fixed whatever the queue; only the
-markers' mutual order depends on the heap. This floods the markers with the same heap
-(the same sift steps, so the same ties), then the rest with a bucket queue over integer
-ranks (FIFO per bucket: ages ascending), which pops the same sequence in O(n). The image
-must come as ranks: small non-negative integers ordered and tied as its values (the
-seeded watershed of nuclei has them: the squared distance, an integer for unit voxels).
+scikit-image floods from the markers with a binary heap ordered by (value, age): a
+marker enters at its own value with age 0, a voxel at the larger of its own value and
+its parent's, with the next age. Where no two markers share a value, no two entries
+ever share a key, so every exact priority queue pops the same sequence: here a bucket
+queue over integer ranks (FIFO per bucket: ages ascending), O(n). The caller gives the
+ranks (small non-negative integers ordered and tied as the image's values) and keeps
+the markers' values distinct (the nuclei watershed floods its seeds first, one rank
+each); where markers tie, scikit-image's heap may order them otherwise.
 
 Needs numba (the ``fast-segment`` extra); without it, ``watershed_ranks`` is None and
 callers use scikit-image's.
@@ -23,9 +22,6 @@ try:  # optional: scikit-image's watershed otherwise
     from numba import njit
 except ImportError:  # pragma: no cover - numba absent
     njit = None
-
-#: ages are int32 in scikit-image's heap: beyond this many pushes, use scikit-image's
-MAX_PUSHES = 2**31 - 2
 
 
 def _flood(rank, mask, output, markers, nbrs, n_ranks):  # pragma: no cover - numba
