@@ -77,6 +77,8 @@ class LivePreview(SegmentPreview):
         hit = CACHE.get(self._final_key(index))
         if hit is None:
             self._final.discard(tuple(index))
+        else:  # perhaps computed by an earlier preview of the same job
+            self._final.add(tuple(index))
         return hit
 
     def block_labels(self, index, cancel=None, within=None) -> np.ndarray:
