@@ -9,20 +9,24 @@ transform, maxima 6 px apart, watershed in the mask). Peers, each in a fresh pro
 - napari-lazyproc: ``lp.segment(img, diameter=12).run()`` (blocks of 128^3 with a
   16-voxel halo, on the worker threads, stitched), then the stitched labels exported
   to zarr (timed apart);
-- scikit-image: the same watershed on the whole array in memory (the reference);
+- scikit-image: the same watershed on the whole array in memory, scikit-image's own
+  kernels throughout (the reference; ours use the linear-time flood where they can);
 - dask: ``map_overlap`` of the same watershed over the same blocks and halo, threaded,
   written to zarr: the naive way, whose labels are per block (an object crossing a block
   face becomes two).
 
 Objects are compared with the whole-array result: the share with a partner of IoU
 >= 0.9, and the objects crossing block faces that come out split. The first preview:
-a fresh process opens the zarr and reads ``seg.preview`` over the middle plane (the
-whole plane, and a 512 x 512 view), cold (the sampled Otsu included); and the same of
+a fresh process opens the zarr and reads ``seg.live_preview`` (the panel's: the plane
+look, then the 3D preview) over a 512 x 512 view of the middle plane, cold (the sampled
+Otsu included), then browses; the same of ``seg.preview`` (3D blocks only) and of
 ``seg.plane_preview`` (each plane in 2D).
 
     python benchmarks/bench_segment.py            # 256 x 1024 x 1024
     python benchmarks/bench_segment.py --small    # 128 x 512 x 512
     python benchmarks/bench_segment.py --shape 128,1024,1024
+    python benchmarks/bench_segment.py --no-preview     # the stitched job and peers only
+    python benchmarks/bench_segment.py --preview-only   # the preview figures only
 """
 
 from __future__ import annotations
@@ -51,6 +55,8 @@ RUN = textwrap.dedent("""
     import napari_lazyproc as lp
     from napari_lazyproc.ops.jobs._segment_methods import watershed_block, watershed_halo
     extra = {}
+    def BROWSE(z, n):  # five planes away from z (in other preview blocks), in the volume
+        return [k for k in (20, -20, 40, -40, 60, -60, 12, -12) if 0 <= z + k < n][:5]
     t0 = time.perf_counter()
     if which == "ours":
         seg = lp.segment(lp.open_image(path), "watershed", diameter=diameter, block=block)
@@ -65,7 +71,7 @@ RUN = textwrap.dedent("""
         image = zarr.open_array(path, mode="r")[:]
         t0 = time.perf_counter()
         labels = watershed_block(image, diameter=(diameter,) * 3,
-                                 threshold=threshold_otsu(image))
+                                 threshold=threshold_otsu(image), kernels="skimage")
         extra["run"] = time.perf_counter() - t0
         np.save(out, labels)
     elif which == "dask":
@@ -94,9 +100,42 @@ RUN = textwrap.dedent("""
         plane = np.asarray(preview[z])
         extra["plane"] = time.perf_counter() - t1 + extra["view"]
         extra["labels"] = int(len(np.unique(plane)) - 1)
-        t2 = time.perf_counter()  # browsing on: another plane's view (imports, threshold done)
-        np.asarray(preview[z + 20, y - 256:y + 256, x - 256:x + 256])
-        extra["next"] = time.perf_counter() - t2
+        nexts = []
+        for k in BROWSE(z, seg.source.shape[0]):  # browsing on: other planes (threshold done)
+            t2 = time.perf_counter()
+            np.asarray(preview[z + k, y - 256:y + 256, x - 256:x + 256])
+            nexts.append(time.perf_counter() - t2)
+        extra["next"], extra["next_range"] = float(np.median(nexts)), [min(nexts), max(nexts)]
+    elif which == "live":  # the panel's default: the plane look first, then the 3D
+        seg = lp.segment(lp.open_image(path), "watershed", diameter=diameter, block=block)
+        live = seg.live_preview
+        z = seg.source.shape[0] // 2
+        y, x = seg.source.shape[1] // 2, seg.source.shape[2] // 2
+        def view(k):
+            return (slice(k, k + 1), slice(y - 256, y + 256), slice(x - 256, x + 256))
+        t0 = time.perf_counter()
+        first = live.read(view(z))
+        extra["view"] = time.perf_counter() - t0
+        live.wait(view(z), 600)
+        extra["view_3d"] = time.perf_counter() - t0
+        final = live.read(view(z))
+        ids = set(np.unique(final)) - {0}
+        extra["kept"] = len(ids & set(np.unique(first))) / max(1, len(ids))
+        t1 = time.perf_counter()  # the next plane: in the same 3D block
+        live.read(view(z + 1))
+        extra["same_block"] = time.perf_counter() - t1
+        extra["same_block_3d"] = live.showing(view(z + 1)) == "3D"
+        looks, threes, cpus = [], [], []
+        for k in BROWSE(z, seg.source.shape[0]):  # browsing on: planes in other blocks
+            t2, c2 = time.perf_counter(), time.process_time()
+            live.read(view(z + k))
+            looks.append(time.perf_counter() - t2)
+            live.wait(view(z + k), 600)
+            threes.append(time.perf_counter() - t2)
+            cpus.append(time.process_time() - c2)  # every thread's: not the machine's load
+        extra["next"], extra["next_3d"] = float(np.median(looks)), float(np.median(threes))
+        extra["next_cpu"] = float(np.median(cpus))
+        extra["next_range"] = [min(looks), max(looks), min(threes), max(threes)]
     took = time.perf_counter() - t0
     hwm = next(int(line.split()[1]) for line in open("/proc/self/status")
                if line.startswith("VmHWM"))
@@ -110,7 +149,9 @@ def _run(which: str, path, out, threshold=0.0, block=BLOCK) -> dict:
                           check=False)
     if done.returncode:
         raise RuntimeError(f"{which} failed: {done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"[{which}] {json.dumps(result)}", file=sys.stderr, flush=True)  # partial figures
+    return result
 
 
 def make_data(shape) -> str:
@@ -160,14 +201,58 @@ def split_crossing(ref: np.ndarray, out: np.ndarray, block: int) -> tuple[int, i
     return crossing, split
 
 
+def preview_text(path: str, shape) -> str:
+    """The preview figures, each mode in a fresh process (cold, then browsing)."""
+    live = _run("live", path, "-")
+    preview, planes = _run("preview", path, "-"), _run("planes", path, "-")
+    from napari_lazyproc.ops.jobs._segment_live_preview import DEPTH as depth
+
+    verdict = lambda ok: "met" if ok else "MISSED"  # noqa: E731
+    return (
+        f"First preview plane on screen under {PREVIEW_S:g} s "
+        f"({verdict(live['next'] <= PREVIEW_S)} while browsing; medians of 5 planes, "
+        f"range in brackets). The panel's preview (`live_preview`: the plane look at once, "
+        f"the 3D preview replacing it, blocks of {depth} planes): a 512 x 512 view of a "
+        f"plane in a new block shows its plane look in {live['next']:.2f} s "
+        f"[{live['next_range'][0]:.2f}-{live['next_range'][1]:.2f}] and its 3D preview "
+        f"{live['next_3d']:.2f} s [{live['next_range'][2]:.2f}-{live['next_range'][3]:.2f}]"
+        f" after the request ({live['next_cpu']:.2f} CPU-seconds of this process, so "
+        f"{live['next_cpu'] / 2:.2f} s at best on 2 idle cores); a plane in a block "
+        f"already computed at once "
+        f"({live['same_block']:.3f} s, 3D: {live['same_block_3d']}); in a fresh process, "
+        f"the first view's look in "
+        f"{live['view']:.2f} s (the sampled Otsu threshold included, imports not), its 3D "
+        f"at {live['view_3d']:.2f} s; {100 * live['kept']:.0f}% of the 3D objects kept "
+        f"the look's ids. The 3D blocks alone (`preview`, one plane deep): the view in "
+        f"{preview['next']:.2f} s [{preview['next_range'][0]:.2f}-"
+        f"{preview['next_range'][1]:.2f}] while browsing "
+        f"({verdict(preview['next'] <= PREVIEW_S)})"
+        f", {preview['view']:.2f} s first; the whole {shape[1]} x {shape[2]} plane in "
+        f"{preview['plane']:.2f} s ({preview['labels']} labels). The plane look alone "
+        f"(`plane_preview`): the view in {planes['next']:.2f} s [{planes['next_range'][0]:.2f}"
+        f"-{planes['next_range'][1]:.2f}] while browsing "
+        f"({verdict(planes['next'] <= PREVIEW_S)}), {planes['view']:.2f} s first; the "
+        f"whole plane in {planes['plane']:.2f} s.")
+
+
+def _shape():
+    if "--shape" in sys.argv:
+        return tuple(int(n) for n in sys.argv[sys.argv.index("--shape") + 1].split(","))
+    return SMALL if "--small" in sys.argv else BIG
+
+
 def main(shape=None) -> str:
     import zarr
 
-    if shape is None and "--shape" in sys.argv:
-        shape = [int(n) for n in sys.argv[sys.argv.index("--shape") + 1].split(",")]
-    shape = tuple(shape or (SMALL if "--small" in sys.argv else BIG))
+    shape = tuple(shape or _shape())
     path = make_data(shape)
     start, version = cpu_snapshot(), code_version()
+    if "--preview-only" in sys.argv:
+        text = "\n".join([f"Preview of {shape} touching nuclei (`bench_segment.py "
+                          f"--preview-only`).", "", preview_text(path, shape), "",
+                          f"{foreign_note(start)} {version}"])
+        print(text)
+        return text
     with tempfile.TemporaryDirectory(prefix="bench-segment-", dir=DATA) as tmp:
         ours = _run("ours", path, os.path.join(tmp, "ours.zarr"))
         sk = _run("skimage", path, os.path.join(tmp, "skimage.npy"))
@@ -175,15 +260,18 @@ def main(shape=None) -> str:
 
         otsu = float(threshold_otsu(zarr.open_array(path, mode="r")[:]))
         dk = _run("dask", path, os.path.join(tmp, "dask.zarr"), otsu)
-        preview = _run("preview", path, "-")
-        planes = _run("planes", path, "-")
+        previews = "" if "--no-preview" in sys.argv else preview_text(path, shape)
         baseline = _run("baseline", path, "-")
         ref = np.load(os.path.join(tmp, "skimage.npy"))
+        n_ref = int(ref.max())
         mine = zarr.open_group(os.path.join(tmp, "ours.zarr"), mode="r")["0"][:]
-        naive = zarr.open_array(os.path.join(tmp, "dask.zarr"), mode="r")[:]
-        ours_iou, dask_iou = best_iou(ref, mine), best_iou(ref, naive)
+        ours_iou = best_iou(ref, mine)
         crossing, ours_split = split_crossing(ref, mine, BLOCK)
+        del mine  # one result in memory at a time, beside the reference
+        naive = zarr.open_array(os.path.join(tmp, "dask.zarr"), mode="r")[:]
+        dask_iou = best_iou(ref, naive)
         _, dask_split = split_crossing(ref, naive, BLOCK)
+        del naive, ref
     gib, base = 2**30, baseline["rss"]
     rows = [
         ["napari-lazyproc: segment + stitch (run)", f"{ours['run']:.1f} s",
@@ -203,7 +291,7 @@ def main(shape=None) -> str:
     lines = [
         "## Instance segmentation (`bench_segment.py`)", "",
         f"Seeded watershed (diameter {DIAMETER} px) of {shape} touching nuclei "
-        f"({voxels / 1e6:.0f} Mvox uint16, zarr chunks {CHUNKS}; {int(ref.max())} "
+        f"({voxels / 1e6:.0f} Mvox uint16, zarr chunks {CHUNKS}; {n_ref} "
         f"objects in the whole-array result, {crossing} of them crossing a face of the "
         f"{BLOCK}^3 blocks). Each peer in a fresh process; peak RSS (VmHWM), and above a "
         f"process that only imports ({base / gib:.2f} GiB). Ours: {ours['n']} objects.", "",
@@ -212,14 +300,7 @@ def main(shape=None) -> str:
         f"Targets: at most {TIME_RATIO:g}x scikit-image's time on 2 cores "
         f"({verdict(time_ratio <= TIME_RATIO)}: {time_ratio:.2f}x); at most "
         f"{MEMORY_RATIO:g} of its peak memory ({verdict(mem_ratio <= MEMORY_RATIO)}: "
-        f"{mem_ratio:.2f} above the baseline); first preview plane under {PREVIEW_S:g} s "
-        f"({verdict(preview['next'] <= PREVIEW_S)}: a 512 x 512 view of a plane in "
-        f"{preview['next']:.2f} s while browsing, {preview['view']:.2f} s for the first "
-        f"in a fresh process, imports and the sampled Otsu threshold included; the whole "
-        f"{shape[1]} x {shape[2]} plane in {preview['plane']:.2f} s, {preview['labels']} "
-        f"labels). The faster look (`plane_preview`: each plane in 2D): the view in "
-        f"{planes['next']:.2f} s while browsing ({verdict(planes['next'] <= PREVIEW_S)}), "
-        f"{planes['view']:.2f} s first; the whole plane in {planes['plane']:.2f} s.", "",
+        f"{mem_ratio:.2f} above the baseline). {previews}", "",
         f"{foreign_note(start)} {version}",
     ]
     text = "\n".join(lines)

@@ -32,7 +32,8 @@ def nuclei():
 @pytest.fixture(scope="module")
 def whole(nuclei):
     """scikit-image's seeded watershed of the whole array (Otsu of every voxel)."""
-    return watershed_block(nuclei, diameter=(DIAMETER,) * 3, threshold=threshold_otsu(nuclei))
+    return watershed_block(nuclei, diameter=(DIAMETER,) * 3, threshold=threshold_otsu(nuclei),
+                           kernels="skimage")
 
 
 @pytest.fixture(scope="module")

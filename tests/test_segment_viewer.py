@@ -11,7 +11,11 @@ import pytest
 napari = pytest.importorskip("napari")
 
 from napari_lazyproc._qt.live_layers import live_states  # noqa: E402
-from napari_lazyproc._qt.segment import PREVIEW_SUFFIX, SegmentWidget  # noqa: E402
+from napari_lazyproc._qt.segment import (  # noqa: E402
+    PREVIEW_MODES,
+    PREVIEW_SUFFIX,
+    SegmentWidget,
+)
 from napari_lazyproc.synthetic_nuclei import touching_nuclei  # noqa: E402
 
 IMAGE = touching_nuclei((48, 128, 128), seed=11)[0]
@@ -44,6 +48,7 @@ def test_preview_while_browsing_labels_appear_ids_stable(widget, qtbot):
     viewer.dims.set_point(0, 20 * 2.0)  # plane 20
     main = threading.get_ident()
     seen = []
+    widget.preview_mode.value = "3D blocks"
     widget.preview.value = True
     layer = widget.preview_layer
     assert layer.name == "nuclei" + PREVIEW_SUFFIX and layer.metadata["preview"] is True
@@ -105,3 +110,50 @@ def test_cancel_keeps_nothing(widget, qtbot):
     assert job.outcome == "cancelled"
     assert widget.labels_layer is None
     assert [layer.name for layer in widget.viewer.layers] == ["nuclei"]
+
+
+def test_the_plane_look_shows_first_then_the_3d_preview_replaces_it(widget, qtbot):
+    viewer = widget.viewer
+    assert widget.preview_mode.value == PREVIEW_MODES[0]  # the default
+    viewer.dims.set_point(0, 20 * 2.0)
+    widget.preview.value = True
+    layer = widget.preview_layer
+    live = live_states(layer)[0].result
+    job = live.job
+    look = np.asarray(job.plane_preview[20])
+    # the plane look lands first (marked so), then the 3D preview on its own, ids kept
+    qtbot.waitUntil(lambda: np.array_equal(np.asarray(layer._slice.image.raw), look)
+                    or widget.showing.value == "3D preview", timeout=30000)
+    qtbot.waitUntil(lambda: widget.showing.value == "3D preview", timeout=60000)
+    assert layer.metadata["showing"] == "3D preview"
+    final = shown(qtbot, layer)
+    np.testing.assert_array_equal(final, live.read((slice(20, 21),))[0])
+    ids = set(np.unique(final)) - {0}
+    assert len(ids & set(np.unique(look))) >= 0.8 * len(ids)
+    # the next plane is in the same 3D block: shown at once, no plane look
+    viewer.dims.set_point(0, 21 * 2.0)
+    assert live.showing((slice(21, 22),)) == "3D"
+    np.testing.assert_array_equal(shown(qtbot, layer), live.read((slice(21, 22),))[0])
+    widget.preview.value = False
+    assert live.closed and widget.showing.value == ""
+
+
+@pytest.mark.slow  # starts a local dask cluster of two worker processes
+def test_segment_whole_volume_on_a_local_dask_cluster(widget, qtbot, tmp_path):
+    widget.run_on.where.value = "local"
+    widget.run_on.workers.value = 2
+    assert not widget.run_on.workers.native.isHidden()  # the workers asked, no address
+    assert widget.run_on.address.native.isHidden()
+    widget.work_folder.value = str(tmp_path / "work")
+    job = widget.segment_whole()
+    assert "local dask cluster of 2 workers" in job.title
+    qtbot.waitUntil(lambda: job.finished, timeout=120000)
+    assert job.outcome == "done", job.message
+    data = widget.labels_layer.data
+    there = np.asarray((data[0] if widget.labels_layer.multiscale else data)[:, :, :])
+    here = np.asarray(widget.job().run())
+    np.testing.assert_array_equal(there, here)
+    assert (tmp_path / "work").is_dir()  # the blocks were kept there, for a resume
+    # a scheduler without an address is refused before anything starts
+    widget.run_on.where.value = "scheduler"
+    assert widget.segment_whole() is None

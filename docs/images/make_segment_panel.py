@@ -27,7 +27,8 @@ start = time.time()
 while time.time() - start < 60:  # until the blocks on screen have landed
     app.processEvents()
     time.sleep(0.05)
-    if not any(s.busy for s in live_states(widget.preview_layer)) and time.time() - start > 2:
+    landed = widget.showing.value == "3D preview"  # the 3D look replaced the 2D one
+    if landed and not any(s.busy for s in live_states(widget.preview_layer)):
         break
 for _ in range(20):
     app.processEvents()

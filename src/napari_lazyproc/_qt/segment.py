@@ -1,11 +1,13 @@
 """The Segment dock widget: instance segmentation previewed while browsing, then stitched.
 
-*Preview* adds a live Labels layer of the job's per-block labels (``lp.segment``'s
-``preview``): the blocks of the plane on screen are segmented on the display threads,
-never on napari's, and their ids do not change while panning; the layer's name and
-metadata say it is a preview (objects crossing block faces are not joined). *Segment
-whole volume* runs the stitched job with napari's progress bar and a Cancel, and adds
-the labels as a Labels layer (a pyramid), which Export and Measure take.
+*Preview* adds a live Labels layer of the job's per-block labels, computed off napari's
+thread, ids unchanged while panning; its name and metadata say it is a preview (objects
+crossing block faces are not joined). By default (``live_preview``) each plane shows its
+2D look at once and its 3D preview replaces it block by block, ids kept; the panel's
+*showing* line says which is on screen. *Segment whole volume* runs the stitched job on
+threads, a local dask cluster or a scheduler (``ClusterChoice``), with napari's progress
+bar and a Cancel (resumable in a work folder), and adds the labels as a Labels layer (a
+pyramid), which Export and Measure take.
 """
 
 from __future__ import annotations
@@ -25,18 +27,20 @@ from magicgui.widgets import (
 )
 from napari.layers import Image
 from napari.utils.notifications import show_error
+from superqt.utils import ensure_main_thread
 
 from .._layer_data import layer_source, result_layer_data, result_levels
 from .._live import SYNC_VOXELS, live_levels
 from ..ops import list_methods, segment
 from . import jobs
-from .live_layers import add_live_layer, replace_result
+from .cluster import ClusterChoice
+from .live_layers import add_live_layer, live_states, replace_result
 
 if TYPE_CHECKING:
     import napari
 
 PREVIEW_SUFFIX = " · segment preview"
-PREVIEW_MODES = ("3D blocks", "planes (2D, fast)")
+PREVIEW_MODES = ("3D (plane look first)", "3D blocks", "planes (2D, fast)")
 PREVIEW_NOTE = ("preview: each block segmented on its own (with its halo); objects "
                 "crossing block faces are not joined until 'Segment whole volume'")
 
@@ -77,16 +81,25 @@ class SegmentWidget(Container):
         self.params = Container(labels=True, label="parameters")
         self.preview = CheckBox(text="Preview (blocks on screen)", value=False)
         self.preview_mode = ComboBox(label="preview", choices=list(PREVIEW_MODES),
-                                     value="3D blocks",
-                                     tooltip="3D blocks: as the whole-volume job segments "
-                                     "them; planes: each plane in 2D, several times faster")
+                                     value=PREVIEW_MODES[0],
+                                     tooltip="3D (plane look first): each plane's 2D look "
+                                     "at once, replaced by its 3D preview when computed; "
+                                     "3D blocks: only the 3D preview (seconds per plane); "
+                                     "planes: each plane in 2D")
+        self.showing = Label(label="showing", value="")
+        self.run_on = ClusterChoice()
+        self.work_folder = LineEdit(label="work folder", value="",
+                                    tooltip="where the job keeps its blocks, to resume "
+                                    "after a cancel or a crash (empty: a temporary folder; "
+                                    "on a scheduler, a folder its workers reach)")
         self._controls = jobs.JobControls("Segment whole volume", "Cancel")
         self.run_button, self.cancel_button = (self._controls.run_button,
                                                self._controls.cancel_button)
         self.status: Label = self._controls.status
         self.extend([self.image, self.method, self.diameter, self.units, self.axes,
-                     self.block, self.params, self.preview_mode, self.preview, self.run_button,
-                     self.cancel_button, self.status])
+                     self.block, self.params, self.preview_mode, self.preview, self.showing,
+                     self.run_on, self.work_folder, self.run_button, self.cancel_button,
+                     self.status])
         self.preview_layer = None
         self.labels_layer = None
         self._make_params()
@@ -140,8 +153,51 @@ class SegmentWidget(Container):
         if on:
             self.show_preview()
         elif self.preview_layer is not None and self.preview_layer in self.viewer.layers:
+            self._stop(self._shown())
             self.viewer.layers.remove(self.preview_layer)
             self.preview_layer = None
+            self.showing.value = ""
+
+    def _shown(self):
+        """The preview the layer shows now (None without one)."""
+        layer = self.preview_layer
+        if layer is None or layer not in self.viewer.layers:
+            return None
+        states = live_states(layer)
+        return states[0].result if states else None
+
+    @staticmethod
+    def _stop(preview) -> None:
+        close = getattr(preview, "close", None)
+        if close is not None:
+            close()  # its queued 3D blocks are stale
+
+    def _landed(self, preview) -> None:
+        """A 3D block of ``preview`` landed (on its worker thread): refresh the layer."""
+        self._refresh_layer(preview)
+
+    @ensure_main_thread
+    def _refresh_layer(self, preview) -> None:
+        if self._shown() is not preview:
+            return  # replaced or removed meanwhile
+        self.preview_layer.refresh()
+        self._mark(preview)
+
+    def _mark(self, preview) -> None:
+        """Say what the plane on screen shows (the layer's metadata too)."""
+        showing = getattr(preview, "showing", None)
+        region = getattr(preview, "last_region", None)
+        if showing is None:  # one kind throughout
+            flat = self.preview_mode.value == PREVIEW_MODES[2] and self.axes.value == "zyx"
+            what = "plane look (2D)" if flat else "preview"
+        elif region is None:
+            what = "plane look (2D) until the 3D preview lands"
+        else:
+            what = {"3D": "3D preview", "plane look": "plane look (2D); 3D computing",
+                    }.get(showing(region), "3D preview and plane look (2D); 3D computing")
+        self.showing.value = what
+        if self.preview_layer is not None:
+            self.preview_layer.metadata["showing"] = what
 
     def _update_preview(self, _=None) -> None:
         if self.preview.value:
@@ -151,15 +207,22 @@ class SegmentWidget(Container):
         """Add (or update) the preview layer; its blocks compute in the background."""
         try:
             job = self.job()
-            preview = job.preview if self.preview_mode.value == "3D blocks" else \
-                job.plane_preview
+            mode = self.preview_mode.value
+            preview = (job.live_preview if mode == PREVIEW_MODES[0] else job.preview
+                       if mode == PREVIEW_MODES[1] else job.plane_preview)
         except ValueError as exc:
             show_error(str(exc))
             return None
+        if hasattr(preview, "on_update"):
+            preview.on_update.append(self._landed)
         layer = self.preview_layer
         if layer is not None and layer in self.viewer.layers:
+            old = self._shown()
             replace_result(layer, preview)
+            if old is not preview:
+                self._stop(old)
             layer.metadata.update(pipeline=preview.steps)
+            self._mark(preview)
             return layer
         source = self.image.value
         _, kwargs, _ = result_layer_data(preview, f"{source.name}{PREVIEW_SUFFIX}")
@@ -168,6 +231,7 @@ class SegmentWidget(Container):
         kwargs.pop("multiscale", None)
         self.preview_layer = add_live_layer(self.viewer, preview, kwargs, "labels")
         self.preview_layer.opacity = 0.6
+        self._mark(preview)
         return self.preview_layer
 
     # ---------------------------------------------------------------- the job
@@ -181,13 +245,15 @@ class SegmentWidget(Container):
         """
         try:
             seg = self.job()
+            where = self.run_on.options()
         except ValueError as exc:
             show_error(str(exc))
             return None
         source = self.image.value
+        store = self.work_folder.value.strip() or None
 
         def work(progress, cancel: threading.Event):
-            return seg.run(progress=progress, cancel=cancel)
+            return seg.run(progress=progress, cancel=cancel, store=store, **where)
 
         def add(labels) -> None:
             levels = live_levels(result_levels(labels), sync_voxels=SYNC_VOXELS)
@@ -200,7 +266,8 @@ class SegmentWidget(Container):
                           "source": {"layer": source.name, "path": labels.source_path}})
 
         total = len(seg.blocks())
-        job = jobs.Job(f"segment {source.name}", work, total=total, on_done=add,
+        job = jobs.Job(f"segment {source.name} on {self.run_on.describe()}", work,
+                       total=total, on_done=add,
                        on_finish=self._finished)
         return self._controls.started(job.start())
 

@@ -134,7 +134,7 @@ class Segmentation:
             **{k: v for k, v in self.params.items()
                if isinstance(v, (int, float, str, type(None)))}}]
         self._labels: SegmentedLabels | None = None
-        self._preview = self._plane_preview = None
+        self._preview = self._plane_preview = self._live_preview = None
 
     def _block_shape(self, block) -> tuple[int, ...]:
         shape, chunks = self.source.shape, self.source.chunks
@@ -222,6 +222,20 @@ class Segmentation:
             self._plane_preview = flat.preview
         return self._plane_preview
 
+    @property
+    def live_preview(self):
+        """What the Segment panel shows: each plane's 2D look (``plane_preview``) at
+        once, replaced block by block by the 3D preview (blocks of a few planes,
+        segmented in 3D with their halo) as it is computed in the background, ids kept
+        (``LivePreview``). In 2D, ``preview``."""
+        if len(self.spatial) < 3:
+            return self.preview
+        if self._live_preview is None:
+            from ._segment_live_preview import LivePreview
+
+            self._live_preview = LivePreview(self)
+        return self._live_preview
+
     def identity(self, stamp) -> str:
         return tokenize(self.source.token, stamp, self.method.name, self.method.segment,
                         sorted((k, repr(v)) for k, v in self.params.items()), self.diameter,
@@ -256,7 +270,8 @@ class Segmentation:
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state["_labels"] = state["_preview"] = state["_plane_preview"] = None  # to workers
+        for name in ("_labels", "_preview", "_plane_preview", "_live_preview"):
+            state[name] = None  # to workers: the job, not what it showed
         return state
 
     def stitch(self, progress=None, cancel=None, store=None, resume: bool = True,

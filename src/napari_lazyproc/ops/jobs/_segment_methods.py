@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,18 +58,23 @@ class SegmentMethod:
 
 # ---------------------------------------------------------------------------- watershed
 def watershed_block(block: np.ndarray, *, diameter, sigma: float = 1.0,
-                    threshold: float | None = None, min_distance: float | None = None
-                    ) -> np.ndarray:
+                    threshold: float | None = None, min_distance: float | None = None,
+                    kernels: str = "fast") -> np.ndarray:
     """Seeded watershed of bright nuclei: Gaussian smoothing, a threshold, the distance
     transform of the mask, its local maxima at least ``min_distance`` apart (a radius by
     default) as seeds, and a watershed of the inverted distance inside the mask.
 
     All steps are scikit-image / scipy on the block; run on the whole array it is the
-    reference the stitched result is tested against.
+    reference the stitched result is tested against. ``kernels="fast"`` (default) finds
+    the same labels faster where it can (unit voxels, numba installed): the maxima and
+    the watershed on the integer squared distance (the same order and ties as the
+    distance), the watershed in linear time (``kernels._watershed``); ``"skimage"``
+    runs scikit-image's own throughout.
     """
-    from scipy import ndimage as ndi
     from skimage.feature import peak_local_max
     from skimage.segmentation import watershed
+
+    from ..kernels._watershed import watershed_ranks
 
     if threshold is None:
         from skimage.filters import threshold_otsu
@@ -77,13 +83,23 @@ def watershed_block(block: np.ndarray, *, diameter, sigma: float = 1.0,
     diameter = _per_axis(diameter, block.ndim)
     smooth = block.astype(np.float32, copy=False)
     if sigma > 0:
+        from scipy import ndimage as ndi
+
         smooth = ndi.gaussian_filter(smooth, sigma, mode="nearest")
     mask = smooth > threshold
     if not mask.any():
         return np.zeros(block.shape, np.uint32)
     # distances in x pixels, other axes scaled so that an anisotropic nucleus is round
     ref = float(diameter[-1])
-    distance = distance_transform(mask, [ref / d for d in diameter])
+    sampling = [ref / d for d in diameter]
+    d2 = None
+    if kernels == "fast" and watershed_ranks is not None:
+        d2 = squared_distance(mask, sampling)
+    if d2 is not None:  # integers: maxima and flooding order as the distance's
+        top = int(d2.max())
+        distance = d2.astype(np.int32)
+    else:
+        distance = distance_transform(mask, sampling)
     radius = ref / 2 if min_distance is None else float(min_distance)
     reach = [max(1, int(round(radius * d / ref))) for d in diameter]
     if len(set(reach)) == 1:
@@ -93,10 +109,57 @@ def watershed_block(block: np.ndarray, *, diameter, sigma: float = 1.0,
         peaks = peak_local_max(distance, footprint=np.ones([2 * r + 1 for r in reach], bool),
                                min_distance=min(reach), threshold_abs=0,
                                exclude_border=False)
+    n = len(peaks)
+    at = tuple(peaks.T)
     markers = np.zeros(block.shape, np.int32)
-    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1, dtype=np.int32)
-    labels = watershed(-distance, markers, mask=mask)
+    markers[at] = np.arange(1, n + 1, dtype=np.int32)
+    # flooded from the inverted distance, the seeds first, one after another in label
+    # order (each below every other value): no two keys of the queue tie, so any exact
+    # queue floods alike, scikit-image's heap and the linear one
+    if d2 is not None:
+        ranks = (n + top) - distance
+        ranks[at] = np.arange(n, dtype=ranks.dtype)
+        labels = watershed_ranks(ranks, markers, mask, n + top + 1)
+    else:
+        image = -distance
+        image[at] = (image.min() - n) + np.arange(n)
+        labels = watershed(image, markers, mask=mask)
     return labels.astype(np.uint32, copy=False)
+
+
+def squared_distance(mask: np.ndarray, sampling) -> np.ndarray | None:
+    """The squared Euclidean distance to the background, integers in float64, for a
+    2D or 3D mask with unit sampling (see ``distance_transform``); None where that
+    way does not apply."""
+    from ..kernels._distance_z import squared_z_pass
+
+    try:
+        import cv2
+    except ImportError:  # pragma: no cover - opencv is a dependency of the fast kernels
+        return None
+    if (mask.ndim not in (2, 3) or any(float(s) != 1.0 for s in sampling)
+            or max(mask.shape) >= 2**15 or mask.all()):
+        return None
+    planes = np.ascontiguousarray(mask, dtype=bool).reshape((-1, *mask.shape[-2:]))
+    planes = planes.view(np.uint8)
+    if not (planes == 0).any(axis=(1, 2)).all():  # a plane with no background
+        return None
+    g2 = np.empty(planes.shape, np.float64)
+    for k, plane in enumerate(planes):
+        g2[k] = cv2.distanceTransform(plane, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    np.square(g2, out=g2)
+    np.rint(g2, out=g2)
+    if mask.ndim == 3 and squared_z_pass is not None:
+        g2 = squared_z_pass(g2)
+    elif mask.ndim == 3:
+        d2 = g2.copy()
+        reach = int(np.ceil(np.sqrt(g2.max())))
+        for k in range(1, min(reach, mask.shape[0] - 1) + 1):
+            step = float(k * k)
+            np.minimum(d2[k:], g2[:-k] + step, out=d2[k:])
+            np.minimum(d2[:-k], g2[k:] + step, out=d2[:-k])
+        g2 = d2
+    return g2.reshape(mask.shape)
 
 
 def distance_transform(mask: np.ndarray, sampling) -> np.ndarray:
@@ -107,34 +170,12 @@ def distance_transform(mask: np.ndarray, sampling) -> np.ndarray:
     plane's squared distance plus the squared z offset, over offsets up to the largest in-plane
     distance (a farther plane cannot be nearer). Squared distances of unit voxels are
     integers, rounded back after OpenCV's float32: the same values as scipy's."""
-    from scipy import ndimage as ndi
+    d2 = squared_distance(mask, sampling)
+    if d2 is None:
+        from scipy import ndimage as ndi
 
-    try:
-        import cv2
-    except ImportError:  # pragma: no cover - opencv is a dependency of the fast kernels
-        cv2 = None
-    sampling = [float(s) for s in sampling]
-    if (cv2 is None or mask.ndim not in (2, 3) or any(s != 1.0 for s in sampling)
-            or max(mask.shape) >= 2**15 or mask.all()):
-        return ndi.distance_transform_edt(mask, sampling=sampling)
-    planes = np.ascontiguousarray(mask, dtype=bool).reshape((-1, *mask.shape[-2:]))
-    planes = planes.view(np.uint8)
-    if not (planes == 0).any(axis=(1, 2)).all():  # a plane with no background
-        return ndi.distance_transform_edt(mask, sampling=sampling)
-    g2 = np.empty(planes.shape, np.float64)
-    for k, plane in enumerate(planes):
-        g2[k] = cv2.distanceTransform(plane, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    np.square(g2, out=g2)
-    np.rint(g2, out=g2)
-    if mask.ndim == 3:
-        d2 = g2.copy()
-        reach = int(np.ceil(np.sqrt(g2.max())))
-        for k in range(1, min(reach, mask.shape[0] - 1) + 1):
-            step = float(k * k)
-            np.minimum(d2[k:], g2[:-k] + step, out=d2[k:])
-            np.minimum(d2[:-k], g2[k:] + step, out=d2[:-k])
-        g2 = d2
-    return np.sqrt(g2).reshape(mask.shape)
+        return ndi.distance_transform_edt(mask, sampling=[float(s) for s in sampling])
+    return np.sqrt(d2)
 
 
 def watershed_halo(diameter, params) -> tuple[int, ...]:
@@ -167,32 +208,75 @@ WATERSHED = SegmentMethod(
 
 
 # ---------------------------------------------------------------------------- optional models
-def _cellpose_block(block, *, diameter, model_type: str = "cyto3", gpu: bool = False,
-                    flow_threshold: float = 0.4, cellprob_threshold: float = 0.0):
+def _cellpose_block(block, *, diameter, model_type: str = "cyto3",
+                    pretrained_model: str | None = None, gpu: bool = False,
+                    flow_threshold: float = 0.4, cellprob_threshold: float = 0.0,
+                    normalize: bool = True, percentiles=None):
     from cellpose import models  # optional extra; its model loads here, on first use
 
-    model = _MODELS.get(("cellpose", model_type, gpu))
-    if model is None:
-        model = _MODELS[("cellpose", model_type, gpu)] = models.CellposeModel(
-            gpu=gpu, model_type=model_type)
-    masks = model.eval(block, diameter=float(np.mean(diameter)), do_3D=block.ndim == 3,
-                       flow_threshold=flow_threshold, cellprob_threshold=cellprob_threshold,
-                       channel_axis=None, z_axis=0 if block.ndim == 3 else None)[0]
+    key = ("cellpose", model_type, pretrained_model, gpu)
+    model = _MODELS.get(key)
+    if model is None:  # a model file of one's own, else a built-in (cellpose fetches it)
+        model = _MODELS[key] = (
+            models.CellposeModel(gpu=gpu, pretrained_model=str(pretrained_model))
+            if pretrained_model else models.CellposeModel(gpu=gpu, model_type=model_type))
+    if percentiles is not None:  # the whole input's 1st-99th percentiles: every block alike
+        low, high = percentiles
+        block = (block.astype(np.float32) - low) / max(high - low, 1e-12)
+    with _MODEL_LOCK:  # one block at a time per process: a model is not thread-safe
+        masks = model.eval(block, diameter=float(np.mean(diameter)), do_3D=block.ndim == 3,
+                           flow_threshold=flow_threshold,
+                           cellprob_threshold=cellprob_threshold,
+                           normalize=bool(normalize) and percentiles is None,
+                           channel_axis=None, z_axis=0 if block.ndim == 3 else None)[0]
     return np.asarray(masks, np.uint32)
 
 
-def _stardist_block(block, *, diameter, model_name: str = "2D_versatile_fluo",
-                    prob_thresh: float | None = None):
-    from csbdeep.utils import normalize  # optional extra (stardist's own dependency)
+def _percentiles_prepare(q):
+    """The input's percentiles ``q`` (the model's normalization), once for all blocks,
+    so that a block is scaled as the whole would be (a sample for a preview)."""
 
+    def prepare(source, params, progress=None, cancel=None, whole=True) -> dict:
+        if not params.get("normalize", True):
+            return {}
+        from ..stats._global_stats import mode_for, statistic
+
+        low, high = statistic(source, "percentiles", mode_for(source, whole), q=q,
+                              progress=progress, cancel=cancel)
+        return {"percentiles": [float(low), float(high)]}
+
+    return prepare
+
+
+def _stardist_block(block, *, diameter, model_name: str = "2D_versatile_fluo",
+                    model_dir: str | None = None, prob_thresh: float | None = None,
+                    nms_thresh: float | None = None, normalize: bool = True,
+                    percentiles=None):
     if block.ndim == 3:
         from stardist.models import StarDist3D as Model
     else:
         from stardist.models import StarDist2D as Model
-    model = _MODELS.get(("stardist", model_name))
-    if model is None:
-        model = _MODELS[("stardist", model_name)] = Model.from_pretrained(model_name)
-    labels, _ = model.predict_instances(normalize(block), prob_thresh=prob_thresh)
+    key = ("stardist", model_name, model_dir, block.ndim)
+    model = _MODELS.get(key)
+    if model is None:  # a model folder of one's own, else a registered pretrained one
+        if model_dir:
+            from pathlib import Path
+
+            folder = Path(model_dir)
+            model = Model(None, name=folder.name, basedir=str(folder.parent))
+        else:
+            model = Model.from_pretrained(model_name)
+        _MODELS[key] = model
+    if percentiles is not None:  # the whole input's percentiles: every block alike
+        low, high = percentiles
+        block = (block.astype(np.float32) - low) / max(high - low, 1e-12)
+    elif normalize:
+        from csbdeep.utils import normalize as by_percentiles  # stardist's own dependency
+
+        block = by_percentiles(block)
+    with _MODEL_LOCK:
+        labels, _ = model.predict_instances(block, prob_thresh=prob_thresh,
+                                            nms_thresh=nms_thresh)
     return np.asarray(labels, np.uint32)
 
 
@@ -201,16 +285,26 @@ def _diameter_halo(diameter, params) -> tuple[int, ...]:
 
 
 _MODELS: dict = {}
+#: models run one block at a time (cellpose's CPU path converts its network per call,
+#: which two threads cannot do at once); they use several cores on their own
+_MODEL_LOCK = threading.RLock()
 _OPTIONAL = {
     "cellpose": SegmentMethod(
         "cellpose", _cellpose_block, _diameter_halo,
-        params={"model_type": "cyto3", "gpu": False, "flow_threshold": 0.4,
-                "cellprob_threshold": 0.0},
-        description="cellpose (installed), per block, stitched"),
+        params={"model_type": "cyto3", "pretrained_model": None, "gpu": False,
+                "flow_threshold": 0.4, "cellprob_threshold": 0.0, "normalize": True},
+        prepare=_percentiles_prepare((1.0, 99.0)),
+        description="cellpose (installed), per block, stitched; a built-in model "
+                    "(model_type) or a model file of one's own (pretrained_model); "
+                    "normalized by the whole input's 1st-99th percentiles"),
     "stardist": SegmentMethod(
         "stardist", _stardist_block, _diameter_halo,
-        params={"model_name": "2D_versatile_fluo", "prob_thresh": None},
-        description="StarDist (installed), per block, stitched"),
+        params={"model_name": "2D_versatile_fluo", "model_dir": None, "prob_thresh": None,
+                "nms_thresh": None, "normalize": True},
+        prepare=_percentiles_prepare((1.0, 99.8)),
+        description="StarDist (installed), per block, stitched; a registered pretrained "
+                    "model (model_name) or a model folder of one's own (model_dir); "
+                    "normalized by the whole input's 1st-99.8th percentiles"),
 }
 
 _REGISTERED: dict[str, SegmentMethod] = {"watershed": WATERSHED}

@@ -108,16 +108,30 @@ class SegmentPreview:
         CACHE.put(key, out)
         return out
 
+    def peek(self, index) -> np.ndarray | None:
+        """Block ``index``'s labels if cached, else None (nothing computed)."""
+        core = block_region(index, self.block, self.shape)
+        return CACHE.get((self.token, tuple(index),
+                          reader_stamp(self.job.source, self.job.extended(core))))
+
     def read(self, region, cancel=None) -> np.ndarray:
         region = tuple(region) + tuple(slice(0, n) for n in self.shape[len(region):])
+        indices = self.indices(region)
+        return self.assemble(region, indices, parallel_map(
+            lambda i: self.block_labels(i, cancel), indices))
+
+    def indices(self, region) -> list[tuple[int, ...]]:
+        """The blocks that ``region`` touches."""
+        ranges = [range(s.start // b, (s.stop - 1) // b + 1)
+                  for s, b in zip(region, self.block, strict=True)]
+        return list(itertools.product(*ranges))
+
+    def assemble(self, region, indices, blocks) -> np.ndarray:
+        """``region`` from the blocks' labels (``blocks``, one per index)."""
         out = np.zeros([s.stop - s.start for s in region], self.dtype)
         if out.size == 0:
             return out
-        ranges = [range(s.start // b, (s.stop - 1) // b + 1)
-                  for s, b in zip(region, self.block, strict=True)]
-        indices = list(itertools.product(*ranges))
-        for index, values in zip(indices, parallel_map(
-                lambda i: self.block_labels(i, cancel), indices), strict=True):
+        for index, values in zip(indices, blocks, strict=True):
             core = block_region(index, self.block, self.shape)
             lo = [max(s.start, c.start) for s, c in zip(region, core, strict=True)]
             hi = [min(s.stop, c.stop) for s, c in zip(region, core, strict=True)]
