@@ -28,7 +28,7 @@ def test_czi_opens_as_czifile_reads_it():
     czi_file = sample(CZI)
     with czifile.CziFile(czi_file) as czi:
         assert czi.axes == "BTCZYX0" and czi.shape == (1, 3, 2, 5, 170, 240, 1)
-        values = czi.asarray().reshape(3, 2, 5, 170, 240)
+        values = _pasted(czi).reshape(3, 2, 5, 170, 240)
         meta = _czi_dict(czi)
         stamps = next(a.data() for a in czi.attachments()
                       if a.attachment_entry.name == "TimeStamps")
@@ -54,6 +54,13 @@ def test_czi_opens_as_czifile_reads_it():
                                       values[2, 1, 3, 20:90, 100:])
 
 
+
+def _pasted(czi):
+    """czifile's own read, on zeros: its 2019 API takes tifffile's ``create_output``,
+    which newer tifffile leaves uninitialised where no tile lies."""
+    return czi.asarray(out=np.zeros(czi.shape, czi.dtype))
+
+
 def test_czi_scenes_are_series_and_mosaics_are_pasted_as_czifile_does():
     """Three scenes (series) of mosaic tiles that overlap, over t, c and z, apart on the
     stage: each opens as its own tiles' extent (czifile 2019 pastes all scenes on one
@@ -62,7 +69,7 @@ def test_czi_scenes_are_series_and_mosaics_are_pasted_as_czifile_does():
     czi_file = sample(CZI_MOSAIC)
     with czifile.CziFile(czi_file) as czi:
         assert czi.axes == "HSTCZYX0" and czi.shape == (1, 3, 2, 2, 3, 514, 645, 1)
-        values = czi.asarray()[0, ..., 0]
+        values = _pasted(czi)[0, ..., 0]
         meta = _czi_dict(czi)
         boxes = [(e.start[1], e.start[5], e.start[6]) for e in czi.filtered_subblock_directory]
         stamps = next(a.data() for a in czi.attachments()
@@ -128,7 +135,7 @@ def test_czi_scaling_is_the_images_not_the_psfs():
     czi_file = sample(CZI_LLS)
     with czifile.CziFile(czi_file) as czi:
         meta = _czi_dict(czi)
-        values = czi.asarray().reshape(2, 2, 3, 64, 64)
+        values = _pasted(czi).reshape(2, 2, 3, 64, 64)
     scaling = {d["Id"]: d["Value"] for d in meta["Scaling"]["Items"]["Distance"]}
     psf = {d["Id"]: d["Value"] for d in meta["Information"]["Processing"]["PSF"][
         "OriginalScaling"]["Items"]["Distance"]}
