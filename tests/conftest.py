@@ -274,8 +274,8 @@ def exact_precision():
 def _fresh_cache():
     """Each test starts with an empty chunk cache, so read counts are its own, with
     nothing said yet by the once-per-process notes (a preview's caveat), and with nothing
-    held in the prefetch budget (a previous test's viewer closed with its live layers
-    in it never released theirs)."""
+    held in the prefetch budget (a live state that no viewer held, left playing by a
+    previous test, would keep its frames ahead reserved)."""
     from napari_lazyproc._live._prefetch import PREFETCH
     from napari_lazyproc.ops import CACHE, get_precision, set_precision
     from napari_lazyproc.ops.engine import _levels
