@@ -2,9 +2,9 @@
 as soon as the session has collected the tests that need them and run on a thread beside
 the rest of the suite: on CI's 2 cores the second core does them meanwhile.
 
-A test module marks its tests ``pytestmark = pytest.mark.background.with_args(fn)`` (the
-whole module, so that it stays in one piece when moved last; ``with_args``, or pytest
-takes ``fn`` for the function to mark), where
+A test is marked ``pytest.mark.background.with_args(fn)`` (``with_args``, or pytest takes
+``fn`` for the function to mark; a module whose tests share a module-scoped fixture is
+marked whole, ``pytestmark``, so that it stays in one piece when moved last), where
 ``fn(tmp: Path)`` does the run (``run`` in place of ``subprocess.run``, so that the run is
 stopped if the session ends first) and returns its result; a fixture gets that result
 with ``result(fn)``, which waits for it and raises what ``fn`` raised (a skip, a failed
@@ -45,11 +45,17 @@ class _Run:
             self.done.set()
 
 
+def _skipped(item) -> bool:
+    """Whether ``item`` is marked to skip for sure (``skip``, or ``skipif(True, ...)``)."""
+    return item.get_closest_marker("skip") is not None or any(
+        mark.args and mark.args[0] is True for mark in item.iter_markers("skipif"))
+
+
 def _needed(items) -> list[Callable]:
-    """The runs the tests ``items`` need, in collection order."""
+    """The runs the tests ``items`` need (those not skipped for sure), in collection order."""
     out: list[Callable] = []
     for item in items:
-        for mark in item.iter_markers("background"):
+        for mark in () if _skipped(item) else item.iter_markers("background"):
             if mark.args[0] not in out:
                 out.append(mark.args[0])
     return out
