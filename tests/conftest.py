@@ -6,6 +6,7 @@ import textwrap
 from collections import Counter
 from pathlib import Path
 
+import background
 import h5py
 import numpy as np
 import pytest
@@ -19,6 +20,21 @@ VOLUME = RNG.integers(0, 4000, size=(12, 64, 80), dtype=np.uint16)
 """A (z, y, x) volume shared by the single-volume fixtures."""
 
 UM = "micrometer"
+
+
+def pytest_collection_modifyitems(items) -> None:
+    background.order(items)  # the tests that wait for a background run go last
+
+
+def pytest_collection_finish(session) -> None:
+    # peers' suites run meanwhile (tests/background.py); not for a listing, nor in an
+    # xdist worker (each would run them: ``background.result`` runs them when needed)
+    if not session.config.option.collectonly and not hasattr(session.config, "workerinput"):
+        background.start(session.items)
+
+
+def pytest_sessionfinish(session) -> None:
+    background.stop()
 
 
 @pytest.fixture
@@ -258,8 +274,8 @@ def exact_precision():
 def _fresh_cache():
     """Each test starts with an empty chunk cache, so read counts are its own, with
     nothing said yet by the once-per-process notes (a preview's caveat), and with nothing
-    held in the prefetch budget (a previous test's viewer closed with its live layers
-    in it never released theirs)."""
+    held in the prefetch budget (a live state that no viewer held, left playing by a
+    previous test, would keep its frames ahead reserved)."""
     from napari_lazyproc._live._prefetch import PREFETCH
     from napari_lazyproc.ops import CACHE, get_precision, set_precision
     from napari_lazyproc.ops.engine import _levels

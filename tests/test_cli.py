@@ -6,7 +6,9 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
+import background
 import numpy as np
 import pytest
 from conftest import VOLUME
@@ -90,16 +92,31 @@ def test_console_script_runs(tiff_plain):
     assert "format:    tiff" in result.stdout
 
 
+def _demo_screenshot(tmp: Path):
+    """``demo --screenshot`` with no screen: its process and the picture's path."""
+    out = tmp / "demo.png"
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    result = background.run(
+        [sys.executable, "-m", "napari_lazyproc.cli", "demo", "--screenshot", str(out)],
+        env=env, timeout=300,
+    )
+    return result, out
+
+
+def _demo_no_screen(tmp: Path):
+    """``demo --small`` with no screen and no --screenshot, in ``tmp``: its process."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    result = background.run([sys.executable, "-m", "napari_lazyproc.cli", "demo", "--small"],
+                            env=env, timeout=300, cwd=tmp)
+    return result, tmp
+
+
 @pytest.mark.slow
 @HEADLESS
-def test_demo_screenshot_headless(tmp_path):
+@pytest.mark.background.with_args(_demo_screenshot)  # run beside the other tests
+def test_demo_screenshot_headless():
     """``demo --screenshot`` renders the large sample with no screen and exits."""
-    out = tmp_path / "demo.png"
-    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
-    result = subprocess.run(
-        [sys.executable, "-m", "napari_lazyproc.cli", "demo", "--screenshot", str(out)],
-        capture_output=True, text=True, env=env, timeout=300,
-    )
+    result, out = background.result(_demo_screenshot)
     assert result.returncode == 0, result.stderr[-2000:]
     import imageio.v3 as iio
 
@@ -111,17 +128,16 @@ def test_demo_screenshot_headless(tmp_path):
 
 @pytest.mark.slow
 @HEADLESS
-def test_demo_with_no_screen_renders_headless_instead_of_failing(tmp_path):
+@pytest.mark.background.with_args(_demo_no_screen)
+def test_demo_with_no_screen_renders_headless_instead_of_failing():
     """The README's first command on a server: no DISPLAY, no --screenshot; Qt would
     abort, so the demo renders under Xvfb to a picture in the current folder and says so."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    result = subprocess.run([sys.executable, "-m", "napari_lazyproc.cli", "demo", "--small"],
-                            capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    result, cwd = background.result(_demo_no_screen)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "no screen found" in result.stderr and "napari-lazyproc-demo.png" in result.stderr
     import imageio.v3 as iio
 
-    shot = iio.imread(tmp_path / "napari-lazyproc-demo.png")
+    shot = iio.imread(cwd / "napari-lazyproc-demo.png")
     assert shot.shape[0] > 400 and np.unique(shot[..., 0]).size > 20
 
 

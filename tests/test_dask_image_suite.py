@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
 
+import background
 import pytest
 
 HERE = Path(__file__).parent
@@ -26,8 +26,8 @@ SUITES = ("test_ndfilters", "test_ndmorph", "test_ndmeasure/test_core.py")
 MIN_ROUTED = 380
 
 
-@pytest.fixture(scope="module")
-def tally(tmp_path_factory) -> dict:
+def _suite(tmp: Path) -> dict:
+    """dask-image's tests under the shim, in a pytest subprocess: its tally."""
     root = os.environ.get("DASK_IMAGE_TESTS")
     if not root:  # its tests are in its sdist, not its wheel: taken from the index
         from importlib.metadata import version
@@ -37,7 +37,6 @@ def tally(tmp_path_factory) -> dict:
         root = str(sdist_folder("dask-image", version("dask-image"), "tests").parent)
     assert (Path(root) / "tests" / "test_dask_image").is_dir(), root
     pytest.importorskip("dask_image")
-    tmp = tmp_path_factory.mktemp("dask-image-suite")
     (tmp / "pytest.ini").write_text("[pytest]\nmarkers = cupy\n")
     report = tmp / "report.json"
     env = {**os.environ, "DASK_IMAGE_SHIM_REPORT": str(report),
@@ -49,12 +48,20 @@ def tally(tmp_path_factory) -> dict:
             "dask_image_shim", "-W", "ignore", "--rootdir", str(tmp), "-c",
             str(tmp / "pytest.ini"), *tests, "-k",
             "not cupy and (not test_core or label)"]
-    run = subprocess.run(args, cwd=tmp, env=env, capture_output=True, text=True,
-                         timeout=1200, check=False)
+    run = background.run(args, cwd=tmp, env=env, timeout=1200)
     assert report.exists(), run.stdout[-3000:] + run.stderr[-3000:]
     out = json.loads(report.read_text())
     out["log"] = run.stdout[-3000:]
     return out
+
+
+#: started with the session, beside the other tests (tests/background.py)
+pytestmark = pytest.mark.background.with_args(_suite)
+
+
+@pytest.fixture(scope="module")
+def tally() -> dict:
+    return background.result(_suite)
 
 
 @pytest.mark.slow

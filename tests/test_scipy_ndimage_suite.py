@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
 
+import background
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
@@ -40,9 +40,8 @@ MIN_ROUTED = 11600
 #: have no fast kernel, or it declined: a footprint, an origin, a dtype it lacks, complex)
 MIN_FAST_KERNEL = 3450
 
-@pytest.fixture(scope="module")
-def tally(tmp_path_factory) -> dict:
-    tmp = tmp_path_factory.mktemp("scipy-suite")
+def _suite(tmp: Path) -> dict:
+    """scipy's tests under the shim, in a pytest subprocess: its tally."""
     (tmp / "pytest.ini").write_text("[pytest]\n")  # not our pytest settings
     report = tmp / "report.json"
     env = {**os.environ, "SCIPY_SHIM_REPORT": str(report),
@@ -55,12 +54,20 @@ def tally(tmp_path_factory) -> dict:
             "scipy_shim", "-p", "_hypothesis_pytestplugin", "-W",
             "ignore::pytest.PytestUnknownMarkWarning", "--pyargs",
             *(f"scipy.ndimage.tests.{m}" for m in MODULES)]
-    run = subprocess.run(args, cwd=tmp, env=env, capture_output=True, text=True,
-                         timeout=900, check=False)
+    run = background.run(args, cwd=tmp, env=env, timeout=900)
     assert report.exists(), run.stdout[-3000:] + run.stderr[-3000:]
     out = json.loads(report.read_text())
     out["log"] = run.stdout[-3000:]
     return out
+
+
+#: started with the session, beside the other tests (tests/background.py)
+pytestmark = pytest.mark.background.with_args(_suite)
+
+
+@pytest.fixture(scope="module")
+def tally() -> dict:
+    return background.result(_suite)
 
 
 def _count(tally: dict, *statuses: str) -> int:

@@ -203,6 +203,7 @@ class Planner:
                     break  # nearest first: the farther ones wait for room
                 job = self._ahead[key] = _Job(nbytes)
                 jobs.append((distance, near, key, job))
+            self._in_flight += len(jobs)
         for distance, near, key, job in jobs:
             _queue.submit((_AHEAD, distance), self._run, near, key, job)
 

@@ -41,6 +41,7 @@ class LiveState(Planner):
         self._pending: dict[tuple, _Job] = {}  # the region on screen, computing
         self._ahead: dict[tuple, _Job] = {}  # frames ahead, computing
         self._held: dict[tuple, int] = {}  # frames ahead computed, not shown: their bytes
+        self._in_flight = 0  # jobs queued or running on a display thread
         self._previous = previous._done.copy() if previous is not None else OrderedDict()
         self.closed = False
         #: while paused, reads get placeholders and start nothing (a layer being built is
@@ -78,6 +79,13 @@ class LiveState(Planner):
     def busy(self) -> bool:
         with self._lock:
             return bool(self._pending)
+
+    @property
+    def in_flight(self) -> int:
+        """Jobs of this state queued or running on a display thread (a cancelled one
+        counts until its thread lets go of it: it stops before its next tile)."""
+        with self._lock:
+            return self._in_flight
 
     def read(self, region: tuple, cancel: threading.Event | None = None) -> np.ndarray:
         """The values over ``region``: a result computes them (stopping when ``cancel``
@@ -190,6 +198,7 @@ class LiveState(Planner):
                 else:
                     job = _Job()
                     self._pending = {key: job}
+                    self._in_flight += 1
         if self.on_request is not None:
             self.on_request(self)
         if job is not None:
@@ -203,6 +212,13 @@ class LiveState(Planner):
 
 
     def _run(self, region: tuple, key: tuple, job: _Job) -> None:
+        try:
+            self._compute(region, key, job)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _compute(self, region: tuple, key: tuple, job: _Job) -> None:
         error: BaseException | None = None
         values = None
         stamp = None
@@ -253,7 +269,8 @@ class LiveState(Planner):
         return values
 
     def close(self) -> None:
-        """Stop all work: the layer was removed or its data replaced."""
+        """Stop all work and release what it holds of the prefetch budget: the layer was
+        removed, its data replaced, or its viewer closed."""
         with self._lock:
             self.closed = True
             for job in self._pending.values():

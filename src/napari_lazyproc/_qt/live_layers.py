@@ -140,6 +140,26 @@ def _on_removed(event) -> None:
         state.close()
 
 
+def _close_when_window_goes(viewer) -> None:
+    """Close the live states of ``viewer``'s layers when its window is destroyed:
+    napari has no public close event, and closing the window (its close button, File >
+    Close Window, ``viewer.window.close()``) keeps the layers, so ``_on_removed`` never
+    hears of them; only ``viewer.close()`` removes them first. The window deletes
+    itself on close (``WA_DeleteOnClose``), so Qt's ``destroyed`` is the moment."""
+    window = getattr(getattr(viewer, "window", None), "_qt_window", None)
+    if window is None:  # no Qt window (a headless ViewerModel)
+        return
+    ref = weakref.ref(viewer)
+
+    def destroyed(*_) -> None:
+        target = ref()
+        for layer in list(target.layers) if target is not None else ():
+            for state in live_states(layer):
+                state.close()
+
+    window.destroyed.connect(destroyed)
+
+
 def add_live_layer(viewer, result, kwargs: dict, kind: str, on_ready: Callable | None = None):
     """Add ``result`` to ``viewer`` as a layer of live levels and return the layer.
 
@@ -168,6 +188,7 @@ def add_live_layer(viewer, result, kwargs: dict, kind: str, on_ready: Callable |
         layer = viewer.add_labels(data, **kwargs)
     else:
         layer = viewer.add_image(data, **kwargs)
+    watch(viewer)  # its work stops with the layer's removal or the viewer's window
     attach(layer, on_ready, replace=True)  # never compute on napari's thread
     for level in levels:
         level.state.paused = False
@@ -243,13 +264,15 @@ def recompute(layer, on_ready: Callable | None = None) -> None:
 
 def watch(viewer) -> None:
     """Attach every live layer of ``viewer``, now and when inserted; close their work
-    when removed; compute frames ahead while its play loop plays. Idempotent."""
+    when removed or when the viewer's window closes; compute frames ahead while its play
+    loop plays. Idempotent."""
     viewer = getattr(viewer, "__wrapped__", viewer)  # npe2 hands widgets a proxy
     if viewer is None or viewer in _watched:
         return
     _watched.add(viewer)
     viewer.layers.events.inserted.connect(_on_inserted)
     viewer.layers.events.removed.connect(_on_removed)
+    _close_when_window_goes(viewer)
     for layer in viewer.layers:
         attach(layer)
     _playbacks[viewer] = Playback(viewer)
