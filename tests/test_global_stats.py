@@ -255,3 +255,44 @@ def test_a_rewritten_input_is_computed_anew(tmp_path):
     zarr.open_array(path, mode="r+")[:] = b
     after = lp.apply("threshold_otsu", zarr.open_array(path, mode="r"), precision="exact")
     assert after.prepared()["threshold"] == filters.threshold_otsu(b)
+
+
+def test_a_preview_samples_whole_chunks_where_chunks_are_deeper_than_a_plane(tmp_path):
+    """A plane's crop of chunks 8 planes deep decodes 8 planes per plane used: the preview's
+    sample (segment's Otsu) reads whole chunks instead, spread through z, within the
+    budget; the stitched run still takes every voxel."""
+    from napari_lazyproc.ops.engine._as_source import as_source
+    from napari_lazyproc.ops.jobs._segment_methods import _otsu_prepare
+    from napari_lazyproc.ops.stats._global_stats import (
+        CHUNKS as CHUNK_SAMPLE,
+    )
+    from napari_lazyproc.ops.stats._global_stats import (
+        SAMPLED,
+        WHOLE,
+        preview_mode_for,
+    )
+    from napari_lazyproc.ops.stats._histogram import chunk_sample_regions
+
+    a = _misleading(np.uint16)
+    deep = zarr.create_array(tmp_path / "deep.zarr", shape=a.shape, chunks=CHUNKS,
+                             dtype=a.dtype)
+    deep[:] = a
+    planes = zarr.create_array(tmp_path / "planes.zarr", shape=a.shape,
+                               chunks=(1, *SHAPE[1:]), dtype=a.dtype)
+    planes[:] = a
+    source = as_source(deep, "zyx")
+    assert preview_mode_for(source, False) == CHUNK_SAMPLE
+    assert preview_mode_for(source, True) == WHOLE
+    assert preview_mode_for(as_source(planes, "zyx"), False) == SAMPLED
+    regions = chunk_sample_regions(source)
+    # one chunk per layer of chunks (9 here, within the budget's 16), at the plane's centre
+    assert len(regions) == len({r[0].start for r in regions}) == SHAPE[0] // CHUNKS[0]
+    for box in regions:  # whole chunks, nothing more
+        assert all(b.start % c == 0 and b.stop - b.start == c for b, c in
+                   zip(box, CHUNKS, strict=True))
+    assert sum(a[box].size for box in regions) <= SAMPLE_VOXELS
+    sample = np.concatenate([a[box].ravel() for box in regions])
+    assert _otsu_prepare(source, {}, whole=False) == {
+        "threshold": float(filters.threshold_otsu(sample))}
+    assert _otsu_prepare(source, {}, whole=True) == {
+        "threshold": float(filters.threshold_otsu(a))}

@@ -190,9 +190,9 @@ def _otsu_prepare(source, params, progress=None, cancel=None, whole=True) -> dic
     for a preview of a large input; a given ``threshold`` is kept."""
     if params.get("threshold") is not None:
         return {}
-    from ..stats._global_stats import mode_for, statistic
+    from ..stats._global_stats import preview_mode_for, statistic
 
-    value = statistic(source, "otsu", mode_for(source, whole), progress=progress,
+    value = statistic(source, "otsu", preview_mode_for(source, whole), progress=progress,
                       cancel=cancel)
     return {"threshold": float(value)}
 
@@ -239,9 +239,9 @@ def _percentiles_prepare(q):
     def prepare(source, params, progress=None, cancel=None, whole=True) -> dict:
         if not params.get("normalize", True):
             return {}
-        from ..stats._global_stats import mode_for, statistic
+        from ..stats._global_stats import preview_mode_for, statistic
 
-        low, high = statistic(source, "percentiles", mode_for(source, whole), q=q,
+        low, high = statistic(source, "percentiles", preview_mode_for(source, whole), q=q,
                               progress=progress, cancel=cancel)
         return {"percentiles": [float(low), float(high)]}
 

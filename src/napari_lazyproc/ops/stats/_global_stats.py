@@ -32,6 +32,7 @@ from ..engine._progress import Cancelled, Progress
 from ._histogram import (
     SAMPLE_VOXELS,
     ValueCounts,
+    chunk_sample_regions,
     float_counts,
     float_edges,
     li,
@@ -42,7 +43,9 @@ from ._histogram import (
 )
 from ._percentiles import Selection, from_keys, key_bits, lerp, ranks_for, to_keys
 
-WHOLE, SAMPLED = "whole", "sampled"
+#: "chunks": the sample as whole chunks (``chunk_sample_regions``), for a preview of
+#: an input chunked deeper than a plane
+WHOLE, SAMPLED, CHUNKS = "whole", "sampled", "chunks"
 KINDS = ("otsu", "li", "triangle", "percentiles")
 #: a float image up to this many bytes is gathered for Li (scikit-image's own iteration)
 GATHER_BYTES = 2**29
@@ -57,6 +60,18 @@ _lock = threading.Lock()
 def mode_for(source, whole: bool) -> str:
     """"whole" when asked for, or when the sample would read every voxel anyway."""
     return WHOLE if whole or math.prod(source.shape) <= SAMPLE_VOXELS else SAMPLED
+
+
+def preview_mode_for(source, whole: bool) -> str:
+    """``mode_for``, but a sample of whole chunks where the input is chunked deeper than a
+    plane along an outer axis (a preview's first view waits for it: the plane sample
+    decodes tens of times the voxels it uses there)."""
+    mode = mode_for(source, whole)
+    chunks = source.chunks
+    if mode == SAMPLED and chunks and len(chunks) > 2 and any(
+            max(c) > 1 for c in chunks[:-2]):
+        return CHUNKS
+    return mode
 
 
 def whole_region(source) -> tuple[slice, ...]:
@@ -192,6 +207,7 @@ class GlobalStats:
         self.q = tuple(q) if q is not None else (0.1, 99.9)
         self.dtype = np.dtype(source.dtype)
         self.regions = (source_chunk_regions(source) if mode == WHOLE
+                        else chunk_sample_regions(source) if mode == CHUNKS
                         else sample_regions(source.shape))
         self._kept: dict | None = None
 

@@ -41,6 +41,32 @@ def sample_regions(shape, max_voxels: int = SAMPLE_VOXELS) -> list[tuple[slice, 
     return regions
 
 
+def chunk_sample_regions(source, max_voxels: int = SAMPLE_VOXELS) -> list[tuple[slice, ...]]:
+    """Whole chunks of ``source`` spread through its outer axes at the centre of its plane,
+    within ``max_voxels`` (one chunk at least): for chunks deeper than a plane, where a
+    plane's crop decodes every chunk it crosses whole (a 1024 x 1024 crop of chunks
+    64 x 256 x 256 decodes 64 planes' worth)."""
+    shape = tuple(source.shape)
+    chunks = source.chunks or tuple((n,) for n in shape)
+    per = math.prod(max(c) for c in chunks)
+    count = max(1, min(max_voxels // per, 16))
+    n_outer = max(1, len(shape) - 2)
+    seen, regions = set(), []
+    for k in range(count):
+        at = [int((k + 0.5) / count * n) if i < n_outer and len(shape) > 2 else n // 2
+              for i, n in enumerate(shape)]
+        box = []
+        for c, x in zip(chunks, at, strict=True):
+            edges = np.cumsum((0, *c))
+            j = int(np.searchsorted(edges, x, side="right")) - 1
+            box.append(slice(int(edges[j]), int(edges[j + 1])))
+        key = tuple((b.start, b.stop) for b in box)
+        if key not in seen:
+            seen.add(key)
+            regions.append(tuple(box))
+    return regions
+
+
 def source_chunk_regions(source) -> list[tuple[slice, ...]]:
     """One region per chunk of ``source`` (the whole array when it has no chunks)."""
     return chunk_regions(source.chunks or tuple((n,) for n in source.shape))
