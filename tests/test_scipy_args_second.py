@@ -16,6 +16,7 @@ import scipy.ndimage as ndi
 import zarr
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_scipy_args import _regions
 
 import napari_lazyproc as lp
 from napari_lazyproc.ops.filters._generic import json_step
@@ -39,14 +40,6 @@ def _zarr(x: np.ndarray, chunks) -> zarr.Array:
     z[...] = x
     return z
 
-
-@st.composite
-def _regions(draw, shape):
-    out = []
-    for n in shape:
-        lo = draw(st.integers(0, n - 1))
-        out.append(slice(lo, draw(st.integers(lo + 1, n))))
-    return tuple(out)
 
 
 def _meets(ours: np.ndarray, ref: np.ndarray, precision: str, exact: bool = False) -> None:
