@@ -24,6 +24,21 @@ except ImportError:  # pragma: no cover - numba absent
     njit = None
 
 
+def _push(bucket, index, used, where, nxt, head, tail):  # pragma: no cover - numba
+    """Append ``index`` to ``bucket``'s FIFO list in slot ``used``; the next free slot."""
+    where[used] = index
+    if tail[bucket] < 0:
+        head[bucket] = used
+    else:
+        nxt[tail[bucket]] = used
+    tail[bucket] = used
+    return used + 1
+
+
+if njit is not None:  # _flood's compiled code calls the compiled _push, inlined
+    _push = njit(inline="always", cache=True, nogil=True)(_push)
+
+
 def _flood(rank, mask, output, markers, nbrs, n_ranks):  # pragma: no cover - numba
     slots = markers.shape[0] + int(mask.sum()) + 1
     nxt = np.full(slots, -1, np.int64)
@@ -32,14 +47,7 @@ def _flood(rank, mask, output, markers, nbrs, n_ranks):  # pragma: no cover - nu
     tail = np.full(n_ranks, -1, np.int64)
     used = 0
     for m in range(markers.shape[0]):  # each marker at its own value, in raveled order
-        b = rank[markers[m]]
-        where[used] = markers[m]
-        if tail[b] < 0:
-            head[b] = used
-        else:
-            nxt[tail[b]] = used
-        tail[b] = used
-        used += 1
+        used = _push(rank[markers[m]], markers[m], used, where, nxt, head, tail)
     b = 0
     while b < n_ranks:
         s = head[b]
@@ -55,14 +63,7 @@ def _flood(rank, mask, output, markers, nbrs, n_ranks):  # pragma: no cover - nu
             if mask[j] == 0 or output[j] != 0:
                 continue
             output[j] = output[idx]
-            nb = max(rank[j], b)
-            where[used] = j
-            if tail[nb] < 0:
-                head[nb] = used
-            else:
-                nxt[tail[nb]] = used
-            tail[nb] = used
-            used += 1
+            used = _push(max(rank[j], b), j, used, where, nxt, head, tail)
 
 
 _flood_jit = None if njit is None else njit(cache=True, nogil=True)(_flood)
