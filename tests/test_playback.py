@@ -126,12 +126,16 @@ def test_playing_t_on_a_raw_layer_finds_the_next_frames_read_ahead(
     _idle(qtbot, raw)
     shown, reads = Shown(state, 0), Reads(state, 0)
     sync_before = state.n_sync
+    # frames of this plane computed before playing (napari first shows the middle step,
+    # t=5 z=2, and its neighbours are read ahead, timing-dependent): they may be shown
+    # from there, no longer held as this playback's frames ahead
+    known = {key[0][0] for key in list(state._done) if key[1] == (3, 4)}
     _play(viewer, qtbot, axis=0, fps=5)
     assert shown.order == list(range(1, 12))  # every frame, forwards
     # the first frame may be caught being read; every later one was there before napari
     # asked for it
     assert all(shown.ready[t] for t in range(2, 12)), shown.ready
-    assert state.n_ahead_shown >= 10
+    assert state.n_ahead_shown >= 10 - len(known & set(range(2, 12)))
     # nothing read on napari's thread while playing (but perhaps the first frame, which
     # napari may ask for before the playback's start reaches the layer: a cheap plane of
     # a file is then read at once, as when stepping), and no frame read twice
